@@ -1,0 +1,180 @@
+/*
+ * client.h - libbkclient, the thin library applications link to post
+ * futures (task requests) to brokerd and collect their results.
+ *
+ * Link with `pkg-config --cflags --libs bkclient`.  Every function returns 0
+ * (or a count) on success and a negative errno-style code on failure, as
+ * liburing does; bk_strerror() names any code.  The library keeps no global
+ * state: everything lives in the bk_client handle, so two copies of the
+ * library in one process simply make two connections.  It starts no threads.
+ * After fork() the child must bk_connect() anew.
+ */
+#ifndef BROKER_CLIENT_H
+#define BROKER_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Library version; the soname carries the major. */
+#define BK_CLIENT_VERSION_MAJOR 1
+#define BK_CLIENT_VERSION_MINOR 0
+
+/* Codes of our own, beyond errno's range (errno codes are used where they fit). */
+#define BK_EGONE (-1001) /* the broker died or closed the connection */
+#define BK_EVERSION (-1002) /* ABI major version differs between library and broker */
+#define BK_ELAYOUT (-1003) /* shared-region layout hash differs (incompatible build) */
+#define BK_EBADREGION (-1004) /* the shared region is malformed (bad magic, sizes, seals) */
+#define BK_ENOTBROKER (-1005) /* the socket did not answer like a brokerd */
+#define BK_EPROTOCOL (-1006) /* the peer broke the protocol */
+#define BK_ESTALE (-1007) /* the future was already released */
+#define BK_EREFUSED (-1008) /* the broker refused the connection (policy, limits); see bk_connect_error */
+
+typedef struct bk_client bk_client;
+typedef struct bk_future bk_future;
+typedef uint32_t bk_fn; /* a function id from bk_lookup(), valid for this connection */
+
+/* Called from bk_dispatch() (or a wait/poll that reaps) in the calling thread, once, after completion. */
+typedef void (*bk_complete_cb)(bk_future *f, void *user_data);
+
+/*
+ * Connection options.  Initialise with bk_options_init() and change only the
+ * fields you need: the size field lets later versions grow the struct.
+ */
+typedef struct bk_options {
+	uint32_t size; /* sizeof(bk_options), set by bk_options_init */
+	uint32_t max_inflight; /* futures in flight (slots); 0: 1024 */
+	uint32_t sq_entries; /* submission ring depth; 0: 1024 */
+	uint32_t inline_size; /* per-future inline argument/result bytes; 0: 256 */
+	uint64_t zero_copy_size; /* bytes of the zero-copy buffer area; 0: 4 MiB */
+	int64_t spin_ns; /* how long a wait spins before sleeping; <0: default (adaptive), 0: never spin */
+	uint32_t flags; /* reserved, 0 */
+	uint32_t rsvd;
+} bk_options;
+
+/* Fill o with defaults. */
+void bk_options_init(bk_options *o);
+
+/*
+ * Connect to brokerd at socket_path (NULL: $BROKER_SOCKET, else
+ * $XDG_RUNTIME_DIR/broker.sock, else /run/broker/broker.sock) and map the
+ * connection's shared region.  opts may be NULL.  On success *out owns the
+ * connection.  Errors: -ENOENT/-ECONNREFUSED (no broker there),
+ * BK_ENOTBROKER, BK_EVERSION, BK_ELAYOUT, BK_EBADREGION, BK_EREFUSED, -EINVAL.
+ */
+int bk_connect(const char *socket_path, const bk_options *opts, bk_client **out);
+
+/*
+ * As bk_connect, and on failure writes a readable reason (naming both
+ * versions on a mismatch, or the broker's refusal text) into err.
+ */
+int bk_connect_error(const char *socket_path, const bk_options *opts, bk_client **out, char *err, size_t errlen);
+
+/*
+ * Close the connection.  Futures still in flight are cancelled by the broker;
+ * every bk_future of this client becomes invalid.  NULL is a no-op.
+ */
+void bk_disconnect(bk_client *c);
+
+/* Resolve "module.function" to an id (a round trip to the broker).  -ENOENT if unknown. */
+int bk_lookup(bk_client *c, const char *name, bk_fn *out);
+
+/*
+ * Post a task: fn(arg[0..len)).  The argument is copied into the shared
+ * region before return, so arg may be reused at once.  The result comes back
+ * in the future's inline buffer (inline_size bytes).  On success *out is a
+ * future the caller must bk_release().  Errors: -EAGAIN at once when
+ * max_inflight futures are in flight or the ring is full, -EMSGSIZE when len
+ * exceeds the inline size (use a zero-copy buffer), BK_EGONE.
+ */
+int bk_submit(bk_client *c, bk_fn fn, const void *arg, size_t len, bk_future **out);
+
+/* As bk_submit, but waits up to timeout_ns (<0: forever) for a free slot instead of -EAGAIN; -ETIMEDOUT then. */
+int bk_submit_wait(bk_client *c, bk_fn fn, const void *arg, size_t len, int64_t timeout_ns, bk_future **out);
+
+/* One task of a batch. */
+typedef struct bk_call {
+	bk_fn fn;
+	const void *arg; /* inline argument, or a bk_buf_alloc() buffer (then zero copy) */
+	size_t len;
+	void *result; /* NULL: the inline buffer; else a bk_buf_alloc() buffer of result_cap bytes */
+	size_t result_cap;
+	bk_complete_cb cb; /* optional, run by bk_dispatch */
+	void *user_data;
+} bk_call;
+
+/*
+ * Post n calls with one ring publication (and at most one wake-up).  Fills
+ * out[0..k) and returns k, the number posted (k < n when slots or ring space
+ * ran out; 0 is returned as -EAGAIN).  Every call is checked before any is
+ * posted: one bad call fails the whole batch with its error.
+ */
+int bk_submit_batch(bk_client *c, const bk_call *calls, size_t n, bk_future **out);
+
+/*
+ * Wait until f completes: 0, -ETIMEDOUT when timeout_ns (<0: forever) passed,
+ * BK_EGONE when the broker is gone (noticed within a second), BK_ESTALE after
+ * release.  Several threads may wait on different futures of one client.
+ */
+int bk_wait(bk_future *f, int64_t timeout_ns);
+
+/* Non-blocking check: 1 done, 0 pending, <0 error (BK_EGONE, BK_ESTALE). */
+int bk_poll(bk_future *f);
+
+/*
+ * The task's status (0 or a negative errno from the module; -ECANCELED after
+ * a cancel; -ENOBUFS when the result did not fit, *len then being the size
+ * needed) and its result bytes, valid until bk_release.  -EBUSY if not done.
+ */
+int bk_result(bk_future *f, const void **data, size_t *len);
+
+/* Ask the broker to cancel f.  It still completes (usually with -ECANCELED); wait for it as usual. */
+int bk_cancel(bk_future *f);
+
+/*
+ * Give f back.  A pending future is cancelled and its slot is reused only
+ * after the broker has completed it.  After release, f must not be used;
+ * calls on it return BK_ESTALE until the handle is recycled.
+ */
+void bk_release(bk_future *f);
+
+/*
+ * Run cb(f, user_data) once when f completes, from the next bk_dispatch() in
+ * the thread that calls it (immediately queued if f is already done).
+ */
+int bk_on_complete(bk_future *f, bk_complete_cb cb, void *user_data);
+
+/* The client a future belongs to. */
+bk_client *bk_future_client(bk_future *f);
+
+/*
+ * A file descriptor that becomes readable when completions are waiting, for
+ * epoll/poll/libuv/io_uring loops.  Owned by the client; do not close it.
+ */
+int bk_fd(bk_client *c);
+
+/*
+ * Reap every completion, run pending callbacks and re-arm bk_fd.  Returns the
+ * number of callbacks run, or BK_EGONE.  Never blocks.
+ */
+int bk_dispatch(bk_client *c);
+
+/*
+ * Zero-copy buffers inside the shared region, for large arguments and
+ * results (size set by bk_options.zero_copy_size).  NULL when the area is
+ * exhausted.  Free with bk_buf_free once no in-flight future uses it.
+ */
+void *bk_buf_alloc(bk_client *c, size_t len);
+void bk_buf_free(bk_client *c, void *buf);
+
+/* Human-readable name of any code these functions return. */
+const char *bk_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BROKER_CLIENT_H */

@@ -1,0 +1,122 @@
+/*
+ * module.h - the versioned C ABI between brokerd and task modules.
+ *
+ * A module is a shared object built with -fvisibility=hidden that exports
+ * exactly one symbol, BK_MODULE_ENTRY_NAME, returning a descriptor.  brokerd
+ * loads it with dlopen(RTLD_NOW | RTLD_LOCAL), checks abi_version and the
+ * descriptor's size, and calls init with the host API: a size-prefixed table
+ * of function pointers.  Modules never link against brokerd's symbols, so no
+ * global state is duplicated or interposed (DESIGN.md 7).
+ *
+ * Threading: a handler and every callback of one task run on the worker
+ * thread that owns the task, except offloaded work functions, which run on
+ * the offload pool.  Several workers may run handlers of one module at once.
+ */
+#ifndef BROKER_MODULE_H
+#define BROKER_MODULE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define BK_MODULE_ABI_VERSION 1u
+#define BK_MODULE_ENTRY bk_module_entry_v1
+#define BK_MODULE_ENTRY_NAME "bk_module_entry_v1"
+
+/* Handler return values (besides a negative errno, which completes the task with it). */
+#define BK_TASK_DONE 0 /* the handler called host->complete() */
+#define BK_TASK_PENDING 1 /* async work started; host->complete() will be called later */
+
+/* Log levels for host->log. */
+#define BK_LOG_ERROR 0
+#define BK_LOG_WARN 1
+#define BK_LOG_INFO 2
+#define BK_LOG_DEBUG 3
+
+typedef struct bk_task bk_task; /* opaque; owned by brokerd */
+typedef struct bk_host_api bk_host_api;
+
+/* Completion of a host operation: res is what io_uring returned (>= 0 or -errno), on the task's worker. */
+typedef void (*bk_io_cb)(bk_task *task, int res, void *user_data);
+/* Offloaded blocking work; runs on an offload thread. Its return value is passed to the bk_io_cb. */
+typedef int (*bk_work_fn)(bk_task *task, void *user_data);
+
+/*
+ * A task handler.  Return BK_TASK_DONE after calling host->complete(),
+ * BK_TASK_PENDING after starting asynchronous work that will complete the
+ * task later, or a negative errno to complete it with that status.
+ */
+typedef int (*bk_handler_fn)(bk_task *task, const bk_host_api *host, void *module_state);
+
+struct bk_host_api {
+	uint32_t size; /* sizeof(bk_host_api) as brokerd was built: check before using later fields */
+	uint32_t abi_version; /* BK_MODULE_ABI_VERSION */
+
+	/*
+	 * The argument bytes.  Small arguments are a private copy; large
+	 * (zero-copy) ones are a read-only view of client memory that the client
+	 * may change at any time: treat it as untrusted input.
+	 */
+	const void *(*arg)(bk_task *task, size_t *len);
+	/* The result buffer (client memory, write-only for the module): at most *cap bytes. */
+	void *(*result)(bk_task *task, size_t *cap);
+	/*
+	 * Complete the task with status (0 or -errno) and len result bytes.
+	 * Exactly once per task.  len > cap completes with -ENOBUFS and reports
+	 * len as the size needed.
+	 */
+	void (*complete)(bk_task *task, int status, size_t len);
+	/* Nonzero once the client cancelled the task or went away. */
+	int (*cancelled)(bk_task *task);
+
+	/*
+	 * io_uring operations on the worker's ring.  cb runs on the same worker
+	 * with the result.  When the task is cancelled, pending operations are
+	 * cancelled and their callbacks get -ECANCELED.  Buffers must stay valid
+	 * until cb runs.  Return 0 or -errno (then cb is not called).
+	 */
+	int (*read)(bk_task *task, int fd, void *buf, uint32_t len, uint64_t offset, bk_io_cb cb, void *ud);
+	int (*write)(bk_task *task, int fd, const void *buf, uint32_t len, uint64_t offset, bk_io_cb cb, void *ud);
+	int (*openat)(bk_task *task, int dfd, const char *path, int flags, uint32_t mode, bk_io_cb cb, void *ud);
+	int (*close)(bk_task *task, int fd, bk_io_cb cb, void *ud);
+	/* A timer: cb gets 0 when it expires, -ECANCELED when cancelled. */
+	int (*timeout)(bk_task *task, uint64_t ns, bk_io_cb cb, void *ud);
+
+	/* Run work(task, ud) on the offload pool, then cb(task, work's return, ud) on the worker. */
+	int (*offload)(bk_task *task, bk_work_fn work, bk_io_cb cb, void *ud);
+
+	/* Log through brokerd (stderr, with level and module name). */
+	void (*log)(bk_task *task, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+};
+
+typedef struct bk_function_desc {
+	const char *name; /* short name: clients call "<module>.<name>" */
+	bk_handler_fn handler;
+	uint32_t flags; /* reserved, 0 */
+} bk_function_desc;
+
+typedef struct bk_module_desc {
+	uint32_t size; /* sizeof(bk_module_desc) as the module was built */
+	uint32_t abi_version; /* BK_MODULE_ABI_VERSION the module was built against */
+	const char *name; /* [a-z0-9_]+, unique among loaded modules */
+	const char *version; /* free text, e.g. "1.0.0" */
+	const bk_function_desc *functions;
+	uint32_t nfunctions;
+	uint32_t flags; /* reserved, 0 */
+	/* Optional.  Nonzero (a -errno) refuses the load.  *state is passed to handlers and fini. */
+	int (*init)(const bk_host_api *host, void **state);
+	/* Optional.  Called once no task of the module is in flight, before dlclose. */
+	void (*fini)(void *state);
+} bk_module_desc;
+
+/* The one symbol a module exports. */
+typedef const bk_module_desc *(*bk_module_entry_fn)(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BROKER_MODULE_H */

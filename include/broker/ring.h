@@ -1,0 +1,331 @@
+/*
+ * ring.h - the two sides of the shared rings, io_uring style.
+ *
+ * Each ring has one producer side and one consumer side at the process
+ * boundary.  The broker side (SQ consumer, CQ producer) keeps private cursors
+ * and never trusts a value the client wrote: it reads each client-written
+ * index once, into a local, and bounds-checks it.  The client side (SQ
+ * producer, CQ consumer) is serialised by the caller for the SQ and is
+ * lock-free (CAS on head) for CQ reaping from many threads.
+ *
+ * Header-only so that broker/ and client-lib/ compile the same code.  Not
+ * installed.
+ *
+ * Ordering summary (see the comment at each barrier):
+ *   entries -> tail   : producer writes entries, then store-release tail;
+ *                       consumer load-acquire tail, then reads entries.
+ *   entries -> head   : consumer reads entries, then store-release head;
+ *                       producer load-acquire head before overwriting.
+ *   sleep / wake      : Dekker pair of seq_cst fences between
+ *                       "publish tail; read need_wakeup" (producer) and
+ *                       "raise need_wakeup; read tail" (consumer), plus the
+ *                       wake_seq futex word so a wake between the consumer's
+ *                       re-check and its FUTEX_WAIT is never lost.
+ */
+#ifndef BROKER_RING_H
+#define BROKER_RING_H
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <stdbool.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "broker/proto.h"
+
+/* ---- word-wise copies of shared entries ----------------------------------
+ * Entries are plain structs in shared memory.  A hostile or racing peer may
+ * write them while we read, so every word is read exactly once with a relaxed
+ * atomic load (no torn or repeated reads, and no data race for TSan) into
+ * private memory, and only the private copy is used afterwards. */
+
+static inline void bk_shm_read_words(void *dst, const void *src, size_t words)
+{
+	uint32_t *d = dst;
+	const uint32_t *s = src;
+	for (size_t i = 0; i < words; i++)
+		d[i] = __atomic_load_n(&s[i], __ATOMIC_RELAXED);
+}
+
+static inline void bk_shm_write_words(void *dst, const void *src, size_t words)
+{
+	uint32_t *d = dst;
+	const uint32_t *s = src;
+	for (size_t i = 0; i < words; i++)
+		__atomic_store_n(&d[i], s[i], __ATOMIC_RELAXED);
+}
+
+/* ---- futex on a shared (not private) word: both processes map it ------- */
+
+static inline int bk_futex_wait(_Atomic uint32_t *word, uint32_t expected, const struct timespec *rel)
+{
+	long r = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT, expected, rel, NULL, 0);
+	return r < 0 ? -errno : 0;
+}
+
+static inline int bk_futex_wake(_Atomic uint32_t *word, int nr)
+{
+	long r = syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE, nr, NULL, NULL, 0);
+	return r < 0 ? -errno : (int)r;
+}
+
+/* ---- producer / consumer wake-up helpers ---------------------------------- */
+
+/*
+ * Producer, after publishing its tail: must the consumer be woken?
+ * The seq_cst fence orders the tail store before the need_wakeup load.  The
+ * consumer does the mirror image (raise need_wakeup, fence, load tail), so at
+ * least one side sees the other's store: either we see need_wakeup and wake,
+ * or the consumer sees our tail and does not sleep.
+ */
+static inline bool bk_ring_wake_needed(struct bk_ring_ctl *ctl)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+	return atomic_load_explicit(&ctl->need_wakeup, memory_order_relaxed) != 0;
+}
+
+/*
+ * Producer, when bk_ring_wake_needed() said so: bump the futex word before
+ * the FUTEX_WAKE (done by the caller, by syscall or through io_uring).  The
+ * release pairs with the consumer's acquire load of wake_seq in
+ * bk_ring_sleep_prepare(): a consumer that sees the new value also sees the
+ * tail published before it, and one that sampled the old value fails its
+ * FUTEX_WAIT because the word moved.
+ */
+static inline void bk_ring_wake_bump(struct bk_ring_ctl *ctl)
+{
+	atomic_fetch_add_explicit(&ctl->wake_seq, 1, memory_order_release);
+}
+
+/*
+ * Consumer, before sleeping: announce it (add to need_wakeup: the broker
+ * stores 1, the client counts threads), then fence, then sample wake_seq.
+ * The caller must re-check the ring AFTER this call and only then wait for
+ * wake_seq to move away from the returned value.
+ */
+static inline uint32_t bk_ring_sleep_prepare(struct bk_ring_ctl *ctl, bool counting)
+{
+	if (counting)
+		atomic_fetch_add_explicit(&ctl->need_wakeup, 1, memory_order_relaxed);
+	else
+		atomic_store_explicit(&ctl->need_wakeup, 1, memory_order_relaxed);
+	/* Pairs with the fence in bk_ring_wake_needed() (Dekker). */
+	atomic_thread_fence(memory_order_seq_cst);
+	return atomic_load_explicit(&ctl->wake_seq, memory_order_acquire);
+}
+
+/* Consumer, awake again.  No ordering needed: a stale nonzero value only costs the producer a spare wake. */
+static inline void bk_ring_sleep_finish(struct bk_ring_ctl *ctl, bool counting)
+{
+	if (counting)
+		atomic_fetch_sub_explicit(&ctl->need_wakeup, 1, memory_order_relaxed);
+	else
+		atomic_store_explicit(&ctl->need_wakeup, 0, memory_order_relaxed);
+}
+
+/* ======================= broker side ======================================= */
+
+/* SQ consumer: the broker's view of one connection's submission ring. */
+struct bk_sq_consumer {
+	struct bk_ring_ctl *ctl;
+	const struct bk_sqe *ring;
+	uint32_t head; /* private and authoritative; the shared head is only a copy for the client */
+	uint32_t mask;
+	uint32_t entries;
+};
+
+static inline void bk_sq_consumer_init(struct bk_sq_consumer *c, struct bk_ring_ctl *ctl, const struct bk_sqe *ring,
+				       uint32_t entries, uint32_t start)
+{
+	c->ctl = ctl;
+	c->ring = ring;
+	c->head = start;
+	c->mask = entries - 1;
+	c->entries = entries;
+}
+
+/*
+ * Number of published, unconsumed entries, or -EPROTO when the client's tail
+ * is impossible (behind our head, or more than the capacity ahead; with
+ * free-running u32 counters both show up as tail - head > entries).
+ * The tail is read exactly once; the acquire pairs with the client's
+ * store-release of tail so the entries before it are visible.
+ */
+static inline int bk_sq_consumer_avail(const struct bk_sq_consumer *c)
+{
+	uint32_t tail = atomic_load_explicit(&c->ctl->tail, memory_order_acquire);
+	uint32_t n = tail - c->head;
+	if (n > c->entries)
+		return -EPROTO;
+	return (int)n;
+}
+
+/* Copy the i-th available entry (i < the value avail returned) into private memory. */
+static inline void bk_sq_consumer_read(const struct bk_sq_consumer *c, uint32_t i, struct bk_sqe *out)
+{
+	bk_shm_read_words(out, &c->ring[(c->head + i) & c->mask], sizeof(*out) / 4);
+}
+
+/*
+ * Give n entries back to the client.  Release: our reads of those entries
+ * happen before the client can see the head move and overwrite them.
+ */
+static inline void bk_sq_consumer_release(struct bk_sq_consumer *c, uint32_t n)
+{
+	c->head += n;
+	atomic_store_explicit(&c->ctl->head, c->head, memory_order_release);
+}
+
+/* CQ producer: the broker's view of one connection's completion ring. */
+struct bk_cq_producer {
+	struct bk_ring_ctl *ctl;
+	struct bk_cqe *ring;
+	uint32_t tail; /* private and authoritative */
+	uint32_t mask;
+	uint32_t entries;
+};
+
+static inline void bk_cq_producer_init(struct bk_cq_producer *p, struct bk_ring_ctl *ctl, struct bk_cqe *ring,
+				       uint32_t entries, uint32_t start)
+{
+	p->ctl = ctl;
+	p->ring = ring;
+	p->tail = start;
+	p->mask = entries - 1;
+	p->entries = entries;
+}
+
+/*
+ * Free entries, or -EPROTO if the client's head is impossible (ahead of our
+ * tail or more than capacity behind).  The head is read once; the acquire
+ * pairs with the client's release when it advanced head, so its reads of the
+ * entries we are about to overwrite are complete.
+ */
+static inline int bk_cq_producer_space(const struct bk_cq_producer *p)
+{
+	uint32_t head = atomic_load_explicit(&p->ctl->head, memory_order_acquire);
+	uint32_t used = p->tail - head;
+	if (used > p->entries)
+		return -EPROTO;
+	return (int)(p->entries - used);
+}
+
+/* Write the i-th new entry (i < the space returned); visible after publish. */
+static inline void bk_cq_producer_write(struct bk_cq_producer *p, uint32_t i, const struct bk_cqe *e)
+{
+	bk_shm_write_words(&p->ring[(p->tail + i) & p->mask], e, sizeof(*e) / 4);
+}
+
+/* Publish n written entries.  Release: the entry writes happen before the tail moves. */
+static inline void bk_cq_producer_publish(struct bk_cq_producer *p, uint32_t n)
+{
+	p->tail += n;
+	atomic_store_explicit(&p->ctl->tail, p->tail, memory_order_release);
+}
+
+/* ======================= client side ======================================= */
+
+/* SQ producer.  Not thread-safe: the client serialises submitters around it. */
+struct bk_sq_producer {
+	struct bk_ring_ctl *ctl;
+	struct bk_sqe *ring;
+	uint32_t tail; /* private copy of what we published */
+	uint32_t mask;
+	uint32_t entries;
+};
+
+static inline void bk_sq_producer_init(struct bk_sq_producer *p, struct bk_ring_ctl *ctl, struct bk_sqe *ring,
+				       uint32_t entries)
+{
+	p->ctl = ctl;
+	p->ring = ring;
+	p->tail = atomic_load_explicit(&ctl->tail, memory_order_relaxed);
+	p->mask = entries - 1;
+	p->entries = entries;
+}
+
+/*
+ * Free entries.  The acquire on head pairs with the broker's release in
+ * bk_sq_consumer_release(): entries it has given back are no longer read.
+ * An impossible head (broker bug or corruption) reads as "full".
+ */
+static inline uint32_t bk_sq_producer_space(const struct bk_sq_producer *p)
+{
+	uint32_t head = atomic_load_explicit(&p->ctl->head, memory_order_acquire);
+	uint32_t used = p->tail - head;
+	return used > p->entries ? 0 : p->entries - used;
+}
+
+static inline void bk_sq_producer_write(struct bk_sq_producer *p, uint32_t i, const struct bk_sqe *e)
+{
+	bk_shm_write_words(&p->ring[(p->tail + i) & p->mask], e, sizeof(*e) / 4);
+}
+
+/* Release: the entries are written before the broker can see the tail move. */
+static inline void bk_sq_producer_publish(struct bk_sq_producer *p, uint32_t n)
+{
+	p->tail += n;
+	atomic_store_explicit(&p->ctl->tail, p->tail, memory_order_release);
+}
+
+/* CQ consumer.  Safe to call from many threads at once: head advances by CAS. */
+struct bk_cq_consumer {
+	struct bk_ring_ctl *ctl;
+	const struct bk_cqe *ring;
+	uint32_t mask;
+	uint32_t entries;
+};
+
+static inline void bk_cq_consumer_init(struct bk_cq_consumer *c, struct bk_ring_ctl *ctl, const struct bk_cqe *ring,
+				       uint32_t entries)
+{
+	c->ctl = ctl;
+	c->ring = ring;
+	c->mask = entries - 1;
+	c->entries = entries;
+}
+
+/* True when the CQ holds entries (a cheap peek, no claim). */
+static inline bool bk_cq_consumer_pending(const struct bk_cq_consumer *c)
+{
+	uint32_t head = atomic_load_explicit(&c->ctl->head, memory_order_relaxed);
+	return atomic_load_explicit(&c->ctl->tail, memory_order_acquire) != head;
+}
+
+/*
+ * Claim up to max entries into out[].  Returns how many (0 when empty).
+ * The entries are copied first and then claimed with a CAS on head; the CAS
+ * is a release so those reads finish before the broker may reuse the entries.
+ * A thread that loses the CAS throws its copy away and retries from the new
+ * head, so every entry is returned to exactly one caller.  The acquire on
+ * tail pairs with the broker's release in bk_cq_producer_publish().
+ */
+static inline unsigned bk_cq_consumer_reap(struct bk_cq_consumer *c, struct bk_cqe *out, unsigned max)
+{
+	uint32_t head = atomic_load_explicit(&c->ctl->head, memory_order_relaxed);
+	for (;;) {
+		uint32_t tail = atomic_load_explicit(&c->ctl->tail, memory_order_acquire);
+		uint32_t n = tail - head;
+		if (n == 0)
+			return 0;
+		if (n > c->entries) {
+			/* Our head went stale while others reaped, or the broker is broken: re-read once. */
+			uint32_t now = atomic_load_explicit(&c->ctl->head, memory_order_relaxed);
+			if (now == head)
+				return 0; /* a broker bug we refuse to act on */
+			head = now;
+			continue;
+		}
+		if (n > max)
+			n = max;
+		for (uint32_t i = 0; i < n; i++)
+			bk_shm_read_words(&out[i], &c->ring[(head + i) & c->mask], sizeof(out[i]) / 4);
+		if (atomic_compare_exchange_weak_explicit(&c->ctl->head, &head, head + n, memory_order_release,
+							  memory_order_relaxed))
+			return n;
+	}
+}
+
+#endif /* BROKER_RING_H */

@@ -1,0 +1,165 @@
+/*
+ * wire.h - control messages on the SOCK_SEQPACKET socket between brokerd
+ * and its clients (libbkclient, brokerctl).  Not installed.
+ *
+ * Every message is one datagram starting with struct bk_msg_hdr; len is the
+ * whole datagram.  The client speaks first (HELLO) and every request gets
+ * exactly one reply carrying the request's seq.  The broker may also send
+ * unsolicited BK_MSG_BYE (seq 0) when it shuts down.  Strings are NUL
+ * terminated inside their fixed arrays; a receiver forces the terminator.
+ * The socket stays open for the connection's life and is its liveness signal.
+ */
+#ifndef BROKER_WIRE_H
+#define BROKER_WIRE_H
+
+#include <stdint.h>
+
+#include "broker/proto.h"
+
+#define BK_WIRE_MAGIC 0x5742424bu /* "KBBW" */
+#define BK_WIRE_MAX_MSG 65536u /* largest datagram either side sends */
+
+enum bk_msg_type {
+	BK_MSG_HELLO = 1, /* c->b: bk_msg_hello; optional SCM_RIGHTS: the client's eventfd */
+	BK_MSG_HELLO_REPLY = 2, /* b->c: bk_msg_hello_reply; SCM_RIGHTS: region memfd [, broker eventfd] */
+	BK_MSG_LOOKUP = 3, /* c->b: bk_msg_lookup */
+	BK_MSG_LOOKUP_REPLY = 4, /* b->c: bk_msg_lookup_reply */
+	BK_MSG_STATUS = 5, /* c->b: bk_msg_hdr only */
+	BK_MSG_STATUS_REPLY = 6, /* b->c: bk_msg_status_reply */
+	BK_MSG_MODULES = 7, /* c->b: bk_msg_list (paged) */
+	BK_MSG_MODULES_REPLY = 8, /* b->c: bk_msg_list_reply + bk_wire_module[count] */
+	BK_MSG_CLIENTS = 9, /* c->b: bk_msg_list (paged) */
+	BK_MSG_CLIENTS_REPLY = 10, /* b->c: bk_msg_list_reply + bk_wire_client[count] */
+	BK_MSG_LOAD = 11, /* c->b: bk_msg_path (module file) */
+	BK_MSG_UNLOAD = 12, /* c->b: bk_msg_path (module name) */
+	BK_MSG_RESULT = 13, /* b->c: bk_msg_result, reply to LOAD/UNLOAD and to any bad request */
+	BK_MSG_BYE = 14, /* b->c: bk_msg_hdr only: brokerd is shutting down */
+};
+
+struct bk_msg_hdr {
+	uint32_t magic;
+	uint16_t type;
+	uint16_t flags;
+	uint32_t len; /* whole datagram, header included */
+	uint32_t seq;
+};
+
+/* bk_msg_hello.flags */
+#define BK_HELLO_CONTROL 0x1u /* control-only connection (brokerctl): no region */
+#define BK_HELLO_EVENTFD 0x2u /* an eventfd is attached: signal it when notify_armed is set */
+
+struct bk_msg_hello {
+	struct bk_msg_hdr h;
+	uint16_t abi_major;
+	uint16_t abi_minor;
+	uint32_t flags;
+	uint64_t layout_hash;
+	struct bk_geometry geo;
+};
+
+struct bk_msg_hello_reply {
+	struct bk_msg_hdr h;
+	int32_t status; /* 0, or -errno / BK_E* with error[] saying why */
+	uint32_t conn_id;
+	uint16_t abi_major; /* the broker's, so a mismatch can name both */
+	uint16_t abi_minor;
+	uint32_t features;
+	uint64_t layout_hash;
+	uint64_t region_size;
+	char error[192];
+};
+
+struct bk_msg_lookup {
+	struct bk_msg_hdr h;
+	char name[128]; /* "module.function" */
+};
+
+struct bk_msg_lookup_reply {
+	struct bk_msg_hdr h;
+	int32_t status; /* 0 or -ENOENT */
+	uint32_t fn;
+};
+
+struct bk_msg_status_reply {
+	struct bk_msg_hdr h;
+	char version[32];
+	uint32_t pid;
+	uint32_t workers;
+	uint64_t uptime_ns;
+	uint32_t connections;
+	uint32_t modules;
+	uint64_t tasks_done; /* completed, whatever the status */
+	uint64_t tasks_failed; /* completed with a negative status */
+	uint64_t inflight;
+	uint64_t violations; /* protocol violations seen */
+	uint64_t connections_total; /* accepted since start */
+	uint32_t open_fds; /* brokerd's own, from /proc/self/fd */
+	uint32_t rsvd;
+	uint64_t rss_bytes;
+};
+
+/* Paged listing request: records [start, start + count) of the reply's total. */
+struct bk_msg_list {
+	struct bk_msg_hdr h;
+	uint32_t start;
+	uint32_t rsvd;
+};
+
+struct bk_msg_list_reply {
+	struct bk_msg_hdr h;
+	uint32_t total;
+	uint32_t count; /* records following this struct */
+};
+
+/* bk_wire_module.state */
+#define BK_MODSTATE_ACTIVE 0u
+#define BK_MODSTATE_DRAINING 1u
+
+struct bk_wire_module {
+	char name[32];
+	char version[32];
+	char path[128];
+	char functions[256]; /* comma-separated short names */
+	uint32_t nfunctions;
+	uint32_t state;
+	uint64_t tasks_done;
+	uint64_t inflight;
+};
+
+struct bk_wire_client {
+	uint32_t conn_id;
+	uint32_t pid;
+	uint32_t uid;
+	uint32_t gid;
+	uint32_t worker;
+	uint32_t sq_depth; /* entries waiting in the SQ now */
+	uint32_t cq_depth; /* completions not yet reaped */
+	uint32_t sq_entries;
+	uint32_t cq_entries;
+	uint32_t nslots;
+	uint64_t inflight;
+	uint64_t submitted;
+	uint64_t completed;
+	uint64_t errors; /* tasks completed with an error status */
+	uint64_t violations;
+	uint64_t connected_ns; /* how long ago it connected */
+};
+
+struct bk_msg_path {
+	struct bk_msg_hdr h;
+	char path[512];
+};
+
+struct bk_msg_result {
+	struct bk_msg_hdr h;
+	int32_t status;
+	uint32_t rsvd;
+	char message[256];
+};
+
+_Static_assert(sizeof(struct bk_msg_hdr) == 16, "msg hdr");
+_Static_assert(sizeof(struct bk_msg_hello) == 56, "hello");
+_Static_assert(sizeof(struct bk_wire_module) == 472, "wire module");
+_Static_assert(sizeof(struct bk_wire_client) == 88, "wire client");
+
+#endif /* BROKER_WIRE_H */

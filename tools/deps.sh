@@ -1,0 +1,31 @@
+# tools/deps.sh - sourced by tools/run and tools/test: install the Debian
+# packages the build needs when they are missing (a fresh Debian 12 machine
+# has none of them).  Non-interactive, so it works in CI without stdin.
+BK_DEBIAN_PACKAGES="gcc pkg-config meson ninja-build liburing-dev libbpf-dev libcmocka-dev libssl-dev clang llvm gnuplot-nox procps"
+
+bk_install_deps() {
+	local missing=""
+	local p
+	for p in $BK_DEBIAN_PACKAGES; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+	done
+	[ -z "$missing" ] && return 0
+	echo "installing missing packages:$missing"
+	local sudo=""
+	[ "$(id -u)" -ne 0 ] && sudo="sudo"
+	export DEBIAN_FRONTEND=noninteractive
+	$sudo apt-get update -qq
+	# shellcheck disable=SC2086
+	$sudo apt-get install -y -qq --no-install-recommends $missing
+}
+
+# bk_meson_dir DIR [meson options...]: configure DIR once, reconfigure after.
+bk_meson_dir() {
+	local dir=$1
+	shift
+	if [ -f "$dir/build.ninja" ]; then
+		meson setup --reconfigure "$dir" "$@" >/dev/null
+	else
+		meson setup "$dir" "$@" >/dev/null
+	fi
+}
