@@ -1,0 +1,79 @@
+/*
+ * loader.h - module registry of brokerd: load modules with dlopen, check
+ * their ABI, resolve "module.function" names to stable numeric ids, route
+ * tasks to the current version of a function, and unload or upgrade a module
+ * once its in-flight tasks have drained (DESIGN.md 7).
+ *
+ * Thread-safety: acquire/release are called by every worker concurrently and
+ * are lock-free on the hot path; load/unload/lookup/list/collect are called
+ * by the control thread.
+ */
+#ifndef BROKER_LOADER_H
+#define BROKER_LOADER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "broker/module.h"
+#include "broker/wire.h"
+
+struct bk_registry;
+struct bk_loaded_module;
+
+/* What a worker needs to run one task; valid until bk_registry_release(). */
+struct bk_fn_ref {
+	bk_handler_fn handler;
+	void *state; /* the module's init state */
+	struct bk_loaded_module *mod;
+	uint32_t fn;
+};
+
+/*
+ * Create a registry.  host is passed to every module's init.  notify(arg) is
+ * called (from any thread) when a draining module's last task finished, so
+ * the control thread can call bk_registry_collect().
+ */
+int bk_registry_create(const bk_host_api *host, void (*notify)(void *arg), void *arg, struct bk_registry **out);
+
+/* Finalise (fini + dlclose) every module; no task may be in flight. */
+void bk_registry_destroy(struct bk_registry *r);
+
+/*
+ * Load one module file.  Refusals (dlopen error, missing entry symbol, wrong
+ * ABI version or descriptor size, bad names, init failure) return a negative
+ * code and a message in err naming the file and, for ABI mismatches, both
+ * versions.  Loading a module whose name is already loaded is an upgrade:
+ * the new version takes over the names (existing ids route to it) and the
+ * old one drains.
+ */
+int bk_registry_load(struct bk_registry *r, const char *path, char *err, size_t errlen);
+
+/* Load every *.so in dir (sorted).  Returns how many loaded; each refusal is logged. */
+int bk_registry_load_dir(struct bk_registry *r, const char *dir);
+
+/* Stop routing to module name; it is finalised once drained.  -ENOENT if not loaded. */
+int bk_registry_unload(struct bk_registry *r, const char *name, char *err, size_t errlen);
+
+/* "module.function" -> id.  Ids are never reused during the broker's life.  -ENOENT if unknown. */
+int bk_registry_lookup(struct bk_registry *r, const char *name, uint32_t *fn);
+
+/*
+ * Route a task: take a reference on the module currently serving fn.
+ * Returns 0, or -ENOENT when fn is unknown or its module was unloaded.
+ */
+int bk_registry_acquire(struct bk_registry *r, uint32_t fn, struct bk_fn_ref *out);
+
+/* The task is finished: count it (failed when status < 0) and drop the reference. */
+void bk_registry_release(struct bk_registry *r, const struct bk_fn_ref *ref, int status);
+
+/* Finalise drained modules (fini + dlclose).  Control thread only.  Returns how many. */
+int bk_registry_collect(struct bk_registry *r);
+
+/* Copy records [start, start+max) into out; *total gets the number of modules. Returns the count copied. */
+uint32_t bk_registry_list(struct bk_registry *r, struct bk_wire_module *out, uint32_t start, uint32_t max,
+			  uint32_t *total);
+
+/* Name of the module serving fn, for logs ("?" when unknown). */
+const char *bk_registry_module_name(const struct bk_fn_ref *ref);
+
+#endif /* BROKER_LOADER_H */
