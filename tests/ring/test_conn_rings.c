@@ -5,58 +5,8 @@
  * bk_conn_rings, on a real sealed memfd region.
  */
 #include <errno.h>
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <string.h>
 
-#include <cmocka.h>
-
-#include "broker/ring.h"
-#include "conn_rings.h"
-#include "region.h"
-
-struct fix {
-	struct bk_region r;
-	struct bk_conn_rings cr;
-	struct bk_sq_producer sqp;
-	struct bk_cq_consumer cqc;
-};
-
-static void fix_open(struct fix *f, uint32_t sq, uint32_t slots, uint32_t start)
-{
-	struct bk_geometry g = { .sq_entries = sq, .nslots = slots, .slot_inline = 64, .large_size = 4096 };
-	struct bk_region_params p = { .max_large = 1 << 20, .ring_start = start, .conn_id = 1, .epoch = 7 };
-	char err[256];
-	memset(f, 0, sizeof(*f));
-	int r = bk_region_create(&g, &p, &f->r, err, sizeof(err));
-	if (r < 0)
-		fail_msg("bk_region_create: %d %s", r, err);
-	assert_int_equal(bk_conn_rings_init(&f->cr, &f->r.v, start), 0);
-	bk_sq_producer_init(&f->sqp, f->r.v.sq_ctl, f->r.v.sq, f->r.v.geo.sq_entries);
-	bk_cq_consumer_init(&f->cqc, f->r.v.cq_ctl, f->r.v.cq, f->r.v.geo.cq_entries);
-}
-
-static void fix_close(struct fix *f)
-{
-	bk_conn_rings_fini(&f->cr);
-	bk_region_destroy(&f->r);
-}
-
-static struct bk_sqe call(uint32_t slot, uint32_t gen)
-{
-	return (struct bk_sqe){ .op = BK_OP_CALL, .fn = 3, .slot = slot, .gen = gen, .arg_off = slot * 64,
-				.arg_len = 16, .res_off = slot * 64 + 16, .res_cap = 48 };
-}
-
-static void submit(struct fix *f, const struct bk_sqe *e, uint32_t n)
-{
-	assert_true(bk_sq_producer_space(&f->sqp) >= n);
-	for (uint32_t i = 0; i < n; i++)
-		bk_sq_producer_write(&f->sqp, i, &e[i]);
-	bk_sq_producer_publish(&f->sqp, n);
-}
+#include "ring_fixture.h"
 
 static void test_call_complete_reap(void **state)
 {
@@ -64,8 +14,8 @@ static void test_call_complete_reap(void **state)
 	struct fix f;
 	fix_open(&f, 8, 8, 0);
 	assert_false(bk_conn_rings_sq_pending(&f.cr));
-	struct bk_sqe e = call(2, 11), out[4];
-	submit(&f, &e, 1);
+	struct bk_sqe e = fix_call(2, 11), out[4];
+	fix_submit(&f, &e, 1);
 	assert_true(bk_conn_rings_sq_pending(&f.cr));
 	assert_int_equal(bk_conn_rings_sq_depth(&f.cr), 1);
 	assert_int_equal(bk_conn_rings_fetch(&f.cr, out, 4), 1);
@@ -102,8 +52,8 @@ static void test_flush_wake_bits(void **state)
 	(void)state;
 	struct fix f;
 	fix_open(&f, 8, 8, 0);
-	struct bk_sqe e = call(0, 1), out[1];
-	submit(&f, &e, 1);
+	struct bk_sqe e = fix_call(0, 1), out[1];
+	fix_submit(&f, &e, 1);
 	assert_int_equal(bk_conn_rings_fetch(&f.cr, out, 1), 1);
 	assert_int_equal(bk_conn_rings_complete(&f.cr, 0, 0, 0), 0);
 	/* A client thread sleeps (counting) and armed its eventfd. */
@@ -133,15 +83,15 @@ static void test_bad_entries(void **state)
 	fix_open(&f, 16, 8, 0);
 	uint64_t arena = f.r.v.layout.arena_size;
 	struct bk_sqe e[8], out[8];
-	e[0] = call(1, 1);                                  /* good */
-	e[1] = call(1, 2);                                  /* slot 1 already in flight */
-	e[2] = call(8, 1);                                  /* slot out of range */
-	e[3] = call(3, 1), e[3].op = 77;                    /* bad op, slot free: -EINVAL */
-	e[4] = call(4, 1), e[4].arg_off = UINT32_MAX - 3;   /* offset near UINT32_MAX: no 32-bit wrap */
-	e[5] = call(5, 1), e[5].res_off = (uint32_t)arena - 8, e[5].res_cap = 9;
+	e[0] = fix_call(1, 1);                                  /* good */
+	e[1] = fix_call(1, 2);                                  /* slot 1 already in flight */
+	e[2] = fix_call(8, 1);                                  /* slot out of range */
+	e[3] = fix_call(3, 1), e[3].op = 77;                    /* bad op, slot free: -EINVAL */
+	e[4] = fix_call(4, 1), e[4].arg_off = UINT32_MAX - 3;   /* offset near UINT32_MAX: no 32-bit wrap */
+	e[5] = fix_call(5, 1), e[5].res_off = (uint32_t)arena - 8, e[5].res_cap = 9;
 	e[6] = (struct bk_sqe){ .op = BK_OP_CANCEL, .slot = 1, .gen = 9 };   /* stale gen: dropped */
 	e[7] = (struct bk_sqe){ .op = BK_OP_CANCEL, .slot = 1, .gen = 1 };   /* live: returned */
-	submit(&f, e, 8);
+	fix_submit(&f, e, 8);
 	assert_int_equal(bk_conn_rings_fetch(&f.cr, out, 8), 2);
 	assert_memory_equal(&out[0], &e[0], sizeof(e[0]));
 	assert_memory_equal(&out[1], &e[7], sizeof(e[7]));
