@@ -1,0 +1,139 @@
+/*
+ * client_internal.h - private structures of libbkclient shared by its source
+ * files: the client handle, the future pool and the helpers each file
+ * provides to the others.  Nothing here is exported (-fvisibility=hidden and
+ * the version script); only functions marked BK_API leave the library.
+ */
+#ifndef BKCLIENT_INTERNAL_H
+#define BKCLIENT_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "broker/client.h"
+#include "broker/proto.h"
+#include "broker/ring.h"
+#include "broker/wire.h"
+#include "region_map.h"
+
+#define BK_API __attribute__((visibility("default")))
+
+/* How long a round trip on the control socket (handshake, lookup) may take. */
+#define BK_REPLY_TIMEOUT_MS 5000
+/* Longest single futex sleep in a wait: the broker-gone check runs between slices. */
+#define BK_WAIT_SLICE_NS 100000000LL
+/* Default spin before sleeping (adaptive between the two bounds). */
+#define BK_SPIN_DEFAULT_NS 20000LL
+#define BK_SPIN_MIN_NS 5000LL
+#define BK_SPIN_MAX_NS 50000LL
+
+/* bk_future.state */
+enum {
+	F_FREE = 0, /* in the free FIFO */
+	F_PENDING, /* submitted, the broker owns the slot */
+	F_DONE, /* completed, held by the user */
+	F_ORPHAN, /* released while pending: freed once its completion is seen */
+	F_ZOMBIE, /* released while its callback was queued: freed by dispatch */
+};
+
+struct bk_future {
+	bk_client *c;
+	uint32_t slot; /* == index in the pool */
+	uint32_t gen; /* generation of the current use; never 0 */
+	_Atomic uint32_t state; /* written under c->lock; read lock-free as a hint */
+	int32_t status;
+	uint32_t res_len;
+	uint32_t res_off; /* arena-relative result buffer */
+	uint32_t res_cap;
+	bk_complete_cb cb;
+	void *user_data;
+	bool cb_queued;
+	uint32_t next; /* free FIFO link (slot index, UINT32_MAX = none) */
+	struct bk_future *cb_next; /* callback queue link */
+};
+
+struct bk_buf_block; /* buffers.c */
+
+struct bk_client {
+	int sock;
+	int efd; /* our eventfd, signalled by the broker when notify_armed */
+	int pollfd; /* epoll set of efd and sock: what bk_fd returns */
+	int broker_efd; /* BK_FEAT_SQ_EVENTFD: the broker's wake-up eventfd, else -1 */
+	uint32_t features;
+	uint32_t conn_id;
+	struct bk_region_view v;
+
+	pthread_mutex_t lock; /* the pool, the SQ producer, the callback queue */
+	struct bk_sq_producer sq;
+	struct bk_cq_consumer cq;
+	struct bk_future *futures; /* nslots */
+	uint32_t free_head, free_tail, nfree;
+	struct bk_future *cb_head, *cb_tail;
+	uint32_t slot_waiters; /* threads in bk_submit_wait */
+	uint32_t free_seq; /* bumped whenever a slot is freed */
+
+	pthread_mutex_t sock_lock; /* one request/reply on the socket at a time */
+	uint32_t seq;
+
+	pthread_mutex_t buf_lock;
+	struct bk_buf_block *blocks; /* buffers.c: allocation map of the large area */
+
+	_Atomic int gone; /* broker closed the socket or marked the region gone */
+	_Atomic int draining; /* broker said BYE */
+	_Atomic int fd_armed; /* bk_fd() was called: keep notify_armed up */
+	int64_t spin_ns; /* <0: adaptive */
+	_Atomic int64_t spin_adapt;
+};
+
+/* ---- time ---- */
+int64_t bkc_now_ns(void);
+
+/* ---- wire_io.c: datagrams with fds and deadlines (also used by brokerctl) ---- */
+int bkc_default_socket_path(char *buf, size_t len);
+/* Connect a SOCK_SEQPACKET socket; -errno (BK_ENOTBROKER for a socket of another type). */
+int bkc_socket_connect(const char *path, char *err, size_t errlen);
+int bkc_send(int fd, const void *buf, size_t len, const int *fds, int nfds);
+/*
+ * Receive one datagram within timeout_ms: its length, 0 on hang-up, -ETIMEDOUT,
+ * -EMSGSIZE if truncated, -errno.  Up to *nfds fds are stored (the count is
+ * updated; surplus ones are closed).  fds may be NULL.
+ */
+int bkc_recv(int fd, void *buf, size_t cap, int *fds, int *nfds, int timeout_ms);
+/* Check a received header: magic, length within n, type. */
+bool bkc_hdr_ok(const struct bk_msg_hdr *h, size_t n, uint16_t type, size_t min_len);
+
+/* ---- complete.c ---- */
+/* Reap the CQ and process what was claimed; returns how many were processed. */
+int bkc_reap(bk_client *c, bool from_dispatch);
+/* With c->lock held: f (PENDING) completed with this status/length. */
+void bkc_mark_done(bk_client *c, struct bk_future *f, int32_t status, uint32_t res_len, bool *signal_cb);
+/* With c->lock held: put f at the tail of the free FIFO. */
+void bkc_free_future(bk_client *c, struct bk_future *f);
+/* Test the socket and region for a dead broker (non-blocking); sets c->gone.  Returns true when gone. */
+bool bkc_check_gone(bk_client *c);
+/* Write 1 to our own eventfd so a loop on bk_fd wakes up. */
+void bkc_signal_fd(bk_client *c);
+
+/* ---- submit.c ---- */
+/* With c->lock held: post a cancel for slot/gen if the SQ has room.  Returns true when posted. */
+bool bkc_post_cancel_locked(bk_client *c, uint32_t slot, uint32_t gen);
+/* After publishing: wake the broker if it sleeps. */
+void bkc_wake_broker(bk_client *c);
+
+/* ---- buffers.c ---- */
+int bkc_bufs_init(bk_client *c);
+void bkc_bufs_fini(bk_client *c);
+
+static inline bool bkc_in_large(const bk_client *c, const void *p, size_t len)
+{
+	const uint8_t *a = c->v.arena;
+	const uint8_t *b = p;
+	uint64_t lo = c->v.layout.large_off, hi = c->v.layout.arena_size;
+	if (b < a + lo || b > a + hi)
+		return false;
+	return (uint64_t)(b - a) + len <= hi;
+}
+
+#endif /* BKCLIENT_INTERNAL_H */

@@ -1,0 +1,310 @@
+/*
+ * complete.c - the completion side: reaping the CQ (lock-free claim, any
+ * thread), marking futures done, freeing slots, and the waits of
+ * bk_wait/bk_poll with their broker-gone checks (DESIGN.md 5).
+ *
+ * A future is done when its cqe was reaped or, without reaping, when its
+ * slot's done_gen equals its generation: the broker stores done_gen with
+ * release after status and res_len, so a waiter whose cqe another thread
+ * claimed still sees its own completion at once.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "client_internal.h"
+
+void bkc_signal_fd(bk_client *c)
+{
+	uint64_t one = 1;
+	/* EAGAIN: the counter is saturated, so the fd is readable anyway. */
+	if (write(c->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		atomic_store(&c->gone, 1);
+}
+
+void bkc_free_future(bk_client *c, struct bk_future *f)
+{
+	atomic_store_explicit(&c->v.slots[f->slot].state, BK_SLOT_FREE, memory_order_relaxed);
+	atomic_store_explicit(&f->state, F_FREE, memory_order_relaxed);
+	f->cb = NULL;
+	f->next = UINT32_MAX;
+	/* FIFO: a released handle is recycled as late as possible, so BK_ESTALE catches misuse longest. */
+	if (c->nfree == 0)
+		c->free_head = f->slot;
+	else
+		c->futures[c->free_tail].next = f->slot;
+	c->free_tail = f->slot;
+	c->nfree++;
+	c->free_seq++;
+}
+
+void bkc_mark_done(bk_client *c, struct bk_future *f, int32_t status, uint32_t res_len, bool *signal_cb)
+{
+	f->status = status;
+	f->res_len = res_len;
+	uint32_t st = atomic_load_explicit(&f->state, memory_order_relaxed);
+	if (st == F_ORPHAN) {
+		bkc_free_future(c, f);
+		return;
+	}
+	atomic_store_explicit(&f->state, F_DONE, memory_order_release);
+	if (f->cb && !f->cb_queued) {
+		f->cb_queued = true;
+		f->cb_next = NULL;
+		if (!c->cb_head) {
+			c->cb_head = f;
+			*signal_cb = true;
+		} else {
+			c->cb_tail->cb_next = f;
+		}
+		c->cb_tail = f;
+	}
+}
+
+/* With c->lock held: has the broker completed f's current use?  Reads the slot words once. */
+static bool slot_done_locked(bk_client *c, struct bk_future *f, bool *signal_cb)
+{
+	struct bk_slot *s = &c->v.slots[f->slot];
+	/* Acquire pairs with the broker's release store of done_gen: status and res_len are written. */
+	if (atomic_load_explicit(&s->done_gen, memory_order_acquire) != f->gen)
+		return false;
+	int32_t status = (int32_t)__atomic_load_n((uint32_t *)&s->status, __ATOMIC_RELAXED);
+	uint32_t len = __atomic_load_n(&s->res_len, __ATOMIC_RELAXED);
+	bkc_mark_done(c, f, status, len, signal_cb);
+	return true;
+}
+
+int bkc_reap(bk_client *c, bool from_dispatch)
+{
+	struct bk_cqe batch[64];
+	int total = 0;
+	bool signal_cb = false;
+	for (;;) {
+		unsigned n = bk_cq_consumer_reap(&c->cq, batch, 64);
+		if (n == 0)
+			break;
+		pthread_mutex_lock(&c->lock);
+		for (unsigned i = 0; i < n; i++) {
+			const struct bk_cqe *e = &batch[i];
+			if (e->slot >= c->v.geo.nslots)
+				continue; /* impossible slot: a broker bug we refuse to act on */
+			struct bk_future *f = &c->futures[e->slot];
+			uint32_t st = atomic_load_explicit(&f->state, memory_order_relaxed);
+			/* A stale cqe (the slot was already seen done through done_gen and reused) has an old gen. */
+			if (f->gen != e->gen || (st != F_PENDING && st != F_ORPHAN))
+				continue;
+			bkc_mark_done(c, f, e->status, e->res_len, &signal_cb);
+			total++;
+		}
+		pthread_mutex_unlock(&c->lock);
+		if (n < 64)
+			break;
+	}
+	if (signal_cb && !from_dispatch)
+		bkc_signal_fd(c); /* a callback was queued outside bk_dispatch: make the loop run it */
+	return total;
+}
+
+bool bkc_check_gone(bk_client *c)
+{
+	if (atomic_load(&c->gone))
+		return true;
+	uint32_t bs = atomic_load_explicit(&c->v.hdr->broker_state, memory_order_acquire);
+	if (bs == BK_BROKER_GONE) {
+		atomic_store(&c->gone, 1);
+		return true;
+	}
+	struct pollfd p = {.fd = c->sock, .events = POLLIN | POLLRDHUP};
+	if (poll(&p, 1, 0) <= 0)
+		return false;
+	if (p.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL)) {
+		atomic_store(&c->gone, 1);
+		return true;
+	}
+	/* Readable: maybe an unsolicited BYE.  A reply belongs to whoever holds sock_lock: leave it. */
+	if ((p.revents & POLLIN) && pthread_mutex_trylock(&c->sock_lock) == 0) {
+		struct bk_msg_hdr h;
+		ssize_t r = recv(c->sock, &h, sizeof(h), MSG_PEEK | MSG_DONTWAIT);
+		if (r == 0) {
+			atomic_store(&c->gone, 1);
+		} else if (r == (ssize_t)sizeof(h) && h.magic == BK_WIRE_MAGIC && h.type == BK_MSG_BYE) {
+			char drop[64];
+			if (recv(c->sock, drop, sizeof(drop), MSG_DONTWAIT) >= 0)
+				atomic_store(&c->draining, 1);
+		} else if (r > 0) {
+			/* Nobody waits for a reply (we hold sock_lock): a stray datagram; drop it. */
+			char drop[64];
+			if (recv(c->sock, drop, sizeof(drop), MSG_DONTWAIT) < 0 && errno != EAGAIN)
+				atomic_store(&c->gone, 1);
+		}
+		pthread_mutex_unlock(&c->sock_lock);
+	}
+	return atomic_load(&c->gone) != 0;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ volatile("yield");
+#endif
+}
+
+/* 1 done, 0 pending, BK_ESTALE; checks the slot and reaps, never blocks. */
+static int check_future(bk_future *f, bool reap)
+{
+	bk_client *c = f->c;
+	bool sig = false;
+	pthread_mutex_lock(&c->lock);
+	uint32_t st = atomic_load_explicit(&f->state, memory_order_relaxed);
+	int r = st == F_DONE ? 1 : st == F_PENDING ? 0 : BK_ESTALE;
+	if (r == 0 && slot_done_locked(c, f, &sig))
+		r = 1;
+	pthread_mutex_unlock(&c->lock);
+	if (sig)
+		bkc_signal_fd(c);
+	if (reap)
+		bkc_reap(c, false); /* keep the CQ drained so the broker never backs up */
+	return r;
+}
+
+BK_API int bk_poll(bk_future *f)
+{
+	if (!f)
+		return -EINVAL;
+	int r = check_future(f, true);
+	if (r == 0 && bkc_check_gone(f->c))
+		return BK_EGONE;
+	return r;
+}
+
+BK_API int bk_wait(bk_future *f, int64_t timeout_ns)
+{
+	if (!f)
+		return -EINVAL;
+	bk_client *c = f->c;
+	int r = check_future(f, true);
+	if (r != 0)
+		return r < 0 ? r : 0;
+	if (atomic_load(&c->gone))
+		return BK_EGONE;
+	int64_t start = bkc_now_ns();
+	int64_t deadline = timeout_ns < 0 ? INT64_MAX : start + timeout_ns;
+
+	/* Spin: cheap when the broker answers within microseconds. */
+	int64_t spin = c->spin_ns >= 0 ? c->spin_ns : atomic_load_explicit(&c->spin_adapt, memory_order_relaxed);
+	if (spin > 0) {
+		int64_t spin_end = start + spin < deadline ? start + spin : deadline;
+		unsigned i = 0;
+		while (bkc_now_ns() < spin_end) {
+			if ((r = check_future(f, (++i & 15) == 0)) != 0)
+				break;
+			cpu_relax();
+		}
+		if (c->spin_ns < 0) {
+			/* Adaptive: spin longer while spinning pays off, shorter while it does not. */
+			int64_t next = r != 0 ? spin * 2 : spin / 2;
+			next = next < BK_SPIN_MIN_NS ? BK_SPIN_MIN_NS : next > BK_SPIN_MAX_NS ? BK_SPIN_MAX_NS : next;
+			atomic_store_explicit(&c->spin_adapt, next, memory_order_relaxed);
+		}
+		if (r != 0)
+			return r < 0 ? r : 0;
+	}
+
+	for (;;) {
+		int64_t now = bkc_now_ns();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		/* Announce the sleep, then re-check: a completion published after this is seen or wakes us. */
+		uint32_t seq = bk_ring_sleep_prepare(c->v.cq_ctl, true);
+		r = check_future(f, true);
+		if (r == 0 && !bkc_check_gone(c)) {
+			int64_t slice = deadline - now;
+			if (slice > BK_WAIT_SLICE_NS)
+				slice = BK_WAIT_SLICE_NS;
+			struct timespec ts = {.tv_sec = slice / 1000000000LL, .tv_nsec = slice % 1000000000LL};
+			bk_futex_wait(&c->v.cq_ctl->wake_seq, seq, &ts);
+			r = check_future(f, false);
+		}
+		bk_ring_sleep_finish(c->v.cq_ctl, true);
+		if (r != 0)
+			return r < 0 ? r : 0;
+		if (atomic_load(&c->gone))
+			return BK_EGONE;
+	}
+}
+
+BK_API int bk_result(bk_future *f, const void **data, size_t *len)
+{
+	if (!f)
+		return -EINVAL;
+	bk_client *c = f->c;
+	int r = check_future(f, false);
+	if (r < 0)
+		return r;
+	if (r == 0)
+		return -EBUSY;
+	pthread_mutex_lock(&c->lock);
+	int32_t status = f->status;
+	uint32_t n = f->res_len, cap = f->res_cap, off = f->res_off;
+	pthread_mutex_unlock(&c->lock);
+	if (status == -ENOBUFS) {
+		if (data)
+			*data = NULL;
+		if (len)
+			*len = n; /* the size that was needed */
+		return status;
+	}
+	if (n > cap)
+		return BK_EPROTOCOL; /* the broker claims more than it may write: do not expose it */
+	if (data)
+		*data = c->v.arena + off;
+	if (len)
+		*len = n;
+	return status;
+}
+
+BK_API void bk_release(bk_future *f)
+{
+	if (!f)
+		return;
+	bk_client *c = f->c;
+	bool posted = false, wake_waiters = false, sig = false;
+	pthread_mutex_lock(&c->lock);
+	uint32_t st = atomic_load_explicit(&f->state, memory_order_relaxed);
+	if (st == F_PENDING && slot_done_locked(c, f, &sig))
+		st = F_DONE;
+	if (st == F_PENDING) {
+		/* Cancel (best effort: with a full SQ the task simply runs out); freed when its completion arrives. */
+		atomic_store_explicit(&f->state, F_ORPHAN, memory_order_relaxed);
+		f->cb = NULL;
+		if (!atomic_load(&c->gone))
+			posted = bkc_post_cancel_locked(c, f->slot, f->gen);
+		else
+			bkc_free_future(c, f); /* the broker is gone: no completion will ever come */
+	} else if (st == F_DONE) {
+		if (f->cb_queued) {
+			atomic_store_explicit(&f->state, F_ZOMBIE, memory_order_relaxed); /* dispatch frees it */
+		} else {
+			bkc_free_future(c, f);
+			wake_waiters = c->slot_waiters > 0;
+		}
+	}
+	/* F_FREE / F_ORPHAN / F_ZOMBIE: a double release, ignored. */
+	pthread_mutex_unlock(&c->lock);
+	if (sig)
+		bkc_signal_fd(c);
+	if (posted)
+		bkc_wake_broker(c);
+	if (wake_waiters)
+		bk_futex_wake(&c->v.cq_ctl->wake_seq, INT_MAX);
+}
+
+BK_API bk_client *bk_future_client(bk_future *f)
+{
+	return f ? f->c : NULL;
+}

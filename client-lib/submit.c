@@ -1,0 +1,219 @@
+/*
+ * submit.c - posting futures: take a slot from the pool, copy the argument
+ * into the slot's inline area (or point at a zero-copy buffer), write the
+ * sqe, publish the SQ tail once per batch, and wake the broker only if it
+ * sleeps (DESIGN.md 5).  Submitters serialise on c->lock; the SQ ring itself
+ * has one producer side.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client_internal.h"
+
+void bkc_wake_broker(bk_client *c)
+{
+	/* Fence inside bk_ring_wake_needed: our tail store is ordered before the need_wakeup load. */
+	if (!bk_ring_wake_needed(c->v.sq_ctl))
+		return;
+	if (c->features & BK_FEAT_SQ_FUTEX) {
+		bk_ring_wake_bump(c->v.sq_ctl);
+		bk_futex_wake(&c->v.sq_ctl->wake_seq, 1);
+	}
+	if ((c->features & BK_FEAT_SQ_EVENTFD) && c->broker_efd >= 0) {
+		uint64_t one = 1;
+		/* EAGAIN means the counter is saturated: the broker will wake anyway. */
+		if (write(c->broker_efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			atomic_store(&c->gone, 1);
+	}
+}
+
+bool bkc_post_cancel_locked(bk_client *c, uint32_t slot, uint32_t gen)
+{
+	if (bk_sq_producer_space(&c->sq) < 1)
+		return false;
+	struct bk_sqe e = {.op = BK_OP_CANCEL, .slot = slot, .gen = gen};
+	bk_sq_producer_write(&c->sq, 0, &e);
+	bk_sq_producer_publish(&c->sq, 1);
+	return true;
+}
+
+/* Where a call's argument and result go; checked before anything is posted. */
+struct placed {
+	bool arg_zc;
+	uint32_t arg_off, arg_len;
+	bool res_zc;
+	uint32_t res_off, res_cap;
+};
+
+static int place_call(bk_client *c, const bk_call *k, struct placed *p)
+{
+	if (k->len && !k->arg)
+		return -EINVAL;
+	if (k->len > UINT32_MAX)
+		return -EMSGSIZE;
+	p->arg_len = (uint32_t)k->len;
+	p->arg_zc = k->len && bkc_in_large(c, k->arg, k->len);
+	if (p->arg_zc)
+		p->arg_off = (uint32_t)((const uint8_t *)k->arg - c->v.arena);
+	else if (k->len > c->v.geo.slot_inline)
+		return -EMSGSIZE;
+	p->res_zc = k->result != NULL;
+	if (p->res_zc) {
+		if (k->result_cap > UINT32_MAX || !bkc_in_large(c, k->result, k->result_cap))
+			return -EINVAL; /* a result buffer must come from bk_buf_alloc */
+		p->res_off = (uint32_t)((const uint8_t *)k->result - c->v.arena);
+		p->res_cap = (uint32_t)k->result_cap;
+	} else {
+		p->res_cap = c->v.geo.slot_inline;
+	}
+	return 0;
+}
+
+/* With c->lock held, at least one free future and one SQ entry: post call i of the batch. */
+static struct bk_future *post_locked(bk_client *c, const bk_call *k, const struct placed *p, uint32_t i)
+{
+	struct bk_future *f = &c->futures[c->free_head];
+	c->free_head = f->next;
+	if (--c->nfree == 0)
+		c->free_head = c->free_tail = UINT32_MAX;
+	f->next = UINT32_MAX;
+	if (++f->gen == 0)
+		f->gen = 1; /* 0 is the initial done_gen: never a live generation */
+	uint32_t inl = f->slot * c->v.geo.slot_inline;
+	if (!p->arg_zc && p->arg_len)
+		memcpy(c->v.arena + inl, k->arg, p->arg_len);
+	f->res_off = p->res_zc ? p->res_off : inl;
+	f->res_cap = p->res_cap;
+	f->status = 0;
+	f->res_len = 0;
+	f->cb = k->cb;
+	f->user_data = k->user_data;
+	f->cb_queued = false;
+	struct bk_slot *s = &c->v.slots[f->slot];
+	s->gen = f->gen;
+	atomic_store_explicit(&s->state, BK_SLOT_SUBMITTED, memory_order_relaxed);
+	struct bk_sqe e = {
+		.op = BK_OP_CALL,
+		.fn = k->fn,
+		.slot = f->slot,
+		.gen = f->gen,
+		.arg_off = p->arg_zc ? p->arg_off : inl,
+		.arg_len = p->arg_len,
+		.res_off = f->res_off,
+		.res_cap = f->res_cap,
+	};
+	bk_sq_producer_write(&c->sq, i, &e);
+	atomic_store_explicit(&f->state, F_PENDING, memory_order_relaxed);
+	return f;
+}
+
+BK_API int bk_submit_batch(bk_client *c, const bk_call *calls, size_t n, bk_future **out)
+{
+	if (!c || (n && (!calls || !out)))
+		return -EINVAL;
+	if (atomic_load(&c->gone))
+		return BK_EGONE;
+	if (n == 0)
+		return 0;
+	struct placed pl[64];
+	if (n > 64)
+		n = 64; /* one publication per 64 calls; callers loop on the count */
+	for (size_t i = 0; i < n; i++) {
+		int r = place_call(c, &calls[i], &pl[i]);
+		if (r < 0)
+			return r;
+	}
+	pthread_mutex_lock(&c->lock);
+	uint32_t space = bk_sq_producer_space(&c->sq);
+	size_t k = n;
+	if (k > space)
+		k = space;
+	if (k > c->nfree)
+		k = c->nfree;
+	for (size_t i = 0; i < k; i++)
+		out[i] = post_locked(c, &calls[i], &pl[i], (uint32_t)i);
+	if (k)
+		bk_sq_producer_publish(&c->sq, (uint32_t)k);
+	pthread_mutex_unlock(&c->lock);
+	if (k == 0) {
+		/* Full: reap so released futures give their slots back for the caller's retry. */
+		bkc_reap(c, false);
+		return bkc_check_gone(c) ? BK_EGONE : -EAGAIN;
+	}
+	bkc_wake_broker(c);
+	return (int)k;
+}
+
+BK_API int bk_submit(bk_client *c, bk_fn fn, const void *arg, size_t len, bk_future **out)
+{
+	bk_call k = {.fn = fn, .arg = arg, .len = len};
+	if (!out)
+		return -EINVAL;
+	int r = bk_submit_batch(c, &k, 1, out);
+	return r < 0 ? r : 0;
+}
+
+BK_API int bk_submit_wait(bk_client *c, bk_fn fn, const void *arg, size_t len, int64_t timeout_ns, bk_future **out)
+{
+	int64_t deadline = timeout_ns < 0 ? INT64_MAX : bkc_now_ns() + timeout_ns;
+	for (;;) {
+		int r = bk_submit(c, fn, arg, len, out);
+		if (r != -EAGAIN)
+			return r;
+		int64_t now = bkc_now_ns();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		/*
+		 * Sleep on the CQ futex: the broker wakes it when a completion
+		 * lands (which may free an orphaned slot), and bk_release wakes it
+		 * when slot_waiters > 0.  A release between our check and the
+		 * futex wait is caught by the 10 ms slice at worst.
+		 */
+		pthread_mutex_lock(&c->lock);
+		uint32_t fseq = c->free_seq;
+		c->slot_waiters++;
+		pthread_mutex_unlock(&c->lock);
+		uint32_t seq = bk_ring_sleep_prepare(c->v.cq_ctl, true);
+		bool retry = bk_cq_consumer_pending(&c->cq) || bk_sq_producer_space(&c->sq) == 0;
+		pthread_mutex_lock(&c->lock);
+		retry = retry || c->free_seq != fseq;
+		pthread_mutex_unlock(&c->lock);
+		if (!retry) {
+			int64_t slice = deadline - now;
+			if (slice > 10000000LL)
+				slice = 10000000LL;
+			struct timespec ts = {.tv_sec = slice / 1000000000LL, .tv_nsec = slice % 1000000000LL};
+			bk_futex_wait(&c->v.cq_ctl->wake_seq, seq, &ts);
+		}
+		bk_ring_sleep_finish(c->v.cq_ctl, true);
+		pthread_mutex_lock(&c->lock);
+		c->slot_waiters--;
+		pthread_mutex_unlock(&c->lock);
+		if (bkc_check_gone(c))
+			return BK_EGONE;
+	}
+}
+
+BK_API int bk_cancel(bk_future *f)
+{
+	if (!f)
+		return -EINVAL;
+	bk_client *c = f->c;
+	if (atomic_load(&c->gone))
+		return BK_EGONE;
+	pthread_mutex_lock(&c->lock);
+	uint32_t st = atomic_load_explicit(&f->state, memory_order_relaxed);
+	int r = 0;
+	bool posted = false;
+	if (st == F_FREE || st == F_ORPHAN || st == F_ZOMBIE)
+		r = BK_ESTALE;
+	else if (st == F_PENDING)
+		r = (posted = bkc_post_cancel_locked(c, f->slot, f->gen)) ? 0 : -EAGAIN;
+	/* F_DONE: nothing to cancel, and that is not an error. */
+	pthread_mutex_unlock(&c->lock);
+	if (posted)
+		bkc_wake_broker(c);
+	return r;
+}
