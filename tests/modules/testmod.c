@@ -1,0 +1,148 @@
+/*
+ * testmod.c - modules for the loader tests, one variant per build
+ * (-DTM_<VARIANT>): a good one, refusals (wrong ABI, no entry symbol, failing
+ * init, bad and duplicate function names, a too-small descriptor) and an
+ * upgrade pair (same name, TM_VERSION 1 and 2).
+ *
+ * Functions of the good and upgrade variants:
+ *   ping     -> "pong"
+ *   fail     -> completes with -EIO (handler returns it)
+ *   version  -> the variant's version as text ("1", "2")
+ * The state (struct tm_state, shared with the tests through testmod.h)
+ * lets a test count fini calls without any global state in the module.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker/module.h"
+#include "testmod.h"
+
+#ifndef TM_NAME
+#error "TM_NAME must be defined"
+#endif
+#ifndef TM_VERSION
+#define TM_VERSION 1
+#endif
+#define TM_STR2(x) #x
+#define TM_STR(x) TM_STR2(x)
+
+#define EXPORT __attribute__((visibility("default")))
+
+static int tm_init(const bk_host_api *host, void **state)
+{
+	struct tm_state *st;
+
+#ifdef TM_INITFAIL
+	(void)host;
+	(void)state;
+	(void)st;
+	return -EPERM;
+#else
+	if (host->abi_version != BK_MODULE_ABI_VERSION || host->size < sizeof(bk_host_api))
+		return -EPROTO;
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	st->magic = TM_STATE_MAGIC;
+	st->version = TM_VERSION;
+	*state = st;
+	return 0;
+#endif
+}
+
+static void tm_fini(void *state)
+{
+	struct tm_state *st = state;
+
+	if (st->fini_counter)
+		__atomic_fetch_add(st->fini_counter, 1, __ATOMIC_SEQ_CST);
+	free(st);
+}
+
+static int put_text(bk_task *task, const bk_host_api *host, const char *text)
+{
+	size_t cap = 0, len = strlen(text);
+	void *out = host->result(task, &cap);
+
+	if (len <= cap)
+		memcpy(out, text, len);
+	host->complete(task, 0, len);
+	return BK_TASK_DONE;
+}
+
+__attribute__((unused)) static int tm_ping(bk_task *task, const bk_host_api *host, void *state)
+{
+	struct tm_state *st = state;
+
+	__atomic_fetch_add(&st->calls, 1, __ATOMIC_RELAXED);
+	return put_text(task, host, "pong");
+}
+
+__attribute__((unused)) static int tm_fail(bk_task *task, const bk_host_api *host, void *state)
+{
+	(void)task;
+	(void)host;
+	(void)state;
+	return -EIO;
+}
+
+__attribute__((unused)) static int tm_version(bk_task *task, const bk_host_api *host, void *state)
+{
+	struct tm_state *st = state;
+
+	__atomic_fetch_add(&st->calls, 1, __ATOMIC_RELAXED);
+	return put_text(task, host, TM_STR(TM_VERSION));
+}
+
+static const bk_function_desc tm_functions[] = {
+#if defined(TM_BADNAME)
+	{ .name = "Bad-Name", .handler = tm_ping },
+#elif defined(TM_DUPNAME)
+	{ .name = "ping", .handler = tm_ping },
+	{ .name = "version", .handler = tm_version },
+	{ .name = "ping", .handler = tm_fail },
+#elif defined(TM_UPGRADE)
+	{ .name = "version", .handler = tm_version },
+#if TM_VERSION == 1
+	{ .name = "old_only", .handler = tm_ping },
+#else
+	{ .name = "new_only", .handler = tm_ping },
+#endif
+#else
+	{ .name = "ping", .handler = tm_ping },
+	{ .name = "fail", .handler = tm_fail },
+	{ .name = "version", .handler = tm_version },
+#endif
+};
+
+static const bk_module_desc tm_desc = {
+#ifdef TM_SMALLDESC
+	.size = 8,
+#else
+	.size = sizeof(bk_module_desc),
+#endif
+#ifdef TM_ABI
+	.abi_version = TM_ABI,
+#else
+	.abi_version = BK_MODULE_ABI_VERSION,
+#endif
+	.name = TM_NAME,
+	.version = TM_STR(TM_VERSION) ".0.0",
+	.functions = tm_functions,
+	.nfunctions = sizeof(tm_functions) / sizeof(tm_functions[0]),
+	.init = tm_init,
+	.fini = tm_fini,
+};
+
+#ifdef TM_NOENTRY
+/* Exported under another name: dlopen works, the entry lookup does not. */
+EXPORT const bk_module_desc *bk_module_entry_v0(void);
+EXPORT const bk_module_desc *bk_module_entry_v0(void)
+#else
+EXPORT const bk_module_desc *BK_MODULE_ENTRY(void);
+EXPORT const bk_module_desc *BK_MODULE_ENTRY(void)
+#endif
+{
+	return &tm_desc;
+}
