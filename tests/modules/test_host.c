@@ -171,17 +171,20 @@ static int th_exec(bk_task *t, const struct th_op *op)
 {
 	ssize_t n;
 	int fd;
+	uint32_t len = op->len;
 
 	if (op->kind == TH_CLOSE || op->kind == TH_OFFLOAD)
 		return op->res;
 	if (t->cancelled)
 		return -ECANCELED;
+	if (t->max_io && len > t->max_io)
+		len = t->max_io;
 	switch (op->kind) {
 	case TH_READ:
-		n = pread(op->fd, op->buf, op->len, (off_t)op->offset);
+		n = pread(op->fd, op->buf, len, (off_t)op->offset);
 		return n < 0 ? -errno : (int)n;
 	case TH_WRITE:
-		n = pwrite(op->fd, op->buf, op->len, (off_t)op->offset);
+		n = pwrite(op->fd, op->buf, len, (off_t)op->offset);
 		return n < 0 ? -errno : (int)n;
 	case TH_OPENAT:
 		fd = openat(op->fd, op->path, op->flags);

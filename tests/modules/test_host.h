@@ -37,6 +37,7 @@ struct bk_task {
 	void *result;
 	size_t cap;
 	int cancelled;
+	uint32_t max_io; /* nonzero: reads and writes move at most this many bytes (short I/O) */
 
 	int completions; /* must end at exactly 1 */
 	int status;
