@@ -1,0 +1,24 @@
+/*
+ * baselines.h - the same request/response work as the broker, done over the
+ * alternatives and the physical limits, each against a small server process
+ * of the bench's own (forked): shared-memory cache-line ping-pong
+ * (spinning), futex ping-pong (sleeping), Unix SOCK_SEQPACKET, a pair of
+ * pipes, and ZeroMQ REQ/REP over ipc:// when built with libzmq.
+ * Every function returns 0 or a negative errno-style code.
+ */
+#ifndef BK_BENCH_BASELINES_H
+#define BK_BENCH_BASELINES_H
+
+#include "hist.h"
+#include "measure.h"
+
+int bk_base_shm_spin(const struct bk_rtt_cfg *cfg, struct bk_hist *h);
+int bk_base_futex(const struct bk_rtt_cfg *cfg, struct bk_hist *h);
+int bk_base_uds_rtt(const struct bk_rtt_cfg *cfg, struct bk_hist *h);
+/* Pipelined: keep `window` requests in flight for `seconds`; *tps = replies per second. */
+int bk_base_uds_tps(unsigned window, double seconds, double *tps);
+int bk_base_pipe_rtt(const struct bk_rtt_cfg *cfg, struct bk_hist *h);
+/* -ENOTSUP when the bench was built without libzmq. */
+int bk_base_zmq_rtt(const struct bk_rtt_cfg *cfg, struct bk_hist *h);
+
+#endif

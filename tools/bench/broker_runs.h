@@ -1,0 +1,42 @@
+/*
+ * broker_runs.h - the broker side of the bench: round-trip latency of
+ * echo.noop with one future in flight, and pipelined throughput with a
+ * window of futures in flight (bk_submit_batch + reaping), in this process
+ * or in several forked client processes.
+ */
+#ifndef BK_BENCH_BROKER_RUNS_H
+#define BK_BENCH_BROKER_RUNS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hist.h"
+#include "measure.h"
+
+/* Called right before and after the timed part of a throughput run (for cost counters). */
+struct bk_phase_hooks {
+	void (*begin)(void *arg);
+	void (*end)(void *arg, uint64_t tasks);
+	void *arg;
+};
+
+/* spin_ns goes to bk_options.spin_ns (0 never spin, <0 adaptive default, large: spin). */
+int bk_broker_rtt(const char *socket, int64_t spin_ns, const struct bk_rtt_cfg *cfg, struct bk_hist *h, char *err,
+		  size_t errlen);
+
+/* One client in this process; *tps = tasks completed per second of the timed part. */
+int bk_broker_tps(const char *socket, unsigned window, double seconds, const struct bk_phase_hooks *hooks, double *tps,
+		  char *err, size_t errlen);
+
+/* `clients` forked processes started together; *tps is their sum. */
+int bk_broker_tps_multi(const char *socket, unsigned window, unsigned clients, double seconds, double *tps, char *err,
+			size_t errlen);
+
+
+/*
+ * Keep one client connected but idle (after one echo.noop) for `seconds`
+ * and measure broker_pid's CPU use meanwhile, in percent of one CPU.
+ */
+int bk_broker_idle_cpu(const char *socket, int broker_pid, double seconds, double *pct, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,407 @@
+/*
+ * main.c - broker-bench: measure brokerd against the physical limits and
+ * the alternatives in one run (issue "Core 4/4", DESIGN.md section 9).
+ * Orchestrates the phases (baselines, one brokerd per wake-up mode, the
+ * throughput and cost figures) and hands the figures to report.c / plot.c.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "baselines.h"
+#include "bk_config.h"
+#include "brokerd_proc.h"
+#include "results.h"
+#include "syscount.h"
+#include "util.h"
+#ifdef BK_HAVE_CLIENT
+#include "broker_runs.h"
+#endif
+
+#ifndef BK_BENCH_BROKERD
+#define BK_BENCH_BROKERD "brokerd"
+#endif
+#ifndef BK_BENCH_BPF_OBJ
+#define BK_BENCH_BPF_OBJ ""
+#endif
+
+#define SPIN_CLIENT_NS 1000000000LL /* "large": a waiting client never gets to sleep */
+#define SPIN_BROKER_US "1000000" /* likewise for brokerd's workers */
+
+struct opts {
+	const char *socket, *brokerd, *moddir, *plot, *bpf_obj;
+	int json, quick, no_baselines;
+	long long samples, warmup;
+	double seconds, idle_seconds;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: broker-bench [options]\n"
+		"Measure brokerd's round-trip latency and pipelined throughput of echo.noop\n"
+		"against baselines (shared-memory and futex ping-pong, Unix SEQPACKET socket,\n"
+		"pipes, ZeroMQ when built with it), all in one run.\n\n"
+		"  --socket PATH       use the brokerd at PATH instead of starting our own\n"
+		"                      (its worker spinning is then whatever it was started with)\n"
+		"  --brokerd PATH      brokerd to start (default: %s)\n"
+		"  --module-dir DIR    module folder for that brokerd (default: %s)\n"
+		"  --json              print the figures as JSON instead of the table\n"
+		"  --plot FILE.png     draw latency CDFs with gnuplot\n"
+		"  --quick             small sample counts and short phases (for tests)\n"
+		"  --samples N         latency samples per figure (default 200000)\n"
+		"  --seconds S         duration of each throughput figure (default 2)\n"
+		"  --idle-seconds S    how long brokerd's idle CPU is watched (default 5)\n"
+		"  --bpf-obj PATH      the BPF syscall counter object (default: %s)\n"
+		"  --no-baselines      skip the baselines\n"
+		"  --quiet             no progress lines on stderr\n"
+		"  --help              this text\n\n"
+		"Syscalls per task are counted with BPF only when running as root.\n"
+		"Exit status: 0 all figures measured, 1 a phase failed, 2 bad usage.\n",
+		BK_BENCH_BROKERD, BK_BUILD_MODULE_DIR, BK_BENCH_BPF_OBJ[0] ? BK_BENCH_BPF_OBJ : "(not built)");
+}
+
+static int parse_num(const char *name, const char *s, double lo, double hi, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || *end || v < lo || v > hi) {
+		fprintf(stderr, "broker-bench: %s wants a number between %g and %g, not '%s'\n", name, lo, hi, s);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct opts *o)
+{
+	enum { O_SOCKET = 256, O_BROKERD, O_MODDIR, O_JSON, O_PLOT, O_QUICK, O_SAMPLES, O_SECONDS, O_IDLE, O_BPF,
+	       O_NOBASE, O_QUIET, O_HELP };
+	static const struct option lo[] = {
+		{ "socket", required_argument, NULL, O_SOCKET },
+		{ "brokerd", required_argument, NULL, O_BROKERD },
+		{ "module-dir", required_argument, NULL, O_MODDIR },
+		{ "json", no_argument, NULL, O_JSON },
+		{ "plot", required_argument, NULL, O_PLOT },
+		{ "quick", no_argument, NULL, O_QUICK },
+		{ "samples", required_argument, NULL, O_SAMPLES },
+		{ "seconds", required_argument, NULL, O_SECONDS },
+		{ "idle-seconds", required_argument, NULL, O_IDLE },
+		{ "bpf-obj", required_argument, NULL, O_BPF },
+		{ "no-baselines", no_argument, NULL, O_NOBASE },
+		{ "quiet", no_argument, NULL, O_QUIET },
+		{ "help", no_argument, NULL, O_HELP },
+		{ NULL, 0, NULL, 0 },
+	};
+	double samples = -1, seconds = -1, idle = -1;
+	int c;
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case O_SOCKET: o->socket = optarg; break;
+		case O_BROKERD: o->brokerd = optarg; break;
+		case O_MODDIR: o->moddir = optarg; break;
+		case O_JSON: o->json = 1; break;
+		case O_PLOT: o->plot = optarg; break;
+		case O_QUICK: o->quick = 1; break;
+		case O_SAMPLES:
+			if (parse_num("--samples", optarg, 1, 1e9, &samples))
+				return -EINVAL;
+			break;
+		case O_SECONDS:
+			if (parse_num("--seconds", optarg, 0.01, 3600, &seconds))
+				return -EINVAL;
+			break;
+		case O_IDLE:
+			if (parse_num("--idle-seconds", optarg, 0.1, 3600, &idle))
+				return -EINVAL;
+			break;
+		case O_BPF: o->bpf_obj = optarg; break;
+		case O_NOBASE: o->no_baselines = 1; break;
+		case O_QUIET: bk_bench_quiet = 1; break;
+		case O_HELP: usage(stdout); exit(0);
+		default:
+			usage(stderr);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "broker-bench: unexpected argument '%s' (see --help)\n", argv[optind]);
+		return -EINVAL;
+	}
+	o->samples = samples > 0 ? (long long)samples : o->quick ? 3000 : 200000;
+	o->warmup = o->quick ? 500 : 20000;
+	o->seconds = seconds > 0 ? seconds : o->quick ? 0.2 : 2.0;
+	o->idle_seconds = idle > 0 ? idle : o->quick ? 0.5 : 5.0;
+	if (!o->brokerd)
+		o->brokerd = BK_BENCH_BROKERD;
+	if (!o->moddir)
+		o->moddir = BK_BUILD_MODULE_DIR;
+	if (!o->bpf_obj)
+		o->bpf_obj = BK_BENCH_BPF_OBJ;
+	return 0;
+}
+
+static void phase_failed(struct bk_results *r, const char *what, const char *why)
+{
+	fprintf(stderr, "broker-bench: %s failed: %s\n", what, why);
+	r->errors++;
+}
+
+static void run_baselines(const struct opts *o, struct bk_results *r)
+{
+	typedef int (*base_fn)(const struct bk_rtt_cfg *, struct bk_hist *);
+	static const base_fn fns[BK_NBASES] = { bk_base_shm_spin, bk_base_futex, bk_base_uds_rtt, bk_base_pipe_rtt,
+						bk_base_zmq_rtt };
+	for (int b = 0; b < BK_NBASES; b++) {
+		struct bk_rtt_cfg cfg = { (uint64_t)o->warmup, (uint64_t)o->samples, bk_base_labels[b] };
+		if (b == BK_BASE_ZMQ && cfg.samples > 50000)
+			cfg.samples = 50000; /* ~50 us each: keep the run short */
+		bk_progress("baseline %s: %llu round trips", bk_base_labels[b], (unsigned long long)cfg.samples);
+		int e = fns[b](&cfg, r->base[b]);
+		if (e == -ENOTSUP) {
+			bk_progress("  skipped: built without libzmq");
+			continue;
+		}
+		if (e < 0) {
+			phase_failed(r, bk_base_labels[b], strerror(-e));
+			bk_hist_init(r->base[b]);
+			continue;
+		}
+		bk_hist_summary(r->base[b], &r->base_p[b]);
+	}
+	bk_progress("baseline unix seqpacket, window 256: %.1f s", o->seconds);
+	double tps;
+	int e = bk_base_uds_tps(256, o->seconds, &tps);
+	if (e < 0)
+		phase_failed(r, "unix seqpacket window 256", strerror(-e));
+	else
+		r->uds_tps_w256 = (struct bk_figure){ 1, tps };
+}
+
+#ifdef BK_HAVE_CLIENT
+/* Cost counters around the timed part of the 1-client window-256 run. */
+struct costs {
+	struct bk_results *r;
+	struct bk_syscount *sc;
+	pid_t broker;
+	struct rusage ru0;
+	uint64_t bctx0;
+	int bctx_ok;
+};
+
+static void costs_begin(void *arg)
+{
+	struct costs *c = arg;
+	if (c->sc && (bk_syscount_watch(c->sc, getpid()) < 0 || (c->broker > 0 && bk_syscount_watch(c->sc, c->broker) < 0))) {
+		snprintf(c->r->syscalls_note, sizeof(c->r->syscalls_note), "BPF map update failed");
+		bk_syscount_close(c->sc);
+		c->sc = NULL;
+	}
+	getrusage(RUSAGE_SELF, &c->ru0);
+	c->bctx_ok = c->broker > 0 && bk_proc_ctxsw(c->broker, &c->bctx0) == 0;
+}
+
+static void costs_end(void *arg, uint64_t tasks)
+{
+	struct costs *c = arg;
+	struct bk_results *r = c->r;
+	if (!tasks)
+		return;
+	double t = (double)tasks;
+	if (c->sc) {
+		int64_t a = bk_syscount_read(c->sc, getpid());
+		int64_t b = c->broker > 0 ? bk_syscount_read(c->sc, c->broker) : -ESRCH;
+		if (a >= 0 && b >= 0) {
+			r->syscalls_client = (struct bk_figure){ 1, (double)a / t };
+			r->syscalls_broker = (struct bk_figure){ 1, (double)b / t };
+			r->syscalls_per_task = (struct bk_figure){ 1, (double)(a + b) / t };
+		} else {
+			snprintf(r->syscalls_note, sizeof(r->syscalls_note), "reading the BPF counters failed");
+		}
+	}
+	struct rusage ru1;
+	uint64_t bctx1;
+	getrusage(RUSAGE_SELF, &ru1);
+	double self = (double)((ru1.ru_nvcsw - c->ru0.ru_nvcsw) + (ru1.ru_nivcsw - c->ru0.ru_nivcsw));
+	if (c->bctx_ok && bk_proc_ctxsw(c->broker, &bctx1) == 0) {
+		r->ctxsw_client = (struct bk_figure){ 1, self / t };
+		r->ctxsw_broker = (struct bk_figure){ 1, (double)(bctx1 - c->bctx0) / t };
+		r->ctxsw_per_task = (struct bk_figure){ 1, (self + (double)(bctx1 - c->bctx0)) / t };
+	}
+}
+
+/* The figures measured against the adaptive (default) broker at `sock`. */
+static void run_throughput(const struct opts *o, struct bk_results *r, const char *sock, pid_t broker,
+			   struct bk_syscount *sc)
+{
+	char err[512];
+	for (int w = 0; w < BK_NWINDOWS; w++) {
+		bk_progress("broker throughput, window %u, 1 client: %.1f s", bk_windows[w], o->seconds);
+		struct costs c = { .r = r, .sc = sc, .broker = broker };
+		struct bk_phase_hooks hk = { costs_begin, costs_end, &c };
+		double tps;
+		int e = bk_broker_tps(sock, bk_windows[w], o->seconds, bk_windows[w] == 256 ? &hk : NULL, &tps, err,
+				      sizeof(err));
+		if (e < 0)
+			phase_failed(r, "broker throughput", err);
+		else
+			r->tps[w] = (struct bk_figure){ 1, tps };
+	}
+	for (int w = 0; w < BK_NWINDOWS; w++) {
+		bk_progress("broker throughput, window %u, 4 client processes: %.1f s", bk_windows[w], o->seconds);
+		double tps;
+		int e = bk_broker_tps_multi(sock, bk_windows[w], 4, o->seconds, &tps, err, sizeof(err));
+		if (e < 0)
+			phase_failed(r, "broker throughput (4 clients)", err);
+		else
+			r->tps_c4[w] = (struct bk_figure){ 1, tps };
+	}
+	if (broker > 0) {
+		bk_progress("brokerd idle CPU over %.1f s (one client connected, idle)", o->idle_seconds);
+		double pct;
+		int e = bk_broker_idle_cpu(sock, broker, o->idle_seconds, &pct, err, sizeof(err));
+		if (e < 0)
+			phase_failed(r, "idle CPU", err);
+		else
+			r->idle_cpu_pct = (struct bk_figure){ 1, pct };
+	}
+}
+
+static void run_mode_rtt(const struct opts *o, struct bk_results *r, int mode, const char *sock)
+{
+	static const int64_t client_spin[BK_NMODES] = { SPIN_CLIENT_NS, 0, -1 };
+	struct bk_rtt_cfg cfg = { (uint64_t)o->warmup, (uint64_t)o->samples, bk_mode_names[mode] };
+	char err[512];
+	bk_progress("broker round trips, %s mode: %llu samples", bk_mode_names[mode], (unsigned long long)o->samples);
+	int e = bk_broker_rtt(sock, client_spin[mode], &cfg, r->rtt[mode], err, sizeof(err));
+	if (e < 0) {
+		phase_failed(r, bk_mode_names[mode], err);
+		bk_hist_init(r->rtt[mode]);
+		return;
+	}
+	bk_hist_summary(r->rtt[mode], &r->rtt_p[mode]);
+}
+
+static void run_broker(const struct opts *o, struct bk_results *r)
+{
+	char note[256] = "";
+	struct bk_syscount *sc = NULL;
+	if (bk_syscount_open(o->bpf_obj, &sc, note, sizeof(note)) < 0) {
+		snprintf(r->syscalls_note, sizeof(r->syscalls_note), "%s", note);
+		bk_progress("syscalls per task will not be counted: %s", note);
+	}
+	if (o->socket) {
+		pid_t pid = bk_socket_peer_pid(o->socket);
+		for (int m = 0; m < BK_NMODES; m++)
+			run_mode_rtt(o, r, m, o->socket);
+		if (pid < 0)
+			bk_progress("cannot find brokerd's pid (SO_PEERCRED): no cost or idle figures");
+		run_throughput(o, r, o->socket, pid, sc);
+		bk_syscount_close(sc);
+		return;
+	}
+	/* One brokerd per mode: the worker's spinning is a brokerd flag.  The spin
+	 * mode gets one worker so that spinning workers cannot outnumber the cores. */
+	static const char *const flags[BK_NMODES][4] = {
+		{ "--spin-us", SPIN_BROKER_US, "--workers", "1" },
+		{ "--spin-us", "0", NULL, NULL },
+		{ NULL, NULL, NULL, NULL },
+	};
+	for (int m = 0; m < BK_NMODES; m++) {
+		struct bk_brokerd b;
+		char err[1024];
+		int e = bk_brokerd_init(&b, o->brokerd, o->moddir);
+		for (int i = 0; e == 0 && i < 4 && flags[m][i]; i++)
+			e = bk_brokerd_arg(&b, flags[m][i]);
+		if (e < 0) {
+			phase_failed(r, "preparing brokerd", strerror(-e));
+			continue;
+		}
+		bk_progress("starting %s for %s mode", o->brokerd, bk_mode_names[m]);
+		e = bk_brokerd_start(&b, err, sizeof(err));
+		if (e < 0) {
+			phase_failed(r, "starting brokerd", err);
+			bk_brokerd_cleanup(&b);
+			continue;
+		}
+		run_mode_rtt(o, r, m, b.socket);
+		if (m == BK_MODE_ADAPTIVE)
+			run_throughput(o, r, b.socket, b.pid, sc);
+		e = bk_brokerd_stop(&b, 10000);
+		if (e != 0) {
+			char tail[512];
+			bk_brokerd_log_tail(&b, tail, sizeof(tail));
+			snprintf(err, sizeof(err), "brokerd did not exit 0 on SIGTERM (%d); its log ends:\n%s", e, tail);
+			phase_failed(r, "stopping brokerd", err);
+		}
+		bk_brokerd_cleanup(&b);
+	}
+	bk_syscount_close(sc);
+}
+#endif
+
+int main(int argc, char **argv)
+{
+	struct opts o = { 0 };
+	if (parse_args(argc, argv, &o) < 0)
+		return 2;
+	struct bk_results *r = calloc(1, sizeof(*r));
+	if (!r)
+		return 1;
+	for (int i = 0; i < BK_NMODES; i++)
+		if (!(r->rtt[i] = malloc(sizeof(struct bk_hist))))
+			return 1;
+	for (int i = 0; i < BK_NBASES; i++)
+		if (!(r->base[i] = malloc(sizeof(struct bk_hist))))
+			return 1;
+	for (int i = 0; i < BK_NMODES; i++)
+		bk_hist_init(r->rtt[i]);
+	for (int i = 0; i < BK_NBASES; i++)
+		bk_hist_init(r->base[i]);
+	r->quick = o.quick;
+	r->own_broker = o.socket == NULL;
+	r->samples = (unsigned long long)o.samples;
+	r->tps_seconds = o.seconds;
+	r->idle_seconds = o.idle_seconds;
+	r->cpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (o.socket)
+		snprintf(r->broker_desc, sizeof(r->broker_desc), "brokerd at %s (not started by the bench)", o.socket);
+	else
+		snprintf(r->broker_desc, sizeof(r->broker_desc), "own brokerd %s, modules %s", o.brokerd, o.moddir);
+	snprintf(r->syscalls_note, sizeof(r->syscalls_note), "not measured");
+
+	if (!o.no_baselines)
+		run_baselines(&o, r);
+#ifdef BK_HAVE_CLIENT
+	run_broker(&o, r);
+#else
+	phase_failed(r, "broker figures", "broker-bench was built without libbkclient");
+	snprintf(r->syscalls_note, sizeof(r->syscalls_note), "built without libbkclient");
+#endif
+	if (o.json)
+		bk_print_json(stdout, r);
+	else
+		bk_print_table(stdout, r);
+	fflush(stdout);
+	if (o.plot) {
+		char err[512];
+		if (bk_plot(r, o.plot, err, sizeof(err)) < 0) {
+			fprintf(stderr, "broker-bench: --plot: %s\n", err);
+			r->errors++;
+		} else {
+			fprintf(stderr, "broker-bench: latency CDFs drawn in %s\n", o.plot);
+		}
+	}
+	int status = r->errors ? 1 : 0;
+	for (int i = 0; i < BK_NMODES; i++)
+		free(r->rtt[i]);
+	for (int i = 0; i < BK_NBASES; i++)
+		free(r->base[i]);
+	free(r);
+	return status;
+}

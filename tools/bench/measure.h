@@ -1,0 +1,24 @@
+/*
+ * measure.h - the timing loop every round-trip figure goes through (broker
+ * modes and baselines alike), so all of them pay the same clock overhead.
+ */
+#ifndef BK_BENCH_MEASURE_H
+#define BK_BENCH_MEASURE_H
+
+#include <stdint.h>
+
+#include "hist.h"
+
+struct bk_rtt_cfg {
+	uint64_t warmup; /* round trips done first and not recorded */
+	uint64_t samples; /* round trips recorded */
+	const char *label; /* for progress lines */
+};
+
+/* One round trip: 0, or a negative errno-style code that stops the loop. */
+typedef int (*bk_roundtrip_fn)(void *ctx, uint64_t seq);
+
+/* Run cfg->warmup then cfg->samples round trips, recording each into h.  0 or the first error. */
+int bk_measure_rtt(bk_roundtrip_fn rt, void *ctx, const struct bk_rtt_cfg *cfg, struct bk_hist *h);
+
+#endif

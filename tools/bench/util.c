@@ -1,0 +1,91 @@
+/* util.c - helpers shared by the bench's parts (see util.h). */
+#include "util.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int bk_bench_quiet;
+
+void bk_progress(const char *fmt, ...)
+{
+	if (bk_bench_quiet)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("broker-bench: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+pid_t bk_fork_child(void)
+{
+	pid_t parent = getpid();
+	fflush(NULL); /* otherwise buffered output would be printed twice */
+	pid_t pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
+			_exit(120);
+		if (getppid() != parent) /* the parent died before prctl took effect */
+			_exit(121);
+	}
+	return pid;
+}
+
+int bk_reap(pid_t pid, int timeout_ms)
+{
+	for (int waited = 0;; waited++) {
+		int st;
+		pid_t r = waitpid(pid, &st, WNOHANG);
+		if (r == pid)
+			return st;
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		if (waited >= timeout_ms) {
+			kill(pid, SIGKILL);
+			if (waitpid(pid, &st, 0) == pid)
+				return st;
+			return -ETIMEDOUT;
+		}
+		usleep(1000);
+	}
+}
+
+int bk_read_full(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+	while (len) {
+		ssize_t n = read(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return -EPIPE;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int bk_write_full(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}

@@ -1,0 +1,46 @@
+/*
+ * util.h - small helpers shared by the bench's parts: the clock, a CPU
+ * relax hint for spin loops, progress lines on stderr, fork helpers.
+ */
+#ifndef BK_BENCH_UTIL_H
+#define BK_BENCH_UTIL_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+static inline int64_t bk_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts); /* vDSO: no syscall, cannot fail with this clock */
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static inline void bk_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+/* Progress on stderr (silenced by --quiet). */
+extern int bk_bench_quiet;
+void bk_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * Fork a child that dies with its parent (PR_SET_PDEATHSIG), so that no
+ * server or client of the bench outlives an interrupted run.  Returns the
+ * pid in the parent, 0 in the child, -errno on failure.
+ */
+pid_t bk_fork_child(void);
+
+/* Wait up to timeout_ms for pid; SIGKILL it after that.  Returns its wait status or -errno. */
+int bk_reap(pid_t pid, int timeout_ms);
+
+/* Read or write exactly len bytes (retrying on EINTR/short transfers); 0 or -errno (-EPIPE at EOF). */
+int bk_read_full(int fd, void *buf, size_t len);
+int bk_write_full(int fd, const void *buf, size_t len);
+
+#endif
