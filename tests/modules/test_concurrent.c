@@ -1,0 +1,243 @@
+/*
+ * test_concurrent.c - the registry's lock-free hot path under load: worker
+ * threads acquire, run and release tasks while the control thread upgrades
+ * the module back and forth and finally unloads it.  No acquire may fail
+ * during upgrades (an upgrade never leaves a name unserved), every module
+ * version is finalised exactly once, and only after its last task.  Runs
+ * under ThreadSanitizer too (suite 'tsan').  Bounded: fixed iteration
+ * counts, and every wait on the workers has a deadline that fails the test.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "broker/loader.h"
+#include "test_host.h"
+#include "testmod.h"
+
+#define NTHREADS 3
+#define ITERATIONS 20000
+#define MAX_UPGRADES 400
+#define DEADLINE_NS (20ll * 1000000000ll)
+
+struct shared {
+	struct bk_registry *r;
+	uint32_t fn;
+	atomic_int stop;
+	atomic_int notified;
+	atomic_long ok, enoent, bad_result;
+	atomic_long done_threads;
+};
+
+static void on_notify(void *arg)
+{
+	struct shared *s = arg;
+
+	atomic_fetch_add_explicit(&s->notified, 1, memory_order_relaxed);
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
+static void *worker(void *arg)
+{
+	struct shared *s = arg;
+
+	for (int i = 0; i < ITERATIONS && !atomic_load_explicit(&s->stop, memory_order_relaxed); i++) {
+		struct bk_fn_ref ref;
+		struct bk_task t;
+		char out[4];
+		int rc = bk_registry_acquire(s->r, s->fn, &ref);
+
+		if (rc == -ENOENT) {
+			atomic_fetch_add_explicit(&s->enoent, 1, memory_order_relaxed);
+			continue;
+		}
+		th_task_init(&t, "", 0, out, sizeof(out));
+		rc = ref.handler(&t, &th_host, ref.state);
+		if (rc != BK_TASK_DONE || t.completions != 1 || t.status != 0 || t.len != 1 ||
+		    (out[0] != '1' && out[0] != '2') || out[0] != '0' + ((struct tm_state *)ref.state)->version)
+			atomic_fetch_add_explicit(&s->bad_result, 1, memory_order_relaxed);
+		else
+			atomic_fetch_add_explicit(&s->ok, 1, memory_order_relaxed);
+		bk_registry_release(s->r, &ref, t.status);
+	}
+	atomic_fetch_add_explicit(&s->done_threads, 1, memory_order_release);
+	return NULL;
+}
+
+/* Load path and point its state's fini counter at *fini (the control thread owns fini). */
+static void load_counted(struct shared *s, const char *path, int *fini)
+{
+	char err[512];
+	struct bk_fn_ref ref;
+
+	if (bk_registry_load(s->r, path, err, sizeof(err)) != 0)
+		fail_msg("load %s: %s", path, err);
+	/* The new version serves the id now; a task of ours reaches its state. */
+	assert_int_equal(bk_registry_acquire(s->r, s->fn, &ref), 0);
+	((struct tm_state *)ref.state)->fini_counter = fini;
+	bk_registry_release(s->r, &ref, 0);
+}
+
+static void test_upgrade_under_load(void **state)
+{
+	static struct shared s;
+	static int fini[MAX_UPGRADES + 2];
+	pthread_t th[NTHREADS];
+	char v1[512], v2[512];
+	int loads = 0, collected = 0, upgrades;
+	int64_t deadline;
+	struct bk_wire_module w[4];
+	uint32_t total = 0;
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	memset(fini, 0, sizeof(fini));
+	snprintf(v1, sizeof(v1), "%s/upgrade_v1.so", BK_TEST_MODULE_DIR);
+	snprintf(v2, sizeof(v2), "%s/upgrade_v2.so", BK_TEST_MODULE_DIR);
+	assert_int_equal(bk_registry_create(&th_host, on_notify, &s, &s.r), 0);
+	{
+		char err[512];
+
+		if (bk_registry_load(s.r, v1, err, sizeof(err)) != 0)
+			fail_msg("%s", err);
+	}
+	assert_int_equal(bk_registry_lookup(s.r, "upgrade.version", &s.fn), 0);
+	load_counted(&s, v2, &fini[loads++]); /* from here on every version has a counter */
+
+	for (int i = 0; i < NTHREADS; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, worker, &s), 0);
+
+	deadline = now_ns() + DEADLINE_NS;
+	for (upgrades = 0; upgrades < MAX_UPGRADES; upgrades++) {
+		if (atomic_load_explicit(&s.done_threads, memory_order_acquire) == NTHREADS)
+			break;
+		if (now_ns() > deadline) {
+			atomic_store(&s.stop, 1);
+			break;
+		}
+		load_counted(&s, (upgrades % 2) ? v2 : v1, &fini[loads++]);
+		collected += bk_registry_collect(s.r);
+	}
+	/* Bounded wait for the workers to finish their fixed iteration counts. */
+	while (atomic_load_explicit(&s.done_threads, memory_order_acquire) < NTHREADS) {
+		if (now_ns() > deadline) {
+			atomic_store(&s.stop, 1);
+			fail_msg("workers did not finish within %lld s", DEADLINE_NS / 1000000000ll);
+		}
+		collected += bk_registry_collect(s.r);
+		sched_yield();
+	}
+	for (int i = 0; i < NTHREADS; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	collected += bk_registry_collect(s.r);
+
+	fprintf(stderr, "# %d upgrades under load, %ld tasks, %d notifications\n", upgrades,
+		atomic_load(&s.ok), atomic_load(&s.notified));
+	assert_int_equal(atomic_load(&s.stop), 0);
+	assert_int_equal(atomic_load(&s.enoent), 0);
+	assert_int_equal(atomic_load(&s.bad_result), 0);
+	assert_int_equal(atomic_load(&s.ok), (long)NTHREADS * ITERATIONS);
+	assert_true(upgrades > 0);
+	/* Every version but the newest is finalised once (plus the first, uncounted v1). */
+	assert_int_equal(collected, loads);
+	for (int i = 0; i < loads - 1; i++)
+		assert_int_equal(fini[i], 1);
+	assert_int_equal(fini[loads - 1], 0);
+	assert_int_equal(bk_registry_list(s.r, w, 0, 4, &total), 1);
+	assert_int_equal(w[0].state, BK_MODSTATE_ACTIVE);
+	assert_int_equal(w[0].inflight, 0);
+
+	bk_registry_destroy(s.r);
+	assert_int_equal(fini[loads - 1], 1);
+}
+
+static void test_unload_under_load(void **state)
+{
+	static struct shared s;
+	pthread_t th[NTHREADS];
+	char path[512], err[512];
+	int fini = 0, collected = 0;
+	int64_t deadline;
+	long ok_at_unload;
+	uint32_t total = 0;
+	struct bk_wire_module w[2];
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	snprintf(path, sizeof(path), "%s/upgrade_v1.so", BK_TEST_MODULE_DIR);
+	assert_int_equal(bk_registry_create(&th_host, on_notify, &s, &s.r), 0);
+	if (bk_registry_load(s.r, path, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	assert_int_equal(bk_registry_lookup(s.r, "upgrade.version", &s.fn), 0);
+	{
+		struct bk_fn_ref ref;
+
+		assert_int_equal(bk_registry_acquire(s.r, s.fn, &ref), 0);
+		((struct tm_state *)ref.state)->fini_counter = &fini;
+		bk_registry_release(s.r, &ref, 0);
+	}
+	for (int i = 0; i < NTHREADS; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, worker, &s), 0);
+
+	/* Unload once the workers are busy (bounded wait for that). */
+	deadline = now_ns() + DEADLINE_NS;
+	while (atomic_load(&s.ok) < 1000 && atomic_load(&s.done_threads) == 0) {
+		if (now_ns() > deadline) {
+			atomic_store(&s.stop, 1);
+			fail_msg("workers made no progress");
+		}
+		sched_yield();
+	}
+	assert_int_equal(bk_registry_unload(s.r, "upgrade", err, sizeof(err)), 0);
+	ok_at_unload = atomic_load(&s.ok);
+	while (atomic_load_explicit(&s.done_threads, memory_order_acquire) < NTHREADS) {
+		if (now_ns() > deadline) {
+			atomic_store(&s.stop, 1);
+			fail_msg("workers did not finish");
+		}
+		collected += bk_registry_collect(s.r);
+		assert_true(fini <= 1);
+		sched_yield();
+	}
+	for (int i = 0; i < NTHREADS; i++)
+		assert_int_equal(pthread_join(th[i], NULL), 0);
+	collected += bk_registry_collect(s.r);
+
+	/* At most the tasks already acquired at unload time (one per thread) ran after it. */
+	assert_true(atomic_load(&s.ok) <= ok_at_unload + NTHREADS);
+	assert_int_equal(atomic_load(&s.ok) + atomic_load(&s.enoent), (long)NTHREADS * ITERATIONS);
+	assert_int_equal(atomic_load(&s.bad_result), 0);
+	assert_true(atomic_load(&s.notified) >= 1);
+	assert_int_equal(collected, 1);
+	assert_int_equal(fini, 1);
+	assert_int_equal(bk_registry_list(s.r, w, 0, 2, &total), 0);
+	bk_registry_destroy(s.r);
+	assert_int_equal(fini, 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_upgrade_under_load),
+		cmocka_unit_test(test_unload_under_load),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
