@@ -1,0 +1,390 @@
+/*
+ * control.c - the control thread's event loop (in the spirit of Redis's
+ * ae.c: one epoll, callbacks by source).  Accepts connections, reads control
+ * messages, starts and finishes connection teardown, and runs the shutdown
+ * sequence: stop accepting, mark regions DRAINING, BYE to every client, let
+ * in-flight tasks finish within --grace-ms, cancel the rest, stop.
+ *
+ * No timer runs while idle: epoll_wait blocks without timeout except during
+ * shutdown.
+ */
+#include "control.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "log.h"
+#include "offload.h"
+#include "requests.h"
+#include "worker.h"
+
+#define MAX_EVENTS 64
+#define MSGS_PER_EVENT 32 /* per wake-up and connection, so one chatty client cannot starve the loop */
+#define CANCEL_WAIT_NS (3LL * 1000000000LL)
+#define SHUTDOWN_POLL_MS 5
+
+static char tag_listen, tag_signal, tag_inbox;
+static _Alignas(8) uint8_t rx_buf[BK_WIRE_MAX_MSG];
+
+void bk_control_post(struct bk_broker *b, struct bk_inbox_item *it)
+{
+	it->next = NULL;
+	pthread_mutex_lock(&b->ctl_lock);
+	if (b->ctl_tail)
+		b->ctl_tail->next = it;
+	else
+		b->ctl_head = it;
+	b->ctl_tail = it;
+	pthread_mutex_unlock(&b->ctl_lock);
+	uint64_t one = 1;
+	if (write(b->ctl_efd, &one, sizeof(one)) != sizeof(one))
+		bk_err("control inbox eventfd write failed: %s", strerror(errno));
+}
+
+static int ep_add(struct bk_broker *b, int fd, void *ptr, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = ptr };
+	return epoll_ctl(b->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+int bk_control_init(struct bk_broker *b)
+{
+	pthread_mutex_init(&b->ctl_lock, NULL);
+	b->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (b->epfd < 0)
+		return -errno;
+	b->ctl_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (b->ctl_efd < 0)
+		return -errno;
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	b->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (b->sig_fd < 0)
+		return -errno;
+	int r;
+	if ((r = ep_add(b, b->ctl_efd, &tag_inbox, EPOLLIN)) < 0 || (r = ep_add(b, b->sig_fd, &tag_signal, EPOLLIN)) < 0 ||
+	    (r = ep_add(b, b->listen_fd, &tag_listen, EPOLLIN)) < 0)
+		return r;
+	return 0;
+}
+
+/* ---- connection list ------------------------------------------------------ */
+
+static void list_add(struct bk_broker *b, struct bk_conn *c)
+{
+	c->next = NULL;
+	c->prev = b->conns_tail;
+	if (b->conns_tail)
+		b->conns_tail->next = c;
+	else
+		b->conns_head = c;
+	b->conns_tail = c;
+	atomic_fetch_add_explicit(&b->stats.connections, 1, memory_order_relaxed);
+}
+
+static void list_del(struct bk_broker *b, struct bk_conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		b->conns_head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else
+		b->conns_tail = c->prev;
+	atomic_fetch_sub_explicit(&b->stats.connections, 1, memory_order_relaxed);
+}
+
+static void sock_close(struct bk_broker *b, struct bk_conn *c)
+{
+	if (c->in_epoll) {
+		if (epoll_ctl(b->epfd, EPOLL_CTL_DEL, c->sock, NULL) < 0)
+			bk_err("epoll_ctl DEL: %s", strerror(errno));
+		c->in_epoll = false;
+	}
+	if (c->sock >= 0) {
+		close(c->sock);
+		c->sock = -1;
+	}
+}
+
+/*
+ * The client hung up or must be dropped.  Without a region the connection
+ * goes at once; otherwise its worker cancels and drains it and hands it back
+ * (BK_IN_CONN_DONE), and only then are the region and fds released.
+ */
+static void conn_teardown(struct bk_broker *b, struct bk_conn *c)
+{
+	switch (c->state) {
+	case BK_CONN_NEW:
+	case BK_CONN_CONTROL:
+		sock_close(b, c);
+		list_del(b, c);
+		bk_conn_free(c);
+		break;
+	case BK_CONN_ACTIVE:
+		sock_close(b, c);
+		c->state = BK_CONN_TEARDOWN;
+		atomic_store_explicit(&c->region.v.hdr->broker_state, BK_BROKER_GONE, memory_order_release);
+		c->teardown_item.type = BK_IN_TEARDOWN;
+		c->teardown_item.ptr = c;
+		bk_worker_post(c->w, &c->teardown_item);
+		break;
+	case BK_CONN_TEARDOWN:
+		break;
+	}
+}
+
+static void accept_all(struct bk_broker *b)
+{
+	for (;;) {
+		int fd = accept4(b->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0) {
+			if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
+				return;
+			/* EMFILE and friends: the client waits in the backlog; the next connection retries. */
+			bk_warn("accept: %s", strerror(errno));
+			return;
+		}
+		struct bk_conn *c = bk_conn_new(b, fd);
+		if (!c) {
+			close(fd);
+			continue;
+		}
+		atomic_fetch_add_explicit(&b->stats.connections_total, 1, memory_order_relaxed);
+		list_add(b, c);
+		if (ep_add(b, fd, c, EPOLLIN | EPOLLRDHUP) < 0) {
+			bk_err("epoll_ctl ADD: %s", strerror(errno));
+			conn_teardown(b, c);
+			continue;
+		}
+		c->in_epoll = true;
+		if (atomic_load_explicit(&b->draining, memory_order_relaxed))
+			bk_request_send_bye(c);
+	}
+}
+
+/* Read up to MSGS_PER_EVENT datagrams.  Returns false when the connection must go. */
+static bool conn_read(struct bk_broker *b, struct bk_conn *c)
+{
+	for (int i = 0; i < MSGS_PER_EVENT; i++) {
+		struct iovec iov = { .iov_base = rx_buf, .iov_len = sizeof(rx_buf) };
+		union {
+			struct cmsghdr align;
+			char buf[CMSG_SPACE(sizeof(int) * 4)];
+		} u;
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+				     .msg_controllen = sizeof(u.buf) };
+		ssize_t n = recvmsg(c->sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return true;
+			return false;
+		}
+		if (n == 0)
+			return false; /* orderly hang-up */
+		int fds[4];
+		int nfds = 0;
+		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+				continue;
+			size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			for (size_t j = 0; j < k; j++) {
+				int fd;
+				memcpy(&fd, CMSG_DATA(cm) + j * sizeof(int), sizeof(int));
+				if (nfds < 4)
+					fds[nfds++] = fd;
+				else
+					close(fd);
+			}
+		}
+		if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+			for (int j = 0; j < nfds; j++)
+				close(fds[j]);
+			bk_warn("conn %u (pid %d): oversized message or too many descriptors; disconnecting", c->id,
+				(int)c->cred.pid);
+			atomic_fetch_add_explicit(&b->stats.violations, 1, memory_order_relaxed);
+			return false;
+		}
+		if (bk_request_handle(b, c, rx_buf, (size_t)n, fds, nfds) < 0)
+			return false;
+		if (c->state == BK_CONN_TEARDOWN)
+			return true;
+	}
+	return true;
+}
+
+static void conn_event(struct bk_broker *b, struct bk_conn *c, uint32_t ev)
+{
+	bool keep = true;
+	if (ev & EPOLLIN)
+		keep = conn_read(b, c);
+	if (keep && (ev & (EPOLLHUP | EPOLLERR | EPOLLRDHUP)))
+		keep = false;
+	if (!keep)
+		conn_teardown(b, c);
+}
+
+static void inbox(struct bk_broker *b)
+{
+	uint64_t v;
+	if (read(b->ctl_efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		bk_err("control eventfd read: %s", strerror(errno));
+	pthread_mutex_lock(&b->ctl_lock);
+	struct bk_inbox_item *it = b->ctl_head;
+	b->ctl_head = b->ctl_tail = NULL;
+	pthread_mutex_unlock(&b->ctl_lock);
+	while (it) {
+		struct bk_inbox_item *next = it->next;
+		struct bk_conn *c = it->ptr;
+		if (it->type == BK_IN_CONN_DROP) {
+			conn_teardown(b, c);
+		} else if (it->type == BK_IN_CONN_DONE) {
+			list_del(b, c);
+			bk_conn_free(c);
+		}
+		it = next;
+	}
+	if (atomic_exchange_explicit(&b->collect_needed, false, memory_order_acq_rel)) {
+		int n = bk_registry_collect(b->reg);
+		if (n > 0)
+			bk_info("%d drained module(s) unloaded", n);
+	}
+}
+
+/* ---- shutdown ------------------------------------------------------------------ */
+
+enum phase { RUNNING, DRAINING, CANCELLING, DONE };
+
+static void begin_shutdown(struct bk_broker *b)
+{
+	bk_info("shutting down: no new connections; %u ms for in-flight tasks", b->opt.grace_ms);
+	if (epoll_ctl(b->epfd, EPOLL_CTL_DEL, b->listen_fd, NULL) < 0)
+		bk_err("epoll_ctl DEL listener: %s", strerror(errno));
+	close(b->listen_fd);
+	b->listen_fd = -1;
+	if (unlink(b->opt.socket) < 0 && errno != ENOENT)
+		bk_warn("unlink %s: %s", b->opt.socket, strerror(errno));
+	atomic_store_explicit(&b->draining, true, memory_order_relaxed);
+	for (unsigned i = 0; i < b->nworkers; i++) {
+		b->workers[i].drain_item.type = BK_IN_DRAIN;
+		bk_worker_post(&b->workers[i], &b->workers[i].drain_item);
+	}
+	for (struct bk_conn *c = b->conns_head; c; c = c->next) {
+		if (c->state == BK_CONN_ACTIVE)
+			atomic_store_explicit(&c->region.v.hdr->broker_state, BK_BROKER_DRAINING, memory_order_release);
+		if (c->sock >= 0)
+			bk_request_send_bye(c);
+	}
+}
+
+static void cancel_all(struct bk_broker *b)
+{
+	uint64_t n = atomic_load_explicit(&b->stats.inflight, memory_order_relaxed);
+	bk_info("grace period over: cancelling %llu task(s)", (unsigned long long)n);
+	for (unsigned i = 0; i < b->nworkers; i++) {
+		b->workers[i].cancel_item.type = BK_IN_CANCEL_ALL;
+		bk_worker_post(&b->workers[i], &b->workers[i].cancel_item);
+	}
+}
+
+static int finish(struct bk_broker *b)
+{
+	uint64_t left = atomic_load_explicit(&b->stats.inflight, memory_order_relaxed);
+	/* Offload threads may still post results to workers: stop them first. */
+	bk_offload_destroy(b->offload);
+	b->offload = NULL;
+	for (unsigned i = 0; i < b->nworkers; i++)
+		bk_worker_join(&b->workers[i]);
+	/* Workers are gone: whatever they still owned is ours now. */
+	pthread_mutex_lock(&b->ctl_lock);
+	b->ctl_head = b->ctl_tail = NULL;
+	pthread_mutex_unlock(&b->ctl_lock);
+	while (b->conns_head) {
+		struct bk_conn *c = b->conns_head;
+		sock_close(b, c);
+		list_del(b, c);
+		bk_conn_free(c);
+	}
+	int rc = 0;
+	if (left) {
+		bk_err("%llu task(s) did not finish after cancellation; modules are not unloaded",
+		       (unsigned long long)left);
+		rc = 1;
+	} else {
+		bk_registry_destroy(b->reg);
+		b->reg = NULL;
+	}
+	bk_info("stopped");
+	return rc;
+}
+
+int bk_control_run(struct bk_broker *b)
+{
+	enum phase phase = RUNNING;
+	int64_t deadline = 0;
+	struct epoll_event evs[MAX_EVENTS];
+	while (phase != DONE) {
+		int timeout = phase == RUNNING ? -1 : SHUTDOWN_POLL_MS;
+		int n = epoll_wait(b->epfd, evs, MAX_EVENTS, timeout);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			bk_err("epoll_wait: %s", strerror(errno));
+			return 1;
+		}
+		bool stop_signal = false;
+		for (int i = 0; i < n; i++) {
+			void *p = evs[i].data.ptr;
+			if (p == &tag_listen) {
+				if (phase == RUNNING)
+					accept_all(b);
+			} else if (p == &tag_signal) {
+				struct signalfd_siginfo si;
+				while (read(b->sig_fd, &si, sizeof(si)) == sizeof(si)) {
+					bk_info("signal %u received", si.ssi_signo);
+					stop_signal = true;
+				}
+			} else if (p == &tag_inbox) {
+				inbox(b);
+			} else {
+				conn_event(b, p, evs[i].events);
+				/* The conn may be freed now; later events cannot name it (epoll DEL came first). */
+			}
+		}
+		int64_t now = bk_now_ns();
+		if (stop_signal) {
+			if (phase == RUNNING) {
+				begin_shutdown(b);
+				phase = DRAINING;
+				deadline = now + (int64_t)b->opt.grace_ms * 1000000;
+			} else if (phase == DRAINING) {
+				cancel_all(b); /* a second signal: no more waiting */
+				phase = CANCELLING;
+				deadline = now + CANCEL_WAIT_NS;
+			}
+		}
+		uint64_t inflight = atomic_load_explicit(&b->stats.inflight, memory_order_relaxed);
+		if (phase == DRAINING && (inflight == 0 || now >= deadline)) {
+			if (inflight == 0) {
+				phase = DONE;
+			} else {
+				cancel_all(b);
+				phase = CANCELLING;
+				deadline = now + CANCEL_WAIT_NS;
+			}
+		} else if (phase == CANCELLING && (inflight == 0 || now >= deadline)) {
+			phase = DONE;
+		}
+	}
+	return finish(b);
+}

@@ -1,0 +1,17 @@
+/*
+ * control.h - the control thread: an epoll loop over the listening socket,
+ * every client socket, a signalfd and the control inbox; it owns the
+ * connections' life cycle and runs the shutdown sequence.
+ */
+#ifndef BROKER_CONTROL_H
+#define BROKER_CONTROL_H
+
+#include "brokerd.h"
+
+/* Set up epoll, signalfd (SIGTERM, SIGINT; already blocked) and the inbox eventfd. */
+int bk_control_init(struct bk_broker *b);
+
+/* Serve until SIGTERM/SIGINT, then drain and stop workers.  Returns the exit code. */
+int bk_control_run(struct bk_broker *b);
+
+#endif /* BROKER_CONTROL_H */

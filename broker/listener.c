@@ -1,0 +1,129 @@
+/*
+ * listener.c - create the listening socket without ever unlinking a live
+ * one: an existing path is probed with connect() first.
+ */
+#include "listener.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static int fill_addr(const char *path, struct sockaddr_un *sa)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sa->sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa->sun_path, path);
+	return 0;
+}
+
+/* 1: a live server answers; 0: stale (safe to unlink); <0: cannot tell. */
+static int probe_live(const struct sockaddr_un *sa)
+{
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	int r = connect(fd, (const struct sockaddr *)sa, sizeof(*sa));
+	int e = errno;
+	close(fd);
+	if (r == 0)
+		return 1;
+	if (e == ECONNREFUSED)
+		return 0;
+	if (e == EPROTOTYPE)
+		return 1; /* someone serves another socket type there: not ours to remove */
+	return -e;
+}
+
+/* Make the parent folder of the default path (/run/broker) when missing; the rest is the user's job. */
+static void make_parent(const char *path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	if (!slash || slash == path || (size_t)(slash - path) >= sizeof(dir))
+		return;
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = 0;
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		bk_dbg("mkdir %s: %s", dir, strerror(errno));
+}
+
+int bk_listener_open(const char *path)
+{
+	struct sockaddr_un sa;
+	if (fill_addr(path, &sa) < 0) {
+		bk_err("socket path too long: %s", path);
+		return -ENAMETOOLONG;
+	}
+	struct stat st;
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			bk_err("%s exists and is not a socket; refusing to replace it", path);
+			return -EEXIST;
+		}
+		int live = probe_live(&sa);
+		if (live == 1) {
+			bk_err("another brokerd already serves %s; refusing to start a second one", path);
+			return -EADDRINUSE;
+		}
+		if (live < 0) {
+			bk_err("cannot tell whether %s is in use (%s); refusing to replace it", path, strerror(-live));
+			return live;
+		}
+		bk_info("replacing stale socket %s", path);
+		if (unlink(path) < 0 && errno != ENOENT) {
+			int e = errno;
+			bk_err("unlink stale socket %s: %s", path, strerror(e));
+			return -e;
+		}
+	} else {
+		make_parent(path);
+	}
+
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		int e = errno;
+		bk_err("socket: %s", strerror(e));
+		return -e;
+	}
+	/* The umask makes the socket file 0660 from the start, so there is no window with wider rights. */
+	mode_t old = umask(0117);
+	int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	int e = errno;
+	umask(old);
+	if (r < 0) {
+		bk_err("bind %s: %s", path, strerror(e));
+		close(fd);
+		return -e;
+	}
+	if (chmod(path, 0660) < 0)
+		bk_warn("chmod 0660 %s: %s", path, strerror(errno));
+	if (listen(fd, SOMAXCONN) < 0) {
+		e = errno;
+		bk_err("listen %s: %s", path, strerror(e));
+		close(fd);
+		unlink(path);
+		return -e;
+	}
+	return fd;
+}
+
+bool bk_peer_allowed(const struct bk_options_d *o, const struct ucred *cred)
+{
+	if (cred->uid == 0 || cred->uid == geteuid())
+		return true;
+	for (unsigned i = 0; i < o->nallow_uid; i++)
+		if (o->allow_uid[i] == cred->uid)
+			return true;
+	for (unsigned i = 0; i < o->nallow_gid; i++)
+		if (o->allow_gid[i] == cred->gid)
+			return true;
+	return false;
+}

@@ -1,0 +1,24 @@
+/*
+ * listener.h - the listening SOCK_SEQPACKET socket (DESIGN.md 3) and the
+ * peer-credential access policy.
+ */
+#ifndef BROKER_LISTENER_H
+#define BROKER_LISTENER_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#include "options.h"
+
+/*
+ * Bind and listen at path with mode 0660.  A path that answers a connect()
+ * belongs to a live brokerd: -EADDRINUSE, nothing is touched.  A stale socket
+ * (ECONNREFUSED) is replaced.  Something that is not a socket: -EEXIST.
+ * Each failure is logged with the path.  Returns the fd or -errno.
+ */
+int bk_listener_open(const char *path);
+
+/* Same uid as brokerd, root, or listed with --allow-uid / --allow-gid. */
+bool bk_peer_allowed(const struct bk_options_d *o, const struct ucred *cred);
+
+#endif /* BROKER_LISTENER_H */

@@ -1,0 +1,109 @@
+/*
+ * offload.c - the blocking-work pool.  A bounded FIFO guarded by one mutex;
+ * each finished item goes back to its task's worker inbox, where the
+ * callback runs (module.h: callbacks always run on the task's worker).
+ */
+#include "offload.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+#include "log.h"
+#include "task.h"
+#include "worker.h"
+
+struct bk_offload {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct bk_op *head, *tail; /* guarded by lock */
+	unsigned queued, capacity;
+	bool stopping;
+	unsigned nthreads;
+	pthread_t threads[];
+};
+
+static void *pool_main(void *arg)
+{
+	struct bk_offload *p = arg;
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		while (!p->head && !p->stopping)
+			pthread_cond_wait(&p->cond, &p->lock);
+		struct bk_op *op = p->head;
+		if (!op)
+			break; /* stopping and drained */
+		p->head = op->qnext;
+		if (!p->head)
+			p->tail = NULL;
+		p->queued--;
+		pthread_mutex_unlock(&p->lock);
+		/* op->work, op->task and op->cb_ud were written before the queue lock hand-over. */
+		op->result = op->work(op->task, op->cb_ud);
+		op->item.type = BK_IN_OFFLOAD_DONE;
+		op->item.ptr = op;
+		bk_worker_post(op->task->w, &op->item);
+		pthread_mutex_lock(&p->lock);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
+}
+
+int bk_offload_create(unsigned nthreads, unsigned capacity, struct bk_offload **out)
+{
+	struct bk_offload *p = calloc(1, sizeof(*p) + nthreads * sizeof(pthread_t));
+	if (!p)
+		return -ENOMEM;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	p->capacity = capacity;
+	for (unsigned i = 0; i < nthreads; i++) {
+		int r = pthread_create(&p->threads[i], NULL, pool_main, p);
+		if (r) {
+			p->nthreads = i;
+			bk_offload_destroy(p);
+			return -r;
+		}
+		p->nthreads = i + 1;
+	}
+	*out = p;
+	return 0;
+}
+
+int bk_offload_submit(struct bk_offload *p, struct bk_op *op)
+{
+	int r = 0;
+	pthread_mutex_lock(&p->lock);
+	if (p->stopping) {
+		r = -ESHUTDOWN;
+	} else if (p->queued >= p->capacity) {
+		r = -EAGAIN;
+	} else {
+		op->qnext = NULL;
+		if (p->tail)
+			p->tail->qnext = op;
+		else
+			p->head = op;
+		p->tail = op;
+		p->queued++;
+		pthread_cond_signal(&p->cond);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return r;
+}
+
+void bk_offload_destroy(struct bk_offload *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->lock);
+	p->stopping = true;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	for (unsigned i = 0; i < p->nthreads; i++)
+		pthread_join(p->threads[i], NULL);
+	pthread_cond_destroy(&p->cond);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}

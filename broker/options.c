@@ -1,0 +1,233 @@
+/*
+ * options.c - parse and validate brokerd's flags; every bad value is refused
+ * with a message naming the flag, never silently clamped.
+ */
+#include "options.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bk_config.h"
+#include "log.h"
+
+enum {
+	OPT_SOCKET = 256,
+	OPT_WORKERS,
+	OPT_MODULE,
+	OPT_MODULE_DIR,
+	OPT_FOREGROUND,
+	OPT_ALLOW_UID,
+	OPT_ALLOW_GID,
+	OPT_SPIN_US,
+	OPT_GRACE_MS,
+	OPT_LOG_LEVEL,
+	OPT_NO_FUTEX,
+	OPT_MAX_LARGE_MB,
+	OPT_HELP,
+	OPT_VERSION,
+};
+
+static const struct option long_opts[] = {
+	{ "socket", required_argument, NULL, OPT_SOCKET },
+	{ "workers", required_argument, NULL, OPT_WORKERS },
+	{ "module", required_argument, NULL, OPT_MODULE },
+	{ "module-dir", required_argument, NULL, OPT_MODULE_DIR },
+	{ "foreground", no_argument, NULL, OPT_FOREGROUND },
+	{ "allow-uid", required_argument, NULL, OPT_ALLOW_UID },
+	{ "allow-gid", required_argument, NULL, OPT_ALLOW_GID },
+	{ "spin-us", required_argument, NULL, OPT_SPIN_US },
+	{ "grace-ms", required_argument, NULL, OPT_GRACE_MS },
+	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "no-futex", no_argument, NULL, OPT_NO_FUTEX },
+	{ "max-zero-copy-mb", required_argument, NULL, OPT_MAX_LARGE_MB },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: brokerd [OPTIONS]\n"
+		"One async runtime for every process: serves task modules to clients over\n"
+		"shared-memory rings (see docs/ARCHITECTURE.md).\n"
+		"\n"
+		"  --socket PATH       listen here (default: $BROKER_SOCKET, else\n"
+		"                      $XDG_RUNTIME_DIR/broker.sock, else /run/broker/broker.sock)\n"
+		"  --workers N         worker threads, each with its own io_uring (default: online CPUs)\n"
+		"  --module PATH       load this module .so (repeatable)\n"
+		"  --module-dir DIR    load every *.so in DIR (repeatable)\n"
+		"                      without --module/--module-dir the built-in modules are loaded\n"
+		"                      ($BROKER_MODULE_DIR, else %s, else the build tree)\n"
+		"  --foreground        stay in the foreground (default: daemonise)\n"
+		"  --allow-uid UID     also accept clients with this uid (repeatable)\n"
+		"  --allow-gid GID     also accept clients with this gid (repeatable)\n"
+		"                      (default policy: same uid as brokerd, or root)\n"
+		"  --spin-us N         busy-poll N microseconds before a worker sleeps (default 50, 0 = never)\n"
+		"  --grace-ms N        on SIGTERM, let tasks finish for N ms before cancelling (default 5000)\n"
+		"  --max-zero-copy-mb N  largest zero-copy area a client may ask for (default 1024)\n"
+		"  --log-level LEVEL   error, warn, info (default) or debug\n"
+		"  --help              show this help\n"
+		"  --version           show the version\n",
+		BK_MODULE_DIR);
+}
+
+static int parse_uint(const char *flag, const char *s, unsigned long max, unsigned long *out)
+{
+	char *end;
+	errno = 0;
+	if (!*s || *s == '-' || *s == '+') {
+		fprintf(stderr, "brokerd: %s needs a non-negative number, got '%s'\n", flag, s);
+		return -1;
+	}
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || *end || v > max) {
+		fprintf(stderr, "brokerd: %s needs a number from 0 to %lu, got '%s'\n", flag, max, s);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int bk_default_socket_path(char *buf, size_t len)
+{
+	const char *s = getenv("BROKER_SOCKET");
+	const char *x = getenv("XDG_RUNTIME_DIR");
+	int n;
+	if (s && *s)
+		n = snprintf(buf, len, "%s", s);
+	else if (x && *x)
+		n = snprintf(buf, len, "%s/broker.sock", x);
+	else
+		n = snprintf(buf, len, "/run/broker/broker.sock");
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+int bk_options_parse(int argc, char **argv, struct bk_options_d *o)
+{
+	memset(o, 0, sizeof(*o));
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	o->workers = cpus > 0 ? (unsigned)cpus : 1;
+	o->spin_us = 50;
+	o->grace_ms = 5000;
+	o->log_level = BK_LOG_INFO;
+	o->max_large = 1024ull << 20;
+	bool have_socket = false;
+	unsigned long v;
+
+	opterr = 0;
+	optind = 1;
+	for (;;) {
+		int c = getopt_long(argc, argv, "", long_opts, NULL);
+		if (c == -1)
+			break;
+		switch (c) {
+		case OPT_SOCKET:
+			if (!*optarg || strlen(optarg) >= sizeof(o->socket)) {
+				fprintf(stderr, "brokerd: --socket path must be 1 to %zu bytes long\n",
+					sizeof(o->socket) - 1);
+				return 2;
+			}
+			strcpy(o->socket, optarg);
+			have_socket = true;
+			break;
+		case OPT_WORKERS:
+			if (parse_uint("--workers", optarg, 256, &v) < 0)
+				return 2;
+			if (v == 0) {
+				fprintf(stderr, "brokerd: --workers must be at least 1\n");
+				return 2;
+			}
+			o->workers = (unsigned)v;
+			break;
+		case OPT_MODULE:
+		case OPT_MODULE_DIR: {
+			bool dir = c == OPT_MODULE_DIR;
+			unsigned *n = dir ? &o->nmodule_dirs : &o->nmodules;
+			if (*n >= BK_OPT_MAX_LIST) {
+				fprintf(stderr, "brokerd: at most %d %s flags\n", BK_OPT_MAX_LIST,
+					dir ? "--module-dir" : "--module");
+				return 2;
+			}
+			(dir ? o->module_dirs : o->modules)[(*n)++] = optarg;
+			break;
+		}
+		case OPT_FOREGROUND:
+			o->foreground = true;
+			break;
+		case OPT_ALLOW_UID:
+		case OPT_ALLOW_GID: {
+			bool uid = c == OPT_ALLOW_UID;
+			const char *flag = uid ? "--allow-uid" : "--allow-gid";
+			if (parse_uint(flag, optarg, UINT32_MAX - 1, &v) < 0)
+				return 2;
+			unsigned *n = uid ? &o->nallow_uid : &o->nallow_gid;
+			if (*n >= BK_OPT_MAX_LIST) {
+				fprintf(stderr, "brokerd: at most %d %s flags\n", BK_OPT_MAX_LIST, flag);
+				return 2;
+			}
+			if (uid)
+				o->allow_uid[(*n)++] = (uid_t)v;
+			else
+				o->allow_gid[(*n)++] = (gid_t)v;
+			break;
+		}
+		case OPT_SPIN_US:
+			if (parse_uint("--spin-us", optarg, 1000000, &v) < 0)
+				return 2;
+			o->spin_us = (unsigned)v;
+			break;
+		case OPT_GRACE_MS:
+			if (parse_uint("--grace-ms", optarg, 3600000, &v) < 0)
+				return 2;
+			o->grace_ms = (unsigned)v;
+			break;
+		case OPT_MAX_LARGE_MB:
+			if (parse_uint("--max-zero-copy-mb", optarg, 1023, &v) < 0)
+				return 2;
+			o->max_large = (uint64_t)v << 20;
+			break;
+		case OPT_LOG_LEVEL:
+			o->log_level = bk_log_parse_level(optarg);
+			if (o->log_level < 0) {
+				fprintf(stderr, "brokerd: --log-level must be error, warn, info or debug, got '%s'\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case OPT_NO_FUTEX:
+			o->no_futex = true;
+			break;
+		case OPT_HELP:
+			usage(stdout);
+			return 1;
+		case OPT_VERSION:
+			printf("brokerd %s\n", BK_VERSION);
+			return 1;
+		case ':':
+			fprintf(stderr, "brokerd: %s needs a value (see --help)\n", argv[optind - 1]);
+			return 2;
+		default:
+			if (optopt && optopt < 256)
+				fprintf(stderr, "brokerd: unknown option '-%c' (see --help)\n", optopt);
+			else
+				fprintf(stderr, "brokerd: unknown or incomplete option '%s' (see --help)\n",
+					argv[optind - 1]);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "brokerd: unexpected argument '%s' (see --help)\n", argv[optind]);
+		return 2;
+	}
+	if (!have_socket && bk_default_socket_path(o->socket, sizeof(o->socket)) < 0) {
+		fprintf(stderr, "brokerd: the default socket path is too long; use --socket\n");
+		return 2;
+	}
+	return 0;
+}

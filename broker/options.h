@@ -1,0 +1,42 @@
+/*
+ * options.h - brokerd's command line (DESIGN.md 9: --socket, --workers,
+ * --module, --module-dir, --foreground are fixed contracts).
+ */
+#ifndef BROKER_OPTIONS_H
+#define BROKER_OPTIONS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define BK_OPT_MAX_LIST 64
+
+struct bk_options_d {
+	char socket[108]; /* sun_path size */
+	unsigned workers;
+	const char *modules[BK_OPT_MAX_LIST];
+	unsigned nmodules;
+	const char *module_dirs[BK_OPT_MAX_LIST];
+	unsigned nmodule_dirs;
+	bool foreground;
+	uid_t allow_uid[BK_OPT_MAX_LIST];
+	unsigned nallow_uid;
+	gid_t allow_gid[BK_OPT_MAX_LIST];
+	unsigned nallow_gid;
+	unsigned spin_us;
+	unsigned grace_ms;
+	int log_level;
+	bool no_futex; /* hidden: force the eventfd wake-up fallback (tests) */
+	uint64_t max_large; /* cap on a connection's zero-copy area */
+};
+
+/*
+ * Parse argv.  Returns 0 to run, 1 when --help/--version was printed (exit
+ * 0), or 2 after printing a clear message for bad input (exit 2).
+ */
+int bk_options_parse(int argc, char **argv, struct bk_options_d *o);
+
+/* The default socket path: $BROKER_SOCKET, $XDG_RUNTIME_DIR/broker.sock, /run/broker/broker.sock. */
+int bk_default_socket_path(char *buf, size_t len);
+
+#endif /* BROKER_OPTIONS_H */

@@ -1,0 +1,23 @@
+/*
+ * requests.h - the control messages of wire.h, served by the control
+ * thread: the handshake (HELLO) and LOOKUP, STATUS, MODULES, CLIENTS, LOAD,
+ * UNLOAD.
+ */
+#ifndef BROKER_REQUESTS_H
+#define BROKER_REQUESTS_H
+
+#include <stddef.h>
+
+#include "brokerd.h"
+
+/*
+ * Serve one datagram from c.  fds are the descriptors that came with it
+ * (ownership passes to this call).  Returns 0 to keep the connection, or a
+ * negative code to drop it (garbage, refused handshake, unreadable peer).
+ */
+int bk_request_handle(struct bk_broker *b, struct bk_conn *c, const void *msg, size_t len, int *fds, int nfds);
+
+/* Send an unsolicited BK_MSG_BYE.  Best effort. */
+void bk_request_send_bye(struct bk_conn *c);
+
+#endif /* BROKER_REQUESTS_H */

@@ -1,0 +1,249 @@
+/*
+ * task.c - life of a task: routing a CALL to its module, the argument copy,
+ * completion (exactly once), cancellation, and the op records of the async
+ * work a handler started.  Worker thread only.
+ *
+ * Invariant: a task object lives while it is in flight, while one of its ops
+ * is pending, or while its handler/callback runs; it is freed when none of
+ * these holds.  A task that is still in flight with nothing pending can never
+ * complete, so that case is caught right after each handler and callback and
+ * completed with -EIO (a module bug, logged).
+ */
+#include "task.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "host_api.h"
+#include "log.h"
+#include "worker.h"
+
+static void task_free_if_done(struct bk_task *t)
+{
+	if (!t->completed || t->pending_ops || t->running)
+		return;
+	struct bk_conn *c = t->conn;
+	free(t->arg_copy);
+	free(t);
+	c->ntasks--;
+	bk_worker_conn_check_done(c->w, c);
+}
+
+/* Count a completion that never got a task object (unknown function, no memory, shutting down). */
+static void complete_direct(struct bk_worker *w, struct bk_conn *c, uint32_t slot, int status)
+{
+	struct bk_broker *b = w->b;
+	if (bk_conn_rings_complete(&c->cr, slot, status, 0) < 0) {
+		bk_err("conn %u: completing slot %u failed (not in flight)", c->id, slot);
+		return;
+	}
+	atomic_fetch_add_explicit(&b->stats.tasks_done, 1, memory_order_relaxed);
+	if (status < 0) {
+		atomic_fetch_add_explicit(&b->stats.tasks_failed, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&c->errors, 1, memory_order_relaxed);
+	}
+	bk_worker_mark_dirty(w, c);
+}
+
+static bool ranges_overlap(uint32_t a_off, uint32_t a_len, uint32_t b_off, uint32_t b_len)
+{
+	if (!a_len || !b_len)
+		return false;
+	return (uint64_t)a_off < (uint64_t)b_off + b_len && (uint64_t)b_off < (uint64_t)a_off + a_len;
+}
+
+/* After the handler or a callback: a task with no way left to complete is a module bug. */
+static void check_stuck(struct bk_task *t, const char *where)
+{
+	if (t->completed || t->pending_ops)
+		return;
+	bk_log(BK_LOG_ERROR, "module %s: task (conn %u slot %u) left pending with no operation after %s; failing it",
+	       bk_registry_module_name(&t->ref), t->conn->id, t->slot, where);
+	bk_task_complete(t, -EIO, 0);
+}
+
+void bk_task_run_call(struct bk_worker *w, struct bk_conn *c, const struct bk_sqe *e)
+{
+	struct bk_broker *b = w->b;
+	if (w->draining) {
+		complete_direct(w, c, e->slot, -ESHUTDOWN);
+		return;
+	}
+	struct bk_fn_ref ref;
+	int r = bk_registry_acquire(b->reg, e->fn, &ref);
+	if (r < 0) {
+		complete_direct(w, c, e->slot, r);
+		return;
+	}
+	struct bk_task *t = calloc(1, sizeof(*t));
+	if (!t) {
+		bk_registry_release(b->reg, &ref, -ENOMEM);
+		complete_direct(w, c, e->slot, -ENOMEM);
+		return;
+	}
+	t->w = w;
+	t->conn = c;
+	t->slot = e->slot;
+	t->gen = e->gen;
+	t->ref = ref;
+	t->res = bk_conn_rings_arena(&c->cr, e->res_off);
+	t->res_cap = e->res_cap;
+	t->arg_len = e->arg_len;
+	/* conn_rings validated both ranges against the arena. */
+	const uint8_t *src = bk_conn_rings_arena(&c->cr, e->arg_off);
+	if (e->arg_len <= BK_ARG_COPY_MAX || ranges_overlap(e->arg_off, e->arg_len, e->res_off, e->res_cap)) {
+		/* A private copy: a client rewriting its argument mid-task hurts only itself. */
+		t->arg_copy = malloc(e->arg_len ? e->arg_len : 1);
+		if (!t->arg_copy) {
+			free(t);
+			bk_registry_release(b->reg, &ref, -ENOMEM);
+			complete_direct(w, c, e->slot, -ENOMEM);
+			return;
+		}
+		memcpy(t->arg_copy, src, e->arg_len);
+		t->arg = t->arg_copy;
+	} else {
+		t->arg = src;
+	}
+	c->tasks[e->slot] = t;
+	c->ntasks++;
+	atomic_fetch_add_explicit(&b->stats.inflight, 1, memory_order_relaxed);
+
+	t->running++;
+	int rc = ref.handler(t, bk_host_api_table(), ref.state);
+	t->running--;
+	if (rc == BK_TASK_DONE) {
+		if (!t->completed) {
+			bk_log(BK_LOG_ERROR, "module %s: handler returned DONE without completing; failing the task",
+			       bk_registry_module_name(&t->ref));
+			bk_task_complete(t, -EIO, 0);
+		}
+	} else if (rc == BK_TASK_PENDING) {
+		check_stuck(t, "the handler");
+	} else if (rc < 0) {
+		if (!t->completed)
+			bk_task_complete(t, rc, 0);
+	} else if (!t->completed) {
+		bk_log(BK_LOG_ERROR, "module %s: handler returned %d (not DONE/PENDING/-errno); failing the task",
+		       bk_registry_module_name(&t->ref), rc);
+		bk_task_complete(t, -EIO, 0);
+	}
+	task_free_if_done(t);
+}
+
+void bk_task_complete(struct bk_task *t, int status, size_t len)
+{
+	if (!bk_worker_is_current(t->w)) {
+		/* Completing from an offload thread would race the worker on the rings. */
+		bk_log(BK_LOG_ERROR, "module %s: complete() called off the worker thread; ignored",
+		       bk_registry_module_name(&t->ref));
+		return;
+	}
+	if (t->completed) {
+		bk_log(BK_LOG_ERROR, "module %s: task completed twice; second completion ignored",
+		       bk_registry_module_name(&t->ref));
+		return;
+	}
+	struct bk_broker *b = t->w->b;
+	struct bk_conn *c = t->conn;
+	if (status > 0)
+		status = -EIO; /* positive statuses are not part of the protocol */
+	uint32_t res_len;
+	if (status == 0 && len > t->res_cap) {
+		status = -ENOBUFS;
+		res_len = len > UINT32_MAX ? UINT32_MAX : (uint32_t)len;
+	} else {
+		res_len = (uint32_t)(len > t->res_cap ? t->res_cap : len);
+	}
+	if (status < 0 && atomic_load_explicit(&t->cancelled, memory_order_relaxed))
+		status = -ECANCELED;
+	if (status < 0)
+		res_len = status == -ENOBUFS ? res_len : 0;
+	t->completed = true;
+	c->tasks[t->slot] = NULL;
+	if (bk_conn_rings_complete(&c->cr, t->slot, status, res_len) < 0)
+		bk_err("conn %u: slot %u not in flight at completion (broker bug)", c->id, t->slot);
+	bk_worker_mark_dirty(t->w, c);
+	bk_registry_release(b->reg, &t->ref, status);
+	atomic_fetch_add_explicit(&b->stats.tasks_done, 1, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&b->stats.inflight, 1, memory_order_relaxed);
+	if (status < 0) {
+		atomic_fetch_add_explicit(&b->stats.tasks_failed, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&c->errors, 1, memory_order_relaxed);
+	}
+	task_free_if_done(t);
+}
+
+void bk_task_cancel(struct bk_task *t)
+{
+	if (t->completed || atomic_load_explicit(&t->cancelled, memory_order_relaxed))
+		return;
+	atomic_store_explicit(&t->cancelled, 1, memory_order_relaxed);
+	for (struct bk_op *op = t->ops; op; op = op->next) {
+		if (op->cancel_sent || op->type == BK_OPT_OFFLOAD)
+			continue; /* offloaded work sees host->cancelled() and finishes on its own */
+		struct io_uring_sqe *sqe = bk_worker_sqe(t->w);
+		if (!sqe) {
+			bk_err("no SQE to cancel an operation; it will finish on its own");
+			break;
+		}
+		if (op->type == BK_OPT_TIMEOUT)
+			io_uring_prep_timeout_remove(sqe, (uint64_t)(uintptr_t)op, 0);
+		else
+			io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op, 0);
+		io_uring_sqe_set_data64(sqe, 0); /* the result of a cancel request itself is not needed */
+		op->cancel_sent = true;
+	}
+}
+
+struct bk_op *bk_task_op_new(struct bk_task *t, enum bk_op_type type, bk_io_cb cb, void *ud)
+{
+	struct bk_op *op = calloc(1, sizeof(*op));
+	if (!op)
+		return NULL;
+	op->ud.kind = BK_UD_TASK_OP;
+	op->type = (uint8_t)type;
+	op->task = t;
+	op->cb = cb;
+	op->cb_ud = ud;
+	op->next = t->ops;
+	if (t->ops)
+		t->ops->prev = op;
+	t->ops = op;
+	t->pending_ops++;
+	return op;
+}
+
+static void op_unlink(struct bk_op *op)
+{
+	struct bk_task *t = op->task;
+	if (op->prev)
+		op->prev->next = op->next;
+	else
+		t->ops = op->next;
+	if (op->next)
+		op->next->prev = op->prev;
+	t->pending_ops--;
+}
+
+void bk_task_op_abort(struct bk_op *op)
+{
+	op_unlink(op);
+	free(op);
+}
+
+void bk_task_op_done(struct bk_op *op, int res)
+{
+	struct bk_task *t = op->task;
+	bk_io_cb cb = op->cb;
+	void *ud = op->cb_ud;
+	op_unlink(op);
+	free(op);
+	t->running++;
+	if (cb)
+		cb(t, res, ud);
+	t->running--;
+	check_stuck(t, "a callback");
+	task_free_if_done(t);
+}

@@ -1,0 +1,72 @@
+/*
+ * task.h - one running task (a CALL taken from a connection's SQ) and the
+ * private records of the operations it started through the host API.
+ *
+ * A task is freed only when it is completed AND no operation is pending, so
+ * a late io_uring completion or offload result never touches freed memory.
+ * Worker thread only, except bk_task.cancelled and the offload fields noted.
+ */
+#ifndef BROKER_TASK_H
+#define BROKER_TASK_H
+
+#include <linux/time_types.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "brokerd.h"
+
+enum bk_op_type {
+	BK_OPT_IO = 1, /* read/write/openat/close: cancelled with IORING_OP_ASYNC_CANCEL */
+	BK_OPT_TIMEOUT, /* cancelled with IORING_OP_TIMEOUT_REMOVE */
+	BK_OPT_OFFLOAD, /* runs on the offload pool; cannot be interrupted */
+};
+
+struct bk_op {
+	struct bk_ud ud; /* BK_UD_TASK_OP; its address is the io_uring user_data */
+	uint8_t type;
+	bool cancel_sent;
+	struct bk_task *task;
+	bk_io_cb cb;
+	void *cb_ud;
+	struct bk_op *next, *prev; /* the task's pending ops */
+	struct __kernel_timespec ts;
+	/* offload: work runs on a pool thread, which writes result and posts item */
+	bk_work_fn work;
+	int result;
+	struct bk_op *qnext;
+	struct bk_inbox_item item;
+};
+
+struct bk_task {
+	struct bk_worker *w;
+	struct bk_conn *conn;
+	uint32_t slot, gen;
+	struct bk_fn_ref ref;
+	const uint8_t *arg;
+	size_t arg_len;
+	uint8_t *arg_copy;
+	uint8_t *res;
+	size_t res_cap;
+	bool completed;
+	unsigned running; /* inside the handler or a callback: do not free */
+	_Atomic int cancelled; /* read by offloaded work through host->cancelled */
+	unsigned pending_ops;
+	struct bk_op *ops;
+};
+
+/* Run one validated CALL entry of conn. */
+void bk_task_run_call(struct bk_worker *w, struct bk_conn *c, const struct bk_sqe *e);
+/* Cancel: pending ops are cancelled; the module completes with an error, forced to -ECANCELED. */
+void bk_task_cancel(struct bk_task *t);
+/* Complete (host->complete); checks that it happens once. */
+void bk_task_complete(struct bk_task *t, int status, size_t len);
+
+/* Allocate an op record and link it to the task (pending). NULL on ENOMEM. */
+struct bk_op *bk_task_op_new(struct bk_task *t, enum bk_op_type type, bk_io_cb cb, void *ud);
+/* Unlink and free an op that was never started. */
+void bk_task_op_abort(struct bk_op *op);
+/* An op finished with res: run its callback, then free what is no longer needed. */
+void bk_task_op_done(struct bk_op *op, int res);
+
+#endif /* BROKER_TASK_H */

@@ -1,0 +1,72 @@
+/*
+ * worker.h - a worker thread: its own io_uring, an inbox, the connections it
+ * owns, and the loop that drains their submission rings fairly, runs tasks
+ * and sleeps only inside io_uring_enter (DESIGN.md 5, 6).
+ */
+#ifndef BROKER_WORKER_H
+#define BROKER_WORKER_H
+
+#include <liburing.h>
+#include <pthread.h>
+
+#include "brokerd.h"
+
+/* Entries taken from one connection's SQ per turn, so a flooding client cannot starve the others. */
+#define BK_WORKER_BUDGET 64u
+
+struct bk_worker {
+	struct bk_broker *b;
+	unsigned idx;
+	pthread_t thread;
+	bool started;
+	struct io_uring ring;
+
+	/* inbox: any thread posts, the worker drains */
+	pthread_mutex_t lock;
+	struct bk_inbox_item *in_head, *in_tail; /* guarded by lock */
+	_Atomic bool in_pending;
+	int inbox_efd;
+	_Atomic uint32_t nconns; /* for least-loaded placement */
+
+	/* start-up hand-shake with the main thread */
+	pthread_mutex_t start_lock;
+	pthread_cond_t start_cond;
+	int start_rc; /* 1 while starting, then 0 or -errno */
+	unsigned ring_flags; /* IORING_SETUP_* the kernel accepted */
+
+	/* worker-private */
+	uint64_t inbox_buf;
+	struct bk_ud inbox_ud;
+	bool inbox_armed;
+	struct bk_conn *conns, *conns_tail;
+	struct bk_conn *rr; /* where the next round starts */
+	struct bk_conn *dirty; /* connections with completions to flush */
+	struct bk_ud backlog_ud;
+	bool backlog_armed;
+	struct __kernel_timespec backlog_ts;
+	bool draining, stopping;
+	unsigned sqes_queued; /* SQEs prepared since the last submit */
+	struct bk_sqe fetch_buf[BK_WORKER_BUDGET];
+
+	struct bk_inbox_item drain_item, cancel_item, stop_item;
+};
+
+/* Create the thread and its ring; returns once the ring exists (0) or failed (-errno). */
+int bk_worker_start(struct bk_broker *b, struct bk_worker *w, unsigned idx);
+void bk_worker_join(struct bk_worker *w);
+
+/* Post a message (any thread). */
+void bk_worker_post(struct bk_worker *w, struct bk_inbox_item *it);
+
+/* ---- for task.c and host_api.c (worker thread only) ---------------------- */
+
+/* A free SQE, submitting queued ones first if the SQ is full; NULL only if the kernel refuses them. */
+struct io_uring_sqe *bk_worker_sqe(struct bk_worker *w);
+/* conn has completions to publish. */
+void bk_worker_mark_dirty(struct bk_worker *w, struct bk_conn *c);
+/* A task object of conn was freed: hand a torn-down conn back once nothing is left. */
+void bk_worker_conn_check_done(struct bk_worker *w, struct bk_conn *c);
+/* True on the worker thread w. */
+bool bk_worker_is_current(const struct bk_worker *w);
+
+#endif /* BROKER_WORKER_H */
