@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 int bk_bench_quiet;
+const char *bk_tool_name = "broker-bench";
 
 void bk_progress(const char *fmt, ...)
 {
@@ -17,7 +18,7 @@ void bk_progress(const char *fmt, ...)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
-	fputs("broker-bench: ", stderr);
+	fprintf(stderr, "%s: ", bk_tool_name);
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
 	va_end(ap);

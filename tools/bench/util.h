@@ -25,8 +25,9 @@ static inline void bk_cpu_relax(void)
 #endif
 }
 
-/* Progress on stderr (silenced by --quiet). */
+/* Progress on stderr, prefixed with bk_tool_name (silenced by --quiet). */
 extern int bk_bench_quiet;
+extern const char *bk_tool_name;
 void bk_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*

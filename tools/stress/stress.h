@@ -1,0 +1,70 @@
+/*
+ * stress.h - broker-stress's pieces: the operations a stress client mixes
+ * (ops.c), the client process (client.c) and the counts it reports to the
+ * parent (main.c) through a shared pipe.
+ */
+#ifndef BK_STRESS_H
+#define BK_STRESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <broker/client.h>
+
+/* ---- operations (ops.c) ---- */
+
+enum bk_op_kind { OP_ECHO, OP_UPPER, OP_SLEEP, OP_SHA256, OP_CANCEL_SLEEP, OP_NKINDS };
+
+#define OP_ARG_MAX 256 /* the default inline size: the largest inline argument */
+
+struct bk_op {
+	enum bk_op_kind kind;
+	uint8_t arg[OP_ARG_MAX];
+	size_t len;
+	uint8_t expect[OP_ARG_MAX]; /* the result the task must produce */
+	size_t expect_len;
+	int64_t min_ns; /* timer.sleep: it may not complete sooner than this */
+};
+
+extern const char *const bk_op_fn_names[OP_NKINDS]; /* "echo.echo", ... */
+
+/* xorshift64*: every client seeds its own. */
+uint64_t bk_rand(uint64_t *state);
+/* Build a random operation and its expected result.  0 or -errno. */
+int bk_op_make(struct bk_op *op, uint64_t *rng, uint64_t seq);
+/*
+ * Check a completed task: its status and result against op.  elapsed_ns is
+ * the time from submission to seeing the completion.  0 when right, else
+ * -EPROTO with a description in why.
+ */
+int bk_op_check(const struct bk_op *op, int status, const void *data, size_t len, int64_t elapsed_ns, char *why,
+		size_t whylen);
+
+/* ---- reports (client -> parent) ---- */
+
+enum { MSG_DELTA = 1, MSG_FINAL = 2 };
+
+/* Written whole (smaller than PIPE_BUF, so atomic on the shared pipe). */
+struct bk_stress_msg {
+	int32_t pid;
+	uint32_t kind;
+	uint64_t passed; /* completed once, with the right result */
+	uint64_t failed; /* wrong result, no completion in time, completed twice, unexpected error */
+	uint64_t gone; /* ended with BK_EGONE while brokerd was being restarted (a clear error) */
+	uint64_t cancelled; /* a cancelled timer.sleep that ended with -ECANCELED (a clear error) */
+	uint64_t reconnects;
+};
+
+struct bk_stress_client_cfg {
+	const char *socket;
+	int64_t deadline_ns; /* CLOCK_MONOTONIC: stop submitting then */
+	uint64_t seed;
+	int restarts; /* brokerd may be restarted under us: BK_EGONE is expected */
+	int report_fd;
+};
+
+/* The client process's body; never returns. */
+void bk_stress_client(const struct bk_stress_client_cfg *cfg) __attribute__((noreturn));
+
+#endif
