@@ -1,0 +1,103 @@
+/*
+ * bt_util.c - helpers for brokerd's integration tests (see bt_util.h).
+ */
+#include "bt_util.h"
+
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "control.h"
+
+void bt_start(struct bk_test_broker *b, const char *const *extra)
+{
+	int r = bk_test_broker_start(b, extra);
+	if (r < 0)
+		fail_msg("brokerd did not start: %s", strerror(-r));
+}
+
+void bt_status(const char *socket, struct bk_msg_status_reply *out)
+{
+	struct bkctl k;
+	char err[256] = "";
+	int r = bkctl_open(&k, socket, 5000, err, sizeof(err));
+	if (r < 0)
+		fail_msg("control connection: %s (%d)", err, r);
+	struct bk_msg_hdr req = { .type = BK_MSG_STATUS };
+	r = bkctl_call(&k, &req, sizeof(req), BK_MSG_STATUS_REPLY, out, sizeof(*out), err, sizeof(err));
+	bkctl_close(&k);
+	if (r != (int)sizeof(*out))
+		fail_msg("STATUS: %s (%d)", err, r);
+}
+
+bk_client *bt_connect(const char *socket)
+{
+	bk_client *c = NULL;
+	char err[256] = "";
+	int r = bk_connect_error(socket, NULL, &c, err, sizeof(err));
+	if (r < 0)
+		fail_msg("bk_connect: %s (%s)", bk_strerror(r), err);
+	return c;
+}
+
+bk_fn bt_lookup(bk_client *c, const char *name)
+{
+	bk_fn fn = 0;
+	int r = bk_lookup(c, name, &fn);
+	if (r < 0)
+		fail_msg("lookup %s: %s", name, bk_strerror(r));
+	return fn;
+}
+
+int bt_call(bk_client *c, bk_fn fn, const void *arg, size_t len, void *out, size_t cap, size_t *out_len)
+{
+	bk_future *f = NULL;
+	int r = bk_submit(c, fn, arg, len, &f);
+	if (r < 0)
+		fail_msg("bk_submit: %s", bk_strerror(r));
+	r = bk_wait(f, 10 * BT_SEC);
+	if (r < 0)
+		fail_msg("bk_wait: %s", bk_strerror(r));
+	const void *data = NULL;
+	size_t n = 0;
+	int st = bk_result(f, &data, &n);
+	if (out_len)
+		*out_len = n;
+	if (out && data)
+		memcpy(out, data, n < cap ? n : cap);
+	bk_release(f);
+	return st;
+}
+
+int bt_log_count(const struct bk_test_broker *b, const char *needle)
+{
+	FILE *f = fopen(b->log, "re");
+	if (!f)
+		return 0;
+	char line[2048];
+	int n = 0;
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, needle))
+			n++;
+	fclose(f);
+	return n;
+}
+
+int bt_log_wait(const struct bk_test_broker *b, const char *needle, int64_t timeout_ns)
+{
+	int64_t deadline = bk_test_now_ns() + timeout_ns;
+	while (bk_test_now_ns() < deadline) {
+		if (bt_log_count(b, needle) > 0)
+			return 0;
+		struct timespec ts = { 0, 5000000 };
+		nanosleep(&ts, NULL);
+	}
+	return -ETIMEDOUT;
+}
