@@ -27,7 +27,8 @@ static void echo_server(int rfd, int wfd, int seqpacket)
 	struct msg m;
 	for (;;) {
 		ssize_t n = seqpacket ? recv(rfd, &m, sizeof(m), 0) : read(rfd, &m, sizeof(m));
-		if (n == 0)
+		/* EOF, or a reset when the client closed with replies still unread */
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
 			_exit(0);
 		if (n < 0 && errno == EINTR)
 			continue;
