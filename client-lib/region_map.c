@@ -45,8 +45,10 @@ int bk_region_validate(void *base, size_t size, struct bk_region_view *v, char *
 		return BK_EVERSION;
 	}
 	if (hc.layout_hash != BK_LAYOUT_HASH) {
-		snprintf(err, errlen, "region layout hash %016" PRIx64 ", this library %016" PRIx64 " (ABI %u.%u both)",
-			 hc.layout_hash, (uint64_t)BK_LAYOUT_HASH, hc.abi_major, BK_ABI_MAJOR);
+		snprintf(err, errlen,
+			 "region layout hash %016" PRIx64 " (ABI %u.%u), this library %016" PRIx64
+			 " (ABI %u.%u): incompatible builds",
+			 hc.layout_hash, hc.abi_major, hc.abi_minor, (uint64_t)BK_LAYOUT_HASH, BK_ABI_MAJOR, BK_ABI_MINOR);
 		return BK_ELAYOUT;
 	}
 	if (hc.region_size != size) {
