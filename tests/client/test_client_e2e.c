@@ -387,7 +387,7 @@ static void test_bad_input(void **state)
 
 struct waiter {
 	bk_future *f;
-	int r;
+	_Atomic int r;
 	int64_t end;
 };
 
@@ -407,7 +407,9 @@ static void test_broker_killed(void **state)
 	struct waiter w[8];
 	pthread_t t[8];
 	for (int i = 0; i < 8; i++) {
-		w[i] = (struct waiter){.r = 1};
+		w[i].f = NULL;
+		atomic_init(&w[i].r, 1);
+		w[i].end = 0;
 		assert_int_equal(bk_submit(c, sleep_fn, "20000", 5, &w[i].f), 0);
 		assert_int_equal(pthread_create(&t[i], NULL, wait_thread, &w[i]), 0);
 	}
@@ -417,12 +419,12 @@ static void test_broker_killed(void **state)
 		sched_yield();
 	assert_int_equal(atomic_load(&c->v.cq_ctl->need_wakeup), 8);
 	for (int i = 0; i < 8; i++)
-		assert_int_equal(w[i].r, 1);
+		assert_int_equal(atomic_load(&w[i].r), 1);
 	int64_t kill_at = bk_test_now_ns();
 	bk_test_broker_kill(&B);
 	for (int i = 0; i < 8; i++) {
 		pthread_join(t[i], NULL);
-		assert_int_equal(w[i].r, BK_EGONE);
+		assert_int_equal(atomic_load(&w[i].r), BK_EGONE);
 		if (w[i].end - kill_at >= SEC)
 			fail_msg("waiter %d took %lld ms to see the broker gone", i, (long long)((w[i].end - kill_at) / 1000000));
 	}

@@ -378,7 +378,7 @@ struct thr_arg {
 	int64_t gone_latency;
 	bk_future *f;
 	_Atomic int *ready;
-	int64_t *kill_time;
+	_Atomic int64_t *kill_time;
 };
 
 static void *echo_thread(void *p)
@@ -426,7 +426,7 @@ static void *waiter_thread(void *p)
 	struct thr_arg *a = p;
 	atomic_fetch_add(a->ready, 1);
 	int r = bk_wait(a->f, 10 * SEC);
-	a->gone_latency = now_ns() - *(volatile int64_t *)a->kill_time;
+	a->gone_latency = now_ns() - atomic_load(a->kill_time);
 	a->errors = r;
 	return NULL;
 }
@@ -439,7 +439,7 @@ static void test_broker_gone(void **state)
 	pthread_t t[8];
 	struct thr_arg a[8];
 	_Atomic int ready = 0;
-	int64_t kill_time = INT64_MAX;
+	_Atomic int64_t kill_time = INT64_MAX;
 	for (int i = 0; i < 8; i++) {
 		a[i] = (struct thr_arg){.c = c, .id = i, .ready = &ready, .kill_time = &kill_time};
 		assert_int_equal(bk_submit(c, FAKE_FN_HOLD, NULL, 0, &a[i].f), 0);
@@ -453,7 +453,7 @@ static void test_broker_gone(void **state)
 	while (atomic_load(&c->v.cq_ctl->need_wakeup) < 8 && now_ns() < dl)
 		sched_yield();
 	assert_int_equal(atomic_load(&c->v.cq_ctl->need_wakeup), 8);
-	*(volatile int64_t *)&kill_time = now_ns();
+	atomic_store(&kill_time, now_ns());
 	atomic_store(&fb.hangup, 1);
 	for (int i = 0; i < 8; i++) {
 		pthread_join(t[i], NULL);
