@@ -103,7 +103,7 @@ static int cmd_status(struct ctx *x)
 		       ", \"inflight\": %" PRIu64 ", \"violations\": %" PRIu64 ", \"open_fds\": %u, "
 		       "\"rss_bytes\": %" PRIu64 ", \"socket\": ",
 		       s.pid, s.uptime_ns, (double)s.uptime_ns / 1e9, s.workers, s.connections, s.connections_total,
-		       s.modules, s.tasks_done, s.tasks_failed, s.tasks_failed + s.violations, s.inflight, s.violations,
+		       s.modules, s.tasks_done, s.tasks_failed, s.tasks_failed, s.inflight, s.violations,
 		       s.open_fds, s.rss_bytes);
 		json_str(x->sock);
 		printf("}\n");
