@@ -37,7 +37,11 @@ typedef struct bk_client bk_client;
 typedef struct bk_future bk_future;
 typedef uint32_t bk_fn; /* a function id from bk_lookup(), valid for this connection */
 
-/* Called from bk_dispatch() (or a wait/poll that reaps) in the calling thread, once, after completion. */
+/*
+ * Completion callback: run once, after f completed, by bk_dispatch() in the
+ * thread that calls it (never from another thread behind your back).  It may
+ * call bk_result, bk_release and bk_submit.
+ */
 typedef void (*bk_complete_cb)(bk_future *f, void *user_data);
 
 /*
@@ -55,15 +59,18 @@ typedef struct bk_options {
 	uint32_t rsvd;
 } bk_options;
 
-/* Fill o with defaults. */
+/* Fill o with defaults (all 0 = the broker's defaults; spin_ns -1 = adaptive). */
 void bk_options_init(bk_options *o);
 
 /*
  * Connect to brokerd at socket_path (NULL: $BROKER_SOCKET, else
  * $XDG_RUNTIME_DIR/broker.sock, else /run/broker/broker.sock) and map the
  * connection's shared region.  opts may be NULL.  On success *out owns the
- * connection.  Errors: -ENOENT/-ECONNREFUSED (no broker there),
- * BK_ENOTBROKER, BK_EVERSION, BK_ELAYOUT, BK_EBADREGION, BK_EREFUSED, -EINVAL.
+ * connection (free it with bk_disconnect).  The handshake waits at most 5 s.
+ * Errors: -ENOENT/-ECONNREFUSED (no broker there), -ENAMETOOLONG,
+ * BK_ENOTBROKER (a socket that does not answer like a brokerd, or a silent
+ * one), BK_EVERSION, BK_ELAYOUT, BK_EBADREGION, BK_EREFUSED, BK_EPROTOCOL,
+ * -EINVAL (options beyond the limits of proto.h), -ENOMEM.
  */
 int bk_connect(const char *socket_path, const bk_options *opts, bk_client **out);
 
@@ -75,20 +82,28 @@ int bk_connect_error(const char *socket_path, const bk_options *opts, bk_client 
 
 /*
  * Close the connection.  Futures still in flight are cancelled by the broker;
- * every bk_future of this client becomes invalid.  NULL is a no-op.
+ * every bk_future and zero-copy buffer of this client becomes invalid.  No
+ * other thread may be using the client.  NULL is a no-op.
  */
 void bk_disconnect(bk_client *c);
 
-/* Resolve "module.function" to an id (a round trip to the broker).  -ENOENT if unknown. */
+/*
+ * Resolve "module.function" to an id (one round trip, at most 5 s; cache the
+ * id).  -ENOENT if unknown, -EINVAL for an empty or over-long name,
+ * -ETIMEDOUT, BK_EGONE.
+ */
 int bk_lookup(bk_client *c, const char *name, bk_fn *out);
 
 /*
  * Post a task: fn(arg[0..len)).  The argument is copied into the shared
- * region before return, so arg may be reused at once.  The result comes back
- * in the future's inline buffer (inline_size bytes).  On success *out is a
- * future the caller must bk_release().  Errors: -EAGAIN at once when
- * max_inflight futures are in flight or the ring is full, -EMSGSIZE when len
- * exceeds the inline size (use a zero-copy buffer), BK_EGONE.
+ * region before return, so arg may be reused at once; if arg lies inside a
+ * bk_buf_alloc() buffer it is passed without a copy (zero copy, any length up
+ * to the buffer's) and must stay unchanged until the future completes.  The
+ * result comes back in the future's inline buffer (inline_size bytes).  On
+ * success *out is a future the caller must bk_release().  Errors: -EAGAIN at
+ * once when max_inflight futures are in flight or the ring is full,
+ * -EMSGSIZE when len exceeds the inline size (use a zero-copy buffer),
+ * BK_EGONE, -EINVAL.
  */
 int bk_submit(bk_client *c, bk_fn fn, const void *arg, size_t len, bk_future **out);
 
@@ -109,15 +124,19 @@ typedef struct bk_call {
 /*
  * Post n calls with one ring publication (and at most one wake-up).  Fills
  * out[0..k) and returns k, the number posted (k < n when slots or ring space
- * ran out; 0 is returned as -EAGAIN).  Every call is checked before any is
- * posted: one bad call fails the whole batch with its error.
+ * ran out, and k <= 64 per call: loop for more; 0 is returned as -EAGAIN).
+ * Every call is checked before any is posted: one bad call fails the whole
+ * batch with its error (-EMSGSIZE, or -EINVAL for a result buffer that is not
+ * a bk_buf_alloc() buffer).
  */
 int bk_submit_batch(bk_client *c, const bk_call *calls, size_t n, bk_future **out);
 
 /*
  * Wait until f completes: 0, -ETIMEDOUT when timeout_ns (<0: forever) passed,
  * BK_EGONE when the broker is gone (noticed within a second), BK_ESTALE after
- * release.  Several threads may wait on different futures of one client.
+ * release.  Spins up to bk_options.spin_ns, then sleeps on a futex in the
+ * region (no syscall from the broker unless someone sleeps).  Several threads
+ * may wait on different futures of one client at once.
  */
 int bk_wait(bk_future *f, int64_t timeout_ns);
 
@@ -131,19 +150,26 @@ int bk_poll(bk_future *f);
  */
 int bk_result(bk_future *f, const void **data, size_t *len);
 
-/* Ask the broker to cancel f.  It still completes (usually with -ECANCELED); wait for it as usual. */
+/*
+ * Ask the broker to cancel f.  It still completes (usually with -ECANCELED,
+ * or normally if it finished first); wait for it as usual.  0 also for a
+ * future already done.  -EAGAIN when the ring is full, BK_ESTALE, BK_EGONE.
+ */
 int bk_cancel(bk_future *f);
 
 /*
- * Give f back.  A pending future is cancelled and its slot is reused only
- * after the broker has completed it.  After release, f must not be used;
- * calls on it return BK_ESTALE until the handle is recycled.
+ * Give f back.  A pending future is cancelled (best effort: with a full
+ * ring it simply runs to the end) and its slot is reused only after the
+ * broker has completed it; its callback will not run.  After release, f must
+ * not be used; calls on it return BK_ESTALE until the handle is recycled
+ * (handles are recycled oldest-first, so that is as late as possible).
  */
 void bk_release(bk_future *f);
 
 /*
  * Run cb(f, user_data) once when f completes, from the next bk_dispatch() in
- * the thread that calls it (immediately queued if f is already done).
+ * the thread that calls it (queued at once, and bk_fd made readable, if f is
+ * already done).  Replaces an earlier callback.  BK_ESTALE after release.
  */
 int bk_on_complete(bk_future *f, bk_complete_cb cb, void *user_data);
 
@@ -151,21 +177,29 @@ int bk_on_complete(bk_future *f, bk_complete_cb cb, void *user_data);
 bk_client *bk_future_client(bk_future *f);
 
 /*
- * A file descriptor that becomes readable when completions are waiting, for
- * epoll/poll/libuv/io_uring loops.  Owned by the client; do not close it.
+ * A file descriptor that becomes readable when completions or callbacks are
+ * waiting, and when the broker hangs up, for epoll/poll/libuv/io_uring loops
+ * (level-triggered; it is an epoll set, so it nests in other epoll sets).
+ * The first call asks the broker to signal it; call bk_dispatch when it is
+ * readable.  Owned by the client; do not close it.
  */
 int bk_fd(bk_client *c);
 
 /*
- * Reap every completion, run pending callbacks and re-arm bk_fd.  Returns the
- * number of callbacks run, or BK_EGONE.  Never blocks.
+ * Reap every completion, run pending callbacks in the calling thread and
+ * re-arm bk_fd.  Returns the number of callbacks run, or BK_EGONE once the
+ * broker is gone: futures still pending then complete with status BK_EGONE
+ * and their callbacks run.  Never blocks; a call does a bounded amount of
+ * work and leaves bk_fd readable if more is waiting.
  */
 int bk_dispatch(bk_client *c);
 
 /*
  * Zero-copy buffers inside the shared region, for large arguments and
- * results (size set by bk_options.zero_copy_size).  NULL when the area is
- * exhausted.  Free with bk_buf_free once no in-flight future uses it.
+ * results (area size set by bk_options.zero_copy_size; blocks are 64-byte
+ * aligned).  NULL when len is 0 or the area has no such free block.  Free
+ * with bk_buf_free once no in-flight future uses it; freeing NULL or a
+ * pointer that is not a buffer start is a no-op.  Thread-safe.
  */
 void *bk_buf_alloc(bk_client *c, size_t len);
 void bk_buf_free(bk_client *c, void *buf);
