@@ -4,7 +4,8 @@
  * threads at once, a 16 MiB zero-copy payload through hash.sha256 (checked
  * against OpenSSL), bk_fd with epoll, bad input, and brokerd SIGKILLed
  * while 8 threads block in bk_wait (all BK_EGONE within 1 s, then reconnect
- * after a restart).
+ * after a restart).  Arguments are passed to brokerd (the suite runs once
+ * with futex wake-ups and once with --no-futex, the eventfd path).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,11 +32,13 @@
 #define SEC 1000000000LL
 
 static struct bk_test_broker B;
+/* Extra brokerd flags from our command line, e.g. --no-futex (wake the broker by eventfd). */
+static const char *const *extra_args;
 
 static int setup(void **state)
 {
 	(void)state;
-	int r = bk_test_broker_start(&B, NULL);
+	int r = bk_test_broker_start(&B, extra_args);
 	if (r < 0)
 		fprintf(stderr, "brokerd did not start: %s\n", strerror(-r));
 	return r < 0 ? -1 : 0;
@@ -439,7 +442,7 @@ static void test_broker_killed(void **state)
 		bk_release(w[i].f);
 	bk_disconnect(c);
 	/* A new brokerd on the same socket: connect works again. */
-	assert_int_equal(bk_test_broker_restart(&B, NULL), 0);
+	assert_int_equal(bk_test_broker_restart(&B, extra_args), 0);
 	c = conn(NULL);
 	char out[16];
 	size_t n;
@@ -449,9 +452,11 @@ static void test_broker_killed(void **state)
 	bk_disconnect(c);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN);
+	if (argc > 1)
+		extra_args = (const char *const *)argv + 1;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_builtins),        cmocka_unit_test(test_processes_and_threads),
 		cmocka_unit_test(test_zero_copy_16mib), cmocka_unit_test(test_epoll),
