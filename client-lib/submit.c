@@ -176,9 +176,10 @@ BK_API int bk_submit_wait(bk_client *c, bk_fn fn, const void *arg, size_t len, i
 		c->slot_waiters++;
 		pthread_mutex_unlock(&c->lock);
 		uint32_t seq = bk_ring_sleep_prepare(c->v.cq_ctl, true);
-		bool retry = bk_cq_consumer_pending(&c->cq) || bk_sq_producer_space(&c->sq) == 0;
+		bool retry = bk_cq_consumer_pending(&c->cq);
 		pthread_mutex_lock(&c->lock);
-		retry = retry || c->free_seq != fseq;
+		/* Retry at once if a slot was freed or there is room now; else sleep until a completion (or 10 ms). */
+		retry = retry || c->free_seq != fseq || (c->nfree > 0 && bk_sq_producer_space(&c->sq) > 0);
 		pthread_mutex_unlock(&c->lock);
 		if (!retry) {
 			int64_t slice = deadline - now;
