@@ -60,9 +60,6 @@ int bk_control_init(struct bk_broker *b)
 	b->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (b->epfd < 0)
 		return -errno;
-	b->ctl_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (b->ctl_efd < 0)
-		return -errno;
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);

@@ -8,7 +8,7 @@
 
 #include "brokerd.h"
 
-/* Set up epoll, signalfd (SIGTERM, SIGINT; already blocked) and the inbox eventfd. */
+/* Set up epoll over b->listen_fd, b->ctl_efd and a signalfd (SIGTERM, SIGINT; already blocked). */
 int bk_control_init(struct bk_broker *b);
 
 /* Serve until SIGTERM/SIGINT, then drain and stop workers.  Returns the exit code. */

@@ -55,6 +55,40 @@ static void make_parent(const char *path)
 		bk_dbg("mkdir %s: %s", dir, strerror(errno));
 }
 
+static int check_existing(const char *path, const struct sockaddr_un *sa, bool *stale)
+{
+	struct stat st;
+	*stale = false;
+	if (lstat(path, &st) < 0)
+		return 0;
+	if (!S_ISSOCK(st.st_mode)) {
+		bk_err("%s exists and is not a socket; refusing to replace it", path);
+		return -EEXIST;
+	}
+	int live = probe_live(sa);
+	if (live == 1) {
+		bk_err("another brokerd already serves %s; refusing to start a second one", path);
+		return -EADDRINUSE;
+	}
+	if (live < 0) {
+		bk_err("cannot tell whether %s is in use (%s); refusing to replace it", path, strerror(-live));
+		return live;
+	}
+	*stale = true;
+	return 0;
+}
+
+int bk_listener_probe(const char *path)
+{
+	struct sockaddr_un sa;
+	bool stale;
+	if (fill_addr(path, &sa) < 0) {
+		bk_err("socket path too long: %s", path);
+		return -ENAMETOOLONG;
+	}
+	return check_existing(path, &sa, &stale);
+}
+
 int bk_listener_open(const char *path)
 {
 	struct sockaddr_un sa;
@@ -62,21 +96,11 @@ int bk_listener_open(const char *path)
 		bk_err("socket path too long: %s", path);
 		return -ENAMETOOLONG;
 	}
-	struct stat st;
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			bk_err("%s exists and is not a socket; refusing to replace it", path);
-			return -EEXIST;
-		}
-		int live = probe_live(&sa);
-		if (live == 1) {
-			bk_err("another brokerd already serves %s; refusing to start a second one", path);
-			return -EADDRINUSE;
-		}
-		if (live < 0) {
-			bk_err("cannot tell whether %s is in use (%s); refusing to replace it", path, strerror(-live));
-			return live;
-		}
+	bool stale;
+	int r = check_existing(path, &sa, &stale);
+	if (r < 0)
+		return r;
+	if (stale) {
 		bk_info("replacing stale socket %s", path);
 		if (unlink(path) < 0 && errno != ENOENT) {
 			int e = errno;
@@ -95,7 +119,7 @@ int bk_listener_open(const char *path)
 	}
 	/* The umask makes the socket file 0660 from the start, so there is no window with wider rights. */
 	mode_t old = umask(0117);
-	int r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 	int e = errno;
 	umask(old);
 	if (r < 0) {

@@ -18,6 +18,13 @@
  */
 int bk_listener_open(const char *path);
 
+/*
+ * The same checks as bk_listener_open without touching anything: 0 when the
+ * path is free or a stale socket, else the error bk_listener_open would give
+ * (logged).  Lets brokerd refuse early, before it loads modules.
+ */
+int bk_listener_probe(const char *path);
+
 /* Same uid as brokerd, root, or listed with --allow-uid / --allow-gid. */
 bool bk_peer_allowed(const struct bk_options_d *o, const struct ucred *cred);
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -147,14 +148,14 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	b->listen_fd = bk_listener_open(b->opt.socket);
-	if (b->listen_fd < 0)
+	/* Refuse a live socket before doing anything else; the socket itself is bound once modules are loaded,
+	 * so a client that can connect always finds them. */
+	if (bk_listener_probe(b->opt.socket) < 0)
 		return 1;
 
 	int ready_fd = -1;
 	if (!b->opt.foreground && (r = daemonise(&ready_fd)) < 0) {
 		bk_err("daemonise: %s", strerror(-r));
-		unlink(b->opt.socket);
 		return 1;
 	}
 
@@ -165,8 +166,9 @@ int main(int argc, char **argv)
 	b->futex_ok = bk_uring_futex_works();
 	b->sq_futex = b->futex_ok && !b->opt.no_futex;
 
-	if ((r = bk_control_init(b)) < 0) {
-		bk_err("control loop set-up: %s", strerror(-r));
+	b->ctl_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (b->ctl_efd < 0) {
+		bk_err("eventfd: %s", strerror(errno));
 		goto fail;
 	}
 	if ((r = bk_registry_create(bk_host_api_table(), registry_notify, b, &b->reg)) < 0) {
@@ -191,6 +193,13 @@ int main(int argc, char **argv)
 		b->nworkers++;
 	}
 	load_modules(b);
+	b->listen_fd = bk_listener_open(b->opt.socket);
+	if (b->listen_fd < 0)
+		goto fail;
+	if ((r = bk_control_init(b)) < 0) {
+		bk_err("control loop set-up: %s", strerror(-r));
+		goto fail;
+	}
 	bk_info("brokerd %s serving %s: %u worker(s) (io_uring flags %#x), wake-ups by %s, pid %d", BK_VERSION,
 		b->opt.socket, b->nworkers, b->workers[0].ring_flags, b->sq_futex ? "futex" : "eventfd",
 		(int)getpid());

@@ -110,9 +110,9 @@ void bk_task_run_call(struct bk_worker *w, struct bk_conn *c, const struct bk_sq
 	c->ntasks++;
 	atomic_fetch_add_explicit(&b->stats.inflight, 1, memory_order_relaxed);
 
+	/* running stays raised until the result is handled: a completion in between must not free t. */
 	t->running++;
 	int rc = ref.handler(t, bk_host_api_table(), ref.state);
-	t->running--;
 	if (rc == BK_TASK_DONE) {
 		if (!t->completed) {
 			bk_log(BK_LOG_ERROR, "module %s: handler returned DONE without completing; failing the task",
@@ -129,6 +129,7 @@ void bk_task_run_call(struct bk_worker *w, struct bk_conn *c, const struct bk_sq
 		       bk_registry_module_name(&t->ref), rc);
 		bk_task_complete(t, -EIO, 0);
 	}
+	t->running--;
 	task_free_if_done(t);
 }
 
@@ -243,7 +244,7 @@ void bk_task_op_done(struct bk_op *op, int res)
 	t->running++;
 	if (cb)
 		cb(t, res, ud);
-	t->running--;
 	check_stuck(t, "a callback");
+	t->running--;
 	task_free_if_done(t);
 }

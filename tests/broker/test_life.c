@@ -209,7 +209,9 @@ static void test_status_and_clients(void **state)
 	assert_int_equal(st.connections, 2); /* the client and this control connection */
 	assert_true(st.tasks_done >= 6);
 	assert_int_equal(st.inflight, 0);
-	assert_int_equal((int)st.open_fds, bk_test_broker_fd_count(&b));
+	/* STATUS counted while its own control connection was open; /proc is read after it closed. */
+	int fds_now = bk_test_broker_fd_count(&b);
+	assert_true((int)st.open_fds >= fds_now && (int)st.open_fds <= fds_now + 1);
 	assert_true(st.rss_bytes > 0);
 
 	struct bkctl k;
