@@ -369,6 +369,8 @@ int main(int argc, char **argv)
 	r->tps_seconds = o.seconds;
 	r->idle_seconds = o.idle_seconds;
 	r->cpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
+	double la[1];
+	r->loadavg = getloadavg(la, 1) == 1 ? la[0] : -1;
 	if (o.socket)
 		snprintf(r->broker_desc, sizeof(r->broker_desc), "brokerd at %s (not started by the bench)", o.socket);
 	else

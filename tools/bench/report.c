@@ -97,8 +97,8 @@ static void pct_row(FILE *f, const char *label, const struct bk_pcts *p, const s
 void bk_print_table(FILE *f, const struct bk_results *r)
 {
 	fprintf(f, "broker-bench: %s\n", r->broker_desc);
-	fprintf(f, "%d CPUs online%s; %llu samples per latency figure, %.1f s per throughput figure\n\n", r->cpus,
-		r->quick ? ", QUICK mode (figures are rough)" : "", r->samples, r->tps_seconds);
+	fprintf(f, "%d CPUs online, load average %.2f at start%s; %llu samples per latency figure, %.1f s per throughput figure\n\n",
+		r->cpus, r->loadavg, r->quick ? ", QUICK mode (figures are rough)" : "", r->samples, r->tps_seconds);
 
 	fprintf(f, "Round-trip latency, one future in flight (ns)\n");
 	fprintf(f, "  %-28s%9s%9s%9s%10s%11s%10s   %s\n", "", "p50", "p90", "p99", "p99.9", "max", "samples",
@@ -278,7 +278,7 @@ void bk_print_json(FILE *f, const struct bk_results *r)
 	jnum(f, 1, r->tps_seconds);
 	fprintf(f, ", \"idle_seconds\": ");
 	jnum(f, 1, r->idle_seconds);
-	fprintf(f, ", \"cpus\": %d, \"errors\": %d, \"broker\": ", r->cpus, r->errors);
+	fprintf(f, ", \"cpus\": %d, \"loadavg\": %.2f, \"errors\": %d, \"broker\": ", r->cpus, r->loadavg, r->errors);
 	jstr(f, r->broker_desc);
 	fputs("}}\n", f);
 }

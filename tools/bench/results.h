@@ -43,6 +43,7 @@ struct bk_results {
 	unsigned long long samples;
 	double tps_seconds;
 	int cpus;
+	double loadavg; /* 1-minute load average when the run started: other work on the machine skews every figure */
 	char broker_desc[600];
 	int errors; /* phases that failed */
 };
