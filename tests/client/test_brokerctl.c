@@ -1,6 +1,6 @@
 /*
  * test_brokerctl.c - brokerctl against a harness brokerd: status, modules and
- * clients as tables and as --json (validated by a small JSON parser, keys
+ * clients as tables and as --json, unload and load (validated by a small JSON parser, keys
  * checked), --help on every subcommand, bad usage exits 2, and no brokerd
  * exits 1 with "no brokerd at PATH".  brokerctl's path comes from
  * $BK_BROKERCTL; each run is bounded by a deadline.
@@ -294,6 +294,25 @@ static void test_commands(void **state)
 	expect_keys(r->out, ck);
 	snprintf(pid, sizeof(pid), "\"pid\": %d,", (int)getpid());
 	assert_non_null(strstr(r->out, pid));
+
+	/* unload, then load it back from the module folder; a bad path fails with exit 1. */
+	const char *u1[] = {"--socket", B.socket, "unload", "echo", NULL};
+	run(r, u1);
+	assert_int_equal(r->status, 0);
+	run(r, a3);
+	assert_null(strstr(r->out, "noop,echo,upper"));
+	char so[512];
+	snprintf(so, sizeof(so), "%s/echo.so", getenv("BK_MODULE_DIR"));
+	const char *l1[] = {"--socket", B.socket, "load", so, NULL};
+	run(r, l1);
+	assert_int_equal(r->status, 0);
+	run(r, a3);
+	assert_non_null(strstr(r->out, "noop,echo,upper"));
+	const char *l2[] = {"--socket", B.socket, "--json", "load", "/nonexistent/mod.so", NULL};
+	run(r, l2);
+	assert_int_equal(r->status, 1);
+	assert_true(json_valid(r->out));
+	assert_non_null(strstr(r->err, "/nonexistent/mod.so"));
 
 	bk_disconnect(c);
 	free(r);
