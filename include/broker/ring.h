@@ -185,6 +185,7 @@ struct bk_cq_producer {
 	uint32_t tail; /* private and authoritative */
 	uint32_t mask;
 	uint32_t entries;
+	uint32_t head_seen; /* last client head validated by bk_cq_producer_space_min() */
 };
 
 static inline void bk_cq_producer_init(struct bk_cq_producer *p, struct bk_ring_ctl *ctl, struct bk_cqe *ring,
@@ -195,6 +196,7 @@ static inline void bk_cq_producer_init(struct bk_cq_producer *p, struct bk_ring_
 	p->tail = start;
 	p->mask = entries - 1;
 	p->entries = entries;
+	p->head_seen = start - entries; /* "full": the first space_min() loads the real head */
 }
 
 /*
@@ -209,6 +211,28 @@ static inline int bk_cq_producer_space(const struct bk_cq_producer *p)
 	uint32_t used = p->tail - head;
 	if (used > p->entries)
 		return -EPROTO;
+	return (int)(p->entries - used);
+}
+
+/*
+ * Like bk_cq_producer_space(), but answers from the last head it validated
+ * when that already shows at least `want` free entries, and loads (acquire)
+ * and validates the client's head only otherwise.  The client advances its
+ * head on every reap; reading it on every flush would pull that cache line
+ * across on every completion batch.  A cached head is never ahead of the
+ * real one, so the answer never overstates the space, and the entries it
+ * admits were released by the acquire load that produced the cached value.
+ */
+static inline int bk_cq_producer_space_min(struct bk_cq_producer *p, uint32_t want)
+{
+	uint32_t used = p->tail - p->head_seen;
+	if (used <= p->entries && p->entries - used >= want)
+		return (int)(p->entries - used);
+	uint32_t head = atomic_load_explicit(&p->ctl->head, memory_order_acquire);
+	used = p->tail - head;
+	if (used > p->entries)
+		return -EPROTO;
+	p->head_seen = head;
 	return (int)(p->entries - used);
 }
 
@@ -234,6 +258,7 @@ struct bk_sq_producer {
 	uint32_t tail; /* private copy of what we published */
 	uint32_t mask;
 	uint32_t entries;
+	uint32_t head_seen; /* last broker head seen by bk_sq_producer_space_min() */
 };
 
 static inline void bk_sq_producer_init(struct bk_sq_producer *p, struct bk_ring_ctl *ctl, struct bk_sqe *ring,
@@ -244,6 +269,7 @@ static inline void bk_sq_producer_init(struct bk_sq_producer *p, struct bk_ring_
 	p->tail = atomic_load_explicit(&ctl->tail, memory_order_relaxed);
 	p->mask = entries - 1;
 	p->entries = entries;
+	p->head_seen = p->tail - entries; /* "full": the first space_min() loads the real head */
 }
 
 /*
@@ -256,6 +282,28 @@ static inline uint32_t bk_sq_producer_space(const struct bk_sq_producer *p)
 	uint32_t head = atomic_load_explicit(&p->ctl->head, memory_order_acquire);
 	uint32_t used = p->tail - head;
 	return used > p->entries ? 0 : p->entries - used;
+}
+
+/*
+ * Like bk_sq_producer_space(), but answers from the last head it saw when
+ * that already shows at least `want` free entries, and loads the broker's
+ * head (acquire) only otherwise: a producer that is ahead of the broker then
+ * does not pull the head's cache line across on every submission.  The
+ * cached head is never ahead of the real one, so the answer never overstates
+ * the space, and the entries it admits were released by the acquire load
+ * that produced the cached value.  Serialised like the rest of the producer.
+ */
+static inline uint32_t bk_sq_producer_space_min(struct bk_sq_producer *p, uint32_t want)
+{
+	uint32_t used = p->tail - p->head_seen;
+	if (used <= p->entries && p->entries - used >= want)
+		return p->entries - used;
+	uint32_t head = atomic_load_explicit(&p->ctl->head, memory_order_acquire);
+	used = p->tail - head;
+	if (used > p->entries)
+		return 0;
+	p->head_seen = head;
+	return p->entries - used;
 }
 
 static inline void bk_sq_producer_write(struct bk_sq_producer *p, uint32_t i, const struct bk_sqe *e)

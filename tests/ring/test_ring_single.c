@@ -267,6 +267,35 @@ static void test_generation_reuse(void **state)
 	fix_close(&f);
 }
 
+/* The cached-head space checks read the other side's head only when the cached room is too small. */
+static void test_space_min_cache(void **state)
+{
+	(void)state;
+	struct fix f;
+	fix_open(&f, 8, 8, UINT32_MAX - 3);
+	assert_int_equal(bk_sq_producer_space_min(&f.sqp, 1), 8); /* first call loads the head */
+	struct bk_sqe e[6];
+	for (uint32_t i = 0; i < 6; i++)
+		e[i] = fix_call(i, 1);
+	fix_submit(&f, e, 6);
+	uint32_t real = atomic_load(&f.r.v.sq_ctl->head);
+	atomic_store(&f.r.v.sq_ctl->head, real + 100); /* garbage the cache must not need to read */
+	assert_int_equal(bk_sq_producer_space_min(&f.sqp, 2), 2);
+	assert_int_equal(bk_sq_producer_space_min(&f.sqp, 3), 0); /* loads it: impossible reads as full */
+	atomic_store(&f.r.v.sq_ctl->head, real);
+	struct bk_sqe out[8];
+	assert_int_equal(bk_conn_rings_fetch(&f.cr, out, 4), 4);
+	assert_int_equal(bk_sq_producer_space_min(&f.sqp, 2), 2); /* cached: still the old head */
+	assert_int_equal(bk_sq_producer_space_min(&f.sqp, 3), 6); /* reload sees the broker's progress */
+
+	/* Broker side: the CQ producer. */
+	assert_int_equal(bk_cq_producer_space_min(&f.cr.cq, 1), 8);
+	atomic_store(&f.r.v.cq_ctl->head, 12345);
+	assert_int_equal(bk_cq_producer_space_min(&f.cr.cq, 8), 8); /* cached, head not read */
+	assert_int_equal(bk_cq_producer_space_min(&f.cr.cq, 9), -EPROTO); /* read and refused */
+	fix_close(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -277,6 +306,7 @@ int main(void)
 		cmocka_unit_test(test_wrap_impossible),
 		cmocka_unit_test(test_batch),
 		cmocka_unit_test(test_generation_reuse),
+		cmocka_unit_test(test_space_min_cache),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

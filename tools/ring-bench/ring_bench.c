@@ -223,7 +223,7 @@ static void stop_broker(struct rig *g, pid_t pid, const char *what)
 static void submit_one(struct rig *g, uint32_t slot, uint32_t gen, int wake)
 {
 	struct bk_sqe e = { .op = BK_OP_CALL, .slot = slot, .gen = gen };
-	while (bk_sq_producer_space(&g->sqp) == 0)
+	while (bk_sq_producer_space_min(&g->sqp, 1) == 0)
 		cpu_relax();
 	bk_sq_producer_write(&g->sqp, 0, &e);
 	bk_sq_producer_publish(&g->sqp, 1);
@@ -299,7 +299,7 @@ static double ring_mops(uint64_t total, unsigned batch)
 			want = (uint32_t)(total - sent);
 		if (want == 0 || nfree < want)
 			continue;
-		uint32_t space = bk_sq_producer_space(&g.sqp);
+		uint32_t space = bk_sq_producer_space_min(&g.sqp, want);
 		if (space < want)
 			continue;
 		for (uint32_t i = 0; i < want; i++) {
