@@ -24,10 +24,18 @@
 #define BK_REPLY_TIMEOUT_MS 5000
 /* Longest single futex sleep in a wait: the broker-gone check runs between slices. */
 #define BK_WAIT_SLICE_NS 100000000LL
-/* Default spin before sleeping (adaptive between the two bounds). */
+/*
+ * Adaptive spin: a wait spins for twice the recent average completion time
+ * (an EWMA of how long waits took, sleeping ones included), within these
+ * bounds.  Learning from the observed time rather than from whether the last
+ * spin succeeded means a wait that had to sleep (and so took longer) makes
+ * the next one spin longer, instead of locking the spin at its minimum.
+ */
 #define BK_SPIN_DEFAULT_NS 20000LL
-#define BK_SPIN_MIN_NS 5000LL
+#define BK_SPIN_MIN_NS 2000LL
 #define BK_SPIN_MAX_NS 50000LL
+/* The socket is polled for a dead broker at most this often on the non-sleeping paths (bk_poll). */
+#define BK_GONE_POLL_NS 1000000LL
 
 /* bk_future.state */
 enum {
@@ -84,7 +92,8 @@ struct bk_client {
 	_Atomic int draining; /* broker said BYE */
 	_Atomic int fd_armed; /* bk_fd() was called: keep notify_armed up */
 	int64_t spin_ns; /* <0: adaptive */
-	_Atomic int64_t spin_adapt;
+	_Atomic int64_t wait_ewma_ns; /* adaptive spin: recent average time a wait took */
+	_Atomic int64_t next_gone_poll_ns; /* bkc_check_gone: earliest time the socket is polled again */
 };
 
 /* ---- time ---- */
@@ -111,8 +120,12 @@ int bkc_reap(bk_client *c, bool from_dispatch);
 void bkc_mark_done(bk_client *c, struct bk_future *f, int32_t status, uint32_t res_len, bool *signal_cb);
 /* With c->lock held: put f at the tail of the free FIFO. */
 void bkc_free_future(bk_client *c, struct bk_future *f);
-/* Test the socket and region for a dead broker (non-blocking); sets c->gone.  Returns true when gone. */
-bool bkc_check_gone(bk_client *c);
+/*
+ * Test the socket and region for a dead broker (non-blocking); sets c->gone.
+ * Returns true when gone.  The socket poll (a syscall) is rate-limited to one
+ * per BK_GONE_POLL_NS unless force is set.
+ */
+bool bkc_check_gone(bk_client *c, bool force);
 /* Write 1 to our own eventfd so a loop on bk_fd wakes up. */
 void bkc_signal_fd(bk_client *c);
 

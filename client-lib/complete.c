@@ -108,7 +108,7 @@ int bkc_reap(bk_client *c, bool from_dispatch)
 	return total;
 }
 
-bool bkc_check_gone(bk_client *c)
+bool bkc_check_gone(bk_client *c, bool force)
 {
 	if (atomic_load(&c->gone))
 		return true;
@@ -117,6 +117,15 @@ bool bkc_check_gone(bk_client *c)
 		atomic_store(&c->gone, 1);
 		return true;
 	}
+	/*
+	 * The poll below is a syscall: a caller polling a pending future in a
+	 * loop must not pay it every time.  Racing threads may both poll; that
+	 * only costs a spare syscall.
+	 */
+	int64_t now = bkc_now_ns();
+	if (!force && now < atomic_load_explicit(&c->next_gone_poll_ns, memory_order_relaxed))
+		return false;
+	atomic_store_explicit(&c->next_gone_poll_ns, now + BK_GONE_POLL_NS, memory_order_relaxed);
 	struct pollfd p = {.fd = c->sock, .events = POLLIN | POLLRDHUP};
 	if (poll(&p, 1, 0) <= 0)
 		return false;
@@ -159,6 +168,19 @@ static int check_future(bk_future *f, bool reap)
 {
 	bk_client *c = f->c;
 	bool sig = false;
+	/*
+	 * Lock-free fast path for the common "still pending" answer, so pollers
+	 * and spinning waiters do not contend on c->lock.  The acquire on
+	 * done_gen pairs with the broker's release; a stale answer here only
+	 * means the locked path below (or the next call) sees the completion.
+	 */
+	if (atomic_load_explicit(&f->state, memory_order_acquire) == F_PENDING &&
+	    atomic_load_explicit(&c->v.slots[f->slot].done_gen, memory_order_acquire) !=
+		    __atomic_load_n(&f->gen, __ATOMIC_RELAXED)) {
+		if (reap && bk_cq_consumer_pending(&c->cq))
+			bkc_reap(c, false); /* keep the CQ drained so the broker never backs up */
+		return 0;
+	}
 	pthread_mutex_lock(&c->lock);
 	uint32_t st = atomic_load_explicit(&f->state, memory_order_relaxed);
 	int r = st == F_DONE ? 1 : st == F_PENDING ? 0 : BK_ESTALE;
@@ -172,12 +194,27 @@ static int check_future(bk_future *f, bool reap)
 	return r;
 }
 
+/*
+ * Adaptive spin: fold how long a completed wait took into the EWMA (1/8
+ * weight).  Unsynchronised read-modify-write: a lost update between racing
+ * threads only slows the average's convergence.
+ */
+static void learn_wait_time(bk_client *c, int64_t took_ns)
+{
+	if (c->spin_ns >= 0)
+		return;
+	int64_t avg = atomic_load_explicit(&c->wait_ewma_ns, memory_order_relaxed);
+	if (took_ns > 4 * BK_SPIN_MAX_NS)
+		took_ns = 4 * BK_SPIN_MAX_NS; /* a long task says nothing about round trips: cap its weight */
+	atomic_store_explicit(&c->wait_ewma_ns, avg + (took_ns - avg) / 8, memory_order_relaxed);
+}
+
 BK_API int bk_poll(bk_future *f)
 {
 	if (!f)
 		return -EINVAL;
 	int r = check_future(f, true);
-	if (r == 0 && bkc_check_gone(f->c))
+	if (r == 0 && bkc_check_gone(f->c, false))
 		return BK_EGONE;
 	return r;
 }
@@ -196,23 +233,25 @@ BK_API int bk_wait(bk_future *f, int64_t timeout_ns)
 	int64_t deadline = timeout_ns < 0 ? INT64_MAX : start + timeout_ns;
 
 	/* Spin: cheap when the broker answers within microseconds. */
-	int64_t spin = c->spin_ns >= 0 ? c->spin_ns : atomic_load_explicit(&c->spin_adapt, memory_order_relaxed);
+	int64_t spin = c->spin_ns;
+	if (spin < 0) {
+		spin = 2 * atomic_load_explicit(&c->wait_ewma_ns, memory_order_relaxed);
+		spin = spin < BK_SPIN_MIN_NS ? BK_SPIN_MIN_NS : spin > BK_SPIN_MAX_NS ? BK_SPIN_MAX_NS : spin;
+	}
 	if (spin > 0) {
 		int64_t spin_end = start + spin < deadline ? start + spin : deadline;
-		unsigned i = 0;
-		while (bkc_now_ns() < spin_end) {
-			if ((r = check_future(f, (++i & 15) == 0)) != 0)
+		/* The clock is read every 16 turns: a vDSO call per turn was a tenth of the client's time. */
+		for (unsigned i = 1;; i++) {
+			if ((r = check_future(f, (i & 15) == 0)) != 0)
+				break;
+			if ((i & 15) == 0 && bkc_now_ns() >= spin_end)
 				break;
 			cpu_relax();
 		}
-		if (c->spin_ns < 0) {
-			/* Adaptive: spin longer while spinning pays off, shorter while it does not. */
-			int64_t next = r != 0 ? spin * 2 : spin / 2;
-			next = next < BK_SPIN_MIN_NS ? BK_SPIN_MIN_NS : next > BK_SPIN_MAX_NS ? BK_SPIN_MAX_NS : next;
-			atomic_store_explicit(&c->spin_adapt, next, memory_order_relaxed);
-		}
-		if (r != 0)
+		if (r != 0) {
+			learn_wait_time(c, bkc_now_ns() - start);
 			return r < 0 ? r : 0;
+		}
 	}
 
 	for (;;) {
@@ -222,7 +261,7 @@ BK_API int bk_wait(bk_future *f, int64_t timeout_ns)
 		/* Announce the sleep, then re-check: a completion published after this is seen or wakes us. */
 		uint32_t seq = bk_ring_sleep_prepare(c->v.cq_ctl, true);
 		r = check_future(f, true);
-		if (r == 0 && !bkc_check_gone(c)) {
+		if (r == 0 && !bkc_check_gone(c, false)) {
 			int64_t slice = deadline - now;
 			if (slice > BK_WAIT_SLICE_NS)
 				slice = BK_WAIT_SLICE_NS;
@@ -231,8 +270,10 @@ BK_API int bk_wait(bk_future *f, int64_t timeout_ns)
 			r = check_future(f, false);
 		}
 		bk_ring_sleep_finish(c->v.cq_ctl, true);
-		if (r != 0)
+		if (r != 0) {
+			learn_wait_time(c, bkc_now_ns() - start);
 			return r < 0 ? r : 0;
+		}
 		if (atomic_load(&c->gone))
 			return BK_EGONE;
 	}

@@ -178,7 +178,8 @@ static int do_connect(const char *socket_path, const bk_options *opts, bk_client
 		return -ENOMEM;
 	c->sock = c->efd = c->pollfd = c->broker_efd = -1;
 	c->spin_ns = o.spin_ns;
-	atomic_init(&c->spin_adapt, BK_SPIN_DEFAULT_NS);
+	atomic_init(&c->wait_ewma_ns, BK_SPIN_DEFAULT_NS / 2);
+	atomic_init(&c->next_gone_poll_ns, 0);
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_mutex_init(&c->sock_lock, NULL);
 	pthread_mutex_init(&c->buf_lock, NULL);

@@ -79,8 +79,9 @@ static struct bk_future *post_locked(bk_client *c, const bk_call *k, const struc
 	if (--c->nfree == 0)
 		c->free_head = c->free_tail = UINT32_MAX;
 	f->next = UINT32_MAX;
-	if (++f->gen == 0)
-		f->gen = 1; /* 0 is the initial done_gen: never a live generation */
+	uint32_t gen = f->gen + 1;
+	/* 0 is the initial done_gen: never a live generation.  Atomic store: check_future reads it lock-free. */
+	__atomic_store_n(&f->gen, gen ? gen : 1, __ATOMIC_RELAXED);
 	uint32_t inl = f->slot * c->v.geo.slot_inline;
 	if (!p->arg_zc && p->arg_len)
 		memcpy(c->v.arena + inl, k->arg, p->arg_len);
@@ -140,7 +141,7 @@ BK_API int bk_submit_batch(bk_client *c, const bk_call *calls, size_t n, bk_futu
 	if (k == 0) {
 		/* Full: reap so released futures give their slots back for the caller's retry. */
 		bkc_reap(c, false);
-		return bkc_check_gone(c) ? BK_EGONE : -EAGAIN;
+		return bkc_check_gone(c, false) ? BK_EGONE : -EAGAIN;
 	}
 	bkc_wake_broker(c);
 	return (int)k;
@@ -192,7 +193,7 @@ BK_API int bk_submit_wait(bk_client *c, bk_fn fn, const void *arg, size_t len, i
 		pthread_mutex_lock(&c->lock);
 		c->slot_waiters--;
 		pthread_mutex_unlock(&c->lock);
-		if (bkc_check_gone(c))
+		if (bkc_check_gone(c, false))
 			return BK_EGONE;
 	}
 }
