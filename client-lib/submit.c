@@ -31,7 +31,7 @@ void bkc_wake_broker(bk_client *c)
 
 bool bkc_post_cancel_locked(bk_client *c, uint32_t slot, uint32_t gen)
 {
-	if (bk_sq_producer_space(&c->sq) < 1)
+	if (bk_sq_producer_space_min(&c->sq, 1) < 1)
 		return false;
 	struct bk_sqe e = {.op = BK_OP_CANCEL, .slot = slot, .gen = gen};
 	bk_sq_producer_write(&c->sq, 0, &e);
@@ -127,7 +127,7 @@ BK_API int bk_submit_batch(bk_client *c, const bk_call *calls, size_t n, bk_futu
 			return r;
 	}
 	pthread_mutex_lock(&c->lock);
-	uint32_t space = bk_sq_producer_space(&c->sq);
+	uint32_t space = bk_sq_producer_space_min(&c->sq, (uint32_t)n);
 	size_t k = n;
 	if (k > space)
 		k = space;
@@ -180,7 +180,7 @@ BK_API int bk_submit_wait(bk_client *c, bk_fn fn, const void *arg, size_t len, i
 		bool retry = bk_cq_consumer_pending(&c->cq);
 		pthread_mutex_lock(&c->lock);
 		/* Retry at once if a slot was freed or there is room now; else sleep until a completion (or 10 ms). */
-		retry = retry || c->free_seq != fseq || (c->nfree > 0 && bk_sq_producer_space(&c->sq) > 0);
+		retry = retry || c->free_seq != fseq || (c->nfree > 0 && bk_sq_producer_space_min(&c->sq, 1) > 0);
 		pthread_mutex_unlock(&c->lock);
 		if (!retry) {
 			int64_t slice = deadline - now;
