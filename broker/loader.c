@@ -33,6 +33,7 @@
 #include <sys/stat.h>
 
 #include "broker/loader.h"
+#include "log.h"
 
 #define BK_REG_MAX_FNS 4096u /* function ids per registry life */
 #define BK_REG_MAX_MODULE_FNS 1024u /* functions per module */
@@ -144,7 +145,7 @@ static void module_finalise(struct bk_loaded_module *m)
 	if (m->fini)
 		m->fini(m->state);
 	if (m->dl && dlclose(m->dl) != 0)
-		fprintf(stderr, "brokerd: warning: dlclose of module %s (%s): %s\n", m->name, m->path, dlerror());
+		bk_warn("dlclose of module %s (%s): %s", m->name, m->path, dlerror());
 	m->dl = NULL;
 }
 
@@ -479,11 +480,8 @@ int bk_registry_load_dir(struct bk_registry *r, const char *dir)
 	if (!r || !dir)
 		return -EINVAL;
 	dp = opendir(dir);
-	if (!dp) {
-		rc = -errno;
-		fprintf(stderr, "brokerd: error: module folder %s: %s\n", dir, strerror(-rc));
-		return rc;
-	}
+	if (!dp)
+		return -errno; /* the caller names the folder in its own log line */
 	while ((errno = 0, de = readdir(dp)) != NULL) {
 		size_t len = strlen(de->d_name);
 
@@ -518,17 +516,15 @@ int bk_registry_load_dir(struct bk_registry *r, const char *dir)
 		char err[512];
 
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, names[i]) >= sizeof(path)) {
-			fprintf(stderr, "brokerd: error: module path too long: %s/%s\n", dir, names[i]);
+			bk_err("refusing module %s/%s: path too long", dir, names[i]);
 			continue;
 		}
 		if (bk_registry_load(r, path, err, sizeof(err)) == 0)
 			loaded++;
 		else
-			fprintf(stderr, "brokerd: error: %s\n", err);
+			bk_err("%s", err);
 	}
 out:
-	if (rc < 0)
-		fprintf(stderr, "brokerd: error: module folder %s: %s\n", dir, strerror(-rc));
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
