@@ -10,7 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -385,6 +388,69 @@ static void test_load_dir_builtins(void **state)
 	assert_int_equal(bk_registry_load_dir(r, BK_TEST_MODULE_DIR "/no-such-dir"), -ENOENT);
 }
 
+static void test_list_truncates_functions(void **state)
+{
+	struct bk_registry *r = *state;
+	struct bk_wire_module w[2];
+	uint32_t total = 0;
+	size_t len;
+
+	load_ok(r, "many.so");
+	assert_int_equal(lookup(r, "many.function_with_a_long_name_19"), 19);
+	assert_int_equal(bk_registry_list(r, w, 0, 2, &total), 1);
+	assert_int_equal(w[0].nfunctions, 20);
+	len = strnlen(w[0].functions, sizeof(w[0].functions));
+	assert_true(len < sizeof(w[0].functions));
+	assert_true(len > 200);
+	assert_memory_equal(w[0].functions, "function_with_a_long_name_00,function_with_a_long_name_01,", 58);
+	assert_string_equal(w[0].functions + len - 4, ",...");
+	/* Only whole names before the marker. */
+	assert_memory_equal(w[0].functions + len - 4 - 28, "function_with_a_long_name_", 26);
+	assert_int_equal(w[0].functions[len - 4 - 29], ',');
+}
+
+/* A folder with a good module, a bad one and a non-module file, under a long path. */
+static void test_load_dir_mixed(void **state)
+{
+	struct bk_registry *r = *state;
+	char dir[256], sub[512], link[600];
+	struct bk_wire_module w[4];
+	uint32_t total = 0;
+	size_t plen;
+	FILE *f;
+
+	snprintf(dir, sizeof(dir), "/tmp/bk-test-modules-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	snprintf(sub, sizeof(sub), "%s/a-folder-name-long-enough-that-the-listing-must-cut-the-path-"
+		 "to-fit-its-record-of-one-hundred-and-twenty-eight-bytes", dir);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	snprintf(link, sizeof(link), "%s/10-good.so", sub);
+	assert_int_equal(symlink(mod_path("good.so"), link), 0);
+	snprintf(link, sizeof(link), "%s/20-badabi.so", sub);
+	assert_int_equal(symlink(mod_path("badabi.so"), link), 0);
+	snprintf(link, sizeof(link), "%s/README.txt", sub);
+	f = fopen(link, "w");
+	assert_non_null(f);
+	fclose(f);
+
+	assert_int_equal(bk_registry_load_dir(r, sub), 1);
+	assert_int_equal(bk_registry_list(r, w, 0, 4, &total), 1);
+	assert_string_equal(w[0].name, "good");
+	plen = strlen(w[0].path);
+	assert_int_equal(plen, sizeof(w[0].path) - 1);
+	assert_memory_equal(w[0].path, "...", 3);
+	assert_string_equal(w[0].path + plen - 10, "10-good.so");
+
+	snprintf(link, sizeof(link), "%s/10-good.so", sub);
+	unlink(link);
+	snprintf(link, sizeof(link), "%s/20-badabi.so", sub);
+	unlink(link);
+	snprintf(link, sizeof(link), "%s/README.txt", sub);
+	unlink(link);
+	rmdir(sub);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -396,6 +462,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unload_idle_notifies, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_upgrade_drains_old, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_dir_builtins, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_list_truncates_functions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_load_dir_mixed, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,7 +2,8 @@
  * testmod.c - modules for the loader tests, one variant per build
  * (-DTM_<VARIANT>): a good one, refusals (wrong ABI, no entry symbol, failing
  * init, bad and duplicate function names, a too-small descriptor) and an
- * upgrade pair (same name, TM_VERSION 1 and 2).
+ * upgrade pair (same name, TM_VERSION 1 and 2), and one with many long
+ * function names (TM_MANY).
  *
  * Functions of the good and upgrade variants:
  *   ping     -> "pong"
@@ -102,6 +103,11 @@ static const bk_function_desc tm_functions[] = {
 	{ .name = "ping", .handler = tm_ping },
 	{ .name = "version", .handler = tm_version },
 	{ .name = "ping", .handler = tm_fail },
+#elif defined(TM_MANY)
+	/* More names than a listing record holds: the list must truncate them cleanly. */
+#define TM_F(n) { .name = "function_with_a_long_name_" #n, .handler = tm_ping },
+	TM_F(00) TM_F(01) TM_F(02) TM_F(03) TM_F(04) TM_F(05) TM_F(06) TM_F(07) TM_F(08) TM_F(09)
+	TM_F(10) TM_F(11) TM_F(12) TM_F(13) TM_F(14) TM_F(15) TM_F(16) TM_F(17) TM_F(18) TM_F(19)
 #elif defined(TM_UPGRADE)
 	{ .name = "version", .handler = tm_version },
 #if TM_VERSION == 1
