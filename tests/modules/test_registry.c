@@ -432,6 +432,18 @@ static void test_load_dir_mixed(void **state)
 	f = fopen(link, "w");
 	assert_non_null(f);
 	fclose(f);
+	snprintf(link, sizeof(link), "%s/30-text.so", sub);
+	f = fopen(link, "w");
+	assert_non_null(f);
+	fputs("not an ELF file\n", f);
+	fclose(f);
+	{
+		char err[512];
+
+		assert_int_equal(bk_registry_load(r, link, err, sizeof(err)), -ELIBBAD);
+		assert_non_null(strstr(err, link));
+		assert_non_null(strstr(err, "dlopen failed"));
+	}
 
 	assert_int_equal(bk_registry_load_dir(r, sub), 1);
 	assert_int_equal(bk_registry_list(r, w, 0, 4, &total), 1);
@@ -446,6 +458,8 @@ static void test_load_dir_mixed(void **state)
 	snprintf(link, sizeof(link), "%s/20-badabi.so", sub);
 	unlink(link);
 	snprintf(link, sizeof(link), "%s/README.txt", sub);
+	unlink(link);
+	snprintf(link, sizeof(link), "%s/30-text.so", sub);
 	unlink(link);
 	rmdir(sub);
 	rmdir(dir);
