@@ -57,6 +57,36 @@ static inline void bk_shm_write_words(void *dst, const void *src, size_t words)
 		__atomic_store_n(&d[i], s[i], __ATOMIC_RELAXED);
 }
 
+/*
+ * Same contract for ring entries, 8 bytes at a time: every 8-byte word is
+ * accessed exactly once and atomically, so no field (all are <= 4 bytes and
+ * none straddles an 8-byte boundary) can tear.  Half the memory operations
+ * of the 4-byte copy: it matters on the producer side, where each store to a
+ * line the other side last read waits for ownership.  The shared side must
+ * be 8-byte aligned (ring entries are: 32 and 16 bytes, from cache-line
+ * aligned offsets); the private side may have the struct's 4-byte alignment,
+ * hence memcpy there.
+ */
+static inline void bk_shm_read_u64s(void *dst, const void *src, size_t n)
+{
+	const uint64_t *s = src;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t w = __atomic_load_n(&s[i], __ATOMIC_RELAXED);
+		memcpy((uint8_t *)dst + 8 * i, &w, 8);
+	}
+}
+
+static inline void bk_shm_write_u64s(void *dst, const void *src, size_t n)
+{
+	uint64_t *d = dst;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t w;
+		memcpy(&w, (const uint8_t *)src + 8 * i, 8);
+		__atomic_store_n(&d[i], w, __ATOMIC_RELAXED);
+	}
+}
+_Static_assert(sizeof(struct bk_sqe) % 8 == 0 && sizeof(struct bk_cqe) % 8 == 0, "entries copy in 8-byte words");
+
 /* ---- futex on a shared (not private) word: both processes map it ------- */
 
 static inline int bk_futex_wait(_Atomic uint32_t *word, uint32_t expected, const struct timespec *rel)
@@ -159,13 +189,21 @@ static inline int bk_sq_consumer_avail(const struct bk_sq_consumer *c)
 	uint32_t n = tail - c->head;
 	if (n > c->entries)
 		return -EPROTO;
+	/*
+	 * Empty: a consumer polling us is about to read the next entry's line.
+	 * Asking for it now (a hint, no access) lets that miss overlap the miss
+	 * on the tail instead of following it, one cross-core latency less per
+	 * round trip.
+	 */
+	if (n == 0)
+		__builtin_prefetch(&c->ring[c->head & c->mask], 0, 3);
 	return (int)n;
 }
 
 /* Copy the i-th available entry (i < the value avail returned) into private memory. */
 static inline void bk_sq_consumer_read(const struct bk_sq_consumer *c, uint32_t i, struct bk_sqe *out)
 {
-	bk_shm_read_words(out, &c->ring[(c->head + i) & c->mask], sizeof(*out) / 4);
+	bk_shm_read_u64s(out, &c->ring[(c->head + i) & c->mask], sizeof(*out) / 8);
 }
 
 /*
@@ -239,7 +277,7 @@ static inline int bk_cq_producer_space_min(struct bk_cq_producer *p, uint32_t wa
 /* Write the i-th new entry (i < the space returned); visible after publish. */
 static inline void bk_cq_producer_write(struct bk_cq_producer *p, uint32_t i, const struct bk_cqe *e)
 {
-	bk_shm_write_words(&p->ring[(p->tail + i) & p->mask], e, sizeof(*e) / 4);
+	bk_shm_write_u64s(&p->ring[(p->tail + i) & p->mask], e, sizeof(*e) / 8);
 }
 
 /* Publish n written entries.  Release: the entry writes happen before the tail moves. */
@@ -308,7 +346,7 @@ static inline uint32_t bk_sq_producer_space_min(struct bk_sq_producer *p, uint32
 
 static inline void bk_sq_producer_write(struct bk_sq_producer *p, uint32_t i, const struct bk_sqe *e)
 {
-	bk_shm_write_words(&p->ring[(p->tail + i) & p->mask], e, sizeof(*e) / 4);
+	bk_shm_write_u64s(&p->ring[(p->tail + i) & p->mask], e, sizeof(*e) / 8);
 }
 
 /* Release: the entries are written before the broker can see the tail move. */
@@ -356,8 +394,11 @@ static inline unsigned bk_cq_consumer_reap(struct bk_cq_consumer *c, struct bk_c
 	for (;;) {
 		uint32_t tail = atomic_load_explicit(&c->ctl->tail, memory_order_acquire);
 		uint32_t n = tail - head;
-		if (n == 0)
+		if (n == 0) {
+			/* As in bk_sq_consumer_avail(): overlap the next entry's miss with the tail's. */
+			__builtin_prefetch(&c->ring[head & c->mask], 0, 3);
 			return 0;
+		}
 		if (n > c->entries) {
 			/* Our head went stale while others reaped, or the broker is broken: re-read once. */
 			uint32_t now = atomic_load_explicit(&c->ctl->head, memory_order_relaxed);
@@ -369,7 +410,7 @@ static inline unsigned bk_cq_consumer_reap(struct bk_cq_consumer *c, struct bk_c
 		if (n > max)
 			n = max;
 		for (uint32_t i = 0; i < n; i++)
-			bk_shm_read_words(&out[i], &c->ring[(head + i) & c->mask], sizeof(out[i]) / 4);
+			bk_shm_read_u64s(&out[i], &c->ring[(head + i) & c->mask], sizeof(out[i]) / 8);
 		if (atomic_compare_exchange_weak_explicit(&c->ctl->head, &head, head + n, memory_order_release,
 							  memory_order_relaxed))
 			return n;

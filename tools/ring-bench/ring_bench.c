@@ -294,20 +294,20 @@ static double ring_mops(uint64_t total, unsigned batch)
 		for (unsigned i = 0; i < n; i++)
 			free_slots[nfree++] = q[i].slot;
 		done += n;
-		uint32_t want = batch;
-		if (want > total - sent)
-			want = (uint32_t)(total - sent);
-		if (want == 0 || nfree < want)
-			continue;
-		uint32_t space = bk_sq_producer_space_min(&g.sqp, want);
-		if (space < want)
-			continue;
-		for (uint32_t i = 0; i < want; i++) {
-			struct bk_sqe e = { .op = BK_OP_CALL, .slot = free_slots[--nfree], .gen = ++gen };
-			bk_sq_producer_write(&g.sqp, i, &e);
+		/* Up to 64 entries per turn, in units of `batch` with one publish each. */
+		for (unsigned unit = 0; unit < 64 / batch; unit++) {
+			uint32_t want = batch;
+			if (want > total - sent)
+				want = (uint32_t)(total - sent);
+			if (want == 0 || nfree < want || bk_sq_producer_space_min(&g.sqp, want) < want)
+				break;
+			for (uint32_t i = 0; i < want; i++) {
+				struct bk_sqe e = { .op = BK_OP_CALL, .slot = free_slots[--nfree], .gen = ++gen };
+				bk_sq_producer_write(&g.sqp, i, &e);
+			}
+			bk_sq_producer_publish(&g.sqp, want);
+			sent += want;
 		}
-		bk_sq_producer_publish(&g.sqp, want);
-		sent += want;
 	}
 	int64_t t1 = now_ns();
 	unpin();
@@ -346,6 +346,8 @@ static void usage(FILE *f)
 		"  --quick    short run (about 50x fewer iterations, one run each)\n"
 		"  --json     print one JSON object instead of the table\n"
 		"  --runs N   runs per measurement, the median is reported (default 3)\n"
+		"  --only M   run one measurement (pingpong, spin, sleep, single, batch) and\n"
+		"             print its figure alone: for profiling with perf\n"
 		"  --help     this text\n"
 		"\n"
 		"Goals on a 2-core machine: batches of 32 >= 50 M entries/s; spinning ring\n"
@@ -355,15 +357,17 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	int quick = 0, json = 0, runs = 3;
+	const char *only = NULL;
 	static const struct option opts[] = {
 		{ "quick", no_argument, NULL, 'q' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "runs", required_argument, NULL, 'r' },
+		{ "only", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
-	while ((c = getopt_long(argc, argv, "qjr:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "qjr:o:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'q':
 			quick = 1;
@@ -381,6 +385,14 @@ int main(int argc, char **argv)
 			runs = (int)v;
 			break;
 		}
+		case 'o':
+			if (strcmp(optarg, "pingpong") && strcmp(optarg, "spin") && strcmp(optarg, "sleep") &&
+			    strcmp(optarg, "single") && strcmp(optarg, "batch")) {
+				fprintf(stderr, "ring-bench: --only wants pingpong, spin, sleep, single or batch\n");
+				return 2;
+			}
+			only = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -402,6 +414,18 @@ int main(int argc, char **argv)
 	const uint64_t n_pp = 2000000 / div, n_spin = 1000000 / div, n_sleep = 200000 / div;
 	const uint64_t n_single = 20000000 / div, n_batch = 200000000 / div;
 
+	if (only) {
+		for (int i = 0; i < runs; i++) {
+			double x = !strcmp(only, "pingpong") ? pingpong_rtt_ns(n_pp)
+				   : !strcmp(only, "spin")   ? ring_rtt_ns(n_spin, 0)
+				   : !strcmp(only, "sleep")  ? ring_rtt_ns(n_sleep, 1)
+				   : !strcmp(only, "single") ? ring_mops(n_single, 1)
+							     : ring_mops(n_batch, 32);
+			printf("%s run %d: %.2f %s\n", only, i + 1, x,
+			       !strcmp(only, "single") || !strcmp(only, "batch") ? "M entries/s" : "ns");
+		}
+		return 0;
+	}
 	double pp[99], spin[99], slp[99], single[99], batch[99];
 	for (int i = 0; i < runs; i++) {
 		pp[i] = pingpong_rtt_ns(n_pp);
