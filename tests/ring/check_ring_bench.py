@@ -9,7 +9,7 @@ import sys
 KEYS = {
     "cpus": int, "quick": bool, "runs": int,
     "pingpong_rtt_ns": float, "ring_spin_rtt_ns": float, "ring_sleep_rtt_ns": float,
-    "single_mops": float, "batch32_mops": float,
+    "single_mops": float, "batch32_mops": float, "batch32_best_mops": float,
     "spin_rtt_ratio": float, "sleep_rtt_ratio": float, "batch_vs_single": float,
     "goal_batch_50mops": bool, "goal_spin_rtt_2x": bool,
 }
