@@ -344,7 +344,7 @@ static void test_upgrade_drains_old(void **state)
 	m = find_listed(r, "upgrade", BK_MODSTATE_ACTIVE, w, 4);
 	assert_non_null(m);
 	assert_string_equal(m->version, "2.0.0");
-	assert_string_equal(m->functions, "version,new_only");
+	assert_string_equal(m->functions, "version,hold,new_only");
 
 	assert_int_equal(bk_registry_collect(r), 0);
 	assert_int_equal(notified, 0);

@@ -9,6 +9,9 @@
  *   ping     -> "pong"
  *   fail     -> completes with -EIO (handler returns it)
  *   version  -> the variant's version as text ("1", "2")
+ *   hold     (upgrade variants) milliseconds as decimal text -> the version
+ *            text after that long (a host timeout): a task that is in
+ *            flight while the module is upgraded or unloaded
  * The state (struct tm_state, shared with the tests through testmod.h)
  * lets a test count fini calls without any global state in the module.
  */
@@ -96,6 +99,33 @@ __attribute__((unused)) static int tm_version(bk_task *task, const bk_host_api *
 	return put_text(task, host, TM_STR(TM_VERSION));
 }
 
+static void hold_done(bk_task *task, int res, void *ud)
+{
+	if (res < 0 && res != -ETIME)
+		((const bk_host_api *)ud)->complete(task, res, 0);
+	else
+		put_text(task, ud, TM_STR(TM_VERSION));
+}
+
+__attribute__((unused)) static int tm_hold(bk_task *task, const bk_host_api *host, void *state)
+{
+	size_t len = 0;
+	const unsigned char *arg = host->arg(task, &len);
+	unsigned long long ms = 0;
+	int rc;
+
+	(void)state;
+	if (len == 0 || len > 6)
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		if (arg[i] < '0' || arg[i] > '9')
+			return -EINVAL;
+		ms = ms * 10 + (unsigned)(arg[i] - '0');
+	}
+	rc = host->timeout(task, ms * 1000000ull, hold_done, (void *)host);
+	return rc < 0 ? rc : BK_TASK_PENDING;
+}
+
 static const bk_function_desc tm_functions[] = {
 #if defined(TM_BADNAME)
 	{ .name = "Bad-Name", .handler = tm_ping },
@@ -110,6 +140,7 @@ static const bk_function_desc tm_functions[] = {
 	TM_F(10) TM_F(11) TM_F(12) TM_F(13) TM_F(14) TM_F(15) TM_F(16) TM_F(17) TM_F(18) TM_F(19)
 #elif defined(TM_UPGRADE)
 	{ .name = "version", .handler = tm_version },
+	{ .name = "hold", .handler = tm_hold },
 #if TM_VERSION == 1
 	{ .name = "old_only", .handler = tm_ping },
 #else

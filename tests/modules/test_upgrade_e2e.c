@@ -1,0 +1,264 @@
+/*
+ * test_upgrade_e2e.c - upgrade and unload inside a real brokerd: a task of
+ * version 1 is in flight (upgrade.hold) when version 2 is loaded through
+ * the control socket (BK_MSG_LOAD); new tasks on the same id go to version
+ * 2 at once, the old task still finishes on version 1 (nothing is lost),
+ * version 1 is then finalised (it leaves the listing), and an unload makes
+ * the names answer -ENOENT.  Every wait is bounded.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "broker/client.h"
+#include "broker/wire.h"
+#include "control.h"
+#include "harness.h"
+
+#define SEC 1000000000ll
+
+static struct bk_test_broker B;
+static char v1[512], v2[512];
+
+static int setup(void **state)
+{
+	const char *extra[] = { "--workers", "1", "--module", v1, NULL };
+	int rc;
+
+	(void)state;
+	snprintf(v1, sizeof(v1), "%s/upgrade_v1.so", BK_TEST_MODULE_DIR);
+	snprintf(v2, sizeof(v2), "%s/upgrade_v2.so", BK_TEST_MODULE_DIR);
+	rc = bk_test_broker_start(&B, extra);
+	if (rc != 0) {
+		fprintf(stderr, "brokerd did not start: %s\n", strerror(-rc));
+		bk_test_broker_cleanup(&B);
+		return -1;
+	}
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	bk_test_broker_cleanup(&B);
+	return 0;
+}
+
+/* LOAD or UNLOAD through the control socket; returns the status, message in msg. */
+static int control_path(struct bkctl *k, uint16_t type, const char *arg, char *msg, size_t msglen)
+{
+	struct bk_msg_path req;
+	struct bk_msg_result res;
+	int rc;
+
+	memset(&req, 0, sizeof(req));
+	req.h.type = type;
+	snprintf(req.path, sizeof(req.path), "%s", arg);
+	msg[0] = '\0';
+	rc = bkctl_call(k, &req, sizeof(req), BK_MSG_RESULT, &res, sizeof(res), msg, msglen);
+	if (rc < 0)
+		return rc;
+	snprintf(msg, msglen, "%.*s", (int)sizeof(res.message), res.message);
+	return res.status;
+}
+
+struct upgrade_listing {
+	int active, draining;
+	char active_version[32];
+	uint64_t active_inflight, draining_inflight;
+};
+
+/* What the MODULES listing says about the "upgrade" module (every record fits one reply here). */
+static void list_upgrade(struct bkctl *k, struct upgrade_listing *u)
+{
+	struct bk_msg_list req;
+	union {
+		struct bk_msg_list_reply r;
+		char raw[BK_WIRE_MAX_MSG];
+	} *buf = malloc(sizeof(*buf));
+	char err[256];
+	const struct bk_wire_module *w;
+	int rc;
+
+	assert_non_null(buf);
+	memset(&req, 0, sizeof(req));
+	memset(u, 0, sizeof(*u));
+	req.h.type = BK_MSG_MODULES;
+	rc = bkctl_call(k, &req, sizeof(req), BK_MSG_MODULES_REPLY, buf, sizeof(*buf), err, sizeof(err));
+	if (rc < 0)
+		fail_msg("modules: %s", err);
+	assert_true((size_t)rc >= sizeof(buf->r) + buf->r.count * sizeof(*w));
+	assert_int_equal(buf->r.count, buf->r.total);
+	w = (const struct bk_wire_module *)(buf->raw + sizeof(buf->r));
+	for (uint32_t i = 0; i < buf->r.count; i++) {
+		if (strcmp(w[i].name, "upgrade") != 0)
+			continue;
+		if (w[i].state == BK_MODSTATE_ACTIVE) {
+			u->active++;
+			u->active_inflight += w[i].inflight;
+			snprintf(u->active_version, sizeof(u->active_version), "%s", w[i].version);
+		} else {
+			u->draining++;
+			u->draining_inflight += w[i].inflight;
+			assert_string_equal(w[i].version, "1.0.0");
+		}
+	}
+	free(buf);
+}
+
+static void pause_10ms(void)
+{
+	struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+	nanosleep(&ts, NULL);
+}
+
+static bk_future *submit(bk_client *c, bk_fn fn, const char *arg)
+{
+	bk_future *f = NULL;
+	int rc = bk_submit(c, fn, arg, strlen(arg), &f);
+
+	if (rc != 0)
+		fail_msg("submit: %s", bk_strerror(rc));
+	return f;
+}
+
+/* Wait (bounded) for f and check its status and text result. */
+static void expect(bk_future *f, int status, const char *text)
+{
+	const void *data = NULL;
+	size_t len = 0;
+	int rc;
+
+	assert_int_equal(bk_wait(f, 5 * SEC), 0);
+	rc = bk_result(f, &data, &len);
+	if (rc != status)
+		fail_msg("status %d (%s), want %d", rc, bk_strerror(rc), status);
+	if (text) {
+		assert_int_equal(len, strlen(text));
+		assert_memory_equal(data, text, len);
+	}
+	bk_release(f);
+}
+
+static void test_upgrade_drains_unload_refuses(void **state)
+{
+	bk_client *c = NULL;
+	struct bkctl k;
+	char err[512];
+	bk_fn ver, hold, fn;
+	bk_future *held;
+	struct upgrade_listing u;
+	int rc;
+	int64_t deadline;
+
+	(void)state;
+	rc = bk_connect_error(B.socket, NULL, &c, err, sizeof(err));
+	if (rc != 0)
+		fail_msg("connect: %s", err);
+	if (bkctl_open(&k, B.socket, 5000, err, sizeof(err)) != 0)
+		fail_msg("control connection: %s", err);
+	assert_int_equal(bk_lookup(c, "upgrade.version", &ver), 0);
+	assert_int_equal(bk_lookup(c, "upgrade.hold", &hold), 0);
+	expect(submit(c, ver, ""), 0, "1");
+
+	/* A version-1 task in flight across the upgrade. */
+	held = submit(c, hold, "500");
+	/* Bounded wait until a worker has taken it (v1 shows one task in flight). */
+	deadline = bk_test_now_ns() + 5 * SEC;
+	for (;;) {
+		list_upgrade(&k, &u);
+		assert_int_equal(u.active, 1);
+		assert_string_equal(u.active_version, "1.0.0");
+		if (u.active_inflight == 1)
+			break;
+		if (bk_test_now_ns() > deadline)
+			fail_msg("the held task never started");
+		pause_10ms();
+	}
+	rc = control_path(&k, BK_MSG_LOAD, v2, err, sizeof(err));
+	if (rc != 0)
+		fail_msg("load %s: %d %s", v2, rc, err);
+	/* The same id now runs version 2, without a new lookup. */
+	expect(submit(c, ver, ""), 0, "2");
+	assert_int_equal(bk_lookup(c, "upgrade.version", &fn), 0);
+	assert_int_equal(fn, ver);
+	assert_int_equal(bk_lookup(c, "upgrade.old_only", &fn), -ENOENT);
+	assert_int_equal(bk_lookup(c, "upgrade.new_only", &fn), 0);
+
+	list_upgrade(&k, &u);
+	assert_int_equal(u.active, 1);
+	assert_string_equal(u.active_version, "2.0.0");
+	assert_int_equal(u.draining, 1);
+	assert_int_equal(u.draining_inflight, 1);
+	assert_int_equal(bk_poll(held), 0); /* still sleeping */
+
+	/* The old task is not lost: it finishes on version 1. */
+	expect(held, 0, "1");
+	/* Version 1 is finalised once drained (brokerd collects it on notify): bounded wait. */
+	deadline = bk_test_now_ns() + 5 * SEC;
+	for (;;) {
+		list_upgrade(&k, &u);
+		if (u.draining == 0 || bk_test_now_ns() > deadline)
+			break;
+		pause_10ms();
+	}
+	assert_int_equal(u.draining, 0);
+	assert_int_equal(u.active, 1);
+
+	/* Unload: a task in flight finishes, new ones are refused. */
+	held = submit(c, hold, "300");
+	deadline = bk_test_now_ns() + 5 * SEC;
+	for (;;) {
+		list_upgrade(&k, &u);
+		if (u.active_inflight == 1)
+			break;
+		if (bk_test_now_ns() > deadline)
+			fail_msg("the held task never started");
+		pause_10ms();
+	}
+	rc = control_path(&k, BK_MSG_UNLOAD, "upgrade", err, sizeof(err));
+	if (rc != 0)
+		fail_msg("unload: %d %s", rc, err);
+	expect(submit(c, ver, ""), -ENOENT, NULL);
+	assert_int_equal(bk_lookup(c, "upgrade.version", &fn), -ENOENT);
+	expect(held, 0, "2");
+	rc = control_path(&k, BK_MSG_UNLOAD, "upgrade", err, sizeof(err));
+	if (rc != -ENOENT || !strstr(err, "upgrade")) {
+		bk_test_broker_dump_log(&B);
+		fail_msg("second unload: %d \"%s\"", rc, err);
+	}
+	/* A refused load over the control socket names the file and both ABI versions. */
+	{
+		char bad[600];
+
+		snprintf(bad, sizeof(bad), "%s/badabi.so", BK_TEST_MODULE_DIR);
+		rc = control_path(&k, BK_MSG_LOAD, bad, err, sizeof(err));
+		if (rc != -EPROTO || !strstr(err, bad) || !strstr(err, "built for module ABI 99, brokerd speaks 1"))
+			fail_msg("load of badabi.so: %d \"%s\"", rc, err);
+	}
+
+	bkctl_close(&k);
+	bk_disconnect(c);
+	rc = bk_test_broker_stop(&B);
+	if (rc != 0)
+		bk_test_broker_dump_log(&B);
+	assert_int_equal(rc, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_upgrade_drains_unload_refuses, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
