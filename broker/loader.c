@@ -610,6 +610,10 @@ void bk_registry_release(struct bk_registry *r, const struct bk_fn_ref *ref, int
 	if (status < 0)
 		atomic_fetch_add_explicit(&m->failed, 1, memory_order_relaxed);
 	/*
+	 * The caller must be past every piece of the task's module code (the
+	 * handler and all callbacks have returned, no operation is pending):
+	 * once inflight reaches 0 the control thread may dlclose at any moment.
+	 *
 	 * seq_cst (a release at least): everything the task did with the module
 	 * happens before collect() sees inflight == 0 and runs fini/dlclose.  The
 	 * module struct is never freed before destroy, so touching m after the
