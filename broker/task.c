@@ -24,6 +24,13 @@ static void task_free_if_done(struct bk_task *t)
 	if (!t->completed || t->pending_ops || t->running)
 		return;
 	struct bk_conn *c = t->conn;
+	/*
+	 * The module reference is dropped only here, when no handler or callback
+	 * of the task is on the stack: the last release of a draining module
+	 * lets the control thread dlclose it, and complete() is called from
+	 * module code that must still be mapped when it returns.
+	 */
+	bk_registry_release(c->w->b->reg, &t->ref, t->final_status);
 	free(t->arg_copy);
 	free(t);
 	c->ntasks--;
@@ -166,7 +173,7 @@ void bk_task_complete(struct bk_task *t, int status, size_t len)
 	if (bk_conn_rings_complete(&c->cr, t->slot, status, res_len) < 0)
 		bk_err("conn %u: slot %u not in flight at completion (broker bug)", c->id, t->slot);
 	bk_worker_mark_dirty(t->w, c);
-	bk_registry_release(b->reg, &t->ref, status);
+	t->final_status = status; /* counted against the module when the task is freed */
 	atomic_fetch_add_explicit(&b->stats.tasks_done, 1, memory_order_relaxed);
 	atomic_fetch_sub_explicit(&b->stats.inflight, 1, memory_order_relaxed);
 	if (status < 0) {

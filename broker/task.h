@@ -49,6 +49,7 @@ struct bk_task {
 	uint8_t *res;
 	size_t res_cap;
 	bool completed;
+	int final_status; /* the status it completed with, for bk_registry_release */
 	unsigned running; /* inside the handler or a callback: do not free */
 	_Atomic int cancelled; /* read by offloaded work through host->cancelled */
 	unsigned pending_ops;
