@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -81,6 +82,10 @@ static int spawn(struct bk_test_broker *b, const char *const *extra)
 		return -e;
 	}
 	if (pid == 0) {
+		/* A test that dies (crash, failed assertion without teardown) must not leave brokerd behind. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() == 1)
+			_exit(127); /* the parent is already gone */
 		dup2(logfd, STDERR_FILENO);
 		dup2(logfd, STDOUT_FILENO);
 		execv(bin, (char *const *)argv);
