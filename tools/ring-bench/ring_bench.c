@@ -50,6 +50,8 @@ static int64_t now_ns(void)
 }
 
 static int g_ncpu;
+static pid_t g_child; /* the broker child of the running measurement */
+static int64_t g_give_up_ns;
 
 /* Client and broker on different CPUs when there are two; a no-op otherwise. */
 static void pin(int cpu)
@@ -82,7 +84,10 @@ static pid_t fork_child(void)
 	if (pid == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		pin(CHILD_CPU);
+		return 0;
 	}
+	g_child = pid;
+	g_give_up_ns = now_ns() + 120 * (int64_t)1000000000;
 	return pid;
 }
 
@@ -91,6 +96,44 @@ static void reap_child(pid_t pid, const char *what)
 	int st;
 	if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 		fprintf(stderr, "ring-bench: the %s child failed\n", what);
+		exit(1);
+	}
+}
+
+/*
+ * The parent's spin and sleep loops wait on the child: if it died (or a
+ * wake-up were lost) they must not wait forever.  Every 2^20 spins, and on
+ * every timed-out sleep, look at the child; give up after 120 s.
+ */
+static void watch_child(void)
+{
+	int st;
+	if (waitpid(g_child, &st, WNOHANG) == g_child) {
+		fprintf(stderr, "ring-bench: the broker child ended unexpectedly (status %d)\n", st);
+		exit(1);
+	}
+	if (now_ns() > g_give_up_ns) {
+		fprintf(stderr, "ring-bench: a measurement took more than 120 s; giving up\n");
+		kill(g_child, SIGKILL);
+		exit(1);
+	}
+}
+
+static inline void spin_wait(uint64_t *spins)
+{
+	cpu_relax();
+	if ((++*spins & ((1u << 20) - 1)) == 0)
+		watch_child();
+}
+
+/* A sleep of the client side: bounded so a dead child is noticed; a timeout is a lost wake-up. */
+static void client_sleep(_Atomic uint32_t *word, uint32_t seq)
+{
+	struct timespec to = { 5, 0 };
+	if (bk_futex_wait(word, seq, &to) == -ETIMEDOUT) {
+		watch_child();
+		fprintf(stderr, "ring-bench: a sleeping wait was not woken within 5 s (lost wake-up?)\n");
+		kill(g_child, SIGKILL);
 		exit(1);
 	}
 }
@@ -118,10 +161,11 @@ static double pingpong_rtt_ns(uint64_t iters)
 	}
 	pin(PARENT_CPU);
 	int64_t t0 = now_ns();
+	uint64_t spins = 0;
 	for (uint64_t i = 0; i < iters; i++) {
 		atomic_store_explicit(line, 2 * i + 1, memory_order_release);
 		while (atomic_load_explicit(line, memory_order_acquire) != 2 * i + 2)
-			cpu_relax();
+			spin_wait(&spins);
 	}
 	int64_t t1 = now_ns();
 	unpin();
@@ -223,8 +267,9 @@ static void stop_broker(struct rig *g, pid_t pid, const char *what)
 static void submit_one(struct rig *g, uint32_t slot, uint32_t gen, int wake)
 {
 	struct bk_sqe e = { .op = BK_OP_CALL, .slot = slot, .gen = gen };
+	uint64_t spins = 0;
 	while (bk_sq_producer_space_min(&g->sqp, 1) == 0)
-		cpu_relax();
+		spin_wait(&spins);
 	bk_sq_producer_write(&g->sqp, 0, &e);
 	bk_sq_producer_publish(&g->sqp, 1);
 	if (wake && bk_ring_wake_needed(g->r.v.sq_ctl)) {
@@ -243,18 +288,19 @@ static double ring_rtt_ns(uint64_t iters, int sleep)
 		_exit(broker_loop(&g, 32, sleep));
 	pin(PARENT_CPU);
 	int64_t t0 = now_ns();
+	uint64_t spins = 0;
 	for (uint64_t i = 0; i < iters; i++) {
 		uint32_t slot = (uint32_t)(i % NSLOTS);
 		submit_one(&g, slot, (uint32_t)i, sleep);
 		struct bk_cqe q;
 		while (bk_cq_consumer_reap(&g.cqc, &q, 1) == 0) {
 			if (!sleep) {
-				cpu_relax();
+				spin_wait(&spins);
 				continue;
 			}
 			uint32_t seq = bk_ring_sleep_prepare(g.r.v.cq_ctl, true);
 			if (!bk_cq_consumer_pending(&g.cqc))
-				bk_futex_wait(&g.r.v.cq_ctl->wake_seq, seq, NULL);
+				client_sleep(&g.r.v.cq_ctl->wake_seq, seq);
 			bk_ring_sleep_finish(g.r.v.cq_ctl, true);
 		}
 		if (q.slot != slot) {
@@ -289,7 +335,10 @@ static double ring_mops(uint64_t total, unsigned batch)
 	uint32_t gen = 0;
 	struct bk_cqe q[64];
 	int64_t t0 = now_ns();
+	uint64_t turns = 0;
 	while (done < total) {
+		if ((++turns & ((1u << 20) - 1)) == 0)
+			watch_child();
 		unsigned n = bk_cq_consumer_reap(&g.cqc, q, 64);
 		for (unsigned i = 0; i < n; i++)
 			free_slots[nfree++] = q[i].slot;
@@ -333,7 +382,7 @@ static double median(double *v, int n)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: ring-bench [--quick] [--json] [--runs N]\n"
+		"usage: ring-bench [--quick] [--json] [--runs N] [--only M]\n"
 		"\n"
 		"Micro-benchmark of the broker's shared-region rings across two processes\n"
 		"(the broker side runs the real validated engine, bk_conn_rings):\n"
@@ -343,7 +392,7 @@ static void usage(FILE *f)
 		"  - pipelined entries per second, single entries and batches of 32.\n"
 		"Client and broker are pinned to CPUs 0 and 1 when there are two or more.\n"
 		"\n"
-		"  --quick    short run (about 50x fewer iterations, one run each)\n"
+		"  --quick    smoke run (500x fewer iterations, one run each): figures are rough\n"
 		"  --json     print one JSON object instead of the table\n"
 		"  --runs N   runs per measurement, the median is reported (default 5)\n"
 		"  --only M   run one measurement (pingpong, spin, sleep, single, batch) and\n"
@@ -410,7 +459,7 @@ int main(int argc, char **argv)
 	g_ncpu = ncpu > 0 ? (int)ncpu : 1;
 	if (quick)
 		runs = 1;
-	const uint64_t div = quick ? 50 : 1;
+	const uint64_t div = quick ? 500 : 1;
 	const uint64_t n_pp = 2000000 / div, n_spin = 1000000 / div, n_sleep = 50000 / div;
 	const uint64_t n_single = 20000000 / div, n_batch = 100000000 / div;
 
