@@ -90,7 +90,7 @@ static void pct_row(FILE *f, const char *label, const struct bk_pcts *p, const s
 	num(f, 11, p->valid, p->max);
 	fprintf(f, "%10llu", (unsigned long long)p->samples);
 	if (base && p->valid && base->valid && base->p50 > 0)
-		fprintf(f, "   %6.2fx %s", p->p50 / base->p50, base_label);
+		fprintf(f, "   %6.3gx %s", p->p50 / base->p50, base_label); /* 3 digits: 0.005x must not print as 0.00x */
 	fputc('\n', f);
 }
 
