@@ -101,9 +101,7 @@ struct bk_conn {
 
 struct bk_stats {
 	int64_t start_ns;
-	_Atomic uint64_t tasks_done;
-	_Atomic uint64_t tasks_failed;
-	_Atomic uint64_t inflight;
+	/* task counts live in each worker (worker.h: struct bk_task_counters) */
 	_Atomic uint64_t violations;
 	_Atomic uint64_t connections_total;
 	_Atomic uint32_t connections;

@@ -286,7 +286,8 @@ static void begin_shutdown(struct bk_broker *b)
 
 static void cancel_all(struct bk_broker *b)
 {
-	uint64_t n = atomic_load_explicit(&b->stats.inflight, memory_order_relaxed);
+	uint64_t n;
+	bk_broker_task_totals(b, NULL, NULL, &n);
 	bk_info("grace period over: cancelling %llu task(s)", (unsigned long long)n);
 	for (unsigned i = 0; i < b->nworkers; i++) {
 		b->workers[i].cancel_item.type = BK_IN_CANCEL_ALL;
@@ -296,7 +297,8 @@ static void cancel_all(struct bk_broker *b)
 
 static int finish(struct bk_broker *b)
 {
-	uint64_t left = atomic_load_explicit(&b->stats.inflight, memory_order_relaxed);
+	uint64_t left;
+	bk_broker_task_totals(b, NULL, NULL, &left);
 	/* Offload threads may still post results to workers: stop them first. */
 	bk_offload_destroy(b->offload);
 	b->offload = NULL;
@@ -370,7 +372,8 @@ int bk_control_run(struct bk_broker *b)
 				deadline = now + CANCEL_WAIT_NS;
 			}
 		}
-		uint64_t inflight = atomic_load_explicit(&b->stats.inflight, memory_order_relaxed);
+		uint64_t inflight;
+		bk_broker_task_totals(b, NULL, NULL, &inflight);
 		if (phase == DRAINING && (inflight == 0 || now >= deadline)) {
 			if (inflight == 0) {
 				phase = DONE;

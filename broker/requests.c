@@ -222,9 +222,7 @@ static int handle_status(struct bk_broker *b, struct bk_conn *c, uint32_t seq)
 	uint32_t total = 0;
 	bk_registry_list(b->reg, &tmp, 0, 0, &total);
 	r.modules = total;
-	r.tasks_done = atomic_load_explicit(&b->stats.tasks_done, memory_order_relaxed);
-	r.tasks_failed = atomic_load_explicit(&b->stats.tasks_failed, memory_order_relaxed);
-	r.inflight = atomic_load_explicit(&b->stats.inflight, memory_order_relaxed);
+	bk_broker_task_totals(b, &r.tasks_done, &r.tasks_failed, &r.inflight);
 	r.violations = atomic_load_explicit(&b->stats.violations, memory_order_relaxed);
 	r.connections_total = atomic_load_explicit(&b->stats.connections_total, memory_order_relaxed);
 	r.open_fds = bk_stats_open_fds();

@@ -16,6 +16,11 @@
 
 #include "brokerd.h"
 
+/* Arguments up to this size live inside the task object (no allocation per task). */
+#define BK_TASK_ARG_INLINE 64u
+/* Free task objects a worker keeps for reuse, beyond which they go back to malloc. */
+#define BK_TASK_CACHE_MAX 4096u
+
 enum bk_op_type {
 	BK_OPT_IO = 1, /* read/write/openat/close: cancelled with IORING_OP_ASYNC_CANCEL */
 	BK_OPT_TIMEOUT, /* cancelled with IORING_OP_TIMEOUT_REMOVE */
@@ -54,7 +59,13 @@ struct bk_task {
 	_Atomic int cancelled; /* read by offloaded work through host->cancelled */
 	unsigned pending_ops;
 	struct bk_op *ops;
+	struct bk_task *cache_next; /* the worker's cache of free task objects */
+	/* Small arguments are copied here instead of into a malloc'd arg_copy; last member: not zeroed on reuse. */
+	uint8_t arg_inline[BK_TASK_ARG_INLINE];
 };
+
+/* Free the worker's cache of task objects (worker exit). */
+void bk_task_cache_drop(struct bk_worker *w);
 
 /* Run one validated CALL entry of conn. */
 void bk_task_run_call(struct bk_worker *w, struct bk_conn *c, const struct bk_sqe *e);

@@ -8,11 +8,25 @@
 
 #include <liburing.h>
 #include <pthread.h>
+#include <stdalign.h>
 
 #include "brokerd.h"
 
 /* Entries taken from one connection's SQ per turn, so a flooding client cannot starve the others. */
 #define BK_WORKER_BUDGET 64u
+
+/*
+ * Task counters of one worker.  Only that worker writes them, with a relaxed
+ * load + store (no locked read-modify-write on the hot path); other threads
+ * read them with bk_broker_task_totals().  done is stored with release after
+ * started was stored, so a reader that loads done (acquire) and then started
+ * never sees more tasks done than started.
+ */
+struct bk_task_counters {
+	_Atomic uint64_t started;
+	_Atomic uint64_t done;
+	_Atomic uint64_t failed;
+};
 
 struct bk_worker {
 	struct bk_broker *b;
@@ -47,6 +61,11 @@ struct bk_worker {
 	bool draining, stopping;
 	unsigned sqes_queued; /* SQEs prepared since the last submit */
 	struct bk_sqe fetch_buf[BK_WORKER_BUDGET];
+	struct bk_task *task_cache; /* free task objects for reuse (task.c) */
+	unsigned task_cache_n;
+
+	/* Own cache line: written on every task by this worker, read by the control thread. */
+	alignas(64) struct bk_task_counters tc;
 
 	struct bk_inbox_item drain_item, cancel_item, stop_item;
 };
@@ -68,5 +87,26 @@ void bk_worker_mark_dirty(struct bk_worker *w, struct bk_conn *c);
 void bk_worker_conn_check_done(struct bk_worker *w, struct bk_conn *c);
 /* True on the worker thread w. */
 bool bk_worker_is_current(const struct bk_worker *w);
+
+/* Count a task taken up / finished (worker thread only). */
+static inline void bk_worker_count_start(struct bk_worker *w)
+{
+	uint64_t n = atomic_load_explicit(&w->tc.started, memory_order_relaxed);
+	atomic_store_explicit(&w->tc.started, n + 1, memory_order_relaxed);
+}
+
+static inline void bk_worker_count_done(struct bk_worker *w, int status)
+{
+	if (status < 0) {
+		uint64_t f = atomic_load_explicit(&w->tc.failed, memory_order_relaxed);
+		atomic_store_explicit(&w->tc.failed, f + 1, memory_order_relaxed);
+	}
+	uint64_t n = atomic_load_explicit(&w->tc.done, memory_order_relaxed);
+	/* Release: orders the earlier store of started (see struct bk_task_counters). */
+	atomic_store_explicit(&w->tc.done, n + 1, memory_order_release);
+}
+
+/* Sums over all workers (any thread). */
+void bk_broker_task_totals(struct bk_broker *b, uint64_t *done, uint64_t *failed, uint64_t *inflight);
 
 #endif /* BROKER_WORKER_H */

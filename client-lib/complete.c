@@ -27,7 +27,6 @@ void bkc_signal_fd(bk_client *c)
 
 void bkc_free_future(bk_client *c, struct bk_future *f)
 {
-	atomic_store_explicit(&c->v.slots[f->slot].state, BK_SLOT_FREE, memory_order_relaxed);
 	atomic_store_explicit(&f->state, F_FREE, memory_order_relaxed);
 	f->cb = NULL;
 	f->next = UINT32_MAX;
@@ -174,9 +173,14 @@ static int check_future(bk_future *f, bool reap)
 	 * done_gen pairs with the broker's release; a stale answer here only
 	 * means the locked path below (or the next call) sees the completion.
 	 */
-	if (atomic_load_explicit(&f->state, memory_order_acquire) == F_PENDING &&
-	    atomic_load_explicit(&c->v.slots[f->slot].done_gen, memory_order_acquire) !=
-		    __atomic_load_n(&f->gen, __ATOMIC_RELAXED)) {
+	uint32_t st0 = atomic_load_explicit(&f->state, memory_order_acquire);
+	if (st0 == F_DONE) {
+		if (reap && bk_cq_consumer_pending(&c->cq))
+			bkc_reap(c, false);
+		return 1;
+	}
+	if (st0 == F_PENDING && atomic_load_explicit(&c->v.slots[f->slot].done_gen, memory_order_acquire) !=
+					__atomic_load_n(&f->gen, __ATOMIC_RELAXED)) {
 		if (reap && bk_cq_consumer_pending(&c->cq))
 			bkc_reap(c, false); /* keep the CQ drained so the broker never backs up */
 		return 0;
@@ -289,10 +293,14 @@ BK_API int bk_result(bk_future *f, const void **data, size_t *len)
 		return r;
 	if (r == 0)
 		return -EBUSY;
-	pthread_mutex_lock(&c->lock);
+	/*
+	 * Done: status and res_len were written before the release store of
+	 * F_DONE (bkc_mark_done) and res_off/res_cap at submission, and nothing
+	 * writes them again until the future is released, so after the acquire
+	 * in check_future they are read without the lock.
+	 */
 	int32_t status = f->status;
 	uint32_t n = f->res_len, cap = f->res_cap, off = f->res_off;
-	pthread_mutex_unlock(&c->lock);
 	if (status == -ENOBUFS) {
 		if (data)
 			*data = NULL;

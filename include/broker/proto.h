@@ -126,8 +126,8 @@ struct bk_cqe {
  * thread can test (or wait on) its own future without reaping the CQ.
  */
 struct bk_slot {
-	_Atomic uint32_t state; /* client-written */
-	uint32_t gen; /* client-written: generation of the current use */
+	_Atomic uint32_t state; /* client-written, optional (libbkclient keeps it privately: one line transfer less per task) */
+	uint32_t gen; /* client-written, optional: generation of the current use */
 	int32_t status; /* broker-written */
 	uint32_t res_len; /* broker-written */
 	_Atomic uint32_t done_gen; /* broker-written futex word: gen of the last completed use */
