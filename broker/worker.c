@@ -320,6 +320,18 @@ static bool run_round(struct bk_worker *w)
 	return busy;
 }
 
+/*
+ * A wake-up or notify request whose success needs no handling: with
+ * CQE_SKIP_SUCCESS only a failure posts a CQE, so a worker that queues a
+ * client wake-up and then sleeps is not woken again by that wake-up's own
+ * completion (one io_uring_enter per sleeping round trip instead of two).
+ */
+static void fire_and_forget(struct bk_worker *w, struct io_uring_sqe *sqe)
+{
+	if (w->cqe_skip)
+		sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+}
+
 static void flush_dirty(struct bk_worker *w)
 {
 	while (w->dirty) {
@@ -337,6 +349,7 @@ static void flush_dirty(struct bk_worker *w)
 			if (sqe) {
 				bk_prep_futex_wake(sqe, &c->cr.v.cq_ctl->wake_seq);
 				io_uring_sqe_set_data64(sqe, 0);
+				fire_and_forget(w, sqe);
 			} else {
 				bk_futex_wake(&c->cr.v.cq_ctl->wake_seq, INT32_MAX);
 			}
@@ -346,6 +359,7 @@ static void flush_dirty(struct bk_worker *w)
 			if (sqe) {
 				io_uring_prep_write(sqe, c->client_efd, &one_u64, sizeof(one_u64), 0);
 				io_uring_sqe_set_data64(sqe, 0);
+				fire_and_forget(w, sqe);
 			} else if (write(c->client_efd, &one_u64, sizeof(one_u64)) < 0) {
 				bk_dbg("conn %u: eventfd write: %s", c->id, strerror(errno));
 			}
@@ -425,6 +439,17 @@ static void arm_conn_wait(struct bk_worker *w, struct bk_conn *c, uint32_t seq)
 	c->wait_armed = true;
 }
 
+/* New submissions or inbox items wait (single reads; the caller acts on them in its next turn). */
+static bool work_waiting(struct bk_worker *w)
+{
+	if (atomic_load_explicit(&w->in_pending, memory_order_acquire))
+		return true;
+	for (struct bk_conn *c = w->conns; c; c = c->wnext)
+		if (!c->torn && bk_conn_rings_sq_pending(&c->cr))
+			return true;
+	return false;
+}
+
 static void worker_sleep(struct bk_worker *w)
 {
 	bool backlog = false;
@@ -441,11 +466,7 @@ static void worker_sleep(struct bk_worker *w)
 		if (!c->wait_armed)
 			arm_conn_wait(w, c, seq);
 	}
-	bool work = atomic_load_explicit(&w->in_pending, memory_order_acquire);
-	for (struct bk_conn *c = w->conns; c && !work; c = c->wnext)
-		if (!c->torn && bk_conn_rings_sq_pending(&c->cr))
-			work = true;
-	if (!work) {
+	if (!work_waiting(w)) {
 		if (backlog && !w->backlog_armed) {
 			struct io_uring_sqe *sqe = bk_worker_sqe(w);
 			if (sqe) {
@@ -492,6 +513,7 @@ static int ring_init(struct bk_worker *w)
 		r = io_uring_queue_init_params(RING_ENTRIES, &w->ring, &p);
 		if (r == 0) {
 			w->ring_flags = tries[i];
+			w->cqe_skip = (p.features & IORING_FEAT_CQE_SKIP) != 0;
 			return 0;
 		}
 		if (r != -EINVAL)
@@ -546,6 +568,17 @@ static void *worker_main(void *arg)
 		flush_dirty(w);
 		arm_inbox(w);
 		if (need_enter(w)) {
+			/*
+			 * Sleep-at-once mode (--spin-us 0): when the turn left no work
+			 * behind and no completion to reap, worker_sleep() submits the
+			 * queued SQEs (client wake-ups) together with its wait, in one
+			 * io_uring_enter.
+			 */
+			if (spin_ns == 0 && !io_uring_cq_ready(&w->ring) && !work_waiting(w)) {
+				finish_torn(w);
+				worker_sleep(w);
+				continue;
+			}
 			r = io_uring_submit_and_get_events(&w->ring);
 			if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
 				bk_err("worker %u: io_uring_submit: %s", w->idx, strerror(-r));

@@ -47,6 +47,7 @@ struct bk_worker {
 	pthread_cond_t start_cond;
 	int start_rc; /* 1 while starting, then 0 or -errno */
 	unsigned ring_flags; /* IORING_SETUP_* the kernel accepted */
+	bool cqe_skip; /* IOSQE_CQE_SKIP_SUCCESS is supported */
 
 	/* worker-private */
 	uint64_t inbox_buf;

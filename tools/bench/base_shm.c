@@ -24,10 +24,6 @@ struct pingpong {
 	_Alignas(64) _Atomic uint32_t pong; /* server -> client: number answered */
 };
 
-struct ctx {
-	struct pingpong *pp;
-};
-
 static struct pingpong *map_pp(void)
 {
 	void *p = mmap(NULL, sizeof(struct pingpong), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -67,10 +63,10 @@ static void spin_server(struct pingpong *pp)
 
 static int spin_rt(void *arg, uint64_t seq)
 {
-	struct ctx *c = arg;
+	struct pingpong *pp = arg;
 	uint32_t s = (uint32_t)(seq % (STOP - 1u)) + 1u;
-	atomic_store_explicit(&c->pp->ping, s, memory_order_release);
-	while (atomic_load_explicit(&c->pp->pong, memory_order_acquire) != s)
+	atomic_store_explicit(&pp->ping, s, memory_order_release);
+	while (atomic_load_explicit(&pp->pong, memory_order_acquire) != s)
 		bk_cpu_relax();
 	return 0;
 }
@@ -100,21 +96,34 @@ static void futex_server(struct pingpong *pp)
 
 static int futex_rt(void *arg, uint64_t seq)
 {
-	struct ctx *c = arg;
+	struct pingpong *pp = arg;
 	uint32_t s = (uint32_t)(seq % (STOP - 1u)) + 1u;
-	atomic_store_explicit(&c->pp->ping, s, memory_order_release);
-	if (futex(&c->pp->ping, FUTEX_WAKE, 1) < 0)
+	atomic_store_explicit(&pp->ping, s, memory_order_release);
+	if (futex(&pp->ping, FUTEX_WAKE, 1) < 0)
 		return -errno;
 	for (;;) {
-		uint32_t v = atomic_load_explicit(&c->pp->pong, memory_order_acquire);
+		uint32_t v = atomic_load_explicit(&pp->pong, memory_order_acquire);
 		if (v == s)
 			return 0;
-		if (futex(&c->pp->pong, FUTEX_WAIT, v) < 0 && errno != EAGAIN && errno != EINTR)
+		if (futex(&pp->pong, FUTEX_WAIT, v) < 0 && errno != EAGAIN && errno != EINTR)
 			return -errno;
 	}
 }
 
-static int run(int sleeping, const struct bk_rtt_cfg *cfg, struct bk_hist *h)
+static int shm_close(struct bk_base_run *run, int r)
+{
+	struct pingpong *pp = run->mem;
+	atomic_store_explicit(&pp->ping, STOP, memory_order_release);
+	if (run->flag)
+		futex(&pp->ping, FUTEX_WAKE, 1);
+	int st = bk_reap(run->pid, 2000);
+	munmap(pp, sizeof(*pp));
+	if (r == 0 && (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0))
+		r = -ECHILD;
+	return r;
+}
+
+int bk_base_shm_open(int sleeping, struct bk_base_run *run)
 {
 	struct pingpong *pp = map_pp();
 	if (!pp)
@@ -131,16 +140,18 @@ static int run(int sleeping, const struct bk_rtt_cfg *cfg, struct bk_hist *h)
 			spin_server(pp);
 		_exit(1);
 	}
-	struct ctx c = { .pp = pp };
-	int r = bk_measure_rtt(sleeping ? futex_rt : spin_rt, &c, cfg, h);
-	atomic_store_explicit(&pp->ping, STOP, memory_order_release);
-	if (sleeping)
-		futex(&pp->ping, FUTEX_WAKE, 1);
-	int st = bk_reap(pid, 2000);
-	munmap(pp, sizeof(*pp));
-	if (r == 0 && (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0))
-		r = -ECHILD;
-	return r;
+	*run = (struct bk_base_run){ .rt = sleeping ? futex_rt : spin_rt, .ctx = pp, .close = shm_close,
+				     .pid = pid, .flag = sleeping, .mem = pp };
+	return 0;
+}
+
+static int run(int sleeping, const struct bk_rtt_cfg *cfg, struct bk_hist *h)
+{
+	struct bk_base_run b;
+	int r = bk_base_shm_open(sleeping, &b);
+	if (r < 0)
+		return r;
+	return b.close(&b, bk_measure_rtt(b.rt, b.ctx, cfg, h));
 }
 
 int bk_base_shm_spin(const struct bk_rtt_cfg *cfg, struct bk_hist *h)

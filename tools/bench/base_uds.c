@@ -39,19 +39,15 @@ static void echo_server(int rfd, int wfd, int seqpacket)
 	}
 }
 
-struct ctx {
-	int rfd, wfd, seqpacket;
-};
-
 static int rt(void *arg, uint64_t seq)
 {
-	struct ctx *c = arg;
+	struct bk_base_run *c = arg;
 	struct msg m = { .seq = seq, .fn = 1 };
-	ssize_t n = c->seqpacket ? send(c->wfd, &m, sizeof(m), MSG_NOSIGNAL) : write(c->wfd, &m, sizeof(m));
+	ssize_t n = c->flag ? send(c->wfd, &m, sizeof(m), MSG_NOSIGNAL) : write(c->wfd, &m, sizeof(m));
 	if (n != (ssize_t)sizeof(m))
 		return n < 0 ? -errno : -EIO;
 	do
-		n = c->seqpacket ? recv(c->rfd, &m, sizeof(m), 0) : read(c->rfd, &m, sizeof(m));
+		n = c->flag ? recv(c->rfd, &m, sizeof(m), 0) : read(c->rfd, &m, sizeof(m));
 	while (n < 0 && errno == EINTR);
 	if (n != (ssize_t)sizeof(m))
 		return n < 0 ? -errno : -EIO;
@@ -66,56 +62,79 @@ static int finish(pid_t pid, int r)
 	return r;
 }
 
-int bk_base_uds_rtt(const struct bk_rtt_cfg *cfg, struct bk_hist *h)
+static int uds_close(struct bk_base_run *run, int r)
 {
-	int sv[2];
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
-		return -errno;
-	pid_t pid = bk_fork_child();
-	if (pid == 0) {
-		close(sv[0]);
-		echo_server(sv[1], sv[1], 1);
-	}
-	close(sv[1]);
-	if (pid < 0) {
-		close(sv[0]);
-		return pid;
-	}
-	struct ctx c = { sv[0], sv[0], 1 };
-	int r = bk_measure_rtt(rt, &c, cfg, h);
-	close(sv[0]);
-	return finish(pid, r);
+	close(run->wfd);
+	if (run->rfd != run->wfd)
+		close(run->rfd);
+	return finish(run->pid, r);
 }
 
-int bk_base_pipe_rtt(const struct bk_rtt_cfg *cfg, struct bk_hist *h)
+int bk_base_uds_open(int seqpacket, struct bk_base_run *run)
 {
-	int req[2], rep[2];
-	if (pipe2(req, O_CLOEXEC) != 0)
-		return -errno;
-	if (pipe2(rep, O_CLOEXEC) != 0) {
-		int e = -errno;
-		close(req[0]);
-		close(req[1]);
-		return e;
+	int req[2], rep[2]; /* client writes req[1], server reads req[0]; server writes rep[1], client reads rep[0] */
+	if (seqpacket) {
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, req) != 0)
+			return -errno;
+		rep[0] = req[1];
+		rep[1] = req[0];
+	} else {
+		if (pipe2(req, O_CLOEXEC) != 0)
+			return -errno;
+		if (pipe2(rep, O_CLOEXEC) != 0) {
+			int e = -errno;
+			close(req[0]);
+			close(req[1]);
+			return e;
+		}
 	}
+	/* For the socket pair: the client uses req[1] both ways, the server req[0]. */
 	pid_t pid = bk_fork_child();
 	if (pid == 0) {
+		if (seqpacket) {
+			close(req[1]);
+			echo_server(req[0], req[0], 1);
+		}
 		close(req[1]);
 		close(rep[0]);
 		echo_server(req[0], rep[1], 0);
 	}
-	close(req[0]);
-	close(rep[1]);
+	if (seqpacket) {
+		close(req[0]);
+	} else {
+		close(req[0]);
+		close(rep[1]);
+	}
+	int crfd = seqpacket ? req[1] : rep[0], cwfd = req[1];
 	if (pid < 0) {
-		close(req[1]);
-		close(rep[0]);
+		close(cwfd);
+		if (crfd != cwfd)
+			close(crfd);
 		return pid;
 	}
-	struct ctx c = { rep[0], req[1], 0 };
-	int r = bk_measure_rtt(rt, &c, cfg, h);
-	close(req[1]);
-	close(rep[0]);
-	return finish(pid, r);
+	*run = (struct bk_base_run){ .rt = rt, .close = uds_close, .pid = pid, .rfd = crfd, .wfd = cwfd,
+				     .flag = seqpacket };
+	run->ctx = run;
+	return 0;
+}
+
+static int measure_alone(int seqpacket, const struct bk_rtt_cfg *cfg, struct bk_hist *h)
+{
+	struct bk_base_run b;
+	int r = bk_base_uds_open(seqpacket, &b);
+	if (r < 0)
+		return r;
+	return b.close(&b, bk_measure_rtt(b.rt, b.ctx, cfg, h));
+}
+
+int bk_base_uds_rtt(const struct bk_rtt_cfg *cfg, struct bk_hist *h)
+{
+	return measure_alone(1, cfg, h);
+}
+
+int bk_base_pipe_rtt(const struct bk_rtt_cfg *cfg, struct bk_hist *h)
+{
+	return measure_alone(0, cfg, h);
 }
 
 /*

@@ -12,6 +12,29 @@
 #include "hist.h"
 #include "measure.h"
 
+#include <sys/types.h>
+
+/*
+ * A baseline whose server keeps running between calls, so that its round
+ * trips can be interleaved with the broker's (bk_measure_rtt_interleaved).
+ * rt(ctx, seq) does one round trip; close(run, r) stops the server and
+ * returns r, or -ECHILD when r was 0 but the server did not exit cleanly.
+ */
+struct bk_base_run {
+	bk_roundtrip_fn rt;
+	void *ctx;
+	int (*close)(struct bk_base_run *run, int r);
+	/* the implementation's */
+	pid_t pid;
+	int rfd, wfd, flag;
+	void *mem;
+};
+
+/* sleeping 0: cache-line ping-pong (spinning); 1: futex ping-pong. */
+int bk_base_shm_open(int sleeping, struct bk_base_run *run);
+/* seqpacket 1: a Unix SOCK_SEQPACKET socket pair; 0: a pair of pipes. */
+int bk_base_uds_open(int seqpacket, struct bk_base_run *run);
+
 int bk_base_shm_spin(const struct bk_rtt_cfg *cfg, struct bk_hist *h);
 int bk_base_futex(const struct bk_rtt_cfg *cfg, struct bk_hist *h);
 int bk_base_uds_rtt(const struct bk_rtt_cfg *cfg, struct bk_hist *h);

@@ -77,20 +77,47 @@ static int noop_rt(void *arg, uint64_t seq)
 	return r;
 }
 
+int bk_broker_rtt_open(const char *socket, int64_t spin_ns, struct bk_broker_rtt **out, char *err, size_t errlen)
+{
+	struct rtt_ctx *x = calloc(1, sizeof(*x));
+	if (!x) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	int r = connect_noop(socket, spin_ns, &x->c, &x->fn, err, errlen);
+	if (r < 0) {
+		free(x);
+		return r;
+	}
+	*out = (struct bk_broker_rtt *)x;
+	return 0;
+}
+
+bk_roundtrip_fn bk_broker_rtt_fn(void)
+{
+	return noop_rt;
+}
+
+int bk_broker_rtt_close(struct bk_broker_rtt *b, int r, char *err, size_t errlen)
+{
+	struct rtt_ctx *x = (struct rtt_ctx *)b;
+	if (r < 0) {
+		static const char *const what[] = { "?", "bk_submit", "bk_wait", "the echo.noop result" };
+		snprintf(err, errlen, "%s: %s", what[x->err_at], bk_strerror(r));
+	}
+	bk_disconnect(x->c);
+	free(x);
+	return r;
+}
+
 int bk_broker_rtt(const char *socket, int64_t spin_ns, const struct bk_rtt_cfg *cfg, struct bk_hist *h, char *err,
 		  size_t errlen)
 {
-	struct rtt_ctx x = { 0 };
-	int r = connect_noop(socket, spin_ns, &x.c, &x.fn, err, errlen);
+	struct bk_broker_rtt *b;
+	int r = bk_broker_rtt_open(socket, spin_ns, &b, err, errlen);
 	if (r < 0)
 		return r;
-	r = bk_measure_rtt(noop_rt, &x, cfg, h);
-	if (r < 0) {
-		static const char *const what[] = { "?", "bk_submit", "bk_wait", "the echo.noop result" };
-		snprintf(err, errlen, "%s: %s", what[x.err_at], bk_strerror(r));
-	}
-	bk_disconnect(x.c);
-	return r;
+	return bk_broker_rtt_close(b, bk_measure_rtt(noop_rt, b, cfg, h), err, errlen);
 }
 
 /*

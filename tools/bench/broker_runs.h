@@ -20,6 +20,17 @@ struct bk_phase_hooks {
 	void *arg;
 };
 
+/*
+ * A connection doing echo.noop round trips, kept open so they can be
+ * interleaved with a baseline's (bk_measure_rtt_interleaved): the round-trip
+ * function is bk_broker_rtt_fn() with the handle as its ctx.  close returns
+ * r and, when r < 0, describes which call failed in err.
+ */
+struct bk_broker_rtt;
+int bk_broker_rtt_open(const char *socket, int64_t spin_ns, struct bk_broker_rtt **out, char *err, size_t errlen);
+bk_roundtrip_fn bk_broker_rtt_fn(void);
+int bk_broker_rtt_close(struct bk_broker_rtt *b, int r, char *err, size_t errlen);
+
 /* spin_ns goes to bk_options.spin_ns (0 never spin, <0 adaptive default, large: spin). */
 int bk_broker_rtt(const char *socket, int64_t spin_ns, const struct bk_rtt_cfg *cfg, struct bk_hist *h, char *err,
 		  size_t errlen);

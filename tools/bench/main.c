@@ -158,6 +158,10 @@ static void run_baselines(const struct opts *o, struct bk_results *r)
 	static const base_fn fns[BK_NBASES] = { bk_base_shm_spin, bk_base_futex, bk_base_uds_rtt, bk_base_pipe_rtt,
 						bk_base_zmq_rtt };
 	for (int b = 0; b < BK_NBASES; b++) {
+#ifdef BK_HAVE_CLIENT
+		if (b == BK_BASE_SHM || b == BK_BASE_FUTEX || b == BK_BASE_UDS)
+			continue; /* measured interleaved with the broker mode they are compared with */
+#endif
 		struct bk_rtt_cfg cfg = { (uint64_t)o->warmup, (uint64_t)o->samples, bk_base_labels[b] };
 		if (b == BK_BASE_ZMQ && cfg.samples > 50000)
 			cfg.samples = 50000; /* ~50 us each: keep the run short */
@@ -272,19 +276,75 @@ static void run_throughput(const struct opts *o, struct bk_results *r, const cha
 	}
 }
 
+/*
+ * The baselines each broker mode is compared with (-1: none).  They are
+ * measured interleaved with the mode, in INTERLEAVE_ROUNDS rounds, so that a
+ * ratio never compares two different moments of this machine (run_baselines
+ * measures the others on their own).
+ */
+static const int mode_bases[BK_NMODES][2] = {
+	{ BK_BASE_SHM, -1 },
+	{ BK_BASE_FUTEX, BK_BASE_UDS },
+	{ -1, -1 },
+};
+#define INTERLEAVE_ROUNDS 20
+
+static int base_open(int kind, struct bk_base_run *run)
+{
+	if (kind == BK_BASE_SHM || kind == BK_BASE_FUTEX)
+		return bk_base_shm_open(kind == BK_BASE_FUTEX, run);
+	return bk_base_uds_open(kind == BK_BASE_UDS, run);
+}
+
 static void run_mode_rtt(const struct opts *o, struct bk_results *r, int mode, const char *sock)
 {
 	static const int64_t client_spin[BK_NMODES] = { SPIN_CLIENT_NS, 0, -1 };
 	struct bk_rtt_cfg cfg = { (uint64_t)o->warmup, (uint64_t)o->samples, bk_mode_names[mode] };
+	struct bk_rtt_source src[3];
+	struct bk_base_run base[2];
+	int kinds[3] = { -1, -1, -1 };
+	unsigned n = 0;
 	char err[512];
-	bk_progress("broker round trips, %s mode: %llu samples", bk_mode_names[mode], (unsigned long long)o->samples);
-	int e = bk_broker_rtt(sock, client_spin[mode], &cfg, r->rtt[mode], err, sizeof(err));
+	struct bk_broker_rtt *brt;
+	int e = bk_broker_rtt_open(sock, client_spin[mode], &brt, err, sizeof(err));
 	if (e < 0) {
 		phase_failed(r, bk_mode_names[mode], err);
-		bk_hist_init(r->rtt[mode]);
 		return;
 	}
-	bk_hist_summary(r->rtt[mode], &r->rtt_p[mode]);
+	src[n++] = (struct bk_rtt_source){ .rt = bk_broker_rtt_fn(), .ctx = brt, .h = r->rtt[mode],
+					   .label = bk_mode_names[mode] };
+	for (int i = 0; i < 2 && !o->no_baselines; i++) {
+		int k = mode_bases[mode][i];
+		if (k < 0)
+			continue;
+		struct bk_base_run *b = &base[n - 1];
+		int eb = base_open(k, b);
+		if (eb < 0) {
+			phase_failed(r, bk_base_labels[k], strerror(-eb));
+			continue;
+		}
+		kinds[n] = k;
+		src[n++] = (struct bk_rtt_source){ .rt = b->rt, .ctx = b->ctx, .h = r->base[k], .label = bk_base_labels[k] };
+	}
+	bk_progress("broker round trips, %s mode: %llu samples%s", bk_mode_names[mode], (unsigned long long)o->samples,
+		    n > 1 ? ", interleaved with its baselines" : "");
+	int failed = -1;
+	e = bk_measure_rtt_interleaved(src, n, &cfg, o->quick ? 4 : INTERLEAVE_ROUNDS, &failed);
+	if (bk_broker_rtt_close(brt, failed == 0 ? e : 0, err, sizeof(err)) < 0) {
+		phase_failed(r, bk_mode_names[mode], err);
+		bk_hist_init(r->rtt[mode]);
+	} else {
+		bk_hist_summary(r->rtt[mode], &r->rtt_p[mode]);
+	}
+	for (unsigned i = 1; i < n; i++) {
+		int eb = base[i - 1].close(&base[i - 1], failed == (int)i ? e : 0);
+		if (eb < 0) {
+			phase_failed(r, bk_base_labels[kinds[i]], strerror(-eb));
+			bk_hist_init(r->base[kinds[i]]);
+		} else {
+			bk_hist_summary(r->base[kinds[i]], &r->base_p[kinds[i]]);
+		}
+	}
 }
 
 static void run_broker(const struct opts *o, struct bk_results *r)

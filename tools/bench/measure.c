@@ -3,26 +3,67 @@
 
 #include "util.h"
 
-int bk_measure_rtt(bk_roundtrip_fn rt, void *ctx, const struct bk_rtt_cfg *cfg, struct bk_hist *h)
+/* n recorded round trips of one source; progress at most once a second. */
+static int chunk(struct bk_rtt_source *s, uint64_t n, uint64_t done_before, uint64_t total, int64_t *last_report)
 {
-	uint64_t seq = 1;
-	for (uint64_t i = 0; i < cfg->warmup; i++) {
-		int r = rt(ctx, seq++);
-		if (r < 0)
-			return r;
-	}
-	int64_t start = bk_now_ns(), last_report = start;
-	for (uint64_t i = 0; i < cfg->samples; i++) {
+	for (uint64_t i = 0; i < n; i++) {
 		int64_t t0 = bk_now_ns();
-		int r = rt(ctx, seq++);
+		int r = s->rt(s->ctx, s->seq++);
 		int64_t t1 = bk_now_ns();
 		if (r < 0)
 			return r;
-		bk_hist_record(h, (uint64_t)(t1 - t0));
-		if (t1 - last_report > 1000000000) {
-			last_report = t1;
-			bk_progress("  %s: %llu/%llu round trips", cfg->label, (unsigned long long)i + 1,
-				    (unsigned long long)cfg->samples);
+		bk_hist_record(s->h, (uint64_t)(t1 - t0));
+		if (t1 - *last_report > 1000000000) {
+			*last_report = t1;
+			bk_progress("  %s: %llu/%llu round trips", s->label, (unsigned long long)(done_before + i + 1),
+				    (unsigned long long)total);
+		}
+	}
+	return 0;
+}
+
+static int warm(struct bk_rtt_source *s, uint64_t n)
+{
+	for (uint64_t i = 0; i < n; i++) {
+		int r = s->rt(s->ctx, s->seq++);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+int bk_measure_rtt(bk_roundtrip_fn rt, void *ctx, const struct bk_rtt_cfg *cfg, struct bk_hist *h)
+{
+	struct bk_rtt_source s = { .rt = rt, .ctx = ctx, .h = h, .label = cfg->label, .seq = 1 };
+	int r = warm(&s, cfg->warmup);
+	int64_t last = bk_now_ns();
+	return r < 0 ? r : chunk(&s, cfg->samples, 0, cfg->samples, &last);
+}
+
+int bk_measure_rtt_interleaved(struct bk_rtt_source *src, unsigned n, const struct bk_rtt_cfg *cfg, unsigned rounds,
+			       int *failed)
+{
+	if (rounds == 0)
+		rounds = 1;
+	for (unsigned k = 0; k < n; k++) {
+		src[k].seq = 1;
+		int r = warm(&src[k], cfg->warmup);
+		if (r < 0) {
+			*failed = (int)k;
+			return r;
+		}
+	}
+	int64_t last = bk_now_ns();
+	for (unsigned round = 0; round < rounds; round++) {
+		/* Split samples over the rounds; the last one takes the remainder. */
+		uint64_t per = cfg->samples / rounds;
+		uint64_t this_round = round + 1 == rounds ? cfg->samples - per * (rounds - 1) : per;
+		for (unsigned k = 0; k < n; k++) {
+			int r = chunk(&src[k], this_round, per * round, cfg->samples, &last);
+			if (r < 0) {
+				*failed = (int)k;
+				return r;
+			}
 		}
 	}
 	return 0;

@@ -21,4 +21,24 @@ typedef int (*bk_roundtrip_fn)(void *ctx, uint64_t seq);
 /* Run cfg->warmup then cfg->samples round trips, recording each into h.  0 or the first error. */
 int bk_measure_rtt(bk_roundtrip_fn rt, void *ctx, const struct bk_rtt_cfg *cfg, struct bk_hist *h);
 
+/* One of several round-trip figures measured side by side. */
+struct bk_rtt_source {
+	bk_roundtrip_fn rt;
+	void *ctx;
+	struct bk_hist *h;
+	const char *label;
+	uint64_t seq; /* set by the measuring function */
+};
+
+/*
+ * Measure n figures side by side: each warms up, then `rounds` rounds in
+ * which every source records cfg->samples / rounds round trips in turn.  A
+ * figure and the baseline it is compared with then see the same machine:
+ * on a VM whose virtual CPUs the host moves between cores, one measured
+ * after the other can differ by 5x for reasons that have nothing to do with
+ * either.  On error *failed is the index of the source that failed.
+ */
+int bk_measure_rtt_interleaved(struct bk_rtt_source *src, unsigned n, const struct bk_rtt_cfg *cfg, unsigned rounds,
+			       int *failed);
+
 #endif
