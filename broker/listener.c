@@ -89,7 +89,7 @@ int bk_listener_probe(const char *path)
 	return check_existing(path, &sa, &stale);
 }
 
-int bk_listener_open(const char *path)
+int bk_listener_open(const char *path, long group)
 {
 	struct sockaddr_un sa;
 	if (fill_addr(path, &sa) < 0) {
@@ -129,6 +129,9 @@ int bk_listener_open(const char *path)
 	}
 	if (chmod(path, 0660) < 0)
 		bk_warn("chmod 0660 %s: %s", path, strerror(errno));
+	/* --allow-gid: the group's members need write access to the socket file before the policy can admit them. */
+	if (group >= 0 && chown(path, (uid_t)-1, (gid_t)group) < 0)
+		bk_warn("chgrp %ld %s: %s (members of that group cannot reach the socket)", group, path, strerror(errno));
 	if (listen(fd, SOMAXCONN) < 0) {
 		e = errno;
 		bk_err("listen %s: %s", path, strerror(e));

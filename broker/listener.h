@@ -14,9 +14,11 @@
  * Bind and listen at path with mode 0660.  A path that answers a connect()
  * belongs to a live brokerd: -EADDRINUSE, nothing is touched.  A stale socket
  * (ECONNREFUSED) is replaced.  Something that is not a socket: -EEXIST.
- * Each failure is logged with the path.  Returns the fd or -errno.
+ * group >= 0 becomes the socket file's group, so that its members can reach
+ * the socket at all (the policy check follows on connect).  Each failure is
+ * logged with the path.  Returns the fd or -errno.
  */
-int bk_listener_open(const char *path);
+int bk_listener_open(const char *path, long group);
 
 /*
  * The same checks as bk_listener_open without touching anything: 0 when the

@@ -193,7 +193,7 @@ int main(int argc, char **argv)
 		b->nworkers++;
 	}
 	load_modules(b);
-	b->listen_fd = bk_listener_open(b->opt.socket);
+	b->listen_fd = bk_listener_open(b->opt.socket, b->opt.nallow_gid ? (long)b->opt.allow_gid[0] : -1);
 	if (b->listen_fd < 0)
 		goto fail;
 	if ((r = bk_control_init(b)) < 0) {
