@@ -12,6 +12,22 @@
 
 #define TIMEOUT_NS (10LL * 1000000000LL)
 
+/* Result bytes as C-escaped text, so a file's newline does not break the line. */
+static void print_escaped(const void *data, size_t n)
+{
+	const unsigned char *p = data;
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '\n')
+			printf("\\n");
+		else if (p[i] == '"' || p[i] == '\\')
+			printf("\\%c", p[i]);
+		else if (p[i] < 0x20 || p[i] >= 0x7f)
+			printf("\\x%02x", p[i]);
+		else
+			putchar(p[i]);
+	}
+}
+
 static int call(bk_client *c, const char *name, const char *arg, size_t len, int hex)
 {
 	bk_fn fn;
@@ -43,7 +59,9 @@ static int call(bk_client *c, const char *name, const char *arg, size_t len, int
 			printf("%02x", ((const unsigned char *)data)[i]);
 		printf("\n");
 	} else {
-		printf("%-12s(\"%.*s\") -> %zu bytes: \"%.*s\"\n", name, (int)len, arg, n, (int)n, (const char *)data);
+		printf("%-12s(\"%.*s\") -> %zu bytes: \"", name, (int)len, arg, n);
+		print_escaped(data, n);
+		printf("\"\n");
 	}
 	bk_release(f);
 	return status;
