@@ -168,10 +168,11 @@ static int check_future(bk_future *f, bool reap)
 	bk_client *c = f->c;
 	bool sig = false;
 	/*
-	 * Lock-free fast path for the common "still pending" answer, so pollers
-	 * and spinning waiters do not contend on c->lock.  The acquire on
-	 * done_gen pairs with the broker's release; a stale answer here only
-	 * means the locked path below (or the next call) sees the completion.
+	 * Lock-free fast path for "done" and "still pending", so pollers and
+	 * spinning waiters do not contend on c->lock.  The acquire on state
+	 * pairs with the F_DONE release in bkc_mark_done, the one on done_gen
+	 * with the broker's release; a stale answer only means the locked path
+	 * below (or the next call) sees the completion.
 	 */
 	uint32_t st0 = atomic_load_explicit(&f->state, memory_order_acquire);
 	if (st0 == F_DONE)
@@ -188,6 +189,7 @@ static int check_future(bk_future *f, bool reap)
 			if (!bk_cq_consumer_pending(&c->cq))
 				return 0;
 			bkc_reap(c, false);
+			reap = false; /* done: the locked path below must not reap a second time */
 			st0 = atomic_load_explicit(&f->state, memory_order_acquire);
 			if (st0 == F_DONE)
 				return 1;
