@@ -88,24 +88,18 @@ int bk_base_uds_open(int seqpacket, struct bk_base_run *run)
 			return e;
 		}
 	}
-	/* For the socket pair: the client uses req[1] both ways, the server req[0]. */
+	/* For the socket pair rep is req reversed: the client uses req[1] both ways, the server req[0]. */
 	pid_t pid = bk_fork_child();
 	if (pid == 0) {
-		if (seqpacket) {
-			close(req[1]);
-			echo_server(req[0], req[0], 1);
-		}
 		close(req[1]);
-		close(rep[0]);
-		echo_server(req[0], rep[1], 0);
+		if (!seqpacket)
+			close(rep[0]);
+		echo_server(req[0], rep[1], seqpacket); /* never returns */
 	}
-	if (seqpacket) {
-		close(req[0]);
-	} else {
-		close(req[0]);
+	close(req[0]);
+	if (!seqpacket)
 		close(rep[1]);
-	}
-	int crfd = seqpacket ? req[1] : rep[0], cwfd = req[1];
+	int crfd = rep[0], cwfd = req[1];
 	if (pid < 0) {
 		close(cwfd);
 		if (crfd != cwfd)
