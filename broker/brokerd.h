@@ -3,7 +3,7 @@
  * and the statistics counters, and who owns which field.
  *
  * Ownership: the control thread (main thread, control.c) owns the connection
- * list, sockets and the life cycle of every bk_conn; the worker a connection
+ * list, sockets and the life cycle of every bkd_conn; the worker a connection
  * is handed to owns its rings, its tasks and the fields marked "worker".
  * Hand-over in both directions goes through a mutex-protected inbox, which
  * gives the happens-before edges for the plain fields.
@@ -22,51 +22,51 @@
 #include "options.h"
 #include "region.h"
 
-struct bk_worker;
+struct bkd_worker;
 struct bk_task;
-struct bk_offload;
+struct bkd_offload;
 
 /* A message in a worker's or the control thread's inbox; embedded in its owner (no allocation). */
-enum bk_inbox_type {
-	BK_IN_ADD_CONN = 1, /* worker: start serving conn */
-	BK_IN_TEARDOWN, /* worker: conn hung up; cancel, drain, hand back */
-	BK_IN_OFFLOAD_DONE, /* worker: an offloaded work item finished */
-	BK_IN_DRAIN, /* worker: shutdown began, refuse new calls */
-	BK_IN_CANCEL_ALL, /* worker: grace period over, cancel everything */
-	BK_IN_STOP, /* worker: exit the loop */
-	BK_IN_CONN_DROP, /* control: worker found a protocol violation, please tear down */
-	BK_IN_CONN_DONE, /* control: worker drained conn, free it */
+enum bkd_inbox_type {
+	BKD_IN_ADD_CONN = 1, /* worker: start serving conn */
+	BKD_IN_TEARDOWN, /* worker: conn hung up; cancel, drain, hand back */
+	BKD_IN_OFFLOAD_DONE, /* worker: an offloaded work item finished */
+	BKD_IN_DRAIN, /* worker: shutdown began, refuse new calls */
+	BKD_IN_CANCEL_ALL, /* worker: grace period over, cancel everything */
+	BKD_IN_STOP, /* worker: exit the loop */
+	BKD_IN_CONN_DROP, /* control: worker found a protocol violation, please tear down */
+	BKD_IN_CONN_DONE, /* control: worker drained conn, free it */
 };
 
-struct bk_inbox_item {
-	struct bk_inbox_item *next;
-	enum bk_inbox_type type;
+struct bkd_inbox_item {
+	struct bkd_inbox_item *next;
+	enum bkd_inbox_type type;
 	void *ptr;
 };
 
 /* The first member of everything whose address is an io_uring user_data. */
-enum bk_ud_kind {
-	BK_UD_INBOX = 1,
-	BK_UD_CONN_WAIT,
-	BK_UD_TASK_OP,
-	BK_UD_BACKLOG_TIMER,
+enum bkd_ud_kind {
+	BKD_UD_INBOX = 1,
+	BKD_UD_CONN_WAIT,
+	BKD_UD_TASK_OP,
+	BKD_UD_BACKLOG_TIMER,
 };
-struct bk_ud {
+struct bkd_ud {
 	uint8_t kind;
 };
 
-enum bk_conn_state {
-	BK_CONN_NEW = 0, /* accepted, waiting for HELLO */
-	BK_CONN_CONTROL, /* control-only connection (brokerctl) */
-	BK_CONN_ACTIVE, /* has a region, served by a worker */
-	BK_CONN_TEARDOWN, /* hung up; the worker is draining it */
+enum bkd_conn_state {
+	BKD_CONN_NEW = 0, /* accepted, waiting for HELLO */
+	BKD_CONN_CONTROL, /* control-only connection (brokerctl) */
+	BKD_CONN_ACTIVE, /* has a region, served by a worker */
+	BKD_CONN_TEARDOWN, /* hung up; the worker is draining it */
 };
 
-struct bk_conn {
+struct bkd_conn {
 	/* control thread */
-	struct bk_conn *next, *prev;
+	struct bkd_conn *next, *prev;
 	int sock;
-	enum bk_conn_state state;
+	enum bkd_conn_state state;
 	uint32_t id;
 	struct ucred cred;
 	int64_t connected_ns;
@@ -74,13 +74,13 @@ struct bk_conn {
 	bool drop_requested;
 	int client_efd; /* client's eventfd (BK_HELLO_EVENTFD), -1 if none */
 	int wake_efd; /* BK_FEAT_SQ_EVENTFD: the client writes it to wake us; -1 if unused */
-	struct bk_region region;
-	struct bk_worker *w;
+	struct bkd_region region;
+	struct bkd_worker *w;
 
-	/* worker (after BK_IN_ADD_CONN until BK_IN_CONN_DONE) */
-	struct bk_conn_rings cr;
-	struct bk_conn *wnext, *wprev;
-	struct bk_conn *dirty_next;
+	/* worker (after BKD_IN_ADD_CONN until BKD_IN_CONN_DONE) */
+	struct bkd_conn_rings cr;
+	struct bkd_conn *wnext, *wprev;
+	struct bkd_conn *dirty_next;
 	bool dirty;
 	bool torn; /* teardown started (by violation or hang-up): fetch nothing more */
 	bool teardown_received; /* control asked for the teardown; only then may we hand back */
@@ -88,7 +88,7 @@ struct bk_conn {
 	bool wait_cancel_sent;
 	bool sleeping; /* sleep_prepare called, sleep_finish due */
 	uint64_t violations_seen; /* cr.violations already logged and counted */
-	struct bk_ud wait_ud;
+	struct bkd_ud wait_ud;
 	uint64_t wake_buf;
 	struct bk_task **tasks; /* by slot, in-flight tasks */
 	uint32_t ntasks; /* allocated task objects (in flight or waiting for ops) */
@@ -96,24 +96,24 @@ struct bk_conn {
 	/* statistics, read by the control thread */
 	_Atomic uint64_t errors;
 
-	struct bk_inbox_item add_item, teardown_item, drop_item, done_item;
+	struct bkd_inbox_item add_item, teardown_item, drop_item, done_item;
 };
 
-struct bk_stats {
+struct bkd_stats {
 	int64_t start_ns;
-	/* task counts live in each worker (worker.h: struct bk_task_counters) */
+	/* task counts live in each worker (worker.h: struct bkd_task_counters) */
 	_Atomic uint64_t violations;
 	_Atomic uint64_t connections_total;
 	_Atomic uint32_t connections;
 };
 
-struct bk_broker {
-	struct bk_options_d opt;
-	struct bk_registry *reg;
-	struct bk_worker *workers;
+struct bkd_broker {
+	struct bkd_options opt;
+	struct bkd_registry *reg;
+	struct bkd_worker *workers;
 	unsigned nworkers;
-	struct bk_offload *offload;
-	struct bk_stats stats;
+	struct bkd_offload *offload;
+	struct bkd_stats stats;
 	uint64_t epoch;
 	bool futex_ok; /* io_uring has FUTEX_WAIT and FUTEX_WAKE */
 	bool sq_futex; /* workers sleep on FUTEX_WAIT (else the eventfd fallback) */
@@ -126,8 +126,8 @@ struct bk_broker {
 	int ctl_efd; /* wakes the control thread: inbox and registry notify */
 	_Atomic bool collect_needed;
 	pthread_mutex_t ctl_lock;
-	struct bk_inbox_item *ctl_head, *ctl_tail; /* guarded by ctl_lock */
-	struct bk_conn *conns_head, *conns_tail;
+	struct bkd_inbox_item *ctl_head, *ctl_tail; /* guarded by ctl_lock */
+	struct bkd_conn *conns_head, *conns_tail;
 	uint32_t next_conn_id;
 	unsigned rr_next;
 };
@@ -136,10 +136,10 @@ struct bk_broker {
 int64_t bk_now_ns(void);
 
 /* Post a message to the control thread (any thread). */
-void bk_control_post(struct bk_broker *b, struct bk_inbox_item *it);
+void bkd_control_post(struct bkd_broker *b, struct bkd_inbox_item *it);
 
 /* Process statistics from /proc/self: open fds and resident bytes. */
-uint32_t bk_stats_open_fds(void);
-uint64_t bk_stats_rss_bytes(void);
+uint32_t bkd_stats_open_fds(void);
+uint64_t bkd_stats_rss_bytes(void);
 
 #endif /* BROKER_BROKERD_H */

@@ -1,5 +1,5 @@
 /*
- * conn.c - allocation and release of connections.  bk_conn_free is the one
+ * conn.c - allocation and release of connections.  bkd_conn_free is the one
  * place that gives back a connection's fds and memory, so the fd count of a
  * long-running brokerd returns to its start value whatever path a
  * connection took (refused, control-only, served, dropped).
@@ -13,14 +13,14 @@
 
 #include "log.h"
 
-struct bk_conn *bk_conn_new(struct bk_broker *b, int sock)
+struct bkd_conn *bkd_conn_new(struct bkd_broker *b, int sock)
 {
-	struct bk_conn *c = calloc(1, sizeof(*c));
+	struct bkd_conn *c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
 	socklen_t len = sizeof(c->cred);
 	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) < 0) {
-		bk_warn("SO_PEERCRED: %s", strerror(errno));
+		bkd_warn("SO_PEERCRED: %s", strerror(errno));
 		free(c);
 		return NULL;
 	}
@@ -30,11 +30,11 @@ struct bk_conn *bk_conn_new(struct bk_broker *b, int sock)
 	c->client_efd = -1;
 	c->wake_efd = -1;
 	c->region.fd = -1;
-	c->wait_ud.kind = BK_UD_CONN_WAIT;
+	c->wait_ud.kind = BKD_UD_CONN_WAIT;
 	return c;
 }
 
-void bk_conn_free(struct bk_conn *c)
+void bkd_conn_free(struct bkd_conn *c)
 {
 	if (!c)
 		return;
@@ -45,8 +45,8 @@ void bk_conn_free(struct bk_conn *c)
 	if (c->wake_efd >= 0)
 		close(c->wake_efd);
 	if (c->cr.gen)
-		bk_conn_rings_fini(&c->cr);
-	bk_region_destroy(&c->region);
+		bkd_conn_rings_fini(&c->cr);
+	bkd_region_destroy(&c->region);
 	free(c->tasks);
 	free(c);
 }

@@ -7,9 +7,9 @@
 #include "brokerd.h"
 
 /* A freshly accepted socket; reads SO_PEERCRED.  NULL on ENOMEM or when the credentials cannot be read. */
-struct bk_conn *bk_conn_new(struct bk_broker *b, int sock);
+struct bkd_conn *bkd_conn_new(struct bkd_broker *b, int sock);
 
 /* Release everything the connection holds: socket, region, rings, eventfds, task table. */
-void bk_conn_free(struct bk_conn *c);
+void bkd_conn_free(struct bkd_conn *c);
 
 #endif /* BROKER_CONN_H */

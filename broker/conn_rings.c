@@ -30,7 +30,7 @@
 #define STAT_ADD(field, n) __atomic_store_n(&(field), (field) + (n), __ATOMIC_RELAXED)
 #define STAT_SET(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
 
-int bk_conn_rings_init(struct bk_conn_rings *cr, const struct bk_region_view *v, uint32_t ring_start)
+int bkd_conn_rings_init(struct bkd_conn_rings *cr, const struct bk_region_view *v, uint32_t ring_start)
 {
 	memset(cr, 0, sizeof(*cr));
 	cr->v = *v;
@@ -39,7 +39,7 @@ int bk_conn_rings_init(struct bk_conn_rings *cr, const struct bk_region_view *v,
 	cr->inflight_bits = calloc((nslots + 63) / 64, sizeof(*cr->inflight_bits));
 	cr->pending = calloc(nslots, sizeof(*cr->pending));
 	if (!cr->gen || !cr->inflight_bits || !cr->pending) {
-		bk_conn_rings_fini(cr);
+		bkd_conn_rings_fini(cr);
 		return -ENOMEM;
 	}
 	bk_sq_consumer_init(&cr->sq, v->sq_ctl, v->sq, v->geo.sq_entries, ring_start);
@@ -47,7 +47,7 @@ int bk_conn_rings_init(struct bk_conn_rings *cr, const struct bk_region_view *v,
 	return 0;
 }
 
-void bk_conn_rings_fini(struct bk_conn_rings *cr)
+void bkd_conn_rings_fini(struct bkd_conn_rings *cr)
 {
 	free(cr->gen);
 	free(cr->inflight_bits);
@@ -58,25 +58,25 @@ void bk_conn_rings_fini(struct bk_conn_rings *cr)
 	cr->npending = 0;
 }
 
-static bool slot_busy(const struct bk_conn_rings *cr, uint32_t slot)
+static bool slot_busy(const struct bkd_conn_rings *cr, uint32_t slot)
 {
 	return (cr->inflight_bits[slot / 64] >> (slot % 64)) & 1u;
 }
 
-static void slot_mark(struct bk_conn_rings *cr, uint32_t slot, uint32_t gen)
+static void slot_mark(struct bkd_conn_rings *cr, uint32_t slot, uint32_t gen)
 {
 	cr->inflight_bits[slot / 64] |= (uint64_t)1 << (slot % 64);
 	cr->gen[slot] = gen;
 	STAT_ADD(cr->inflight, 1);
 }
 
-static void slot_clear(struct bk_conn_rings *cr, uint32_t slot)
+static void slot_clear(struct bkd_conn_rings *cr, uint32_t slot)
 {
 	cr->inflight_bits[slot / 64] &= ~((uint64_t)1 << (slot % 64));
 	STAT_ADD(cr->inflight, (uint32_t)-1);
 }
 
-__attribute__((format(printf, 2, 3))) static void violation(struct bk_conn_rings *cr, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void violation(struct bkd_conn_rings *cr, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -85,13 +85,13 @@ __attribute__((format(printf, 2, 3))) static void violation(struct bk_conn_rings
 	STAT_ADD(cr->violations, 1);
 }
 
-bool bk_conn_rings_inflight(const struct bk_conn_rings *cr, uint32_t slot, uint32_t gen)
+bool bkd_conn_rings_inflight(const struct bkd_conn_rings *cr, uint32_t slot, uint32_t gen)
 {
 	return slot < cr->v.geo.nslots && slot_busy(cr, slot) && cr->gen[slot] == gen;
 }
 
 /* Room for one more completion-producing entry without breaking inflight + npending <= nslots. */
-static bool completion_room(const struct bk_conn_rings *cr)
+static bool completion_room(const struct bkd_conn_rings *cr)
 {
 	return cr->inflight + cr->npending < cr->v.geo.nslots;
 }
@@ -101,7 +101,7 @@ static bool completion_room(const struct bk_conn_rings *cr)
  * was consumed without being returned (violation or dropped cancel), -EAGAIN
  * when back-pressure says to stop before it (the entry stays in the SQ).
  */
-static int check_entry(struct bk_conn_rings *cr, const struct bk_sqe *e, uint32_t idx)
+static int check_entry(struct bkd_conn_rings *cr, const struct bk_sqe *e, uint32_t idx)
 {
 	const uint32_t nslots = cr->v.geo.nslots;
 	const uint64_t arena = cr->v.layout.arena_size;
@@ -140,7 +140,7 @@ static int check_entry(struct bk_conn_rings *cr, const struct bk_sqe *e, uint32_
 		violation(cr, "sqe %u: %s (op %u slot %u arg %u+%u res %u+%u arena %llu)", idx, why, e->op, e->slot,
 			  e->arg_off, e->arg_len, e->res_off, e->res_cap, (unsigned long long)arena);
 		slot_mark(cr, e->slot, e->gen);
-		bk_conn_rings_complete(cr, e->slot, -EINVAL, 0);
+		bkd_conn_rings_complete(cr, e->slot, -EINVAL, 0);
 		return 0;
 	}
 	slot_mark(cr, e->slot, e->gen);
@@ -148,7 +148,7 @@ static int check_entry(struct bk_conn_rings *cr, const struct bk_sqe *e, uint32_
 	return 1;
 }
 
-int bk_conn_rings_fetch(struct bk_conn_rings *cr, struct bk_sqe *out, unsigned max)
+int bkd_conn_rings_fetch(struct bkd_conn_rings *cr, struct bk_sqe *out, unsigned max)
 {
 	int avail = bk_sq_consumer_avail(&cr->sq);
 	if (avail < 0) {
@@ -186,7 +186,7 @@ int bk_conn_rings_fetch(struct bk_conn_rings *cr, struct bk_sqe *out, unsigned m
  * back through its backlog() retry of flush().  Impossible indices are
  * always reported so that fetch() can drop the connection.
  */
-bool bk_conn_rings_sq_pending(const struct bk_conn_rings *cr)
+bool bkd_conn_rings_sq_pending(const struct bkd_conn_rings *cr)
 {
 	int avail = bk_sq_consumer_avail(&cr->sq);
 	if (avail < 0)
@@ -194,7 +194,7 @@ bool bk_conn_rings_sq_pending(const struct bk_conn_rings *cr)
 	return avail > 0 && (cr->npending == 0 || completion_room(cr));
 }
 
-int bk_conn_rings_complete(struct bk_conn_rings *cr, uint32_t slot, int32_t status, uint32_t res_len)
+int bkd_conn_rings_complete(struct bkd_conn_rings *cr, uint32_t slot, int32_t status, uint32_t res_len)
 {
 	if (slot >= cr->v.geo.nslots || !slot_busy(cr, slot))
 		return -EINVAL;
@@ -217,7 +217,7 @@ int bk_conn_rings_complete(struct bk_conn_rings *cr, uint32_t slot, int32_t stat
 	return 0;
 }
 
-int bk_conn_rings_flush(struct bk_conn_rings *cr)
+int bkd_conn_rings_flush(struct bkd_conn_rings *cr)
 {
 	if (cr->npending == 0)
 		return 0;
@@ -242,7 +242,7 @@ int bk_conn_rings_flush(struct bk_conn_rings *cr)
 	/* Fence inside: our tail store is ordered before the need_wakeup load (Dekker with the sleeper). */
 	if (bk_ring_wake_needed(cr->cq.ctl)) {
 		bk_ring_wake_bump(cr->cq.ctl);
-		result |= BK_FLUSH_WAKE_FUTEX;
+		result |= BKD_FLUSH_WAKE_FUTEX;
 	}
 	/*
 	 * The client arms (store 1), fences, re-checks the CQ; we published the
@@ -252,16 +252,16 @@ int bk_conn_rings_flush(struct bk_conn_rings *cr)
 	 */
 	if (atomic_load_explicit(&cr->cq.ctl->notify_armed, memory_order_relaxed) &&
 	    atomic_exchange(&cr->cq.ctl->notify_armed, 0) != 0)
-		result |= BK_FLUSH_NOTIFY_FD;
+		result |= BKD_FLUSH_NOTIFY_FD;
 	return result;
 }
 
-uint32_t bk_conn_rings_sleep_prepare(struct bk_conn_rings *cr)
+uint32_t bkd_conn_rings_sleep_prepare(struct bkd_conn_rings *cr)
 {
 	return bk_ring_sleep_prepare(cr->sq.ctl, false);
 }
 
-void bk_conn_rings_sleep_finish(struct bk_conn_rings *cr)
+void bkd_conn_rings_sleep_finish(struct bkd_conn_rings *cr)
 {
 	bk_ring_sleep_finish(cr->sq.ctl, false);
 }
@@ -279,12 +279,12 @@ static uint32_t depth(const struct bk_ring_ctl *ctl, uint32_t entries)
 	return d > entries ? entries : d;
 }
 
-uint32_t bk_conn_rings_sq_depth(const struct bk_conn_rings *cr)
+uint32_t bkd_conn_rings_sq_depth(const struct bkd_conn_rings *cr)
 {
 	return depth(cr->v.sq_ctl, cr->v.geo.sq_entries);
 }
 
-uint32_t bk_conn_rings_cq_depth(const struct bk_conn_rings *cr)
+uint32_t bkd_conn_rings_cq_depth(const struct bkd_conn_rings *cr)
 {
 	return depth(cr->v.cq_ctl, cr->v.geo.cq_entries);
 }

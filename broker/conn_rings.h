@@ -17,13 +17,13 @@
 #include "broker/ring.h"
 
 /* Arguments up to this size are copied into worker-private memory before a module sees them. */
-#define BK_ARG_COPY_MAX 4096u
+#define BKD_ARG_COPY_MAX 4096u
 
-/* bk_conn_rings_flush() result bits. */
-#define BK_FLUSH_WAKE_FUTEX 0x1 /* client threads sleep on cq wake_seq: FUTEX_WAKE it (already bumped) */
-#define BK_FLUSH_NOTIFY_FD 0x2 /* client armed its eventfd: write 1 to it */
+/* bkd_conn_rings_flush() result bits. */
+#define BKD_FLUSH_WAKE_FUTEX 0x1 /* client threads sleep on cq wake_seq: FUTEX_WAKE it (already bumped) */
+#define BKD_FLUSH_NOTIFY_FD 0x2 /* client armed its eventfd: write 1 to it */
 
-struct bk_conn_rings {
+struct bkd_conn_rings {
 	struct bk_region_view v; /* the broker's own mapping */
 	struct bk_sq_consumer sq;
 	struct bk_cq_producer cq;
@@ -43,8 +43,8 @@ struct bk_conn_rings {
  * Bind to a region the broker created with ring counters starting at
  * ring_start.  Allocates the private tables.  Returns 0 or -ENOMEM.
  */
-int bk_conn_rings_init(struct bk_conn_rings *cr, const struct bk_region_view *v, uint32_t ring_start);
-void bk_conn_rings_fini(struct bk_conn_rings *cr);
+int bkd_conn_rings_init(struct bkd_conn_rings *cr, const struct bk_region_view *v, uint32_t ring_start);
+void bkd_conn_rings_fini(struct bkd_conn_rings *cr);
 
 /*
  * Take up to max submissions off the SQ into out[] (private copies).
@@ -58,13 +58,13 @@ void bk_conn_rings_fini(struct bk_conn_rings *cr);
  * Returns how many entries were put in out[], or -EPROTO when the SQ indices
  * are impossible: the connection must then be dropped.
  */
-int bk_conn_rings_fetch(struct bk_conn_rings *cr, struct bk_sqe *out, unsigned max);
+int bkd_conn_rings_fetch(struct bkd_conn_rings *cr, struct bk_sqe *out, unsigned max);
 
 /* True when the SQ has entries (or impossible indices that fetch will report). */
-bool bk_conn_rings_sq_pending(const struct bk_conn_rings *cr);
+bool bkd_conn_rings_sq_pending(const struct bkd_conn_rings *cr);
 
 /* slot/gen is in flight. */
-bool bk_conn_rings_inflight(const struct bk_conn_rings *cr, uint32_t slot, uint32_t gen);
+bool bkd_conn_rings_inflight(const struct bkd_conn_rings *cr, uint32_t slot, uint32_t gen);
 
 /*
  * Complete the in-flight task in slot: write status and res_len into the
@@ -72,7 +72,7 @@ bool bk_conn_rings_inflight(const struct bk_conn_rings *cr, uint32_t slot, uint3
  * for the client.  The cqe becomes visible at the next flush.
  * Returns 0, or -EINVAL when slot is not in flight (a broker bug).
  */
-int bk_conn_rings_complete(struct bk_conn_rings *cr, uint32_t slot, int32_t status, uint32_t res_len);
+int bkd_conn_rings_complete(struct bkd_conn_rings *cr, uint32_t slot, int32_t status, uint32_t res_len);
 
 /*
  * Publish queued completions (as far as the CQ has room; the rest stays
@@ -80,10 +80,10 @@ int bk_conn_rings_complete(struct bk_conn_rings *cr, uint32_t slot, int32_t stat
  * which wake-ups to issue, or -EPROTO when the client's CQ head is
  * impossible (drop the connection).
  */
-int bk_conn_rings_flush(struct bk_conn_rings *cr);
+int bkd_conn_rings_flush(struct bkd_conn_rings *cr);
 
 /* Completions queued but not yet in the CQ (the client is not reaping). */
-static inline uint32_t bk_conn_rings_backlog(const struct bk_conn_rings *cr)
+static inline uint32_t bkd_conn_rings_backlog(const struct bkd_conn_rings *cr)
 {
 	return cr->npending;
 }
@@ -91,17 +91,17 @@ static inline uint32_t bk_conn_rings_backlog(const struct bk_conn_rings *cr)
 /*
  * Sleep support for the owning worker.  prepare raises the SQ need_wakeup
  * flag and returns the SQ wake_seq to arm a FUTEX_WAIT on; the worker must
- * re-check bk_conn_rings_sq_pending() afterwards.  finish lowers the flag.
+ * re-check bkd_conn_rings_sq_pending() afterwards.  finish lowers the flag.
  */
-uint32_t bk_conn_rings_sleep_prepare(struct bk_conn_rings *cr);
-void bk_conn_rings_sleep_finish(struct bk_conn_rings *cr);
+uint32_t bkd_conn_rings_sleep_prepare(struct bkd_conn_rings *cr);
+void bkd_conn_rings_sleep_finish(struct bkd_conn_rings *cr);
 
 /* For statistics: entries waiting in the SQ and completions the client has not reaped (single reads, clamped). */
-uint32_t bk_conn_rings_sq_depth(const struct bk_conn_rings *cr);
-uint32_t bk_conn_rings_cq_depth(const struct bk_conn_rings *cr);
+uint32_t bkd_conn_rings_sq_depth(const struct bkd_conn_rings *cr);
+uint32_t bkd_conn_rings_cq_depth(const struct bkd_conn_rings *cr);
 
 /* Arena pointer for a range fetch() validated. */
-static inline uint8_t *bk_conn_rings_arena(const struct bk_conn_rings *cr, uint32_t off)
+static inline uint8_t *bkd_conn_rings_arena(const struct bkd_conn_rings *cr, uint32_t off)
 {
 	return cr->v.arena + off;
 }

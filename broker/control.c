@@ -33,7 +33,7 @@
 static char tag_listen, tag_signal, tag_inbox;
 static _Alignas(8) uint8_t rx_buf[BK_WIRE_MAX_MSG];
 
-void bk_control_post(struct bk_broker *b, struct bk_inbox_item *it)
+void bkd_control_post(struct bkd_broker *b, struct bkd_inbox_item *it)
 {
 	it->next = NULL;
 	pthread_mutex_lock(&b->ctl_lock);
@@ -45,16 +45,16 @@ void bk_control_post(struct bk_broker *b, struct bk_inbox_item *it)
 	pthread_mutex_unlock(&b->ctl_lock);
 	uint64_t one = 1;
 	if (write(b->ctl_efd, &one, sizeof(one)) != sizeof(one))
-		bk_err("control inbox eventfd write failed: %s", strerror(errno));
+		bkd_err("control inbox eventfd write failed: %s", strerror(errno));
 }
 
-static int ep_add(struct bk_broker *b, int fd, void *ptr, uint32_t events)
+static int ep_add(struct bkd_broker *b, int fd, void *ptr, uint32_t events)
 {
 	struct epoll_event ev = { .events = events, .data.ptr = ptr };
 	return epoll_ctl(b->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
 
-int bk_control_init(struct bk_broker *b)
+int bkd_control_init(struct bkd_broker *b)
 {
 	pthread_mutex_init(&b->ctl_lock, NULL);
 	b->epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -76,7 +76,7 @@ int bk_control_init(struct bk_broker *b)
 
 /* ---- connection list ------------------------------------------------------ */
 
-static void list_add(struct bk_broker *b, struct bk_conn *c)
+static void list_add(struct bkd_broker *b, struct bkd_conn *c)
 {
 	c->next = NULL;
 	c->prev = b->conns_tail;
@@ -88,7 +88,7 @@ static void list_add(struct bk_broker *b, struct bk_conn *c)
 	atomic_fetch_add_explicit(&b->stats.connections, 1, memory_order_relaxed);
 }
 
-static void list_del(struct bk_broker *b, struct bk_conn *c)
+static void list_del(struct bkd_broker *b, struct bkd_conn *c)
 {
 	if (c->prev)
 		c->prev->next = c->next;
@@ -101,11 +101,11 @@ static void list_del(struct bk_broker *b, struct bk_conn *c)
 	atomic_fetch_sub_explicit(&b->stats.connections, 1, memory_order_relaxed);
 }
 
-static void sock_close(struct bk_broker *b, struct bk_conn *c)
+static void sock_close(struct bkd_broker *b, struct bkd_conn *c)
 {
 	if (c->in_epoll) {
 		if (epoll_ctl(b->epfd, EPOLL_CTL_DEL, c->sock, NULL) < 0)
-			bk_err("epoll_ctl DEL: %s", strerror(errno));
+			bkd_err("epoll_ctl DEL: %s", strerror(errno));
 		c->in_epoll = false;
 	}
 	if (c->sock >= 0) {
@@ -117,31 +117,31 @@ static void sock_close(struct bk_broker *b, struct bk_conn *c)
 /*
  * The client hung up or must be dropped.  Without a region the connection
  * goes at once; otherwise its worker cancels and drains it and hands it back
- * (BK_IN_CONN_DONE), and only then are the region and fds released.
+ * (BKD_IN_CONN_DONE), and only then are the region and fds released.
  */
-static void conn_teardown(struct bk_broker *b, struct bk_conn *c)
+static void conn_teardown(struct bkd_broker *b, struct bkd_conn *c)
 {
 	switch (c->state) {
-	case BK_CONN_NEW:
-	case BK_CONN_CONTROL:
+	case BKD_CONN_NEW:
+	case BKD_CONN_CONTROL:
 		sock_close(b, c);
 		list_del(b, c);
-		bk_conn_free(c);
+		bkd_conn_free(c);
 		break;
-	case BK_CONN_ACTIVE:
+	case BKD_CONN_ACTIVE:
 		sock_close(b, c);
-		c->state = BK_CONN_TEARDOWN;
+		c->state = BKD_CONN_TEARDOWN;
 		atomic_store_explicit(&c->region.v.hdr->broker_state, BK_BROKER_GONE, memory_order_release);
-		c->teardown_item.type = BK_IN_TEARDOWN;
+		c->teardown_item.type = BKD_IN_TEARDOWN;
 		c->teardown_item.ptr = c;
-		bk_worker_post(c->w, &c->teardown_item);
+		bkd_worker_post(c->w, &c->teardown_item);
 		break;
-	case BK_CONN_TEARDOWN:
+	case BKD_CONN_TEARDOWN:
 		break;
 	}
 }
 
-static void accept_all(struct bk_broker *b)
+static void accept_all(struct bkd_broker *b)
 {
 	for (;;) {
 		int fd = accept4(b->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -149,10 +149,10 @@ static void accept_all(struct bk_broker *b)
 			if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
 				return;
 			/* EMFILE and friends: the client waits in the backlog; the next connection retries. */
-			bk_warn("accept: %s", strerror(errno));
+			bkd_warn("accept: %s", strerror(errno));
 			return;
 		}
-		struct bk_conn *c = bk_conn_new(b, fd);
+		struct bkd_conn *c = bkd_conn_new(b, fd);
 		if (!c) {
 			close(fd);
 			continue;
@@ -160,18 +160,18 @@ static void accept_all(struct bk_broker *b)
 		atomic_fetch_add_explicit(&b->stats.connections_total, 1, memory_order_relaxed);
 		list_add(b, c);
 		if (ep_add(b, fd, c, EPOLLIN | EPOLLRDHUP) < 0) {
-			bk_err("epoll_ctl ADD: %s", strerror(errno));
+			bkd_err("epoll_ctl ADD: %s", strerror(errno));
 			conn_teardown(b, c);
 			continue;
 		}
 		c->in_epoll = true;
 		if (atomic_load_explicit(&b->draining, memory_order_relaxed))
-			bk_request_send_bye(c);
+			bkd_request_send_bye(c);
 	}
 }
 
 /* Read up to MSGS_PER_EVENT datagrams.  Returns false when the connection must go. */
-static bool conn_read(struct bk_broker *b, struct bk_conn *c)
+static bool conn_read(struct bkd_broker *b, struct bkd_conn *c)
 {
 	for (int i = 0; i < MSGS_PER_EVENT; i++) {
 		struct iovec iov = { .iov_base = rx_buf, .iov_len = sizeof(rx_buf) };
@@ -207,20 +207,20 @@ static bool conn_read(struct bk_broker *b, struct bk_conn *c)
 		if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
 			for (int j = 0; j < nfds; j++)
 				close(fds[j]);
-			bk_warn("conn %u (pid %d): oversized message or too many descriptors; disconnecting", c->id,
+			bkd_warn("conn %u (pid %d): oversized message or too many descriptors; disconnecting", c->id,
 				(int)c->cred.pid);
 			atomic_fetch_add_explicit(&b->stats.violations, 1, memory_order_relaxed);
 			return false;
 		}
-		if (bk_request_handle(b, c, rx_buf, (size_t)n, fds, nfds) < 0)
+		if (bkd_request_handle(b, c, rx_buf, (size_t)n, fds, nfds) < 0)
 			return false;
-		if (c->state == BK_CONN_TEARDOWN)
+		if (c->state == BKD_CONN_TEARDOWN)
 			return true;
 	}
 	return true;
 }
 
-static void conn_event(struct bk_broker *b, struct bk_conn *c, uint32_t ev)
+static void conn_event(struct bkd_broker *b, struct bkd_conn *c, uint32_t ev)
 {
 	bool keep = true;
 	if (ev & EPOLLIN)
@@ -231,30 +231,30 @@ static void conn_event(struct bk_broker *b, struct bk_conn *c, uint32_t ev)
 		conn_teardown(b, c);
 }
 
-static void inbox(struct bk_broker *b)
+static void inbox(struct bkd_broker *b)
 {
 	uint64_t v;
 	if (read(b->ctl_efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		bk_err("control eventfd read: %s", strerror(errno));
+		bkd_err("control eventfd read: %s", strerror(errno));
 	pthread_mutex_lock(&b->ctl_lock);
-	struct bk_inbox_item *it = b->ctl_head;
+	struct bkd_inbox_item *it = b->ctl_head;
 	b->ctl_head = b->ctl_tail = NULL;
 	pthread_mutex_unlock(&b->ctl_lock);
 	while (it) {
-		struct bk_inbox_item *next = it->next;
-		struct bk_conn *c = it->ptr;
-		if (it->type == BK_IN_CONN_DROP) {
+		struct bkd_inbox_item *next = it->next;
+		struct bkd_conn *c = it->ptr;
+		if (it->type == BKD_IN_CONN_DROP) {
 			conn_teardown(b, c);
-		} else if (it->type == BK_IN_CONN_DONE) {
+		} else if (it->type == BKD_IN_CONN_DONE) {
 			list_del(b, c);
-			bk_conn_free(c);
+			bkd_conn_free(c);
 		}
 		it = next;
 	}
 	if (atomic_exchange_explicit(&b->collect_needed, false, memory_order_acq_rel)) {
-		int n = bk_registry_collect(b->reg);
+		int n = bkd_registry_collect(b->reg);
 		if (n > 0)
-			bk_info("%d drained module(s) unloaded", n);
+			bkd_info("%d drained module(s) unloaded", n);
 	}
 }
 
@@ -262,72 +262,72 @@ static void inbox(struct bk_broker *b)
 
 enum phase { RUNNING, DRAINING, CANCELLING, DONE };
 
-static void begin_shutdown(struct bk_broker *b)
+static void begin_shutdown(struct bkd_broker *b)
 {
-	bk_info("shutting down: no new connections; %u ms for in-flight tasks", b->opt.grace_ms);
+	bkd_info("shutting down: no new connections; %u ms for in-flight tasks", b->opt.grace_ms);
 	if (epoll_ctl(b->epfd, EPOLL_CTL_DEL, b->listen_fd, NULL) < 0)
-		bk_err("epoll_ctl DEL listener: %s", strerror(errno));
+		bkd_err("epoll_ctl DEL listener: %s", strerror(errno));
 	close(b->listen_fd);
 	b->listen_fd = -1;
 	if (unlink(b->opt.socket) < 0 && errno != ENOENT)
-		bk_warn("unlink %s: %s", b->opt.socket, strerror(errno));
+		bkd_warn("unlink %s: %s", b->opt.socket, strerror(errno));
 	atomic_store_explicit(&b->draining, true, memory_order_relaxed);
 	for (unsigned i = 0; i < b->nworkers; i++) {
-		b->workers[i].drain_item.type = BK_IN_DRAIN;
-		bk_worker_post(&b->workers[i], &b->workers[i].drain_item);
+		b->workers[i].drain_item.type = BKD_IN_DRAIN;
+		bkd_worker_post(&b->workers[i], &b->workers[i].drain_item);
 	}
-	for (struct bk_conn *c = b->conns_head; c; c = c->next) {
-		if (c->state == BK_CONN_ACTIVE)
+	for (struct bkd_conn *c = b->conns_head; c; c = c->next) {
+		if (c->state == BKD_CONN_ACTIVE)
 			atomic_store_explicit(&c->region.v.hdr->broker_state, BK_BROKER_DRAINING, memory_order_release);
 		if (c->sock >= 0)
-			bk_request_send_bye(c);
+			bkd_request_send_bye(c);
 	}
 }
 
-static void cancel_all(struct bk_broker *b)
+static void cancel_all(struct bkd_broker *b)
 {
 	uint64_t n;
-	bk_broker_task_totals(b, NULL, NULL, &n);
-	bk_info("grace period over: cancelling %llu task(s)", (unsigned long long)n);
+	bkd_broker_task_totals(b, NULL, NULL, &n);
+	bkd_info("grace period over: cancelling %llu task(s)", (unsigned long long)n);
 	for (unsigned i = 0; i < b->nworkers; i++) {
-		b->workers[i].cancel_item.type = BK_IN_CANCEL_ALL;
-		bk_worker_post(&b->workers[i], &b->workers[i].cancel_item);
+		b->workers[i].cancel_item.type = BKD_IN_CANCEL_ALL;
+		bkd_worker_post(&b->workers[i], &b->workers[i].cancel_item);
 	}
 }
 
-static int finish(struct bk_broker *b)
+static int finish(struct bkd_broker *b)
 {
 	uint64_t left;
-	bk_broker_task_totals(b, NULL, NULL, &left);
+	bkd_broker_task_totals(b, NULL, NULL, &left);
 	/* Offload threads may still post results to workers: stop them first. */
-	bk_offload_destroy(b->offload);
+	bkd_offload_destroy(b->offload);
 	b->offload = NULL;
 	for (unsigned i = 0; i < b->nworkers; i++)
-		bk_worker_join(&b->workers[i]);
+		bkd_worker_join(&b->workers[i]);
 	/* Workers are gone: whatever they still owned is ours now. */
 	pthread_mutex_lock(&b->ctl_lock);
 	b->ctl_head = b->ctl_tail = NULL;
 	pthread_mutex_unlock(&b->ctl_lock);
 	while (b->conns_head) {
-		struct bk_conn *c = b->conns_head;
+		struct bkd_conn *c = b->conns_head;
 		sock_close(b, c);
 		list_del(b, c);
-		bk_conn_free(c);
+		bkd_conn_free(c);
 	}
 	int rc = 0;
 	if (left) {
-		bk_err("%llu task(s) did not finish after cancellation; modules are not unloaded",
+		bkd_err("%llu task(s) did not finish after cancellation; modules are not unloaded",
 		       (unsigned long long)left);
 		rc = 1;
 	} else {
-		bk_registry_destroy(b->reg);
+		bkd_registry_destroy(b->reg);
 		b->reg = NULL;
 	}
-	bk_info("stopped");
+	bkd_info("stopped");
 	return rc;
 }
 
-int bk_control_run(struct bk_broker *b)
+int bkd_control_run(struct bkd_broker *b)
 {
 	enum phase phase = RUNNING;
 	int64_t deadline = 0;
@@ -338,7 +338,7 @@ int bk_control_run(struct bk_broker *b)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			bk_err("epoll_wait: %s", strerror(errno));
+			bkd_err("epoll_wait: %s", strerror(errno));
 			return 1;
 		}
 		bool stop_signal = false;
@@ -350,7 +350,7 @@ int bk_control_run(struct bk_broker *b)
 			} else if (p == &tag_signal) {
 				struct signalfd_siginfo si;
 				while (read(b->sig_fd, &si, sizeof(si)) == sizeof(si)) {
-					bk_info("signal %u received", si.ssi_signo);
+					bkd_info("signal %u received", si.ssi_signo);
 					stop_signal = true;
 				}
 			} else if (p == &tag_inbox) {
@@ -373,7 +373,7 @@ int bk_control_run(struct bk_broker *b)
 			}
 		}
 		uint64_t inflight;
-		bk_broker_task_totals(b, NULL, NULL, &inflight);
+		bkd_broker_task_totals(b, NULL, NULL, &inflight);
 		if (phase == DRAINING && (inflight == 0 || now >= deadline)) {
 			if (inflight == 0) {
 				phase = DONE;

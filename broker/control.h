@@ -9,9 +9,9 @@
 #include "brokerd.h"
 
 /* Set up epoll over b->listen_fd, b->ctl_efd and a signalfd (SIGTERM, SIGINT; already blocked). */
-int bk_control_init(struct bk_broker *b);
+int bkd_control_init(struct bkd_broker *b);
 
 /* Serve until SIGTERM/SIGINT, then drain and stop workers.  Returns the exit code. */
-int bk_control_run(struct bk_broker *b);
+int bkd_control_run(struct bkd_broker *b);
 
 #endif /* BROKER_CONTROL_H */

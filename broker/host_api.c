@@ -32,7 +32,7 @@ static void *h_result(bk_task *t, size_t *cap)
 
 static void h_complete(bk_task *t, int status, size_t len)
 {
-	bk_task_complete(t, status, len);
+	bkd_task_complete(t, status, len);
 }
 
 static int h_cancelled(bk_task *t)
@@ -44,19 +44,19 @@ static int h_cancelled(bk_task *t)
  * Common start of an io op.  A cancelled task may only close (so that a
  * module can always release its fds); anything else is refused.
  */
-static int op_begin(bk_task *t, enum bk_op_type type, bool allow_cancelled, bk_io_cb cb, void *ud,
-		    struct bk_op **opp, struct io_uring_sqe **sqep)
+static int op_begin(bk_task *t, enum bkd_op_type type, bool allow_cancelled, bk_io_cb cb, void *ud,
+		    struct bkd_op **opp, struct io_uring_sqe **sqep)
 {
-	if (!bk_worker_is_current(t->w))
+	if (!bkd_worker_is_current(t->w))
 		return -EPERM;
 	if (!allow_cancelled && atomic_load_explicit(&t->cancelled, memory_order_relaxed))
 		return -ECANCELED;
-	struct bk_op *op = bk_task_op_new(t, type, cb, ud);
+	struct bkd_op *op = bkd_task_op_new(t, type, cb, ud);
 	if (!op)
 		return -ENOMEM;
-	struct io_uring_sqe *sqe = bk_worker_sqe(t->w);
+	struct io_uring_sqe *sqe = bkd_worker_sqe(t->w);
 	if (!sqe) {
-		bk_task_op_abort(op);
+		bkd_task_op_abort(op);
 		return -EBUSY;
 	}
 	*opp = op;
@@ -64,16 +64,16 @@ static int op_begin(bk_task *t, enum bk_op_type type, bool allow_cancelled, bk_i
 	return 0;
 }
 
-static void op_commit(struct bk_op *op, struct io_uring_sqe *sqe)
+static void op_commit(struct bkd_op *op, struct io_uring_sqe *sqe)
 {
 	io_uring_sqe_set_data(sqe, &op->ud);
 }
 
 static int h_read(bk_task *t, int fd, void *buf, uint32_t len, uint64_t offset, bk_io_cb cb, void *ud)
 {
-	struct bk_op *op;
+	struct bkd_op *op;
 	struct io_uring_sqe *sqe;
-	int r = op_begin(t, BK_OPT_IO, false, cb, ud, &op, &sqe);
+	int r = op_begin(t, BKD_OPT_IO, false, cb, ud, &op, &sqe);
 	if (r < 0)
 		return r;
 	io_uring_prep_read(sqe, fd, buf, len, offset);
@@ -83,9 +83,9 @@ static int h_read(bk_task *t, int fd, void *buf, uint32_t len, uint64_t offset, 
 
 static int h_write(bk_task *t, int fd, const void *buf, uint32_t len, uint64_t offset, bk_io_cb cb, void *ud)
 {
-	struct bk_op *op;
+	struct bkd_op *op;
 	struct io_uring_sqe *sqe;
-	int r = op_begin(t, BK_OPT_IO, false, cb, ud, &op, &sqe);
+	int r = op_begin(t, BKD_OPT_IO, false, cb, ud, &op, &sqe);
 	if (r < 0)
 		return r;
 	io_uring_prep_write(sqe, fd, buf, len, offset);
@@ -95,9 +95,9 @@ static int h_write(bk_task *t, int fd, const void *buf, uint32_t len, uint64_t o
 
 static int h_openat(bk_task *t, int dfd, const char *path, int flags, uint32_t mode, bk_io_cb cb, void *ud)
 {
-	struct bk_op *op;
+	struct bkd_op *op;
 	struct io_uring_sqe *sqe;
-	int r = op_begin(t, BK_OPT_IO, false, cb, ud, &op, &sqe);
+	int r = op_begin(t, BKD_OPT_IO, false, cb, ud, &op, &sqe);
 	if (r < 0)
 		return r;
 	/* The fd must not leak into anything brokerd might exec. */
@@ -108,9 +108,9 @@ static int h_openat(bk_task *t, int dfd, const char *path, int flags, uint32_t m
 
 static int h_close(bk_task *t, int fd, bk_io_cb cb, void *ud)
 {
-	struct bk_op *op;
+	struct bkd_op *op;
 	struct io_uring_sqe *sqe;
-	int r = op_begin(t, BK_OPT_IO, true, cb, ud, &op, &sqe);
+	int r = op_begin(t, BKD_OPT_IO, true, cb, ud, &op, &sqe);
 	if (r < 0)
 		return r;
 	io_uring_prep_close(sqe, fd);
@@ -120,9 +120,9 @@ static int h_close(bk_task *t, int fd, bk_io_cb cb, void *ud)
 
 static int h_timeout(bk_task *t, uint64_t ns, bk_io_cb cb, void *ud)
 {
-	struct bk_op *op;
+	struct bkd_op *op;
 	struct io_uring_sqe *sqe;
-	int r = op_begin(t, BK_OPT_TIMEOUT, false, cb, ud, &op, &sqe);
+	int r = op_begin(t, BKD_OPT_TIMEOUT, false, cb, ud, &op, &sqe);
 	if (r < 0)
 		return r;
 	op->ts.tv_sec = (long long)(ns / 1000000000u);
@@ -134,19 +134,19 @@ static int h_timeout(bk_task *t, uint64_t ns, bk_io_cb cb, void *ud)
 
 static int h_offload(bk_task *t, bk_work_fn work, bk_io_cb cb, void *ud)
 {
-	if (!bk_worker_is_current(t->w))
+	if (!bkd_worker_is_current(t->w))
 		return -EPERM;
 	if (!work)
 		return -EINVAL;
 	if (atomic_load_explicit(&t->cancelled, memory_order_relaxed))
 		return -ECANCELED;
-	struct bk_op *op = bk_task_op_new(t, BK_OPT_OFFLOAD, cb, ud);
+	struct bkd_op *op = bkd_task_op_new(t, BKD_OPT_OFFLOAD, cb, ud);
 	if (!op)
 		return -ENOMEM;
 	op->work = work;
-	int r = bk_offload_submit(t->w->b->offload, op);
+	int r = bkd_offload_submit(t->w->b->offload, op);
 	if (r < 0) {
-		bk_task_op_abort(op);
+		bkd_task_op_abort(op);
 		return r;
 	}
 	return 0;
@@ -156,7 +156,7 @@ static void h_log(bk_task *t, int level, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	bk_logv_from(t ? bk_registry_module_name(&t->ref) : "module", level, fmt, ap);
+	bkd_logv_from(t ? bkd_registry_module_name(&t->ref) : "module", level, fmt, ap);
 	va_end(ap);
 }
 
@@ -176,7 +176,7 @@ static const bk_host_api host_api = {
 	.log = h_log,
 };
 
-const bk_host_api *bk_host_api_table(void)
+const bk_host_api *bkd_host_api_table(void)
 {
 	return &host_api;
 }

@@ -6,6 +6,6 @@
 
 #include "broker/module.h"
 
-const bk_host_api *bk_host_api_table(void);
+const bk_host_api *bkd_host_api_table(void);
 
 #endif /* BROKER_HOST_API_H */

@@ -52,7 +52,7 @@ static void make_parent(const char *path)
 	memcpy(dir, path, (size_t)(slash - path));
 	dir[slash - path] = 0;
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-		bk_dbg("mkdir %s: %s", dir, strerror(errno));
+		bkd_dbg("mkdir %s: %s", dir, strerror(errno));
 }
 
 static int check_existing(const char *path, const struct sockaddr_un *sa, bool *stale)
@@ -62,38 +62,38 @@ static int check_existing(const char *path, const struct sockaddr_un *sa, bool *
 	if (lstat(path, &st) < 0)
 		return 0;
 	if (!S_ISSOCK(st.st_mode)) {
-		bk_err("%s exists and is not a socket; refusing to replace it", path);
+		bkd_err("%s exists and is not a socket; refusing to replace it", path);
 		return -EEXIST;
 	}
 	int live = probe_live(sa);
 	if (live == 1) {
-		bk_err("another brokerd already serves %s; refusing to start a second one", path);
+		bkd_err("another brokerd already serves %s; refusing to start a second one", path);
 		return -EADDRINUSE;
 	}
 	if (live < 0) {
-		bk_err("cannot tell whether %s is in use (%s); refusing to replace it", path, strerror(-live));
+		bkd_err("cannot tell whether %s is in use (%s); refusing to replace it", path, strerror(-live));
 		return live;
 	}
 	*stale = true;
 	return 0;
 }
 
-int bk_listener_probe(const char *path)
+int bkd_listener_probe(const char *path)
 {
 	struct sockaddr_un sa;
 	bool stale;
 	if (fill_addr(path, &sa) < 0) {
-		bk_err("socket path too long: %s", path);
+		bkd_err("socket path too long: %s", path);
 		return -ENAMETOOLONG;
 	}
 	return check_existing(path, &sa, &stale);
 }
 
-int bk_listener_open(const char *path, long group)
+int bkd_listener_open(const char *path, long group)
 {
 	struct sockaddr_un sa;
 	if (fill_addr(path, &sa) < 0) {
-		bk_err("socket path too long: %s", path);
+		bkd_err("socket path too long: %s", path);
 		return -ENAMETOOLONG;
 	}
 	bool stale;
@@ -101,10 +101,10 @@ int bk_listener_open(const char *path, long group)
 	if (r < 0)
 		return r;
 	if (stale) {
-		bk_info("replacing stale socket %s", path);
+		bkd_info("replacing stale socket %s", path);
 		if (unlink(path) < 0 && errno != ENOENT) {
 			int e = errno;
-			bk_err("unlink stale socket %s: %s", path, strerror(e));
+			bkd_err("unlink stale socket %s: %s", path, strerror(e));
 			return -e;
 		}
 	} else {
@@ -114,7 +114,7 @@ int bk_listener_open(const char *path, long group)
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
 		int e = errno;
-		bk_err("socket: %s", strerror(e));
+		bkd_err("socket: %s", strerror(e));
 		return -e;
 	}
 	/* The umask makes the socket file 0660 from the start, so there is no window with wider rights. */
@@ -123,18 +123,18 @@ int bk_listener_open(const char *path, long group)
 	int e = errno;
 	umask(old);
 	if (r < 0) {
-		bk_err("bind %s: %s", path, strerror(e));
+		bkd_err("bind %s: %s", path, strerror(e));
 		close(fd);
 		return -e;
 	}
 	if (chmod(path, 0660) < 0)
-		bk_warn("chmod 0660 %s: %s", path, strerror(errno));
+		bkd_warn("chmod 0660 %s: %s", path, strerror(errno));
 	/* --allow-gid: the group's members need write access to the socket file before the policy can admit them. */
 	if (group >= 0 && chown(path, (uid_t)-1, (gid_t)group) < 0)
-		bk_warn("chgrp %ld %s: %s (members of that group cannot reach the socket)", group, path, strerror(errno));
+		bkd_warn("chgrp %ld %s: %s (members of that group cannot reach the socket)", group, path, strerror(errno));
 	if (listen(fd, SOMAXCONN) < 0) {
 		e = errno;
-		bk_err("listen %s: %s", path, strerror(e));
+		bkd_err("listen %s: %s", path, strerror(e));
 		close(fd);
 		unlink(path);
 		return -e;
@@ -142,7 +142,7 @@ int bk_listener_open(const char *path, long group)
 	return fd;
 }
 
-bool bk_peer_allowed(const struct bk_options_d *o, const struct ucred *cred)
+bool bkd_peer_allowed(const struct bkd_options *o, const struct ucred *cred)
 {
 	if (cred->uid == 0 || cred->uid == geteuid())
 		return true;

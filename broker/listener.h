@@ -18,16 +18,16 @@
  * the socket at all (the policy check follows on connect).  Each failure is
  * logged with the path.  Returns the fd or -errno.
  */
-int bk_listener_open(const char *path, long group);
+int bkd_listener_open(const char *path, long group);
 
 /*
- * The same checks as bk_listener_open without touching anything: 0 when the
- * path is free or a stale socket, else the error bk_listener_open would give
+ * The same checks as bkd_listener_open without touching anything: 0 when the
+ * path is free or a stale socket, else the error bkd_listener_open would give
  * (logged).  Lets brokerd refuse early, before it loads modules.
  */
-int bk_listener_probe(const char *path);
+int bkd_listener_probe(const char *path);
 
 /* Same uid as brokerd, root, or listed with --allow-uid / --allow-gid. */
-bool bk_peer_allowed(const struct bk_options_d *o, const struct ucred *cred);
+bool bkd_peer_allowed(const struct bkd_options *o, const struct ucred *cred);
 
 #endif /* BROKER_LISTENER_H */

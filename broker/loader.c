@@ -35,20 +35,20 @@
 #include "broker/loader.h"
 #include "log.h"
 
-#define BK_REG_MAX_FNS 4096u /* function ids per registry life */
-#define BK_REG_MAX_MODULE_FNS 1024u /* functions per module */
-#define BK_REG_NAME_MAX 31u /* module name length */
-#define BK_REG_FULLNAME_MAX 127u /* "module.function" length */
-#define BK_REG_ACQUIRE_TRIES 16 /* re-reads of a slot that is being re-pointed */
+#define BKD_REG_MAX_FNS 4096u /* function ids per registry life */
+#define BKD_REG_MAX_MODULE_FNS 1024u /* functions per module */
+#define BKD_REG_NAME_MAX 31u /* module name length */
+#define BKD_REG_FULLNAME_MAX 127u /* "module.function" length */
+#define BKD_REG_ACQUIRE_TRIES 16 /* re-reads of a slot that is being re-pointed */
 
 /* One function of one module version: what a slot points to. */
-struct bk_binding {
-	struct bk_loaded_module *mod;
+struct bkd_binding {
+	struct bkd_module *mod;
 	bk_handler_fn handler;
 	uint32_t fn;
 };
 
-struct bk_loaded_module {
+struct bkd_module {
 	/* Hot, shared with workers. */
 	atomic_uint active;
 	atomic_long inflight;
@@ -58,9 +58,9 @@ struct bk_loaded_module {
 	/* Written before the module is published, read-only afterwards. */
 	void *state;
 	void (*fini)(void *state);
-	struct bk_binding *bindings;
+	struct bkd_binding *bindings;
 	uint32_t nfunctions;
-	char name[BK_REG_NAME_MAX + 1];
+	char name[BKD_REG_NAME_MAX + 1];
 	char version[32];
 	char *path;
 	char **fnames; /* short names, for list */
@@ -68,10 +68,10 @@ struct bk_loaded_module {
 	/* Control thread only. */
 	void *dl;
 	bool finalised;
-	struct bk_loaded_module *next;
+	struct bkd_module *next;
 };
 
-struct bk_registry {
+struct bkd_registry {
 	const bk_host_api *host;
 	void (*notify)(void *arg);
 	void *notify_arg;
@@ -79,10 +79,10 @@ struct bk_registry {
 	 * slots[] is allocated once at its full capacity and never moves, so
 	 * workers index it without a lock; ids below nslots have a name.
 	 */
-	_Atomic(struct bk_binding *) *slots;
+	_Atomic(struct bkd_binding *) *slots;
 	char **slot_names; /* control thread only */
 	uint32_t nslots; /* control thread only; workers rely on NULL slots */
-	struct bk_loaded_module *modules; /* every module ever loaded, newest first */
+	struct bkd_module *modules; /* every module ever loaded, newest first */
 };
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -98,9 +98,9 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-int bk_registry_create(const bk_host_api *host, void (*notify)(void *arg), void *arg, struct bk_registry **out)
+int bkd_registry_create(const bk_host_api *host, void (*notify)(void *arg), void *arg, struct bkd_registry **out)
 {
-	struct bk_registry *r;
+	struct bkd_registry *r;
 
 	if (!out)
 		return -EINVAL;
@@ -108,15 +108,15 @@ int bk_registry_create(const bk_host_api *host, void (*notify)(void *arg), void 
 	r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
-	r->slots = calloc(BK_REG_MAX_FNS, sizeof(*r->slots));
-	r->slot_names = calloc(BK_REG_MAX_FNS, sizeof(*r->slot_names));
+	r->slots = calloc(BKD_REG_MAX_FNS, sizeof(*r->slots));
+	r->slot_names = calloc(BKD_REG_MAX_FNS, sizeof(*r->slot_names));
 	if (!r->slots || !r->slot_names) {
 		free(r->slots);
 		free(r->slot_names);
 		free(r);
 		return -ENOMEM;
 	}
-	for (uint32_t i = 0; i < BK_REG_MAX_FNS; i++)
+	for (uint32_t i = 0; i < BKD_REG_MAX_FNS; i++)
 		atomic_init(&r->slots[i], NULL);
 	r->host = host;
 	r->notify = notify;
@@ -125,7 +125,7 @@ int bk_registry_create(const bk_host_api *host, void (*notify)(void *arg), void 
 	return 0;
 }
 
-static void module_free(struct bk_loaded_module *m)
+static void module_free(struct bkd_module *m)
 {
 	if (m->fnames) {
 		for (uint32_t i = 0; i < m->nfunctions; i++)
@@ -137,7 +137,7 @@ static void module_free(struct bk_loaded_module *m)
 	free(m);
 }
 
-static void module_finalise(struct bk_loaded_module *m)
+static void module_finalise(struct bkd_module *m)
 {
 	if (m->finalised)
 		return;
@@ -145,13 +145,13 @@ static void module_finalise(struct bk_loaded_module *m)
 	if (m->fini)
 		m->fini(m->state);
 	if (m->dl && dlclose(m->dl) != 0)
-		bk_warn("dlclose of module %s (%s): %s", m->name, m->path, dlerror());
+		bkd_warn("dlclose of module %s (%s): %s", m->name, m->path, dlerror());
 	m->dl = NULL;
 }
 
-void bk_registry_destroy(struct bk_registry *r)
+void bkd_registry_destroy(struct bkd_registry *r)
 {
-	struct bk_loaded_module *m, *next;
+	struct bkd_module *m, *next;
 
 	if (!r)
 		return;
@@ -185,15 +185,15 @@ static bool valid_ident(const char *s, size_t max)
 	return true;
 }
 
-static struct bk_loaded_module *find_active(struct bk_registry *r, const char *name)
+static struct bkd_module *find_active(struct bkd_registry *r, const char *name)
 {
-	for (struct bk_loaded_module *m = r->modules; m; m = m->next)
+	for (struct bkd_module *m = r->modules; m; m = m->next)
 		if (atomic_load_explicit(&m->active, memory_order_relaxed) && strcmp(m->name, name) == 0)
 			return m;
 	return NULL;
 }
 
-static int find_slot(const struct bk_registry *r, const char *full)
+static int find_slot(const struct bkd_registry *r, const char *full)
 {
 	for (uint32_t i = 0; i < r->nslots; i++)
 		if (strcmp(r->slot_names[i], full) == 0)
@@ -230,28 +230,28 @@ static int check_desc(const char *path, const bk_module_desc *d, char *err, size
 			path, d->size, BK_MODULE_ABI_VERSION, (size_t)DESC_MIN_SIZE, sizeof(bk_module_desc));
 		return -EPROTO;
 	}
-	if (!valid_ident(d->name, BK_REG_NAME_MAX)) {
+	if (!valid_ident(d->name, BKD_REG_NAME_MAX)) {
 		set_err(err, errlen, "refusing module %s: bad module name \"%.40s\" (want [a-z0-9_]+, at most %u)", path,
-			d->name ? d->name : "(null)", BK_REG_NAME_MAX);
+			d->name ? d->name : "(null)", BKD_REG_NAME_MAX);
 		return -EINVAL;
 	}
 	if (d->nfunctions == 0 || !d->functions) {
 		set_err(err, errlen, "refusing module %s: module %s has no functions", path, d->name);
 		return -EINVAL;
 	}
-	if (d->nfunctions > BK_REG_MAX_MODULE_FNS) {
+	if (d->nfunctions > BKD_REG_MAX_MODULE_FNS) {
 		set_err(err, errlen, "refusing module %s: %u functions, at most %u", path, d->nfunctions,
-			BK_REG_MAX_MODULE_FNS);
+			BKD_REG_MAX_MODULE_FNS);
 		return -E2BIG;
 	}
 	size_t nlen = strlen(d->name);
 	for (uint32_t i = 0; i < d->nfunctions; i++) {
 		const bk_function_desc *f = &d->functions[i];
 
-		if (!valid_ident(f->name, BK_REG_FULLNAME_MAX - nlen - 1)) {
+		if (!valid_ident(f->name, BKD_REG_FULLNAME_MAX - nlen - 1)) {
 			set_err(err, errlen,
 				"refusing module %s: bad function name \"%.40s\" (want [a-z0-9_]+, \"%s.name\" at most %u)",
-				path, f->name ? f->name : "(null)", d->name, BK_REG_FULLNAME_MAX);
+				path, f->name ? f->name : "(null)", d->name, BKD_REG_FULLNAME_MAX);
 			return -EINVAL;
 		}
 		if (!f->handler) {
@@ -270,9 +270,9 @@ static int check_desc(const char *path, const bk_module_desc *d, char *err, size
 }
 
 /* Copy what we keep of the descriptor, so nothing points into the .so after dlclose. */
-static int module_new(const char *path, const bk_module_desc *d, struct bk_loaded_module **out)
+static int module_new(const char *path, const bk_module_desc *d, struct bkd_module **out)
 {
-	struct bk_loaded_module *m = calloc(1, sizeof(*m));
+	struct bkd_module *m = calloc(1, sizeof(*m));
 
 	if (!m)
 		return -ENOMEM;
@@ -303,7 +303,7 @@ nomem:
 }
 
 /* Wake the control thread if m is retired and idle; called after the last task or the retirement. */
-static void notify_if_drained(struct bk_registry *r, struct bk_loaded_module *m)
+static void notify_if_drained(struct bkd_registry *r, struct bkd_module *m)
 {
 	/*
 	 * seq_cst pairs with the seq_cst store of active=0 in retire() and the
@@ -317,7 +317,7 @@ static void notify_if_drained(struct bk_registry *r, struct bk_loaded_module *m)
 }
 
 /* Stop m taking new tasks. Its slots must already point elsewhere (or NULL). */
-static void retire(struct bk_registry *r, struct bk_loaded_module *m)
+static void retire(struct bkd_registry *r, struct bkd_module *m)
 {
 	/*
 	 * seq_cst: Dekker pattern with acquire(), which increments inflight and
@@ -331,14 +331,14 @@ static void retire(struct bk_registry *r, struct bk_loaded_module *m)
 	notify_if_drained(r, m);
 }
 
-int bk_registry_load(struct bk_registry *r, const char *path, char *err, size_t errlen)
+int bkd_registry_load(struct bkd_registry *r, const char *path, char *err, size_t errlen)
 {
 	struct stat st;
 	void *dl;
 	bk_module_entry_fn entry;
 	const bk_module_desc *d;
-	struct bk_loaded_module *m = NULL, *old;
-	uint32_t ids[BK_REG_MAX_MODULE_FNS];
+	struct bkd_module *m = NULL, *old;
+	uint32_t ids[BKD_REG_MAX_MODULE_FNS];
 	uint32_t nnew = 0;
 	int rc;
 
@@ -381,15 +381,15 @@ int bk_registry_load(struct bk_registry *r, const char *path, char *err, size_t 
 
 	/* Resolve ids before init so that nothing can fail after the module has state. */
 	for (uint32_t i = 0; i < d->nfunctions; i++) {
-		char full[BK_REG_FULLNAME_MAX + 1];
+		char full[BKD_REG_FULLNAME_MAX + 1];
 		int s;
 
 		snprintf(full, sizeof(full), "%s.%s", d->name, d->functions[i].name);
 		s = find_slot(r, full);
 		if (s < 0) {
-			if (r->nslots + nnew >= BK_REG_MAX_FNS) {
+			if (r->nslots + nnew >= BKD_REG_MAX_FNS) {
 				set_err(err, errlen, "refusing module %s: function table full (%u ids used)", path,
-					BK_REG_MAX_FNS);
+					BKD_REG_MAX_FNS);
 				rc = -ENOSPC;
 				goto refuse;
 			}
@@ -443,7 +443,7 @@ int bk_registry_load(struct bk_registry *r, const char *path, char *err, size_t 
 		/* Names the new version dropped stop resolving; their ids stay reserved. */
 		for (uint32_t i = 0; i < old->nfunctions; i++) {
 			uint32_t id = old->bindings[i].fn;
-			struct bk_binding *cur = atomic_load_explicit(&r->slots[id], memory_order_relaxed);
+			struct bkd_binding *cur = atomic_load_explicit(&r->slots[id], memory_order_relaxed);
 
 			if (cur && cur->mod == old)
 				atomic_store_explicit(&r->slots[id], NULL, memory_order_release);
@@ -469,7 +469,7 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-int bk_registry_load_dir(struct bk_registry *r, const char *dir)
+int bkd_registry_load_dir(struct bkd_registry *r, const char *dir)
 {
 	DIR *dp;
 	struct dirent *de;
@@ -516,13 +516,13 @@ int bk_registry_load_dir(struct bk_registry *r, const char *dir)
 		char err[512];
 
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, names[i]) >= sizeof(path)) {
-			bk_err("refusing module %s/%s: path too long", dir, names[i]);
+			bkd_err("refusing module %s/%s: path too long", dir, names[i]);
 			continue;
 		}
-		if (bk_registry_load(r, path, err, sizeof(err)) == 0)
+		if (bkd_registry_load(r, path, err, sizeof(err)) == 0)
 			loaded++;
 		else
-			bk_err("%s", err);
+			bkd_err("%s", err);
 	}
 out:
 	for (size_t i = 0; i < n; i++)
@@ -532,9 +532,9 @@ out:
 	return rc < 0 ? rc : loaded;
 }
 
-int bk_registry_unload(struct bk_registry *r, const char *name, char *err, size_t errlen)
+int bkd_registry_unload(struct bkd_registry *r, const char *name, char *err, size_t errlen)
 {
-	struct bk_loaded_module *m;
+	struct bkd_module *m;
 
 	if (err && errlen)
 		err[0] = '\0';
@@ -546,14 +546,14 @@ int bk_registry_unload(struct bk_registry *r, const char *name, char *err, size_
 		return -ENOENT;
 	}
 	for (uint32_t i = 0; i < m->nfunctions; i++) {
-		/* release: pairs with the acquire load in bk_registry_acquire (only NULL is published). */
+		/* release: pairs with the acquire load in bkd_registry_acquire (only NULL is published). */
 		atomic_store_explicit(&r->slots[m->bindings[i].fn], NULL, memory_order_release);
 	}
 	retire(r, m);
 	return 0;
 }
 
-int bk_registry_lookup(struct bk_registry *r, const char *name, uint32_t *fn)
+int bkd_registry_lookup(struct bkd_registry *r, const char *name, uint32_t *fn)
 {
 	int s;
 
@@ -566,17 +566,17 @@ int bk_registry_lookup(struct bk_registry *r, const char *name, uint32_t *fn)
 	return 0;
 }
 
-int bk_registry_acquire(struct bk_registry *r, uint32_t fn, struct bk_fn_ref *out)
+int bkd_registry_acquire(struct bkd_registry *r, uint32_t fn, struct bkd_fn_ref *out)
 {
-	struct bk_binding *b;
+	struct bkd_binding *b;
 
-	if (fn >= BK_REG_MAX_FNS)
+	if (fn >= BKD_REG_MAX_FNS)
 		return -ENOENT;
 	/* acquire: pairs with the release store in load: the binding and module are initialised. */
 	b = atomic_load_explicit(&r->slots[fn], memory_order_acquire);
-	for (int tries = 0; b && tries < BK_REG_ACQUIRE_TRIES; tries++) {
-		struct bk_loaded_module *m = b->mod;
-		struct bk_binding *again;
+	for (int tries = 0; b && tries < BKD_REG_ACQUIRE_TRIES; tries++) {
+		struct bkd_module *m = b->mod;
+		struct bkd_binding *again;
 
 		/* seq_cst increment, then seq_cst load of active: see retire() for the Dekker argument. */
 		atomic_fetch_add_explicit(&m->inflight, 1, memory_order_seq_cst);
@@ -598,9 +598,9 @@ int bk_registry_acquire(struct bk_registry *r, uint32_t fn, struct bk_fn_ref *ou
 	return -ENOENT;
 }
 
-void bk_registry_release(struct bk_registry *r, const struct bk_fn_ref *ref, int status)
+void bkd_registry_release(struct bkd_registry *r, const struct bkd_fn_ref *ref, int status)
 {
-	struct bk_loaded_module *m;
+	struct bkd_module *m;
 
 	if (!ref || !ref->mod)
 		return;
@@ -623,13 +623,13 @@ void bk_registry_release(struct bk_registry *r, const struct bk_fn_ref *ref, int
 		notify_if_drained(r, m);
 }
 
-int bk_registry_collect(struct bk_registry *r)
+int bkd_registry_collect(struct bkd_registry *r)
 {
 	int n = 0;
 
 	if (!r)
 		return 0;
-	for (struct bk_loaded_module *m = r->modules; m; m = m->next) {
+	for (struct bkd_module *m = r->modules; m; m = m->next) {
 		if (m->finalised || atomic_load_explicit(&m->active, memory_order_relaxed))
 			continue;
 		/* seq_cst: see retire(); also acquires every released task's effects. */
@@ -656,7 +656,7 @@ static void copy_tail(char *dst, size_t size, const char *src)
 }
 
 /* Comma-separated short names; ends in ",..." when they do not all fit. */
-static void join_functions(char *dst, size_t size, const struct bk_loaded_module *m)
+static void join_functions(char *dst, size_t size, const struct bkd_module *m)
 {
 	size_t pos = 0;
 	const size_t reserve = 4; /* ",..." */
@@ -682,12 +682,12 @@ static void join_functions(char *dst, size_t size, const struct bk_loaded_module
 	}
 }
 
-uint32_t bk_registry_list(struct bk_registry *r, struct bk_wire_module *out, uint32_t start, uint32_t max,
+uint32_t bkd_registry_list(struct bkd_registry *r, struct bk_wire_module *out, uint32_t start, uint32_t max,
 			  uint32_t *total)
 {
 	uint32_t idx = 0, copied = 0;
-	struct bk_loaded_module *order[64];
-	struct bk_loaded_module **all = order;
+	struct bkd_module *order[64];
+	struct bkd_module **all = order;
 	uint32_t n = 0;
 
 	if (total)
@@ -695,7 +695,7 @@ uint32_t bk_registry_list(struct bk_registry *r, struct bk_wire_module *out, uin
 	if (!r)
 		return 0;
 	/* The list is newest first; report in load order. */
-	for (struct bk_loaded_module *m = r->modules; m; m = m->next)
+	for (struct bkd_module *m = r->modules; m; m = m->next)
 		if (!m->finalised)
 			n++;
 	if (n > 64) {
@@ -704,11 +704,11 @@ uint32_t bk_registry_list(struct bk_registry *r, struct bk_wire_module *out, uin
 			return 0;
 	}
 	idx = n;
-	for (struct bk_loaded_module *m = r->modules; m; m = m->next)
+	for (struct bkd_module *m = r->modules; m; m = m->next)
 		if (!m->finalised)
 			all[--idx] = m;
 	for (uint32_t i = start; i < n && copied < max && out; i++) {
-		const struct bk_loaded_module *m = all[i];
+		const struct bkd_module *m = all[i];
 		struct bk_wire_module *w = &out[copied++];
 
 		memset(w, 0, sizeof(*w));
@@ -730,7 +730,7 @@ uint32_t bk_registry_list(struct bk_registry *r, struct bk_wire_module *out, uin
 	return copied;
 }
 
-const char *bk_registry_module_name(const struct bk_fn_ref *ref)
+const char *bkd_registry_module_name(const struct bkd_fn_ref *ref)
 {
 	if (!ref || !ref->mod)
 		return "?";

@@ -14,17 +14,17 @@
 static _Atomic int g_level = BK_LOG_INFO;
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
-void bk_log_set_level(int level)
+void bkd_log_set_level(int level)
 {
 	atomic_store_explicit(&g_level, level, memory_order_relaxed);
 }
 
-int bk_log_level(void)
+int bkd_log_level(void)
 {
 	return atomic_load_explicit(&g_level, memory_order_relaxed);
 }
 
-int bk_log_parse_level(const char *s)
+int bkd_log_parse_level(const char *s)
 {
 	for (int i = 0; i < 4; i++)
 		if (strcmp(s, level_names[i]) == 0)
@@ -32,9 +32,9 @@ int bk_log_parse_level(const char *s)
 	return -1;
 }
 
-void bk_logv_from(const char *origin, int level, const char *fmt, va_list ap)
+void bkd_logv_from(const char *origin, int level, const char *fmt, va_list ap)
 {
-	if (level > bk_log_level())
+	if (level > bkd_log_level())
 		return;
 	if (level < BK_LOG_ERROR)
 		level = BK_LOG_ERROR;
@@ -63,10 +63,10 @@ void bk_logv_from(const char *origin, int level, const char *fmt, va_list ap)
 	(void)w;
 }
 
-void bk_log(int level, const char *fmt, ...)
+void bkd_log(int level, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	bk_logv_from("brokerd", level, fmt, ap);
+	bkd_logv_from("brokerd", level, fmt, ap);
 	va_end(ap);
 }

@@ -29,11 +29,11 @@
 
 static void registry_notify(void *arg)
 {
-	struct bk_broker *b = arg;
+	struct bkd_broker *b = arg;
 	atomic_store_explicit(&b->collect_needed, true, memory_order_release);
 	uint64_t one = 1;
 	if (write(b->ctl_efd, &one, sizeof(one)) != sizeof(one))
-		bk_err("control eventfd write failed: %s", strerror(errno));
+		bkd_err("control eventfd write failed: %s", strerror(errno));
 }
 
 static bool is_dir(const char *p)
@@ -43,20 +43,20 @@ static bool is_dir(const char *p)
 }
 
 /* Explicit --module/--module-dir flags, else the built-in modules (installed, else the build tree). */
-static int load_modules(struct bk_broker *b)
+static int load_modules(struct bkd_broker *b)
 {
 	int loaded = 0;
 	for (unsigned i = 0; i < b->opt.nmodules; i++) {
 		char err[256] = "";
-		if (bk_registry_load(b->reg, b->opt.modules[i], err, sizeof(err)) < 0)
-			bk_err("module refused: %s", err);
+		if (bkd_registry_load(b->reg, b->opt.modules[i], err, sizeof(err)) < 0)
+			bkd_err("module refused: %s", err);
 		else
 			loaded++;
 	}
 	for (unsigned i = 0; i < b->opt.nmodule_dirs; i++) {
-		int n = bk_registry_load_dir(b->reg, b->opt.module_dirs[i]);
+		int n = bkd_registry_load_dir(b->reg, b->opt.module_dirs[i]);
 		if (n < 0)
-			bk_err("module folder %s: %s", b->opt.module_dirs[i], strerror(-n));
+			bkd_err("module folder %s: %s", b->opt.module_dirs[i], strerror(-n));
 		else
 			loaded += n;
 	}
@@ -64,12 +64,12 @@ static int load_modules(struct bk_broker *b)
 		return loaded;
 	const char *env = getenv("BROKER_MODULE_DIR");
 	const char *dir = env && *env ? env : is_dir(BK_MODULE_DIR) ? BK_MODULE_DIR : BK_BUILD_MODULE_DIR;
-	int n = bk_registry_load_dir(b->reg, dir);
+	int n = bkd_registry_load_dir(b->reg, dir);
 	if (n < 0) {
-		bk_err("built-in module folder %s: %s", dir, strerror(-n));
+		bkd_err("built-in module folder %s: %s", dir, strerror(-n));
 		return 0;
 	}
-	bk_info("%d built-in module(s) from %s", n, dir);
+	bkd_info("%d built-in module(s) from %s", n, dir);
 	return n;
 }
 
@@ -120,21 +120,21 @@ static void ready(int *fd, char status)
 	if (*fd < 0)
 		return;
 	if (write(*fd, &status, 1) != 1)
-		bk_dbg("readiness pipe: %s", strerror(errno));
+		bkd_dbg("readiness pipe: %s", strerror(errno));
 	close(*fd);
 	*fd = -1;
 }
 
 int main(int argc, char **argv)
 {
-	static struct bk_broker broker;
-	struct bk_broker *b = &broker;
-	int r = bk_options_parse(argc, argv, &b->opt);
+	static struct bkd_broker broker;
+	struct bkd_broker *b = &broker;
+	int r = bkd_options_parse(argc, argv, &b->opt);
 	if (r == 1)
 		return 0;
 	if (r)
 		return 2;
-	bk_log_set_level(b->opt.log_level);
+	bkd_log_set_level(b->opt.log_level);
 	b->listen_fd = b->sig_fd = b->epfd = b->ctl_efd = -1;
 
 	/* Blocked in every thread (they inherit the mask); only the signalfd sees them. */
@@ -144,18 +144,18 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGPIPE);
 	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0) {
-		bk_err("cannot block signals");
+		bkd_err("cannot block signals");
 		return 1;
 	}
 
 	/* Refuse a live socket before doing anything else; the socket itself is bound once modules are loaded,
 	 * so a client that can connect always finds them. */
-	if (bk_listener_probe(b->opt.socket) < 0)
+	if (bkd_listener_probe(b->opt.socket) < 0)
 		return 1;
 
 	int ready_fd = -1;
 	if (!b->opt.foreground && (r = daemonise(&ready_fd)) < 0) {
-		bk_err("daemonise: %s", strerror(-r));
+		bkd_err("daemonise: %s", strerror(-r));
 		return 1;
 	}
 
@@ -163,48 +163,48 @@ int main(int argc, char **argv)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	b->epoch = ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 44);
 	b->stats.start_ns = bk_now_ns();
-	b->futex_ok = bk_uring_futex_works();
+	b->futex_ok = bkd_uring_futex_works();
 	b->sq_futex = b->futex_ok && !b->opt.no_futex;
 
 	b->ctl_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (b->ctl_efd < 0) {
-		bk_err("eventfd: %s", strerror(errno));
+		bkd_err("eventfd: %s", strerror(errno));
 		goto fail;
 	}
-	if ((r = bk_registry_create(bk_host_api_table(), registry_notify, b, &b->reg)) < 0) {
-		bk_err("module registry: %s", strerror(-r));
+	if ((r = bkd_registry_create(bkd_host_api_table(), registry_notify, b, &b->reg)) < 0) {
+		bkd_err("module registry: %s", strerror(-r));
 		goto fail;
 	}
-	if ((r = bk_offload_create(OFFLOAD_THREADS, OFFLOAD_QUEUE, &b->offload)) < 0) {
-		bk_err("offload pool: %s", strerror(-r));
+	if ((r = bkd_offload_create(OFFLOAD_THREADS, OFFLOAD_QUEUE, &b->offload)) < 0) {
+		bkd_err("offload pool: %s", strerror(-r));
 		goto fail;
 	}
 	b->workers = calloc(b->opt.workers, sizeof(*b->workers));
 	if (!b->workers) {
-		bk_err("out of memory");
+		bkd_err("out of memory");
 		goto fail;
 	}
 	for (unsigned i = 0; i < b->opt.workers; i++) {
-		r = bk_worker_start(b, &b->workers[i], i);
+		r = bkd_worker_start(b, &b->workers[i], i);
 		if (r < 0) {
-			bk_err("worker %u: io_uring set-up failed: %s", i, strerror(-r));
+			bkd_err("worker %u: io_uring set-up failed: %s", i, strerror(-r));
 			goto fail;
 		}
 		b->nworkers++;
 	}
 	load_modules(b);
-	b->listen_fd = bk_listener_open(b->opt.socket, b->opt.nallow_gid ? (long)b->opt.allow_gid[0] : -1);
+	b->listen_fd = bkd_listener_open(b->opt.socket, b->opt.nallow_gid ? (long)b->opt.allow_gid[0] : -1);
 	if (b->listen_fd < 0)
 		goto fail;
-	if ((r = bk_control_init(b)) < 0) {
-		bk_err("control loop set-up: %s", strerror(-r));
+	if ((r = bkd_control_init(b)) < 0) {
+		bkd_err("control loop set-up: %s", strerror(-r));
 		goto fail;
 	}
-	bk_info("brokerd %s serving %s: %u worker(s) (io_uring flags %#x), wake-ups by %s, pid %d", BK_VERSION,
+	bkd_info("brokerd %s serving %s: %u worker(s) (io_uring flags %#x), wake-ups by %s, pid %d", BK_VERSION,
 		b->opt.socket, b->nworkers, b->workers[0].ring_flags, b->sq_futex ? "futex" : "eventfd",
 		(int)getpid());
 	ready(&ready_fd, 0);
-	r = bk_control_run(b);
+	r = bkd_control_run(b);
 	close(b->sig_fd);
 	close(b->ctl_efd);
 	close(b->epfd);

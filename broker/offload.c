@@ -14,10 +14,10 @@
 #include "task.h"
 #include "worker.h"
 
-struct bk_offload {
+struct bkd_offload {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct bk_op *head, *tail; /* guarded by lock */
+	struct bkd_op *head, *tail; /* guarded by lock */
 	unsigned queued, capacity;
 	bool stopping;
 	unsigned nthreads;
@@ -26,12 +26,12 @@ struct bk_offload {
 
 static void *pool_main(void *arg)
 {
-	struct bk_offload *p = arg;
+	struct bkd_offload *p = arg;
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
 		while (!p->head && !p->stopping)
 			pthread_cond_wait(&p->cond, &p->lock);
-		struct bk_op *op = p->head;
+		struct bkd_op *op = p->head;
 		if (!op)
 			break; /* stopping and drained */
 		p->head = op->qnext;
@@ -41,18 +41,18 @@ static void *pool_main(void *arg)
 		pthread_mutex_unlock(&p->lock);
 		/* op->work, op->task and op->cb_ud were written before the queue lock hand-over. */
 		op->result = op->work(op->task, op->cb_ud);
-		op->item.type = BK_IN_OFFLOAD_DONE;
+		op->item.type = BKD_IN_OFFLOAD_DONE;
 		op->item.ptr = op;
-		bk_worker_post(op->task->w, &op->item);
+		bkd_worker_post(op->task->w, &op->item);
 		pthread_mutex_lock(&p->lock);
 	}
 	pthread_mutex_unlock(&p->lock);
 	return NULL;
 }
 
-int bk_offload_create(unsigned nthreads, unsigned capacity, struct bk_offload **out)
+int bkd_offload_create(unsigned nthreads, unsigned capacity, struct bkd_offload **out)
 {
-	struct bk_offload *p = calloc(1, sizeof(*p) + nthreads * sizeof(pthread_t));
+	struct bkd_offload *p = calloc(1, sizeof(*p) + nthreads * sizeof(pthread_t));
 	if (!p)
 		return -ENOMEM;
 	pthread_mutex_init(&p->lock, NULL);
@@ -62,7 +62,7 @@ int bk_offload_create(unsigned nthreads, unsigned capacity, struct bk_offload **
 		int r = pthread_create(&p->threads[i], NULL, pool_main, p);
 		if (r) {
 			p->nthreads = i;
-			bk_offload_destroy(p);
+			bkd_offload_destroy(p);
 			return -r;
 		}
 		p->nthreads = i + 1;
@@ -71,7 +71,7 @@ int bk_offload_create(unsigned nthreads, unsigned capacity, struct bk_offload **
 	return 0;
 }
 
-int bk_offload_submit(struct bk_offload *p, struct bk_op *op)
+int bkd_offload_submit(struct bkd_offload *p, struct bkd_op *op)
 {
 	int r = 0;
 	pthread_mutex_lock(&p->lock);
@@ -93,7 +93,7 @@ int bk_offload_submit(struct bk_offload *p, struct bk_op *op)
 	return r;
 }
 
-void bk_offload_destroy(struct bk_offload *p)
+void bkd_offload_destroy(struct bkd_offload *p)
 {
 	if (!p)
 		return;

@@ -6,13 +6,13 @@
 #ifndef BROKER_OFFLOAD_H
 #define BROKER_OFFLOAD_H
 
-struct bk_offload;
-struct bk_op;
+struct bkd_offload;
+struct bkd_op;
 
-int bk_offload_create(unsigned nthreads, unsigned capacity, struct bk_offload **out);
+int bkd_offload_create(unsigned nthreads, unsigned capacity, struct bkd_offload **out);
 /* Queue op (op->work, op->task, op->cb_ud).  -EAGAIN when the queue is full, -ESHUTDOWN when stopping. */
-int bk_offload_submit(struct bk_offload *p, struct bk_op *op);
+int bkd_offload_submit(struct bkd_offload *p, struct bkd_op *op);
 /* Run what is queued, then stop and join the threads.  NULL is a no-op. */
-void bk_offload_destroy(struct bk_offload *p);
+void bkd_offload_destroy(struct bkd_offload *p);
 
 #endif /* BROKER_OFFLOAD_H */

@@ -109,7 +109,7 @@ int bk_default_socket_path(char *buf, size_t len)
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-int bk_options_parse(int argc, char **argv, struct bk_options_d *o)
+int bkd_options_parse(int argc, char **argv, struct bkd_options *o)
 {
 	memset(o, 0, sizeof(*o));
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -150,8 +150,8 @@ int bk_options_parse(int argc, char **argv, struct bk_options_d *o)
 		case OPT_MODULE_DIR: {
 			bool dir = c == OPT_MODULE_DIR;
 			unsigned *n = dir ? &o->nmodule_dirs : &o->nmodules;
-			if (*n >= BK_OPT_MAX_LIST) {
-				fprintf(stderr, "brokerd: at most %d %s flags\n", BK_OPT_MAX_LIST,
+			if (*n >= BKD_OPT_MAX_LIST) {
+				fprintf(stderr, "brokerd: at most %d %s flags\n", BKD_OPT_MAX_LIST,
 					dir ? "--module-dir" : "--module");
 				return 2;
 			}
@@ -168,8 +168,8 @@ int bk_options_parse(int argc, char **argv, struct bk_options_d *o)
 			if (parse_uint(flag, optarg, UINT32_MAX - 1, &v) < 0)
 				return 2;
 			unsigned *n = uid ? &o->nallow_uid : &o->nallow_gid;
-			if (*n >= BK_OPT_MAX_LIST) {
-				fprintf(stderr, "brokerd: at most %d %s flags\n", BK_OPT_MAX_LIST, flag);
+			if (*n >= BKD_OPT_MAX_LIST) {
+				fprintf(stderr, "brokerd: at most %d %s flags\n", BKD_OPT_MAX_LIST, flag);
 				return 2;
 			}
 			if (uid)
@@ -194,7 +194,7 @@ int bk_options_parse(int argc, char **argv, struct bk_options_d *o)
 			o->max_large = (uint64_t)v << 20;
 			break;
 		case OPT_LOG_LEVEL:
-			o->log_level = bk_log_parse_level(optarg);
+			o->log_level = bkd_log_parse_level(optarg);
 			if (o->log_level < 0) {
 				fprintf(stderr, "brokerd: --log-level must be error, warn, info or debug, got '%s'\n",
 					optarg);

@@ -9,19 +9,19 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define BK_OPT_MAX_LIST 64
+#define BKD_OPT_MAX_LIST 64
 
-struct bk_options_d {
+struct bkd_options {
 	char socket[108]; /* sun_path size */
 	unsigned workers;
-	const char *modules[BK_OPT_MAX_LIST];
+	const char *modules[BKD_OPT_MAX_LIST];
 	unsigned nmodules;
-	const char *module_dirs[BK_OPT_MAX_LIST];
+	const char *module_dirs[BKD_OPT_MAX_LIST];
 	unsigned nmodule_dirs;
 	bool foreground;
-	uid_t allow_uid[BK_OPT_MAX_LIST];
+	uid_t allow_uid[BKD_OPT_MAX_LIST];
 	unsigned nallow_uid;
-	gid_t allow_gid[BK_OPT_MAX_LIST];
+	gid_t allow_gid[BKD_OPT_MAX_LIST];
 	unsigned nallow_gid;
 	unsigned spin_us;
 	unsigned grace_ms;
@@ -34,7 +34,7 @@ struct bk_options_d {
  * Parse argv.  Returns 0 to run, 1 when --help/--version was printed (exit
  * 0), or 2 after printing a clear message for bad input (exit 2).
  */
-int bk_options_parse(int argc, char **argv, struct bk_options_d *o);
+int bkd_options_parse(int argc, char **argv, struct bkd_options *o);
 
 /* The default socket path: $BROKER_SOCKET, $XDG_RUNTIME_DIR/broker.sock, /run/broker/broker.sock. */
 int bk_default_socket_path(char *buf, size_t len);

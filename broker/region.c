@@ -15,7 +15,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-int bk_region_create(const struct bk_geometry *req, const struct bk_region_params *p, struct bk_region *out,
+int bkd_region_create(const struct bk_geometry *req, const struct bkd_region_params *p, struct bkd_region *out,
 		     char *err, size_t errlen)
 {
 	struct bk_geometry g;
@@ -91,7 +91,7 @@ int bk_region_create(const struct bk_geometry *req, const struct bk_region_param
 	return 0;
 }
 
-void bk_region_destroy(struct bk_region *r)
+void bkd_region_destroy(struct bkd_region *r)
 {
 	if (r->v.base) {
 		munmap(r->v.base, r->v.size);

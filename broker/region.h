@@ -9,12 +9,12 @@
 
 #include "broker/proto.h"
 
-struct bk_region {
+struct bkd_region {
 	int fd;
 	struct bk_region_view v;
 };
 
-struct bk_region_params {
+struct bkd_region_params {
 	uint64_t max_large; /* broker's cap on the large (zero-copy) area */
 	uint32_t ring_start; /* first value of the free-running ring counters (tests start near UINT32_MAX) */
 	uint32_t conn_id;
@@ -27,10 +27,10 @@ struct bk_region_params {
  * Returns 0, -EINVAL for a request beyond the limits (err says which), or a
  * negative errno from memfd_create/ftruncate/fcntl/mmap.
  */
-int bk_region_create(const struct bk_geometry *req, const struct bk_region_params *p, struct bk_region *out,
+int bkd_region_create(const struct bk_geometry *req, const struct bkd_region_params *p, struct bkd_region *out,
 		     char *err, size_t errlen);
 
 /* Unmap and close.  Safe on a zeroed or already destroyed region. */
-void bk_region_destroy(struct bk_region *r);
+void bkd_region_destroy(struct bkd_region *r);
 
 #endif /* BROKER_REGION_H */

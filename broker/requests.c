@@ -20,7 +20,7 @@
 #include "log.h"
 #include "worker.h"
 
-static int send_msg(struct bk_conn *c, const void *buf, size_t len, const int *fds, int nfds)
+static int send_msg(struct bkd_conn *c, const void *buf, size_t len, const int *fds, int nfds)
 {
 	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
 	union {
@@ -42,7 +42,7 @@ static int send_msg(struct bk_conn *c, const void *buf, size_t len, const int *f
 	if (n < 0) {
 		int e = errno;
 		/* EAGAIN: a client that does not read its replies; it loses the connection, not the broker. */
-		bk_warn("conn %u (pid %d): cannot send reply: %s", c->id, (int)c->cred.pid, strerror(e));
+		bkd_warn("conn %u (pid %d): cannot send reply: %s", c->id, (int)c->cred.pid, strerror(e));
 		return -e;
 	}
 	return 0;
@@ -57,7 +57,7 @@ static void hdr_init(struct bk_msg_hdr *h, uint16_t type, size_t len, uint32_t s
 	h->seq = seq;
 }
 
-__attribute__((format(printf, 4, 5))) static int send_result(struct bk_conn *c, uint32_t seq, int status,
+__attribute__((format(printf, 4, 5))) static int send_result(struct bkd_conn *c, uint32_t seq, int status,
 							   const char *fmt, ...)
 {
 	struct bk_msg_result r;
@@ -71,7 +71,7 @@ __attribute__((format(printf, 4, 5))) static int send_result(struct bk_conn *c, 
 	return send_msg(c, &r, sizeof(r), NULL, 0);
 }
 
-void bk_request_send_bye(struct bk_conn *c)
+void bkd_request_send_bye(struct bkd_conn *c)
 {
 	struct bk_msg_hdr h;
 	hdr_init(&h, BK_MSG_BYE, sizeof(h), 0);
@@ -80,7 +80,7 @@ void bk_request_send_bye(struct bk_conn *c)
 
 /* ---- handshake ------------------------------------------------------------ */
 
-__attribute__((format(printf, 4, 5))) static int hello_fail(struct bk_conn *c, uint32_t seq, int status,
+__attribute__((format(printf, 4, 5))) static int hello_fail(struct bkd_conn *c, uint32_t seq, int status,
 							  const char *fmt, ...)
 {
 	struct bk_msg_hello_reply r;
@@ -94,19 +94,19 @@ __attribute__((format(printf, 4, 5))) static int hello_fail(struct bk_conn *c, u
 	va_start(ap, fmt);
 	vsnprintf(r.error, sizeof(r.error), fmt, ap);
 	va_end(ap);
-	bk_warn("conn %u (pid %d uid %u): handshake refused: %s", c->id, (int)c->cred.pid, (unsigned)c->cred.uid,
+	bkd_warn("conn %u (pid %d uid %u): handshake refused: %s", c->id, (int)c->cred.pid, (unsigned)c->cred.uid,
 		r.error);
 	(void)send_msg(c, &r, sizeof(r), NULL, 0);
 	return -EPROTO;
 }
 
-static struct bk_worker *pick_worker(struct bk_broker *b)
+static struct bkd_worker *pick_worker(struct bkd_broker *b)
 {
 	/* Least loaded; ties broken round robin so that an empty broker spreads new connections. */
-	struct bk_worker *best = NULL;
+	struct bkd_worker *best = NULL;
 	uint32_t best_n = UINT32_MAX;
 	for (unsigned k = 0; k < b->nworkers; k++) {
-		struct bk_worker *w = &b->workers[(b->rr_next + k) % b->nworkers];
+		struct bkd_worker *w = &b->workers[(b->rr_next + k) % b->nworkers];
 		uint32_t n = atomic_load_explicit(&w->nconns, memory_order_relaxed);
 		if (n < best_n) {
 			best = w;
@@ -117,10 +117,10 @@ static struct bk_worker *pick_worker(struct bk_broker *b)
 	return best;
 }
 
-static int handle_hello(struct bk_broker *b, struct bk_conn *c, const struct bk_msg_hello *m, int client_fd)
+static int handle_hello(struct bkd_broker *b, struct bkd_conn *c, const struct bk_msg_hello *m, int client_fd)
 {
 	uint32_t seq = m->h.seq;
-	if (!bk_peer_allowed(&b->opt, &c->cred))
+	if (!bkd_peer_allowed(&b->opt, &c->cred))
 		return hello_fail(c, seq, BK_EREFUSED,
 				  "uid %u gid %u is not allowed (brokerd runs as uid %u; see --allow-uid/--allow-gid)",
 				  (unsigned)c->cred.uid, (unsigned)c->cred.gid, (unsigned)geteuid());
@@ -145,21 +145,21 @@ static int handle_hello(struct bk_broker *b, struct bk_conn *c, const struct bk_
 		r.layout_hash = BK_LAYOUT_HASH;
 		if (send_msg(c, &r, sizeof(r), NULL, 0) < 0)
 			return -EPIPE;
-		c->state = BK_CONN_CONTROL;
+		c->state = BKD_CONN_CONTROL;
 		return 0;
 	}
 	if ((m->flags & BK_HELLO_EVENTFD) && client_fd < 0)
 		return hello_fail(c, seq, -EINVAL, "BK_HELLO_EVENTFD set but no descriptor attached");
 
 	char err[192] = "";
-	struct bk_region_params p = {
+	struct bkd_region_params p = {
 		.max_large = b->opt.max_large,
 		.ring_start = 0,
 		.conn_id = c->id,
 		.epoch = b->epoch,
 		.features = b->sq_futex ? BK_FEAT_SQ_FUTEX : BK_FEAT_SQ_EVENTFD,
 	};
-	int r = bk_region_create(&m->geo, &p, &c->region, err, sizeof(err));
+	int r = bkd_region_create(&m->geo, &p, &c->region, err, sizeof(err));
 	if (r < 0)
 		return hello_fail(c, seq, r, "%s", err);
 	if (!b->sq_futex) {
@@ -167,7 +167,7 @@ static int handle_hello(struct bk_broker *b, struct bk_conn *c, const struct bk_
 		if (c->wake_efd < 0)
 			return hello_fail(c, seq, -errno, "eventfd: %s", strerror(errno));
 	}
-	r = bk_conn_rings_init(&c->cr, &c->region.v, 0);
+	r = bkd_conn_rings_init(&c->cr, &c->region.v, 0);
 	if (r < 0)
 		return hello_fail(c, seq, r, "out of memory for the ring tables");
 	c->tasks = calloc(c->region.v.geo.nslots, sizeof(*c->tasks));
@@ -193,22 +193,22 @@ static int handle_hello(struct bk_broker *b, struct bk_conn *c, const struct bk_
 
 	c->w = pick_worker(b);
 	atomic_fetch_add_explicit(&c->w->nconns, 1, memory_order_relaxed);
-	c->state = BK_CONN_ACTIVE;
+	c->state = BKD_CONN_ACTIVE;
 	if (atomic_load_explicit(&b->draining, memory_order_relaxed))
 		atomic_store_explicit(&c->region.v.hdr->broker_state, BK_BROKER_DRAINING, memory_order_release);
-	bk_dbg("conn %u (pid %d uid %u): region %llu bytes, sq %u cq %u slots %u inline %u, worker %u", c->id,
+	bkd_dbg("conn %u (pid %d uid %u): region %llu bytes, sq %u cq %u slots %u inline %u, worker %u", c->id,
 	       (int)c->cred.pid, (unsigned)c->cred.uid, (unsigned long long)c->region.v.size,
 	       c->region.v.geo.sq_entries, c->region.v.geo.cq_entries, c->region.v.geo.nslots,
 	       c->region.v.geo.slot_inline, c->w->idx);
-	c->add_item.type = BK_IN_ADD_CONN;
+	c->add_item.type = BKD_IN_ADD_CONN;
 	c->add_item.ptr = c;
-	bk_worker_post(c->w, &c->add_item);
+	bkd_worker_post(c->w, &c->add_item);
 	return 0;
 }
 
 /* ---- queries ------------------------------------------------------------------ */
 
-static int handle_status(struct bk_broker *b, struct bk_conn *c, uint32_t seq)
+static int handle_status(struct bkd_broker *b, struct bkd_conn *c, uint32_t seq)
 {
 	struct bk_msg_status_reply r;
 	memset(&r, 0, sizeof(r));
@@ -220,26 +220,26 @@ static int handle_status(struct bk_broker *b, struct bk_conn *c, uint32_t seq)
 	r.connections = atomic_load_explicit(&b->stats.connections, memory_order_relaxed);
 	struct bk_wire_module tmp;
 	uint32_t total = 0;
-	bk_registry_list(b->reg, &tmp, 0, 0, &total);
+	bkd_registry_list(b->reg, &tmp, 0, 0, &total);
 	r.modules = total;
-	bk_broker_task_totals(b, &r.tasks_done, &r.tasks_failed, &r.inflight);
+	bkd_broker_task_totals(b, &r.tasks_done, &r.tasks_failed, &r.inflight);
 	r.violations = atomic_load_explicit(&b->stats.violations, memory_order_relaxed);
 	r.connections_total = atomic_load_explicit(&b->stats.connections_total, memory_order_relaxed);
-	r.open_fds = bk_stats_open_fds();
-	r.rss_bytes = bk_stats_rss_bytes();
+	r.open_fds = bkd_stats_open_fds();
+	r.rss_bytes = bkd_stats_rss_bytes();
 	return send_msg(c, &r, sizeof(r), NULL, 0);
 }
 
 static _Alignas(8) uint8_t list_buf[BK_WIRE_MAX_MSG];
 
-static int handle_modules(struct bk_broker *b, struct bk_conn *c, const struct bk_msg_list *m)
+static int handle_modules(struct bkd_broker *b, struct bkd_conn *c, const struct bk_msg_list *m)
 {
 	struct bk_msg_list_reply *r = (struct bk_msg_list_reply *)list_buf;
 	struct bk_wire_module *rec = (struct bk_wire_module *)(r + 1);
 	const uint32_t max = (BK_WIRE_MAX_MSG - sizeof(*r)) / sizeof(*rec);
 	uint32_t total = 0;
 	memset(list_buf, 0, sizeof(list_buf));
-	uint32_t n = bk_registry_list(b->reg, rec, m->start, max, &total);
+	uint32_t n = bkd_registry_list(b->reg, rec, m->start, max, &total);
 	size_t len = sizeof(*r) + n * sizeof(*rec);
 	hdr_init(&r->h, BK_MSG_MODULES_REPLY, len, m->h.seq);
 	r->total = total;
@@ -247,7 +247,7 @@ static int handle_modules(struct bk_broker *b, struct bk_conn *c, const struct b
 	return send_msg(c, list_buf, len, NULL, 0);
 }
 
-static int handle_clients(struct bk_broker *b, struct bk_conn *c, const struct bk_msg_list *m)
+static int handle_clients(struct bkd_broker *b, struct bkd_conn *c, const struct bk_msg_list *m)
 {
 	struct bk_msg_list_reply *r = (struct bk_msg_list_reply *)list_buf;
 	struct bk_wire_client *rec = (struct bk_wire_client *)(r + 1);
@@ -255,21 +255,21 @@ static int handle_clients(struct bk_broker *b, struct bk_conn *c, const struct b
 	uint32_t total = 0, n = 0;
 	int64_t now = bk_now_ns();
 	memset(list_buf, 0, sizeof(list_buf));
-	for (struct bk_conn *x = b->conns_head; x; x = x->next) {
-		if (x->state != BK_CONN_ACTIVE)
+	for (struct bkd_conn *x = b->conns_head; x; x = x->next) {
+		if (x->state != BKD_CONN_ACTIVE)
 			continue;
 		if (total++ < m->start || n >= max)
 			continue;
 		struct bk_wire_client *o = &rec[n++];
-		const struct bk_conn_rings *cr = &x->cr;
+		const struct bkd_conn_rings *cr = &x->cr;
 		o->conn_id = x->id;
 		o->pid = (uint32_t)x->cred.pid;
 		o->uid = (uint32_t)x->cred.uid;
 		o->gid = (uint32_t)x->cred.gid;
 		o->worker = x->w->idx;
 		/* The worker updates these counters with relaxed atomic stores (conn_rings.c). */
-		o->sq_depth = bk_conn_rings_sq_depth(cr);
-		o->cq_depth = bk_conn_rings_cq_depth(cr);
+		o->sq_depth = bkd_conn_rings_sq_depth(cr);
+		o->cq_depth = bkd_conn_rings_cq_depth(cr);
 		o->sq_entries = cr->v.geo.sq_entries;
 		o->cq_entries = cr->v.geo.cq_entries;
 		o->nslots = cr->v.geo.nslots;
@@ -287,7 +287,7 @@ static int handle_clients(struct bk_broker *b, struct bk_conn *c, const struct b
 	return send_msg(c, list_buf, len, NULL, 0);
 }
 
-static int handle_lookup(struct bk_broker *b, struct bk_conn *c, const struct bk_msg_lookup *m)
+static int handle_lookup(struct bkd_broker *b, struct bkd_conn *c, const struct bk_msg_lookup *m)
 {
 	char name[sizeof(m->name)];
 	memcpy(name, m->name, sizeof(name));
@@ -296,23 +296,23 @@ static int handle_lookup(struct bk_broker *b, struct bk_conn *c, const struct bk
 	memset(&r, 0, sizeof(r));
 	hdr_init(&r.h, BK_MSG_LOOKUP_REPLY, sizeof(r), m->h.seq);
 	uint32_t fn = 0;
-	r.status = bk_registry_lookup(b->reg, name, &fn);
+	r.status = bkd_registry_lookup(b->reg, name, &fn);
 	r.fn = fn;
 	return send_msg(c, &r, sizeof(r), NULL, 0);
 }
 
-static int handle_load(struct bk_broker *b, struct bk_conn *c, const struct bk_msg_path *m, bool load)
+static int handle_load(struct bkd_broker *b, struct bkd_conn *c, const struct bk_msg_path *m, bool load)
 {
 	char path[sizeof(m->path)];
 	memcpy(path, m->path, sizeof(path));
 	path[sizeof(path) - 1] = 0;
 	char err[256] = "";
-	int r = load ? bk_registry_load(b->reg, path, err, sizeof(err))
-		     : bk_registry_unload(b->reg, path, err, sizeof(err));
+	int r = load ? bkd_registry_load(b->reg, path, err, sizeof(err))
+		     : bkd_registry_unload(b->reg, path, err, sizeof(err));
 	if (r < 0)
-		bk_warn("%s %s refused: %s", load ? "load" : "unload", path, err);
+		bkd_warn("%s %s refused: %s", load ? "load" : "unload", path, err);
 	else
-		bk_info("%s %s", load ? "loaded" : "unloading", path);
+		bkd_info("%s %s", load ? "loaded" : "unloading", path);
 	return send_result(c, m->h.seq, r < 0 ? r : 0, "%s", r < 0 ? err : "ok");
 }
 
@@ -325,19 +325,19 @@ static void close_fds(int *fds, int nfds)
 			close(fds[i]);
 }
 
-int bk_request_handle(struct bk_broker *b, struct bk_conn *c, const void *msg, size_t len, int *fds, int nfds)
+int bkd_request_handle(struct bkd_broker *b, struct bkd_conn *c, const void *msg, size_t len, int *fds, int nfds)
 {
 	struct bk_msg_hdr h;
 	if (len < sizeof(h)) {
 		close_fds(fds, nfds);
-		bk_warn("conn %u (pid %d): %zu-byte datagram is not a message; disconnecting", c->id, (int)c->cred.pid,
+		bkd_warn("conn %u (pid %d): %zu-byte datagram is not a message; disconnecting", c->id, (int)c->cred.pid,
 			len);
 		return -EPROTO;
 	}
 	memcpy(&h, msg, sizeof(h));
 	if (h.magic != BK_WIRE_MAGIC || h.len != len) {
 		close_fds(fds, nfds);
-		bk_warn("conn %u (pid %d): bad message (magic %#x, len %u of %zu); disconnecting", c->id,
+		bkd_warn("conn %u (pid %d): bad message (magic %#x, len %u of %zu); disconnecting", c->id,
 			(int)c->cred.pid, h.magic, h.len, len);
 		return -EPROTO;
 	}
@@ -347,7 +347,7 @@ int bk_request_handle(struct bk_broker *b, struct bk_conn *c, const void *msg, s
 			efd = fds[0];
 			close_fds(fds + 1, nfds - 1);
 		}
-		if (c->state != BK_CONN_NEW) {
+		if (c->state != BKD_CONN_NEW) {
 			if (efd >= 0)
 				close(efd);
 			return send_result(c, h.seq, -EINVAL, "already connected: HELLO may be sent once");
@@ -370,8 +370,8 @@ int bk_request_handle(struct bk_broker *b, struct bk_conn *c, const void *msg, s
 		return r;
 	}
 	close_fds(fds, nfds);
-	if (c->state == BK_CONN_NEW) {
-		bk_warn("conn %u (pid %d): message type %u before HELLO; disconnecting", c->id, (int)c->cred.pid, h.type);
+	if (c->state == BKD_CONN_NEW) {
+		bkd_warn("conn %u (pid %d): message type %u before HELLO; disconnecting", c->id, (int)c->cred.pid, h.type);
 		return -EPROTO;
 	}
 

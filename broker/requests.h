@@ -15,9 +15,9 @@
  * (ownership passes to this call).  Returns 0 to keep the connection, or a
  * negative code to drop it (garbage, refused handshake, unreadable peer).
  */
-int bk_request_handle(struct bk_broker *b, struct bk_conn *c, const void *msg, size_t len, int *fds, int nfds);
+int bkd_request_handle(struct bkd_broker *b, struct bkd_conn *c, const void *msg, size_t len, int *fds, int nfds);
 
 /* Send an unsolicited BK_MSG_BYE.  Best effort. */
-void bk_request_send_bye(struct bk_conn *c);
+void bkd_request_send_bye(struct bkd_conn *c);
 
 #endif /* BROKER_REQUESTS_H */

@@ -16,7 +16,7 @@ int64_t bk_now_ns(void)
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-uint32_t bk_stats_open_fds(void)
+uint32_t bkd_stats_open_fds(void)
 {
 	DIR *d = opendir("/proc/self/fd");
 	if (!d)
@@ -30,7 +30,7 @@ uint32_t bk_stats_open_fds(void)
 	return n > 0 ? n - 1 : 0; /* not counting the directory fd used for the count */
 }
 
-uint64_t bk_stats_rss_bytes(void)
+uint64_t bkd_stats_rss_bytes(void)
 {
 	FILE *f = fopen("/proc/self/statm", "re");
 	if (!f)

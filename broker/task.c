@@ -23,7 +23,7 @@
  * Task objects are recycled through a per-worker cache: a malloc/calloc/free
  * pair per task was ~10% of brokerd's time at full throughput (perf).
  */
-static struct bk_task *task_alloc(struct bk_worker *w)
+static struct bk_task *task_alloc(struct bkd_worker *w)
 {
 	struct bk_task *t = w->task_cache;
 	if (!t)
@@ -34,10 +34,10 @@ static struct bk_task *task_alloc(struct bk_worker *w)
 	return t;
 }
 
-static void task_recycle(struct bk_worker *w, struct bk_task *t)
+static void task_recycle(struct bkd_worker *w, struct bk_task *t)
 {
 	free(t->arg_copy);
-	if (w->task_cache_n >= BK_TASK_CACHE_MAX) {
+	if (w->task_cache_n >= BKD_TASK_CACHE_MAX) {
 		free(t);
 		return;
 	}
@@ -46,7 +46,7 @@ static void task_recycle(struct bk_worker *w, struct bk_task *t)
 	w->task_cache_n++;
 }
 
-void bk_task_cache_drop(struct bk_worker *w)
+void bkd_task_cache_drop(struct bkd_worker *w)
 {
 	while (w->task_cache) {
 		struct bk_task *t = w->task_cache;
@@ -60,31 +60,31 @@ static void task_free_if_done(struct bk_task *t)
 {
 	if (!t->completed || t->pending_ops || t->running)
 		return;
-	struct bk_conn *c = t->conn;
+	struct bkd_conn *c = t->conn;
 	/*
 	 * The module reference is dropped only here, when no handler or callback
 	 * of the task is on the stack: the last release of a draining module
 	 * lets the control thread dlclose it, and complete() is called from
 	 * module code that must still be mapped when it returns.
 	 */
-	bk_registry_release(c->w->b->reg, &t->ref, t->final_status);
+	bkd_registry_release(c->w->b->reg, &t->ref, t->final_status);
 	task_recycle(t->w, t);
 	c->ntasks--;
-	bk_worker_conn_check_done(c->w, c);
+	bkd_worker_conn_check_done(c->w, c);
 }
 
 /* Count a completion that never got a task object (unknown function, no memory, shutting down). */
-static void complete_direct(struct bk_worker *w, struct bk_conn *c, uint32_t slot, int status)
+static void complete_direct(struct bkd_worker *w, struct bkd_conn *c, uint32_t slot, int status)
 {
-	if (bk_conn_rings_complete(&c->cr, slot, status, 0) < 0) {
-		bk_err("conn %u: completing slot %u failed (not in flight)", c->id, slot);
+	if (bkd_conn_rings_complete(&c->cr, slot, status, 0) < 0) {
+		bkd_err("conn %u: completing slot %u failed (not in flight)", c->id, slot);
 		return;
 	}
-	bk_worker_count_start(w);
-	bk_worker_count_done(w, status);
+	bkd_worker_count_start(w);
+	bkd_worker_count_done(w, status);
 	if (status < 0)
 		atomic_fetch_add_explicit(&c->errors, 1, memory_order_relaxed);
-	bk_worker_mark_dirty(w, c);
+	bkd_worker_mark_dirty(w, c);
 }
 
 static bool ranges_overlap(uint32_t a_off, uint32_t a_len, uint32_t b_off, uint32_t b_len)
@@ -99,27 +99,27 @@ static void check_stuck(struct bk_task *t, const char *where)
 {
 	if (t->completed || t->pending_ops)
 		return;
-	bk_log(BK_LOG_ERROR, "module %s: task (conn %u slot %u) left pending with no operation after %s; failing it",
-	       bk_registry_module_name(&t->ref), t->conn->id, t->slot, where);
-	bk_task_complete(t, -EIO, 0);
+	bkd_log(BK_LOG_ERROR, "module %s: task (conn %u slot %u) left pending with no operation after %s; failing it",
+	       bkd_registry_module_name(&t->ref), t->conn->id, t->slot, where);
+	bkd_task_complete(t, -EIO, 0);
 }
 
-void bk_task_run_call(struct bk_worker *w, struct bk_conn *c, const struct bk_sqe *e)
+void bkd_task_run_call(struct bkd_worker *w, struct bkd_conn *c, const struct bk_sqe *e)
 {
-	struct bk_broker *b = w->b;
+	struct bkd_broker *b = w->b;
 	if (w->draining) {
 		complete_direct(w, c, e->slot, -ESHUTDOWN);
 		return;
 	}
-	struct bk_fn_ref ref;
-	int r = bk_registry_acquire(b->reg, e->fn, &ref);
+	struct bkd_fn_ref ref;
+	int r = bkd_registry_acquire(b->reg, e->fn, &ref);
 	if (r < 0) {
 		complete_direct(w, c, e->slot, r);
 		return;
 	}
 	struct bk_task *t = task_alloc(w);
 	if (!t) {
-		bk_registry_release(b->reg, &ref, -ENOMEM);
+		bkd_registry_release(b->reg, &ref, -ENOMEM);
 		complete_direct(w, c, e->slot, -ENOMEM);
 		return;
 	}
@@ -128,20 +128,20 @@ void bk_task_run_call(struct bk_worker *w, struct bk_conn *c, const struct bk_sq
 	t->slot = e->slot;
 	t->gen = e->gen;
 	t->ref = ref;
-	t->res = bk_conn_rings_arena(&c->cr, e->res_off);
+	t->res = bkd_conn_rings_arena(&c->cr, e->res_off);
 	t->res_cap = e->res_cap;
 	t->arg_len = e->arg_len;
 	/* conn_rings validated both ranges against the arena. */
-	const uint8_t *src = bk_conn_rings_arena(&c->cr, e->arg_off);
-	if (e->arg_len <= BK_TASK_ARG_INLINE) {
+	const uint8_t *src = bkd_conn_rings_arena(&c->cr, e->arg_off);
+	if (e->arg_len <= BKD_TASK_ARG_INLINE) {
 		/* A private copy: a client rewriting its argument mid-task hurts only itself. */
 		memcpy(t->arg_inline, src, e->arg_len);
 		t->arg = t->arg_inline;
-	} else if (e->arg_len <= BK_ARG_COPY_MAX || ranges_overlap(e->arg_off, e->arg_len, e->res_off, e->res_cap)) {
+	} else if (e->arg_len <= BKD_ARG_COPY_MAX || ranges_overlap(e->arg_off, e->arg_len, e->res_off, e->res_cap)) {
 		t->arg_copy = malloc(e->arg_len);
 		if (!t->arg_copy) {
 			task_recycle(w, t);
-			bk_registry_release(b->reg, &ref, -ENOMEM);
+			bkd_registry_release(b->reg, &ref, -ENOMEM);
 			complete_direct(w, c, e->slot, -ENOMEM);
 			return;
 		}
@@ -152,45 +152,45 @@ void bk_task_run_call(struct bk_worker *w, struct bk_conn *c, const struct bk_sq
 	}
 	c->tasks[e->slot] = t;
 	c->ntasks++;
-	bk_worker_count_start(w);
+	bkd_worker_count_start(w);
 
 	/* running stays raised until the result is handled: a completion in between must not free t. */
 	t->running++;
-	int rc = ref.handler(t, bk_host_api_table(), ref.state);
+	int rc = ref.handler(t, bkd_host_api_table(), ref.state);
 	if (rc == BK_TASK_DONE) {
 		if (!t->completed) {
-			bk_log(BK_LOG_ERROR, "module %s: handler returned DONE without completing; failing the task",
-			       bk_registry_module_name(&t->ref));
-			bk_task_complete(t, -EIO, 0);
+			bkd_log(BK_LOG_ERROR, "module %s: handler returned DONE without completing; failing the task",
+			       bkd_registry_module_name(&t->ref));
+			bkd_task_complete(t, -EIO, 0);
 		}
 	} else if (rc == BK_TASK_PENDING) {
 		check_stuck(t, "the handler");
 	} else if (rc < 0) {
 		if (!t->completed)
-			bk_task_complete(t, rc, 0);
+			bkd_task_complete(t, rc, 0);
 	} else if (!t->completed) {
-		bk_log(BK_LOG_ERROR, "module %s: handler returned %d (not DONE/PENDING/-errno); failing the task",
-		       bk_registry_module_name(&t->ref), rc);
-		bk_task_complete(t, -EIO, 0);
+		bkd_log(BK_LOG_ERROR, "module %s: handler returned %d (not DONE/PENDING/-errno); failing the task",
+		       bkd_registry_module_name(&t->ref), rc);
+		bkd_task_complete(t, -EIO, 0);
 	}
 	t->running--;
 	task_free_if_done(t);
 }
 
-void bk_task_complete(struct bk_task *t, int status, size_t len)
+void bkd_task_complete(struct bk_task *t, int status, size_t len)
 {
-	if (!bk_worker_is_current(t->w)) {
+	if (!bkd_worker_is_current(t->w)) {
 		/* Completing from an offload thread would race the worker on the rings. */
-		bk_log(BK_LOG_ERROR, "module %s: complete() called off the worker thread; ignored",
-		       bk_registry_module_name(&t->ref));
+		bkd_log(BK_LOG_ERROR, "module %s: complete() called off the worker thread; ignored",
+		       bkd_registry_module_name(&t->ref));
 		return;
 	}
 	if (t->completed) {
-		bk_log(BK_LOG_ERROR, "module %s: task completed twice; second completion ignored",
-		       bk_registry_module_name(&t->ref));
+		bkd_log(BK_LOG_ERROR, "module %s: task completed twice; second completion ignored",
+		       bkd_registry_module_name(&t->ref));
 		return;
 	}
-	struct bk_conn *c = t->conn;
+	struct bkd_conn *c = t->conn;
 	if (status > 0)
 		status = -EIO; /* positive statuses are not part of the protocol */
 	uint32_t res_len;
@@ -206,30 +206,30 @@ void bk_task_complete(struct bk_task *t, int status, size_t len)
 		res_len = status == -ENOBUFS ? res_len : 0;
 	t->completed = true;
 	c->tasks[t->slot] = NULL;
-	if (bk_conn_rings_complete(&c->cr, t->slot, status, res_len) < 0)
-		bk_err("conn %u: slot %u not in flight at completion (broker bug)", c->id, t->slot);
-	bk_worker_mark_dirty(t->w, c);
+	if (bkd_conn_rings_complete(&c->cr, t->slot, status, res_len) < 0)
+		bkd_err("conn %u: slot %u not in flight at completion (broker bug)", c->id, t->slot);
+	bkd_worker_mark_dirty(t->w, c);
 	t->final_status = status; /* counted against the module when the task is freed */
-	bk_worker_count_done(t->w, status);
+	bkd_worker_count_done(t->w, status);
 	if (status < 0)
 		atomic_fetch_add_explicit(&c->errors, 1, memory_order_relaxed);
 	task_free_if_done(t);
 }
 
-void bk_task_cancel(struct bk_task *t)
+void bkd_task_cancel(struct bk_task *t)
 {
 	if (t->completed || atomic_load_explicit(&t->cancelled, memory_order_relaxed))
 		return;
 	atomic_store_explicit(&t->cancelled, 1, memory_order_relaxed);
-	for (struct bk_op *op = t->ops; op; op = op->next) {
-		if (op->cancel_sent || op->type == BK_OPT_OFFLOAD)
+	for (struct bkd_op *op = t->ops; op; op = op->next) {
+		if (op->cancel_sent || op->type == BKD_OPT_OFFLOAD)
 			continue; /* offloaded work sees host->cancelled() and finishes on its own */
-		struct io_uring_sqe *sqe = bk_worker_sqe(t->w);
+		struct io_uring_sqe *sqe = bkd_worker_sqe(t->w);
 		if (!sqe) {
-			bk_err("no SQE to cancel an operation; it will finish on its own");
+			bkd_err("no SQE to cancel an operation; it will finish on its own");
 			break;
 		}
-		if (op->type == BK_OPT_TIMEOUT)
+		if (op->type == BKD_OPT_TIMEOUT)
 			io_uring_prep_timeout_remove(sqe, (uint64_t)(uintptr_t)op, 0);
 		else
 			io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op, 0);
@@ -238,12 +238,12 @@ void bk_task_cancel(struct bk_task *t)
 	}
 }
 
-struct bk_op *bk_task_op_new(struct bk_task *t, enum bk_op_type type, bk_io_cb cb, void *ud)
+struct bkd_op *bkd_task_op_new(struct bk_task *t, enum bkd_op_type type, bk_io_cb cb, void *ud)
 {
-	struct bk_op *op = calloc(1, sizeof(*op));
+	struct bkd_op *op = calloc(1, sizeof(*op));
 	if (!op)
 		return NULL;
-	op->ud.kind = BK_UD_TASK_OP;
+	op->ud.kind = BKD_UD_TASK_OP;
 	op->type = (uint8_t)type;
 	op->task = t;
 	op->cb = cb;
@@ -256,7 +256,7 @@ struct bk_op *bk_task_op_new(struct bk_task *t, enum bk_op_type type, bk_io_cb c
 	return op;
 }
 
-static void op_unlink(struct bk_op *op)
+static void op_unlink(struct bkd_op *op)
 {
 	struct bk_task *t = op->task;
 	if (op->prev)
@@ -268,13 +268,13 @@ static void op_unlink(struct bk_op *op)
 	t->pending_ops--;
 }
 
-void bk_task_op_abort(struct bk_op *op)
+void bkd_task_op_abort(struct bkd_op *op)
 {
 	op_unlink(op);
 	free(op);
 }
 
-void bk_task_op_done(struct bk_op *op, int res)
+void bkd_task_op_done(struct bkd_op *op, int res)
 {
 	struct bk_task *t = op->task;
 	bk_io_cb cb = op->cb;

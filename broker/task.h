@@ -17,68 +17,68 @@
 #include "brokerd.h"
 
 /* Arguments up to this size live inside the task object (no allocation per task). */
-#define BK_TASK_ARG_INLINE 64u
+#define BKD_TASK_ARG_INLINE 64u
 /* Free task objects a worker keeps for reuse, beyond which they go back to malloc. */
-#define BK_TASK_CACHE_MAX 4096u
+#define BKD_TASK_CACHE_MAX 4096u
 
-enum bk_op_type {
-	BK_OPT_IO = 1, /* read/write/openat/close: cancelled with IORING_OP_ASYNC_CANCEL */
-	BK_OPT_TIMEOUT, /* cancelled with IORING_OP_TIMEOUT_REMOVE */
-	BK_OPT_OFFLOAD, /* runs on the offload pool; cannot be interrupted */
+enum bkd_op_type {
+	BKD_OPT_IO = 1, /* read/write/openat/close: cancelled with IORING_OP_ASYNC_CANCEL */
+	BKD_OPT_TIMEOUT, /* cancelled with IORING_OP_TIMEOUT_REMOVE */
+	BKD_OPT_OFFLOAD, /* runs on the offload pool; cannot be interrupted */
 };
 
-struct bk_op {
-	struct bk_ud ud; /* BK_UD_TASK_OP; its address is the io_uring user_data */
+struct bkd_op {
+	struct bkd_ud ud; /* BKD_UD_TASK_OP; its address is the io_uring user_data */
 	uint8_t type;
 	bool cancel_sent;
 	struct bk_task *task;
 	bk_io_cb cb;
 	void *cb_ud;
-	struct bk_op *next, *prev; /* the task's pending ops */
+	struct bkd_op *next, *prev; /* the task's pending ops */
 	struct __kernel_timespec ts;
 	/* offload: work runs on a pool thread, which writes result and posts item */
 	bk_work_fn work;
 	int result;
-	struct bk_op *qnext;
-	struct bk_inbox_item item;
+	struct bkd_op *qnext;
+	struct bkd_inbox_item item;
 };
 
 struct bk_task {
-	struct bk_worker *w;
-	struct bk_conn *conn;
+	struct bkd_worker *w;
+	struct bkd_conn *conn;
 	uint32_t slot, gen;
-	struct bk_fn_ref ref;
+	struct bkd_fn_ref ref;
 	const uint8_t *arg;
 	size_t arg_len;
 	uint8_t *arg_copy;
 	uint8_t *res;
 	size_t res_cap;
 	bool completed;
-	int final_status; /* the status it completed with, for bk_registry_release */
+	int final_status; /* the status it completed with, for bkd_registry_release */
 	unsigned running; /* inside the handler or a callback: do not free */
 	_Atomic int cancelled; /* read by offloaded work through host->cancelled */
 	unsigned pending_ops;
-	struct bk_op *ops;
+	struct bkd_op *ops;
 	struct bk_task *cache_next; /* the worker's cache of free task objects */
 	/* Small arguments are copied here instead of into a malloc'd arg_copy; last member: not zeroed on reuse. */
-	uint8_t arg_inline[BK_TASK_ARG_INLINE];
+	uint8_t arg_inline[BKD_TASK_ARG_INLINE];
 };
 
 /* Free the worker's cache of task objects (worker exit). */
-void bk_task_cache_drop(struct bk_worker *w);
+void bkd_task_cache_drop(struct bkd_worker *w);
 
 /* Run one validated CALL entry of conn. */
-void bk_task_run_call(struct bk_worker *w, struct bk_conn *c, const struct bk_sqe *e);
+void bkd_task_run_call(struct bkd_worker *w, struct bkd_conn *c, const struct bk_sqe *e);
 /* Cancel: pending ops are cancelled; the module completes with an error, forced to -ECANCELED. */
-void bk_task_cancel(struct bk_task *t);
+void bkd_task_cancel(struct bk_task *t);
 /* Complete (host->complete); checks that it happens once. */
-void bk_task_complete(struct bk_task *t, int status, size_t len);
+void bkd_task_complete(struct bk_task *t, int status, size_t len);
 
 /* Allocate an op record and link it to the task (pending). NULL on ENOMEM. */
-struct bk_op *bk_task_op_new(struct bk_task *t, enum bk_op_type type, bk_io_cb cb, void *ud);
+struct bkd_op *bkd_task_op_new(struct bk_task *t, enum bkd_op_type type, bk_io_cb cb, void *ud);
 /* Unlink and free an op that was never started. */
-void bk_task_op_abort(struct bk_op *op);
+void bkd_task_op_abort(struct bkd_op *op);
 /* An op finished with res: run its callback, then free what is no longer needed. */
-void bk_task_op_done(struct bk_op *op, int res);
+void bkd_task_op_done(struct bkd_op *op, int res);
 
 #endif /* BROKER_TASK_H */

@@ -23,11 +23,11 @@ static int wait_one(struct io_uring *ring, uint64_t *ud, int *res)
 	return 0;
 }
 
-bool bk_uring_futex_works(void)
+bool bkd_uring_futex_works(void)
 {
 	struct io_uring_probe *probe = io_uring_get_probe();
-	bool listed = probe && io_uring_opcode_supported(probe, BK_IORING_OP_FUTEX_WAIT) &&
-		      io_uring_opcode_supported(probe, BK_IORING_OP_FUTEX_WAKE);
+	bool listed = probe && io_uring_opcode_supported(probe, BKD_IORING_OP_FUTEX_WAIT) &&
+		      io_uring_opcode_supported(probe, BKD_IORING_OP_FUTEX_WAKE);
 	if (probe)
 		io_uring_free_probe(probe);
 	if (!listed)
@@ -43,18 +43,18 @@ bool bk_uring_futex_works(void)
 
 	/* 1. A wait on a value that is not there must fail with -EAGAIN at once. */
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
-	bk_prep_futex_wait(sqe, &word, 4);
+	bkd_prep_futex_wait(sqe, &word, 4);
 	io_uring_sqe_set_data64(sqe, 1);
 	if (io_uring_submit(&ring) != 1 || wait_one(&ring, &ud, &res) < 0 || res != -EAGAIN) {
-		bk_dbg("io_uring FUTEX_WAIT mismatch test failed (res %d)", res);
+		bkd_dbg("io_uring FUTEX_WAIT mismatch test failed (res %d)", res);
 		goto out;
 	}
 	/* 2. A wait on the right value must be completed by a wake. */
 	sqe = io_uring_get_sqe(&ring);
-	bk_prep_futex_wait(sqe, &word, 5);
+	bkd_prep_futex_wait(sqe, &word, 5);
 	io_uring_sqe_set_data64(sqe, 2);
 	sqe = io_uring_get_sqe(&ring);
-	bk_prep_futex_wake(sqe, &word);
+	bkd_prep_futex_wake(sqe, &word);
 	io_uring_sqe_set_data64(sqe, 3);
 	if (io_uring_submit(&ring) != 2)
 		goto out;

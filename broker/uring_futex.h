@@ -11,23 +11,23 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define BK_IORING_OP_FUTEX_WAIT 51
-#define BK_IORING_OP_FUTEX_WAKE 52
-#define BK_FUTEX2_SIZE_U32 0x02u
-#define BK_FUTEX_BITSET_MATCH_ANY 0xffffffffu
+#define BKD_IORING_OP_FUTEX_WAIT 51
+#define BKD_IORING_OP_FUTEX_WAKE 52
+#define BKD_FUTEX2_SIZE_U32 0x02u
+#define BKD_FUTEX_BITSET_MATCH_ANY 0xffffffffu
 
 /* Complete when *word is woken; completes at once with -EAGAIN if *word != expected. */
-static inline void bk_prep_futex_wait(struct io_uring_sqe *sqe, _Atomic uint32_t *word, uint32_t expected)
+static inline void bkd_prep_futex_wait(struct io_uring_sqe *sqe, _Atomic uint32_t *word, uint32_t expected)
 {
-	io_uring_prep_rw(BK_IORING_OP_FUTEX_WAIT, sqe, (int)BK_FUTEX2_SIZE_U32, (const void *)word, 0, expected);
-	sqe->addr3 = BK_FUTEX_BITSET_MATCH_ANY;
+	io_uring_prep_rw(BKD_IORING_OP_FUTEX_WAIT, sqe, (int)BKD_FUTEX2_SIZE_U32, (const void *)word, 0, expected);
+	sqe->addr3 = BKD_FUTEX_BITSET_MATCH_ANY;
 }
 
 /* Wake every waiter on *word. */
-static inline void bk_prep_futex_wake(struct io_uring_sqe *sqe, _Atomic uint32_t *word)
+static inline void bkd_prep_futex_wake(struct io_uring_sqe *sqe, _Atomic uint32_t *word)
 {
-	io_uring_prep_rw(BK_IORING_OP_FUTEX_WAKE, sqe, (int)BK_FUTEX2_SIZE_U32, (const void *)word, 0, INT32_MAX);
-	sqe->addr3 = BK_FUTEX_BITSET_MATCH_ANY;
+	io_uring_prep_rw(BKD_IORING_OP_FUTEX_WAKE, sqe, (int)BKD_FUTEX2_SIZE_U32, (const void *)word, 0, INT32_MAX);
+	sqe->addr3 = BKD_FUTEX_BITSET_MATCH_ANY;
 }
 
 /*
@@ -35,6 +35,6 @@ static inline void bk_prep_futex_wake(struct io_uring_sqe *sqe, _Atomic uint32_t
  * alone is not trusted: a real wait (value mismatch -> -EAGAIN) and a real
  * wait + wake are performed on a scratch ring.
  */
-bool bk_uring_futex_works(void);
+bool bkd_uring_futex_works(void);
 
 #endif /* BROKER_URING_FUTEX_H */

@@ -1,6 +1,6 @@
 /*
  * worker.c - worker threads (DESIGN.md 5, 6).  Each owns an io_uring and a
- * set of connections; it takes at most BK_WORKER_BUDGET entries per
+ * set of connections; it takes at most BKD_WORKER_BUDGET entries per
  * connection per round, runs tasks, publishes completions and queues the
  * client wake-ups as SQEs on its own ring (batched with everything else).
  * When a round finds nothing it spins for --spin-us, then sleeps in
@@ -28,17 +28,17 @@
 #define REAP_MAX 512u
 #define BACKLOG_RETRY_NS 10000000LL
 
-static _Thread_local struct bk_worker *tls_worker;
+static _Thread_local struct bkd_worker *tls_worker;
 static const uint64_t one_u64 = 1; /* written to client eventfds; read-only for the kernel */
 
 #define CONTAINER_OF(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
-void bk_broker_task_totals(struct bk_broker *b, uint64_t *done, uint64_t *failed, uint64_t *inflight)
+void bkd_broker_task_totals(struct bkd_broker *b, uint64_t *done, uint64_t *failed, uint64_t *inflight)
 {
 	uint64_t d = 0, f = 0, s = 0;
 	for (unsigned i = 0; i < b->nworkers; i++) {
-		struct bk_task_counters *tc = &b->workers[i].tc;
-		/* done first (acquire), then started: pairs with bk_worker_count_done, so started >= done. */
+		struct bkd_task_counters *tc = &b->workers[i].tc;
+		/* done first (acquire), then started: pairs with bkd_worker_count_done, so started >= done. */
 		uint64_t wd = atomic_load_explicit(&tc->done, memory_order_acquire);
 		d += wd;
 		f += atomic_load_explicit(&tc->failed, memory_order_relaxed);
@@ -52,12 +52,12 @@ void bk_broker_task_totals(struct bk_broker *b, uint64_t *done, uint64_t *failed
 		*inflight = s - d;
 }
 
-bool bk_worker_is_current(const struct bk_worker *w)
+bool bkd_worker_is_current(const struct bkd_worker *w)
 {
 	return tls_worker == w;
 }
 
-void bk_worker_post(struct bk_worker *w, struct bk_inbox_item *it)
+void bkd_worker_post(struct bkd_worker *w, struct bkd_inbox_item *it)
 {
 	it->next = NULL;
 	pthread_mutex_lock(&w->lock);
@@ -72,16 +72,16 @@ void bk_worker_post(struct bk_worker *w, struct bk_inbox_item *it)
 	atomic_store_explicit(&w->in_pending, true, memory_order_release);
 	uint64_t one = 1;
 	if (write(w->inbox_efd, &one, sizeof(one)) != sizeof(one))
-		bk_err("worker %u: inbox eventfd write failed: %s", w->idx, strerror(errno));
+		bkd_err("worker %u: inbox eventfd write failed: %s", w->idx, strerror(errno));
 }
 
-struct io_uring_sqe *bk_worker_sqe(struct bk_worker *w)
+struct io_uring_sqe *bkd_worker_sqe(struct bkd_worker *w)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
 	if (!sqe) {
 		int r = io_uring_submit(&w->ring);
 		if (r < 0)
-			bk_err("worker %u: io_uring_submit: %s", w->idx, strerror(-r));
+			bkd_err("worker %u: io_uring_submit: %s", w->idx, strerror(-r));
 		sqe = io_uring_get_sqe(&w->ring);
 	}
 	if (sqe)
@@ -89,7 +89,7 @@ struct io_uring_sqe *bk_worker_sqe(struct bk_worker *w)
 	return sqe;
 }
 
-void bk_worker_mark_dirty(struct bk_worker *w, struct bk_conn *c)
+void bkd_worker_mark_dirty(struct bkd_worker *w, struct bkd_conn *c)
 {
 	if (c->dirty)
 		return;
@@ -98,7 +98,7 @@ void bk_worker_mark_dirty(struct bk_worker *w, struct bk_conn *c)
 	w->dirty = c;
 }
 
-void bk_worker_conn_check_done(struct bk_worker *w, struct bk_conn *c)
+void bkd_worker_conn_check_done(struct bkd_worker *w, struct bkd_conn *c)
 {
 	/* Deferred to a safe point of the loop (finish_torn): we may be deep inside a round over conns. */
 	(void)w;
@@ -107,7 +107,7 @@ void bk_worker_conn_check_done(struct bk_worker *w, struct bk_conn *c)
 
 /* ---- connection list ------------------------------------------------------ */
 
-static void conn_link(struct bk_worker *w, struct bk_conn *c)
+static void conn_link(struct bkd_worker *w, struct bkd_conn *c)
 {
 	c->wnext = NULL;
 	c->wprev = w->conns_tail;
@@ -118,7 +118,7 @@ static void conn_link(struct bk_worker *w, struct bk_conn *c)
 	w->conns_tail = c;
 }
 
-static void conn_unlink(struct bk_worker *w, struct bk_conn *c)
+static void conn_unlink(struct bkd_worker *w, struct bkd_conn *c)
 {
 	if (c->wprev)
 		c->wprev->wnext = c->wnext;
@@ -131,7 +131,7 @@ static void conn_unlink(struct bk_worker *w, struct bk_conn *c)
 	if (w->rr == c)
 		w->rr = c->wnext;
 	if (c->dirty) {
-		struct bk_conn **pp = &w->dirty;
+		struct bkd_conn **pp = &w->dirty;
 		while (*pp && *pp != c)
 			pp = &(*pp)->dirty_next;
 		if (*pp)
@@ -140,22 +140,22 @@ static void conn_unlink(struct bk_worker *w, struct bk_conn *c)
 	}
 }
 
-static void cancel_conn_tasks(struct bk_conn *c)
+static void cancel_conn_tasks(struct bkd_conn *c)
 {
 	for (uint32_t s = 0; s < c->cr.v.geo.nslots; s++)
 		if (c->tasks[s])
-			bk_task_cancel(c->tasks[s]);
+			bkd_task_cancel(c->tasks[s]);
 }
 
 /* Stop serving c: cancel its tasks and its wake request.  Idempotent. */
-static void conn_tear(struct bk_worker *w, struct bk_conn *c)
+static void conn_tear(struct bkd_worker *w, struct bkd_conn *c)
 {
 	if (!c->torn) {
 		c->torn = true;
 		cancel_conn_tasks(c);
 	}
 	if (c->wait_armed && !c->wait_cancel_sent) {
-		struct io_uring_sqe *sqe = bk_worker_sqe(w);
+		struct io_uring_sqe *sqe = bkd_worker_sqe(w);
 		if (sqe) {
 			io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)&c->wait_ud, 0);
 			io_uring_sqe_set_data64(sqe, 0);
@@ -165,48 +165,48 @@ static void conn_tear(struct bk_worker *w, struct bk_conn *c)
 }
 
 /* A violation the connection cannot recover from: stop serving it and ask the control thread to close it. */
-static void conn_drop(struct bk_worker *w, struct bk_conn *c)
+static void conn_drop(struct bkd_worker *w, struct bkd_conn *c)
 {
 	if (c->torn)
 		return;
-	bk_warn("conn %u (pid %d): protocol violation, disconnecting: %s", c->id, (int)c->cred.pid,
+	bkd_warn("conn %u (pid %d): protocol violation, disconnecting: %s", c->id, (int)c->cred.pid,
 		c->cr.last_violation[0] ? c->cr.last_violation : "impossible ring indices");
 	conn_tear(w, c);
-	c->drop_item.type = BK_IN_CONN_DROP;
+	c->drop_item.type = BKD_IN_CONN_DROP;
 	c->drop_item.ptr = c;
-	bk_control_post(w->b, &c->drop_item);
+	bkd_control_post(w->b, &c->drop_item);
 }
 
 /* Log violations that did not cost the connection (bad entries completed with -EINVAL). */
-static void note_violations(struct bk_worker *w, struct bk_conn *c)
+static void note_violations(struct bkd_worker *w, struct bkd_conn *c)
 {
 	uint64_t v = c->cr.violations;
 	if (v == c->violations_seen)
 		return;
 	atomic_fetch_add_explicit(&w->b->stats.violations, v - c->violations_seen, memory_order_relaxed);
-	bk_warn("conn %u (pid %d): %llu bad submission(s), last: %s", c->id, (int)c->cred.pid,
+	bkd_warn("conn %u (pid %d): %llu bad submission(s), last: %s", c->id, (int)c->cred.pid,
 		(unsigned long long)(v - c->violations_seen), c->cr.last_violation);
 	c->violations_seen = v;
 }
 
 /* Torn connections with nothing left go back to the control thread, which frees them. */
-static void finish_torn(struct bk_worker *w)
+static void finish_torn(struct bkd_worker *w)
 {
-	struct bk_conn *c = w->conns;
+	struct bkd_conn *c = w->conns;
 	while (c) {
-		struct bk_conn *next = c->wnext;
+		struct bkd_conn *next = c->wnext;
 		if (c->torn && c->teardown_received && c->ntasks == 0 && !c->wait_armed) {
 			conn_unlink(w, c);
 			/* Every SQE that names this connection's memory or fds goes to the kernel before the control
 			 * thread may unmap or close them. */
 			int r = io_uring_submit(&w->ring);
 			if (r < 0)
-				bk_err("worker %u: io_uring_submit: %s", w->idx, strerror(-r));
+				bkd_err("worker %u: io_uring_submit: %s", w->idx, strerror(-r));
 			w->sqes_queued = 0;
 			atomic_fetch_sub_explicit(&w->nconns, 1, memory_order_relaxed);
-			c->done_item.type = BK_IN_CONN_DONE;
+			c->done_item.type = BKD_IN_CONN_DONE;
 			c->done_item.ptr = c;
-			bk_control_post(w->b, &c->done_item);
+			bkd_control_post(w->b, &c->done_item);
 		}
 		c = next;
 	}
@@ -214,11 +214,11 @@ static void finish_torn(struct bk_worker *w)
 
 /* ---- inbox ------------------------------------------------------------------ */
 
-static void arm_inbox(struct bk_worker *w)
+static void arm_inbox(struct bkd_worker *w)
 {
 	if (w->inbox_armed)
 		return;
-	struct io_uring_sqe *sqe = bk_worker_sqe(w);
+	struct io_uring_sqe *sqe = bkd_worker_sqe(w);
 	if (!sqe)
 		return;
 	io_uring_prep_read(sqe, w->inbox_efd, &w->inbox_buf, sizeof(w->inbox_buf), 0);
@@ -226,49 +226,49 @@ static void arm_inbox(struct bk_worker *w)
 	w->inbox_armed = true;
 }
 
-static void handle_item(struct bk_worker *w, struct bk_inbox_item *it)
+static void handle_item(struct bkd_worker *w, struct bkd_inbox_item *it)
 {
-	struct bk_conn *c = it->ptr;
+	struct bkd_conn *c = it->ptr;
 	switch (it->type) {
-	case BK_IN_ADD_CONN:
+	case BKD_IN_ADD_CONN:
 		conn_link(w, c);
 		if (w->draining)
 			atomic_store_explicit(&c->region.v.hdr->broker_state, BK_BROKER_DRAINING, memory_order_release);
 		break;
-	case BK_IN_TEARDOWN:
+	case BKD_IN_TEARDOWN:
 		c->teardown_received = true;
 		conn_tear(w, c);
 		break;
-	case BK_IN_OFFLOAD_DONE: {
-		struct bk_op *op = it->ptr;
-		bk_task_op_done(op, op->result);
+	case BKD_IN_OFFLOAD_DONE: {
+		struct bkd_op *op = it->ptr;
+		bkd_task_op_done(op, op->result);
 		break;
 	}
-	case BK_IN_DRAIN:
+	case BKD_IN_DRAIN:
 		w->draining = true;
 		break;
-	case BK_IN_CANCEL_ALL:
-		for (struct bk_conn *x = w->conns; x; x = x->wnext)
+	case BKD_IN_CANCEL_ALL:
+		for (struct bkd_conn *x = w->conns; x; x = x->wnext)
 			cancel_conn_tasks(x);
 		break;
-	case BK_IN_STOP:
+	case BKD_IN_STOP:
 		w->stopping = true;
 		break;
 	default:
-		bk_err("worker %u: unexpected inbox message %d", w->idx, (int)it->type);
+		bkd_err("worker %u: unexpected inbox message %d", w->idx, (int)it->type);
 	}
 }
 
-static bool drain_inbox(struct bk_worker *w)
+static bool drain_inbox(struct bkd_worker *w)
 {
 	if (!atomic_exchange_explicit(&w->in_pending, false, memory_order_acquire))
 		return false;
 	pthread_mutex_lock(&w->lock);
-	struct bk_inbox_item *it = w->in_head;
+	struct bkd_inbox_item *it = w->in_head;
 	w->in_head = w->in_tail = NULL;
 	pthread_mutex_unlock(&w->lock);
 	while (it) {
-		struct bk_inbox_item *next = it->next; /* the handler may free or repost it */
+		struct bkd_inbox_item *next = it->next; /* the handler may free or repost it */
 		handle_item(w, it);
 		it = next;
 	}
@@ -277,11 +277,11 @@ static bool drain_inbox(struct bk_worker *w)
 
 /* ---- the rings of the connections ------------------------------------------ */
 
-static void run_conn(struct bk_worker *w, struct bk_conn *c, bool *busy)
+static void run_conn(struct bkd_worker *w, struct bkd_conn *c, bool *busy)
 {
-	if (bk_conn_rings_backlog(&c->cr))
-		bk_worker_mark_dirty(w, c); /* retry publishing what did not fit */
-	int n = bk_conn_rings_fetch(&c->cr, w->fetch_buf, BK_WORKER_BUDGET);
+	if (bkd_conn_rings_backlog(&c->cr))
+		bkd_worker_mark_dirty(w, c); /* retry publishing what did not fit */
+	int n = bkd_conn_rings_fetch(&c->cr, w->fetch_buf, BKD_WORKER_BUDGET);
 	if (n < 0) {
 		note_violations(w, c);
 		conn_drop(w, c);
@@ -294,24 +294,24 @@ static void run_conn(struct bk_worker *w, struct bk_conn *c, bool *busy)
 	for (int i = 0; i < n && !c->torn; i++) {
 		const struct bk_sqe *e = &w->fetch_buf[i];
 		if (e->op == BK_OP_CALL) {
-			bk_task_run_call(w, c, e);
+			bkd_task_run_call(w, c, e);
 		} else if (e->op == BK_OP_CANCEL) {
 			struct bk_task *t = c->tasks[e->slot];
 			if (t && t->gen == e->gen)
-				bk_task_cancel(t);
+				bkd_task_cancel(t);
 		}
 	}
 }
 
-static bool run_round(struct bk_worker *w)
+static bool run_round(struct bkd_worker *w)
 {
 	bool busy = false;
-	struct bk_conn *start = w->rr ? w->rr : w->conns;
+	struct bkd_conn *start = w->rr ? w->rr : w->conns;
 	if (!start)
 		return false;
-	struct bk_conn *c = start;
+	struct bkd_conn *c = start;
 	do {
-		struct bk_conn *next = c->wnext ? c->wnext : w->conns;
+		struct bkd_conn *next = c->wnext ? c->wnext : w->conns;
 		if (!c->torn)
 			run_conn(w, c, &busy);
 		c = next;
@@ -326,42 +326,42 @@ static bool run_round(struct bk_worker *w)
  * client wake-up and then sleeps is not woken again by that wake-up's own
  * completion (one io_uring_enter per sleeping round trip instead of two).
  */
-static void fire_and_forget(struct bk_worker *w, struct io_uring_sqe *sqe)
+static void fire_and_forget(struct bkd_worker *w, struct io_uring_sqe *sqe)
 {
 	if (w->cqe_skip)
 		sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 }
 
-static void flush_dirty(struct bk_worker *w)
+static void flush_dirty(struct bkd_worker *w)
 {
 	while (w->dirty) {
-		struct bk_conn *c = w->dirty;
+		struct bkd_conn *c = w->dirty;
 		w->dirty = c->dirty_next;
 		c->dirty = false;
-		int r = bk_conn_rings_flush(&c->cr);
+		int r = bkd_conn_rings_flush(&c->cr);
 		if (r < 0) {
 			note_violations(w, c);
 			conn_drop(w, c);
 			continue;
 		}
-		if (r & BK_FLUSH_WAKE_FUTEX) {
-			struct io_uring_sqe *sqe = w->b->futex_ok ? bk_worker_sqe(w) : NULL;
+		if (r & BKD_FLUSH_WAKE_FUTEX) {
+			struct io_uring_sqe *sqe = w->b->futex_ok ? bkd_worker_sqe(w) : NULL;
 			if (sqe) {
-				bk_prep_futex_wake(sqe, &c->cr.v.cq_ctl->wake_seq);
+				bkd_prep_futex_wake(sqe, &c->cr.v.cq_ctl->wake_seq);
 				io_uring_sqe_set_data64(sqe, 0);
 				fire_and_forget(w, sqe);
 			} else {
 				bk_futex_wake(&c->cr.v.cq_ctl->wake_seq, INT32_MAX);
 			}
 		}
-		if ((r & BK_FLUSH_NOTIFY_FD) && c->client_efd >= 0) {
-			struct io_uring_sqe *sqe = bk_worker_sqe(w);
+		if ((r & BKD_FLUSH_NOTIFY_FD) && c->client_efd >= 0) {
+			struct io_uring_sqe *sqe = bkd_worker_sqe(w);
 			if (sqe) {
 				io_uring_prep_write(sqe, c->client_efd, &one_u64, sizeof(one_u64), 0);
 				io_uring_sqe_set_data64(sqe, 0);
 				fire_and_forget(w, sqe);
 			} else if (write(c->client_efd, &one_u64, sizeof(one_u64)) < 0) {
-				bk_dbg("conn %u: eventfd write: %s", c->id, strerror(errno));
+				bkd_dbg("conn %u: eventfd write: %s", c->id, strerror(errno));
 			}
 		}
 	}
@@ -369,44 +369,44 @@ static void flush_dirty(struct bk_worker *w)
 
 /* ---- io_uring completions ---------------------------------------------------- */
 
-static void handle_cqe(struct bk_worker *w, uint64_t data, int res)
+static void handle_cqe(struct bkd_worker *w, uint64_t data, int res)
 {
 	if (data == 0) {
 		/* Fire-and-forget requests (wakes, notifies, cancels); a cancel that found nothing is normal. */
 		if (res < 0 && res != -ENOENT && res != -EALREADY && res != -ECANCELED)
-			bk_dbg("worker %u: background request failed: %s", w->idx, strerror(-res));
+			bkd_dbg("worker %u: background request failed: %s", w->idx, strerror(-res));
 		return;
 	}
-	struct bk_ud *ud = (struct bk_ud *)(uintptr_t)data;
+	struct bkd_ud *ud = (struct bkd_ud *)(uintptr_t)data;
 	switch (ud->kind) {
-	case BK_UD_INBOX:
+	case BKD_UD_INBOX:
 		w->inbox_armed = false;
 		if (res < 0 && res != -ECANCELED)
-			bk_err("worker %u: inbox read failed: %s", w->idx, strerror(-res));
+			bkd_err("worker %u: inbox read failed: %s", w->idx, strerror(-res));
 		break;
-	case BK_UD_CONN_WAIT: {
-		struct bk_conn *c = CONTAINER_OF(ud, struct bk_conn, wait_ud);
+	case BKD_UD_CONN_WAIT: {
+		struct bkd_conn *c = CONTAINER_OF(ud, struct bkd_conn, wait_ud);
 		c->wait_armed = false;
 		if (res < 0 && res != -EAGAIN && res != -ECANCELED && res != -EINTR)
-			bk_warn("conn %u: wake-up request failed: %s", c->id, strerror(-res));
+			bkd_warn("conn %u: wake-up request failed: %s", c->id, strerror(-res));
 		break;
 	}
-	case BK_UD_TASK_OP: {
-		struct bk_op *op = CONTAINER_OF(ud, struct bk_op, ud);
-		if (op->type == BK_OPT_TIMEOUT && res == -ETIME)
+	case BKD_UD_TASK_OP: {
+		struct bkd_op *op = CONTAINER_OF(ud, struct bkd_op, ud);
+		if (op->type == BKD_OPT_TIMEOUT && res == -ETIME)
 			res = 0; /* module.h: a timer that expired reports 0 */
-		bk_task_op_done(op, res);
+		bkd_task_op_done(op, res);
 		break;
 	}
-	case BK_UD_BACKLOG_TIMER:
+	case BKD_UD_BACKLOG_TIMER:
 		w->backlog_armed = false;
 		break;
 	default:
-		bk_err("worker %u: completion with unknown user_data kind %u", w->idx, ud->kind);
+		bkd_err("worker %u: completion with unknown user_data kind %u", w->idx, ud->kind);
 	}
 }
 
-static unsigned reap(struct bk_worker *w)
+static unsigned reap(struct bkd_worker *w)
 {
 	unsigned n = 0;
 	struct io_uring_cqe *cqe;
@@ -426,41 +426,41 @@ static unsigned reap(struct bk_worker *w)
 
 /* ---- sleeping ------------------------------------------------------------------ */
 
-static void arm_conn_wait(struct bk_worker *w, struct bk_conn *c, uint32_t seq)
+static void arm_conn_wait(struct bkd_worker *w, struct bkd_conn *c, uint32_t seq)
 {
-	struct io_uring_sqe *sqe = bk_worker_sqe(w);
+	struct io_uring_sqe *sqe = bkd_worker_sqe(w);
 	if (!sqe)
 		return;
 	if (c->wake_efd >= 0)
 		io_uring_prep_read(sqe, c->wake_efd, &c->wake_buf, sizeof(c->wake_buf), 0);
 	else
-		bk_prep_futex_wait(sqe, &c->cr.v.sq_ctl->wake_seq, seq);
+		bkd_prep_futex_wait(sqe, &c->cr.v.sq_ctl->wake_seq, seq);
 	io_uring_sqe_set_data(sqe, &c->wait_ud);
 	c->wait_armed = true;
 }
 
 /* New submissions or inbox items wait (single reads; the caller acts on them in its next turn). */
-static bool work_waiting(struct bk_worker *w)
+static bool work_waiting(struct bkd_worker *w)
 {
 	if (atomic_load_explicit(&w->in_pending, memory_order_acquire))
 		return true;
-	for (struct bk_conn *c = w->conns; c; c = c->wnext)
-		if (!c->torn && bk_conn_rings_sq_pending(&c->cr))
+	for (struct bkd_conn *c = w->conns; c; c = c->wnext)
+		if (!c->torn && bkd_conn_rings_sq_pending(&c->cr))
 			return true;
 	return false;
 }
 
-static void worker_sleep(struct bk_worker *w)
+static void worker_sleep(struct bkd_worker *w)
 {
 	bool backlog = false;
-	for (struct bk_conn *c = w->conns; c; c = c->wnext) {
+	for (struct bkd_conn *c = w->conns; c; c = c->wnext) {
 		if (c->torn)
 			continue;
-		if (bk_conn_rings_backlog(&c->cr))
+		if (bkd_conn_rings_backlog(&c->cr))
 			backlog = true;
 		/* Raise need_wakeup, then sample wake_seq (ring.h): a submission after this either shows up in
 		 * the re-check below or bumps wake_seq and wakes the armed request. */
-		uint32_t seq = bk_conn_rings_sleep_prepare(&c->cr);
+		uint32_t seq = bkd_conn_rings_sleep_prepare(&c->cr);
 		c->sleeping = true;
 		/* An already armed request stays valid: any wake since it was queued completes it. */
 		if (!c->wait_armed)
@@ -468,7 +468,7 @@ static void worker_sleep(struct bk_worker *w)
 	}
 	if (!work_waiting(w)) {
 		if (backlog && !w->backlog_armed) {
-			struct io_uring_sqe *sqe = bk_worker_sqe(w);
+			struct io_uring_sqe *sqe = bkd_worker_sqe(w);
 			if (sqe) {
 				w->backlog_ts.tv_sec = 0;
 				w->backlog_ts.tv_nsec = BACKLOG_RETRY_NS;
@@ -480,12 +480,12 @@ static void worker_sleep(struct bk_worker *w)
 		arm_inbox(w);
 		int r = io_uring_submit_and_wait(&w->ring, 1);
 		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
-			bk_err("worker %u: io_uring_submit_and_wait: %s", w->idx, strerror(-r));
+			bkd_err("worker %u: io_uring_submit_and_wait: %s", w->idx, strerror(-r));
 		w->sqes_queued = 0;
 	}
-	for (struct bk_conn *c = w->conns; c; c = c->wnext) {
+	for (struct bkd_conn *c = w->conns; c; c = c->wnext) {
 		if (c->sleeping && !c->torn) {
-			bk_conn_rings_sleep_finish(&c->cr);
+			bkd_conn_rings_sleep_finish(&c->cr);
 			c->sleeping = false;
 		}
 	}
@@ -493,7 +493,7 @@ static void worker_sleep(struct bk_worker *w)
 
 /* ---- the thread ------------------------------------------------------------------- */
 
-static int ring_init(struct bk_worker *w)
+static int ring_init(struct bkd_worker *w)
 {
 	/* TASKRUN_FLAG makes the kernel tell us (IORING_SQ_TASKRUN) when deferred completions wait, so the loop
 	 * can skip io_uring_enter when there is nothing to submit and nothing to run (need_enter()). */
@@ -528,7 +528,7 @@ static int ring_init(struct bk_worker *w)
  * overflow; without it we cannot know, so always.  This keeps a busy worker
  * that only moves ring entries at ~0 syscalls per task (broker-bench).
  */
-static bool need_enter(struct bk_worker *w)
+static bool need_enter(struct bkd_worker *w)
 {
 	if (io_uring_sq_ready(&w->ring))
 		return true;
@@ -538,7 +538,7 @@ static bool need_enter(struct bk_worker *w)
 	return (kflags & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)) != 0;
 }
 
-static void started(struct bk_worker *w, int rc)
+static void started(struct bkd_worker *w, int rc)
 {
 	pthread_mutex_lock(&w->start_lock);
 	w->start_rc = rc;
@@ -548,7 +548,7 @@ static void started(struct bk_worker *w, int rc)
 
 static void *worker_main(void *arg)
 {
-	struct bk_worker *w = arg;
+	struct bkd_worker *w = arg;
 	tls_worker = w;
 	int r = ring_init(w);
 	if (r < 0) {
@@ -556,8 +556,8 @@ static void *worker_main(void *arg)
 		return NULL;
 	}
 	started(w, 0);
-	w->inbox_ud.kind = BK_UD_INBOX;
-	w->backlog_ud.kind = BK_UD_BACKLOG_TIMER;
+	w->inbox_ud.kind = BKD_UD_INBOX;
+	w->backlog_ud.kind = BKD_UD_BACKLOG_TIMER;
 	const int64_t spin_ns = (int64_t)w->b->opt.spin_us * 1000;
 	int64_t idle_since = 0;
 	unsigned idle_turns = 0;
@@ -581,7 +581,7 @@ static void *worker_main(void *arg)
 			}
 			r = io_uring_submit_and_get_events(&w->ring);
 			if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
-				bk_err("worker %u: io_uring_submit: %s", w->idx, strerror(-r));
+				bkd_err("worker %u: io_uring_submit: %s", w->idx, strerror(-r));
 			w->sqes_queued = 0;
 		}
 		busy |= reap(w) > 0;
@@ -608,11 +608,11 @@ static void *worker_main(void *arg)
 	}
 	/* Exiting: the ring's teardown cancels whatever is still in flight. */
 	io_uring_queue_exit(&w->ring);
-	bk_task_cache_drop(w);
+	bkd_task_cache_drop(w);
 	return NULL;
 }
 
-int bk_worker_start(struct bk_broker *b, struct bk_worker *w, unsigned idx)
+int bkd_worker_start(struct bkd_broker *b, struct bkd_worker *w, unsigned idx)
 {
 	memset(w, 0, sizeof(*w));
 	w->b = b;
@@ -644,12 +644,12 @@ int bk_worker_start(struct bk_broker *b, struct bk_worker *w, unsigned idx)
 	return r;
 }
 
-void bk_worker_join(struct bk_worker *w)
+void bkd_worker_join(struct bkd_worker *w)
 {
 	if (!w->started)
 		return;
-	w->stop_item.type = BK_IN_STOP;
-	bk_worker_post(w, &w->stop_item);
+	w->stop_item.type = BKD_IN_STOP;
+	bkd_worker_post(w, &w->stop_item);
 	pthread_join(w->thread, NULL);
 	w->started = false;
 	close(w->inbox_efd);

@@ -13,23 +13,23 @@
 #include "brokerd.h"
 
 /* Entries taken from one connection's SQ per turn, so a flooding client cannot starve the others. */
-#define BK_WORKER_BUDGET 64u
+#define BKD_WORKER_BUDGET 64u
 
 /*
  * Task counters of one worker.  Only that worker writes them, with a relaxed
  * load + store (no locked read-modify-write on the hot path); other threads
- * read them with bk_broker_task_totals().  done is stored with release after
+ * read them with bkd_broker_task_totals().  done is stored with release after
  * started was stored, so a reader that loads done (acquire) and then started
  * never sees more tasks done than started.
  */
-struct bk_task_counters {
+struct bkd_task_counters {
 	_Atomic uint64_t started;
 	_Atomic uint64_t done;
 	_Atomic uint64_t failed;
 };
 
-struct bk_worker {
-	struct bk_broker *b;
+struct bkd_worker {
+	struct bkd_broker *b;
 	unsigned idx;
 	pthread_t thread;
 	bool started;
@@ -37,7 +37,7 @@ struct bk_worker {
 
 	/* inbox: any thread posts, the worker drains */
 	pthread_mutex_t lock;
-	struct bk_inbox_item *in_head, *in_tail; /* guarded by lock */
+	struct bkd_inbox_item *in_head, *in_tail; /* guarded by lock */
 	_Atomic bool in_pending;
 	int inbox_efd;
 	_Atomic uint32_t nconns; /* for least-loaded placement */
@@ -51,63 +51,63 @@ struct bk_worker {
 
 	/* worker-private */
 	uint64_t inbox_buf;
-	struct bk_ud inbox_ud;
+	struct bkd_ud inbox_ud;
 	bool inbox_armed;
-	struct bk_conn *conns, *conns_tail;
-	struct bk_conn *rr; /* where the next round starts */
-	struct bk_conn *dirty; /* connections with completions to flush */
-	struct bk_ud backlog_ud;
+	struct bkd_conn *conns, *conns_tail;
+	struct bkd_conn *rr; /* where the next round starts */
+	struct bkd_conn *dirty; /* connections with completions to flush */
+	struct bkd_ud backlog_ud;
 	bool backlog_armed;
 	struct __kernel_timespec backlog_ts;
 	bool draining, stopping;
 	unsigned sqes_queued; /* SQEs prepared since the last submit */
-	struct bk_sqe fetch_buf[BK_WORKER_BUDGET];
+	struct bk_sqe fetch_buf[BKD_WORKER_BUDGET];
 	struct bk_task *task_cache; /* free task objects for reuse (task.c) */
 	unsigned task_cache_n;
 
 	/* Own cache line: written on every task by this worker, read by the control thread. */
-	alignas(64) struct bk_task_counters tc;
+	alignas(64) struct bkd_task_counters tc;
 
-	struct bk_inbox_item drain_item, cancel_item, stop_item;
+	struct bkd_inbox_item drain_item, cancel_item, stop_item;
 };
 
 /* Create the thread and its ring; returns once the ring exists (0) or failed (-errno). */
-int bk_worker_start(struct bk_broker *b, struct bk_worker *w, unsigned idx);
-void bk_worker_join(struct bk_worker *w);
+int bkd_worker_start(struct bkd_broker *b, struct bkd_worker *w, unsigned idx);
+void bkd_worker_join(struct bkd_worker *w);
 
 /* Post a message (any thread). */
-void bk_worker_post(struct bk_worker *w, struct bk_inbox_item *it);
+void bkd_worker_post(struct bkd_worker *w, struct bkd_inbox_item *it);
 
 /* ---- for task.c and host_api.c (worker thread only) ---------------------- */
 
 /* A free SQE, submitting queued ones first if the SQ is full; NULL only if the kernel refuses them. */
-struct io_uring_sqe *bk_worker_sqe(struct bk_worker *w);
+struct io_uring_sqe *bkd_worker_sqe(struct bkd_worker *w);
 /* conn has completions to publish. */
-void bk_worker_mark_dirty(struct bk_worker *w, struct bk_conn *c);
+void bkd_worker_mark_dirty(struct bkd_worker *w, struct bkd_conn *c);
 /* A task object of conn was freed: hand a torn-down conn back once nothing is left. */
-void bk_worker_conn_check_done(struct bk_worker *w, struct bk_conn *c);
+void bkd_worker_conn_check_done(struct bkd_worker *w, struct bkd_conn *c);
 /* True on the worker thread w. */
-bool bk_worker_is_current(const struct bk_worker *w);
+bool bkd_worker_is_current(const struct bkd_worker *w);
 
 /* Count a task taken up / finished (worker thread only). */
-static inline void bk_worker_count_start(struct bk_worker *w)
+static inline void bkd_worker_count_start(struct bkd_worker *w)
 {
 	uint64_t n = atomic_load_explicit(&w->tc.started, memory_order_relaxed);
 	atomic_store_explicit(&w->tc.started, n + 1, memory_order_relaxed);
 }
 
-static inline void bk_worker_count_done(struct bk_worker *w, int status)
+static inline void bkd_worker_count_done(struct bkd_worker *w, int status)
 {
 	if (status < 0) {
 		uint64_t f = atomic_load_explicit(&w->tc.failed, memory_order_relaxed);
 		atomic_store_explicit(&w->tc.failed, f + 1, memory_order_relaxed);
 	}
 	uint64_t n = atomic_load_explicit(&w->tc.done, memory_order_relaxed);
-	/* Release: orders the earlier store of started (see struct bk_task_counters). */
+	/* Release: orders the earlier store of started (see struct bkd_task_counters). */
 	atomic_store_explicit(&w->tc.done, n + 1, memory_order_release);
 }
 
 /* Sums over all workers (any thread). */
-void bk_broker_task_totals(struct bk_broker *b, uint64_t *done, uint64_t *failed, uint64_t *inflight);
+void bkd_broker_task_totals(struct bkd_broker *b, uint64_t *done, uint64_t *failed, uint64_t *inflight);
 
 #endif /* BROKER_WORKER_H */

@@ -93,15 +93,15 @@ static void answer_socket(int cfd)
 
 static void serve(struct fake_broker *fb, int cfd, int cefd, const struct bk_msg_hello *hello)
 {
-	struct bk_region reg;
-	struct bk_region_params p = {.max_large = 64u << 20, .ring_start = UINT32_MAX - 5, .conn_id = 7, .epoch = 1,
+	struct bkd_region reg;
+	struct bkd_region_params p = {.max_large = 64u << 20, .ring_start = UINT32_MAX - 5, .conn_id = 7, .epoch = 1,
 				     .features = BK_FEAT_SQ_FUTEX};
 	char err[256];
 	struct bk_msg_hello_reply rep = {.h = {.magic = BK_WIRE_MAGIC, .type = BK_MSG_HELLO_REPLY, .len = sizeof(rep),
 					       .seq = hello->h.seq},
 					 .abi_major = BK_ABI_MAJOR, .abi_minor = BK_ABI_MINOR,
 					 .layout_hash = BK_LAYOUT_HASH, .features = BK_FEAT_SQ_FUTEX, .conn_id = 7};
-	if (bk_region_create(&hello->geo, &p, &reg, err, sizeof(err)) < 0) {
+	if (bkd_region_create(&hello->geo, &p, &reg, err, sizeof(err)) < 0) {
 		rep.status = -EINVAL;
 		snprintf(rep.error, sizeof(rep.error), "%.180s", err);
 		send_fds(cfd, &rep, sizeof(rep), NULL, 0);
@@ -176,7 +176,7 @@ static void serve(struct fake_broker *fb, int cfd, int cefd, const struct bk_msg
 		bk_sq_consumer_release(&sq, (uint32_t)n);
 	}
 	free(held);
-	bk_region_destroy(&reg);
+	bkd_region_destroy(&reg);
 }
 
 static void *fake_main(void *arg)

@@ -1,7 +1,7 @@
 /*
  * fake_broker.h - an in-process stand-in for brokerd, for unit tests of
  * libbkclient that need no real daemon: it answers the handshake with a
- * region made by bk_region_create, serves a few functions from a thread, and
+ * region made by bkd_region_create, serves a few functions from a thread, and
  * can misbehave on purpose (silent, garbage, refusal, hang-up).
  */
 #ifndef BK_FAKE_BROKER_H

@@ -24,7 +24,7 @@
 #include "test_host.h"
 
 struct fixture {
-	struct bk_registry *r;
+	struct bkd_registry *r;
 	char tmpfile[64];
 };
 
@@ -36,8 +36,8 @@ static int setup(void **state)
 	int fd;
 
 	assert_non_null(f);
-	assert_int_equal(bk_registry_create(&th_host, NULL, NULL, &f->r), 0);
-	assert_int_equal(bk_registry_load_dir(f->r, BK_BUILD_MODULE_DIR), 4);
+	assert_int_equal(bkd_registry_create(&th_host, NULL, NULL, &f->r), 0);
+	assert_int_equal(bkd_registry_load_dir(f->r, BK_BUILD_MODULE_DIR), 4);
 	snprintf(f->tmpfile, sizeof(f->tmpfile), "/tmp/bk-test-file-XXXXXX");
 	fd = mkstemp(f->tmpfile);
 	assert_true(fd >= 0);
@@ -52,18 +52,18 @@ static int teardown(void **state)
 	struct fixture *f = *state;
 
 	unlink(f->tmpfile);
-	bk_registry_destroy(f->r);
+	bkd_registry_destroy(f->r);
 	free(f);
 	return 0;
 }
 
-static struct bk_fn_ref get(struct fixture *f, const char *name)
+static struct bkd_fn_ref get(struct fixture *f, const char *name)
 {
-	struct bk_fn_ref ref;
+	struct bkd_fn_ref ref;
 	uint32_t fn;
 
-	assert_int_equal(bk_registry_lookup(f->r, name, &fn), 0);
-	assert_int_equal(bk_registry_acquire(f->r, fn, &ref), 0);
+	assert_int_equal(bkd_registry_lookup(f->r, name, &fn), 0);
+	assert_int_equal(bkd_registry_acquire(f->r, fn, &ref), 0);
 	return ref;
 }
 
@@ -71,12 +71,12 @@ static struct bk_fn_ref get(struct fixture *f, const char *name)
 static int start(struct fixture *f, const char *fn, struct bk_task *t, const void *arg, size_t arglen, void *out,
 		 size_t cap)
 {
-	struct bk_fn_ref ref = get(f, fn);
+	struct bkd_fn_ref ref = get(f, fn);
 	int rc;
 
 	th_task_init(t, arg, arglen, out, cap);
 	rc = ref.handler(t, &th_host, ref.state);
-	bk_registry_release(f->r, &ref, 0);
+	bkd_registry_release(f->r, &ref, 0);
 	return rc;
 }
 

@@ -31,7 +31,7 @@
 #define DEADLINE_NS (20ll * 1000000000ll)
 
 struct shared {
-	struct bk_registry *r;
+	struct bkd_registry *r;
 	uint32_t fn;
 	atomic_int stop;
 	atomic_int notified;
@@ -59,10 +59,10 @@ static void *worker(void *arg)
 	struct shared *s = arg;
 
 	for (int i = 0; i < ITERATIONS && !atomic_load_explicit(&s->stop, memory_order_relaxed); i++) {
-		struct bk_fn_ref ref;
+		struct bkd_fn_ref ref;
 		struct bk_task t;
 		char out[4];
-		int rc = bk_registry_acquire(s->r, s->fn, &ref);
+		int rc = bkd_registry_acquire(s->r, s->fn, &ref);
 
 		if (rc == -ENOENT) {
 			atomic_fetch_add_explicit(&s->enoent, 1, memory_order_relaxed);
@@ -75,7 +75,7 @@ static void *worker(void *arg)
 			atomic_fetch_add_explicit(&s->bad_result, 1, memory_order_relaxed);
 		else
 			atomic_fetch_add_explicit(&s->ok, 1, memory_order_relaxed);
-		bk_registry_release(s->r, &ref, t.status);
+		bkd_registry_release(s->r, &ref, t.status);
 	}
 	atomic_fetch_add_explicit(&s->done_threads, 1, memory_order_release);
 	return NULL;
@@ -85,14 +85,14 @@ static void *worker(void *arg)
 static void load_counted(struct shared *s, const char *path, int *fini)
 {
 	char err[512];
-	struct bk_fn_ref ref;
+	struct bkd_fn_ref ref;
 
-	if (bk_registry_load(s->r, path, err, sizeof(err)) != 0)
+	if (bkd_registry_load(s->r, path, err, sizeof(err)) != 0)
 		fail_msg("load %s: %s", path, err);
 	/* The new version serves the id now; a task of ours reaches its state. */
-	assert_int_equal(bk_registry_acquire(s->r, s->fn, &ref), 0);
+	assert_int_equal(bkd_registry_acquire(s->r, s->fn, &ref), 0);
 	((struct tm_state *)ref.state)->fini_counter = fini;
-	bk_registry_release(s->r, &ref, 0);
+	bkd_registry_release(s->r, &ref, 0);
 }
 
 static void test_upgrade_under_load(void **state)
@@ -111,14 +111,14 @@ static void test_upgrade_under_load(void **state)
 	memset(fini, 0, sizeof(fini));
 	snprintf(v1, sizeof(v1), "%s/upgrade_v1.so", BK_TEST_MODULE_DIR);
 	snprintf(v2, sizeof(v2), "%s/upgrade_v2.so", BK_TEST_MODULE_DIR);
-	assert_int_equal(bk_registry_create(&th_host, on_notify, &s, &s.r), 0);
+	assert_int_equal(bkd_registry_create(&th_host, on_notify, &s, &s.r), 0);
 	{
 		char err[512];
 
-		if (bk_registry_load(s.r, v1, err, sizeof(err)) != 0)
+		if (bkd_registry_load(s.r, v1, err, sizeof(err)) != 0)
 			fail_msg("%s", err);
 	}
-	assert_int_equal(bk_registry_lookup(s.r, "upgrade.version", &s.fn), 0);
+	assert_int_equal(bkd_registry_lookup(s.r, "upgrade.version", &s.fn), 0);
 	load_counted(&s, v2, &fini[loads++]); /* from here on every version has a counter */
 
 	for (int i = 0; i < NTHREADS; i++)
@@ -133,7 +133,7 @@ static void test_upgrade_under_load(void **state)
 			break;
 		}
 		load_counted(&s, (upgrades % 2) ? v2 : v1, &fini[loads++]);
-		collected += bk_registry_collect(s.r);
+		collected += bkd_registry_collect(s.r);
 	}
 	/* Bounded wait for the workers to finish their fixed iteration counts. */
 	while (atomic_load_explicit(&s.done_threads, memory_order_acquire) < NTHREADS) {
@@ -141,12 +141,12 @@ static void test_upgrade_under_load(void **state)
 			atomic_store(&s.stop, 1);
 			fail_msg("workers did not finish within %lld s", DEADLINE_NS / 1000000000ll);
 		}
-		collected += bk_registry_collect(s.r);
+		collected += bkd_registry_collect(s.r);
 		sched_yield();
 	}
 	for (int i = 0; i < NTHREADS; i++)
 		assert_int_equal(pthread_join(th[i], NULL), 0);
-	collected += bk_registry_collect(s.r);
+	collected += bkd_registry_collect(s.r);
 
 	fprintf(stderr, "# %d upgrades under load, %ld tasks, %d notifications\n", upgrades,
 		atomic_load(&s.ok), atomic_load(&s.notified));
@@ -160,11 +160,11 @@ static void test_upgrade_under_load(void **state)
 	for (int i = 0; i < loads - 1; i++)
 		assert_int_equal(fini[i], 1);
 	assert_int_equal(fini[loads - 1], 0);
-	assert_int_equal(bk_registry_list(s.r, w, 0, 4, &total), 1);
+	assert_int_equal(bkd_registry_list(s.r, w, 0, 4, &total), 1);
 	assert_int_equal(w[0].state, BK_MODSTATE_ACTIVE);
 	assert_int_equal(w[0].inflight, 0);
 
-	bk_registry_destroy(s.r);
+	bkd_registry_destroy(s.r);
 	assert_int_equal(fini[loads - 1], 1);
 }
 
@@ -182,16 +182,16 @@ static void test_unload_under_load(void **state)
 	(void)state;
 	memset(&s, 0, sizeof(s));
 	snprintf(path, sizeof(path), "%s/upgrade_v1.so", BK_TEST_MODULE_DIR);
-	assert_int_equal(bk_registry_create(&th_host, on_notify, &s, &s.r), 0);
-	if (bk_registry_load(s.r, path, err, sizeof(err)) != 0)
+	assert_int_equal(bkd_registry_create(&th_host, on_notify, &s, &s.r), 0);
+	if (bkd_registry_load(s.r, path, err, sizeof(err)) != 0)
 		fail_msg("%s", err);
-	assert_int_equal(bk_registry_lookup(s.r, "upgrade.version", &s.fn), 0);
+	assert_int_equal(bkd_registry_lookup(s.r, "upgrade.version", &s.fn), 0);
 	{
-		struct bk_fn_ref ref;
+		struct bkd_fn_ref ref;
 
-		assert_int_equal(bk_registry_acquire(s.r, s.fn, &ref), 0);
+		assert_int_equal(bkd_registry_acquire(s.r, s.fn, &ref), 0);
 		((struct tm_state *)ref.state)->fini_counter = &fini;
-		bk_registry_release(s.r, &ref, 0);
+		bkd_registry_release(s.r, &ref, 0);
 	}
 	for (int i = 0; i < NTHREADS; i++)
 		assert_int_equal(pthread_create(&th[i], NULL, worker, &s), 0);
@@ -205,20 +205,20 @@ static void test_unload_under_load(void **state)
 		}
 		sched_yield();
 	}
-	assert_int_equal(bk_registry_unload(s.r, "upgrade", err, sizeof(err)), 0);
+	assert_int_equal(bkd_registry_unload(s.r, "upgrade", err, sizeof(err)), 0);
 	ok_at_unload = atomic_load(&s.ok);
 	while (atomic_load_explicit(&s.done_threads, memory_order_acquire) < NTHREADS) {
 		if (now_ns() > deadline) {
 			atomic_store(&s.stop, 1);
 			fail_msg("workers did not finish");
 		}
-		collected += bk_registry_collect(s.r);
+		collected += bkd_registry_collect(s.r);
 		assert_true(fini <= 1);
 		sched_yield();
 	}
 	for (int i = 0; i < NTHREADS; i++)
 		assert_int_equal(pthread_join(th[i], NULL), 0);
-	collected += bk_registry_collect(s.r);
+	collected += bkd_registry_collect(s.r);
 
 	/* At most the tasks already acquired at unload time (one per thread) ran after it. */
 	assert_true(atomic_load(&s.ok) <= ok_at_unload + NTHREADS);
@@ -227,8 +227,8 @@ static void test_unload_under_load(void **state)
 	assert_true(atomic_load(&s.notified) >= 1);
 	assert_int_equal(collected, 1);
 	assert_int_equal(fini, 1);
-	assert_int_equal(bk_registry_list(s.r, w, 0, 2, &total), 0);
-	bk_registry_destroy(s.r);
+	assert_int_equal(bkd_registry_list(s.r, w, 0, 2, &total), 0);
+	bkd_registry_destroy(s.r);
 	assert_int_equal(fini, 1);
 }
 

@@ -43,31 +43,31 @@ static const char *mod_path(const char *file)
 
 static int setup(void **state)
 {
-	struct bk_registry *r = NULL;
+	struct bkd_registry *r = NULL;
 
 	notified = 0;
-	assert_int_equal(bk_registry_create(&th_host, on_notify, &notified, &r), 0);
+	assert_int_equal(bkd_registry_create(&th_host, on_notify, &notified, &r), 0);
 	*state = r;
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	bk_registry_destroy(*state);
+	bkd_registry_destroy(*state);
 	return 0;
 }
 
-static void load_ok(struct bk_registry *r, const char *file)
+static void load_ok(struct bkd_registry *r, const char *file)
 {
 	char err[512] = "";
-	int rc = bk_registry_load(r, mod_path(file), err, sizeof(err));
+	int rc = bkd_registry_load(r, mod_path(file), err, sizeof(err));
 
 	if (rc != 0)
 		fail_msg("load %s: %d %s", file, rc, err);
 }
 
 /* Run one task of ref with arg; the handler must complete synchronously. Returns the status. */
-static int call(const struct bk_fn_ref *ref, const char *arg, char *out, size_t cap, size_t *len)
+static int call(const struct bkd_fn_ref *ref, const char *arg, char *out, size_t cap, size_t *len)
 {
 	struct bk_task t;
 	int rc;
@@ -84,19 +84,19 @@ static int call(const struct bk_fn_ref *ref, const char *arg, char *out, size_t 
 	return t.status;
 }
 
-static uint32_t lookup(struct bk_registry *r, const char *name)
+static uint32_t lookup(struct bkd_registry *r, const char *name)
 {
 	uint32_t fn = UINT32_MAX;
 
-	assert_int_equal(bk_registry_lookup(r, name, &fn), 0);
+	assert_int_equal(bkd_registry_lookup(r, name, &fn), 0);
 	return fn;
 }
 
 /* The listing record of module name in the given state, or NULL. */
-static const struct bk_wire_module *find_listed(struct bk_registry *r, const char *name, uint32_t st,
+static const struct bk_wire_module *find_listed(struct bkd_registry *r, const char *name, uint32_t st,
 						struct bk_wire_module *buf, uint32_t max)
 {
-	uint32_t total = 0, n = bk_registry_list(r, buf, 0, max, &total);
+	uint32_t total = 0, n = bkd_registry_list(r, buf, 0, max, &total);
 
 	assert_int_equal(n, total < max ? total : max);
 	for (uint32_t i = 0; i < n; i++)
@@ -107,8 +107,8 @@ static const struct bk_wire_module *find_listed(struct bk_registry *r, const cha
 
 static void test_good_loads_and_resolves(void **state)
 {
-	struct bk_registry *r = *state;
-	struct bk_fn_ref ref;
+	struct bkd_registry *r = *state;
+	struct bkd_fn_ref ref;
 	struct bk_wire_module w[8];
 	const struct bk_wire_module *g;
 	char out[16];
@@ -123,15 +123,15 @@ static void test_good_loads_and_resolves(void **state)
 	assert_int_not_equal(ping, ver);
 	assert_int_not_equal(fail, ver);
 
-	assert_int_equal(bk_registry_acquire(r, ping, &ref), 0);
+	assert_int_equal(bkd_registry_acquire(r, ping, &ref), 0);
 	assert_int_equal(ref.fn, ping);
-	assert_string_equal(bk_registry_module_name(&ref), "good");
+	assert_string_equal(bkd_registry_module_name(&ref), "good");
 	assert_non_null(ref.state);
 	assert_int_equal(((struct tm_state *)ref.state)->magic, TM_STATE_MAGIC);
 	assert_int_equal(call(&ref, "", out, sizeof(out), &len), 0);
 	assert_int_equal(len, 4);
 	assert_memory_equal(out, "pong", 4);
-	bk_registry_release(r, &ref, 0);
+	bkd_registry_release(r, &ref, 0);
 
 	g = find_listed(r, "good", BK_MODSTATE_ACTIVE, w, 8);
 	assert_non_null(g);
@@ -141,7 +141,7 @@ static void test_good_loads_and_resolves(void **state)
 	assert_int_equal(g->tasks_done, 1);
 	assert_int_equal(g->inflight, 0);
 	assert_non_null(strstr(g->path, "good.so"));
-	assert_string_equal(bk_registry_module_name(NULL), "?");
+	assert_string_equal(bkd_registry_module_name(NULL), "?");
 }
 
 struct refusal {
@@ -152,7 +152,7 @@ struct refusal {
 
 static void test_bad_modules_refused(void **state)
 {
-	struct bk_registry *r = *state;
+	struct bkd_registry *r = *state;
 	static const struct refusal cases[] = {
 		{ "badabi.so", -EPROTO, "built for module ABI 99, brokerd speaks 1" },
 		{ "noentry.so", -ENOEXEC, "no bk_module_entry_v1 symbol" },
@@ -170,7 +170,7 @@ static void test_bad_modules_refused(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char err[512] = "";
 		const char *path = mod_path(cases[i].file);
-		int rc = bk_registry_load(r, path, err, sizeof(err));
+		int rc = bkd_registry_load(r, path, err, sizeof(err));
 
 		if (rc != cases[i].code || !strstr(err, path) || !strstr(err, cases[i].text) ||
 		    strncmp(err, "refusing module ", 16) != 0)
@@ -178,8 +178,8 @@ static void test_bad_modules_refused(void **state)
 				 cases[i].text);
 	}
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		assert_int_equal(bk_registry_lookup(r, names[i], &fn), -ENOENT);
-	assert_int_equal(bk_registry_list(r, w, 0, 2, &total), 0);
+		assert_int_equal(bkd_registry_lookup(r, names[i], &fn), -ENOENT);
+	assert_int_equal(bkd_registry_list(r, w, 0, 2, &total), 0);
 	assert_int_equal(total, 0);
 	/* A refusal leaves nothing behind: the good module still gets the first ids. */
 	load_ok(r, "good.so");
@@ -189,27 +189,27 @@ static void test_bad_modules_refused(void **state)
 
 static void test_unknown_names(void **state)
 {
-	struct bk_registry *r = *state;
-	struct bk_fn_ref ref;
+	struct bkd_registry *r = *state;
+	struct bkd_fn_ref ref;
 	uint32_t fn = 7;
 
-	assert_int_equal(bk_registry_lookup(r, "good.ping", &fn), -ENOENT);
+	assert_int_equal(bkd_registry_lookup(r, "good.ping", &fn), -ENOENT);
 	load_ok(r, "good.so");
-	assert_int_equal(bk_registry_lookup(r, "good.nope", &fn), -ENOENT);
-	assert_int_equal(bk_registry_lookup(r, "nope.ping", &fn), -ENOENT);
-	assert_int_equal(bk_registry_lookup(r, "good", &fn), -ENOENT);
-	assert_int_equal(bk_registry_lookup(r, "", &fn), -ENOENT);
-	assert_int_equal(bk_registry_acquire(r, 3, &ref), -ENOENT); /* a free id */
-	assert_int_equal(bk_registry_acquire(r, 4095, &ref), -ENOENT);
-	assert_int_equal(bk_registry_acquire(r, 4096, &ref), -ENOENT);
-	assert_int_equal(bk_registry_acquire(r, UINT32_MAX, &ref), -ENOENT);
-	assert_int_equal(bk_registry_unload(r, "nope", NULL, 0), -ENOENT);
+	assert_int_equal(bkd_registry_lookup(r, "good.nope", &fn), -ENOENT);
+	assert_int_equal(bkd_registry_lookup(r, "nope.ping", &fn), -ENOENT);
+	assert_int_equal(bkd_registry_lookup(r, "good", &fn), -ENOENT);
+	assert_int_equal(bkd_registry_lookup(r, "", &fn), -ENOENT);
+	assert_int_equal(bkd_registry_acquire(r, 3, &ref), -ENOENT); /* a free id */
+	assert_int_equal(bkd_registry_acquire(r, 4095, &ref), -ENOENT);
+	assert_int_equal(bkd_registry_acquire(r, 4096, &ref), -ENOENT);
+	assert_int_equal(bkd_registry_acquire(r, UINT32_MAX, &ref), -ENOENT);
+	assert_int_equal(bkd_registry_unload(r, "nope", NULL, 0), -ENOENT);
 }
 
 static void test_acquire_release_counting(void **state)
 {
-	struct bk_registry *r = *state;
-	struct bk_fn_ref refs[3];
+	struct bkd_registry *r = *state;
+	struct bkd_fn_ref refs[3];
 	struct bk_wire_module w[4];
 	const struct bk_wire_module *g;
 	uint32_t ping, fail;
@@ -217,32 +217,32 @@ static void test_acquire_release_counting(void **state)
 	load_ok(r, "good.so");
 	ping = lookup(r, "good.ping");
 	fail = lookup(r, "good.fail");
-	assert_int_equal(bk_registry_acquire(r, ping, &refs[0]), 0);
-	assert_int_equal(bk_registry_acquire(r, fail, &refs[1]), 0);
-	assert_int_equal(bk_registry_acquire(r, ping, &refs[2]), 0);
+	assert_int_equal(bkd_registry_acquire(r, ping, &refs[0]), 0);
+	assert_int_equal(bkd_registry_acquire(r, fail, &refs[1]), 0);
+	assert_int_equal(bkd_registry_acquire(r, ping, &refs[2]), 0);
 	g = find_listed(r, "good", BK_MODSTATE_ACTIVE, w, 4);
 	assert_non_null(g);
 	assert_int_equal(g->inflight, 3);
 	assert_int_equal(g->tasks_done, 0);
 
-	bk_registry_release(r, &refs[0], 0);
-	bk_registry_release(r, &refs[1], -EIO);
+	bkd_registry_release(r, &refs[0], 0);
+	bkd_registry_release(r, &refs[1], -EIO);
 	g = find_listed(r, "good", BK_MODSTATE_ACTIVE, w, 4);
 	assert_int_equal(g->inflight, 1);
 	assert_int_equal(g->tasks_done, 2);
-	bk_registry_release(r, &refs[2], 0);
+	bkd_registry_release(r, &refs[2], 0);
 	g = find_listed(r, "good", BK_MODSTATE_ACTIVE, w, 4);
 	assert_int_equal(g->inflight, 0);
 	assert_int_equal(g->tasks_done, 3);
 	/* An active module never drains, so nobody was told to collect. */
 	assert_int_equal(notified, 0);
-	assert_int_equal(bk_registry_collect(r), 0);
+	assert_int_equal(bkd_registry_collect(r), 0);
 }
 
 static void test_unload_waits_for_inflight(void **state)
 {
-	struct bk_registry *r = *state;
-	struct bk_fn_ref ref, other;
+	struct bkd_registry *r = *state;
+	struct bkd_fn_ref ref, other;
 	struct bk_wire_module w[4];
 	const struct bk_wire_module *g;
 	uint32_t ping, fn;
@@ -251,19 +251,19 @@ static void test_unload_waits_for_inflight(void **state)
 
 	load_ok(r, "good.so");
 	ping = lookup(r, "good.ping");
-	assert_int_equal(bk_registry_acquire(r, ping, &ref), 0);
+	assert_int_equal(bkd_registry_acquire(r, ping, &ref), 0);
 	((struct tm_state *)ref.state)->fini_counter = &fini;
 
-	assert_int_equal(bk_registry_unload(r, "good", err, sizeof(err)), 0);
-	assert_int_equal(bk_registry_acquire(r, ping, &other), -ENOENT);
-	assert_int_equal(bk_registry_lookup(r, "good.ping", &fn), -ENOENT);
-	assert_int_equal(bk_registry_unload(r, "good", err, sizeof(err)), -ENOENT);
+	assert_int_equal(bkd_registry_unload(r, "good", err, sizeof(err)), 0);
+	assert_int_equal(bkd_registry_acquire(r, ping, &other), -ENOENT);
+	assert_int_equal(bkd_registry_lookup(r, "good.ping", &fn), -ENOENT);
+	assert_int_equal(bkd_registry_unload(r, "good", err, sizeof(err)), -ENOENT);
 	assert_non_null(strstr(err, "good"));
 	g = find_listed(r, "good", BK_MODSTATE_DRAINING, w, 4);
 	assert_non_null(g);
 	assert_int_equal(g->inflight, 1);
 	assert_int_equal(notified, 0);
-	assert_int_equal(bk_registry_collect(r), 0);
+	assert_int_equal(bkd_registry_collect(r), 0);
 	assert_int_equal(fini, 0);
 
 	/* The in-flight task still runs the module's code. */
@@ -274,11 +274,11 @@ static void test_unload_waits_for_inflight(void **state)
 		assert_int_equal(call(&ref, "", out, sizeof(out), &len), 0);
 		assert_memory_equal(out, "pong", 4);
 	}
-	bk_registry_release(r, &ref, 0);
+	bkd_registry_release(r, &ref, 0);
 	assert_int_equal(notified, 1);
-	assert_int_equal(bk_registry_collect(r), 1);
+	assert_int_equal(bkd_registry_collect(r), 1);
 	assert_int_equal(fini, 1);
-	assert_int_equal(bk_registry_collect(r), 0);
+	assert_int_equal(bkd_registry_collect(r), 0);
 	assert_int_equal(fini, 1);
 	assert_null(find_listed(r, "good", BK_MODSTATE_DRAINING, w, 4));
 
@@ -289,24 +289,24 @@ static void test_unload_waits_for_inflight(void **state)
 
 static void test_unload_idle_notifies(void **state)
 {
-	struct bk_registry *r = *state;
-	struct bk_fn_ref ref;
+	struct bkd_registry *r = *state;
+	struct bkd_fn_ref ref;
 	int fini = 0;
 
 	load_ok(r, "good.so");
-	assert_int_equal(bk_registry_acquire(r, lookup(r, "good.ping"), &ref), 0);
+	assert_int_equal(bkd_registry_acquire(r, lookup(r, "good.ping"), &ref), 0);
 	((struct tm_state *)ref.state)->fini_counter = &fini;
-	bk_registry_release(r, &ref, 0);
-	assert_int_equal(bk_registry_unload(r, "good", NULL, 0), 0);
+	bkd_registry_release(r, &ref, 0);
+	assert_int_equal(bkd_registry_unload(r, "good", NULL, 0), 0);
 	assert_int_equal(notified, 1);
-	assert_int_equal(bk_registry_collect(r), 1);
+	assert_int_equal(bkd_registry_collect(r), 1);
 	assert_int_equal(fini, 1);
 }
 
 static void test_upgrade_drains_old(void **state)
 {
-	struct bk_registry *r = *state;
-	struct bk_fn_ref v1ref, ref;
+	struct bkd_registry *r = *state;
+	struct bkd_fn_ref v1ref, ref;
 	struct bk_wire_module w[4];
 	const struct bk_wire_module *m;
 	uint32_t ver, old_only, new_only, fn;
@@ -317,7 +317,7 @@ static void test_upgrade_drains_old(void **state)
 	load_ok(r, "upgrade_v1.so");
 	ver = lookup(r, "upgrade.version");
 	old_only = lookup(r, "upgrade.old_only");
-	assert_int_equal(bk_registry_acquire(r, ver, &v1ref), 0);
+	assert_int_equal(bkd_registry_acquire(r, ver, &v1ref), 0);
 	((struct tm_state *)v1ref.state)->fini_counter = &fini1;
 	assert_int_equal(call(&v1ref, "", out, sizeof(out), &len), 0);
 	assert_int_equal(len, 1);
@@ -327,15 +327,15 @@ static void test_upgrade_drains_old(void **state)
 	assert_int_equal(lookup(r, "upgrade.version"), ver);
 	new_only = lookup(r, "upgrade.new_only");
 	assert_int_not_equal(new_only, old_only);
-	assert_int_equal(bk_registry_lookup(r, "upgrade.old_only", &fn), -ENOENT);
-	assert_int_equal(bk_registry_acquire(r, old_only, &ref), -ENOENT);
+	assert_int_equal(bkd_registry_lookup(r, "upgrade.old_only", &fn), -ENOENT);
+	assert_int_equal(bkd_registry_acquire(r, old_only, &ref), -ENOENT);
 
 	/* New tasks on the same id go to v2. */
-	assert_int_equal(bk_registry_acquire(r, ver, &ref), 0);
+	assert_int_equal(bkd_registry_acquire(r, ver, &ref), 0);
 	((struct tm_state *)ref.state)->fini_counter = &fini2;
 	assert_int_equal(call(&ref, "", out, sizeof(out), &len), 0);
 	assert_int_equal(out[0], '2');
-	bk_registry_release(r, &ref, 0);
+	bkd_registry_release(r, &ref, 0);
 
 	m = find_listed(r, "upgrade", BK_MODSTATE_DRAINING, w, 4);
 	assert_non_null(m);
@@ -346,11 +346,11 @@ static void test_upgrade_drains_old(void **state)
 	assert_string_equal(m->version, "2.0.0");
 	assert_string_equal(m->functions, "version,hold,new_only");
 
-	assert_int_equal(bk_registry_collect(r), 0);
+	assert_int_equal(bkd_registry_collect(r), 0);
 	assert_int_equal(notified, 0);
-	bk_registry_release(r, &v1ref, 0);
+	bkd_registry_release(r, &v1ref, 0);
 	assert_int_equal(notified, 1);
-	assert_int_equal(bk_registry_collect(r), 1);
+	assert_int_equal(bkd_registry_collect(r), 1);
 	assert_int_equal(fini1, 1);
 	assert_int_equal(fini2, 0);
 	assert_null(find_listed(r, "upgrade", BK_MODSTATE_DRAINING, w, 4));
@@ -358,19 +358,19 @@ static void test_upgrade_drains_old(void **state)
 	/* Back to v1: the dropped name resolves to its old id again. */
 	load_ok(r, "upgrade_v1.so");
 	assert_int_equal(lookup(r, "upgrade.old_only"), old_only);
-	assert_int_equal(bk_registry_collect(r), 1);
+	assert_int_equal(bkd_registry_collect(r), 1);
 	assert_int_equal(fini2, 1);
 }
 
 static void test_load_dir_builtins(void **state)
 {
-	struct bk_registry *r = *state;
+	struct bkd_registry *r = *state;
 	struct bk_wire_module w[8];
 	uint32_t total = 0, n;
 	static const char *want[] = { "echo", "file", "hash", "timer" };
 
-	assert_int_equal(bk_registry_load_dir(r, BK_BUILD_MODULE_DIR), 4);
-	n = bk_registry_list(r, w, 0, 8, &total);
+	assert_int_equal(bkd_registry_load_dir(r, BK_BUILD_MODULE_DIR), 4);
+	n = bkd_registry_list(r, w, 0, 8, &total);
 	assert_int_equal(n, 4);
 	assert_int_equal(total, 4);
 	for (uint32_t i = 0; i < 4; i++) {
@@ -379,25 +379,25 @@ static void test_load_dir_builtins(void **state)
 	}
 	assert_string_equal(w[0].functions, "noop,echo,upper");
 	/* Paging. */
-	n = bk_registry_list(r, w, 3, 8, &total);
+	n = bkd_registry_list(r, w, 3, 8, &total);
 	assert_int_equal(n, 1);
 	assert_string_equal(w[0].name, "timer");
-	assert_int_equal(bk_registry_list(r, w, 4, 8, &total), 0);
-	assert_int_equal(bk_registry_list(r, w, 1, 2, &total), 2);
+	assert_int_equal(bkd_registry_list(r, w, 4, 8, &total), 0);
+	assert_int_equal(bkd_registry_list(r, w, 1, 2, &total), 2);
 	assert_string_equal(w[1].name, "hash");
-	assert_int_equal(bk_registry_load_dir(r, BK_TEST_MODULE_DIR "/no-such-dir"), -ENOENT);
+	assert_int_equal(bkd_registry_load_dir(r, BK_TEST_MODULE_DIR "/no-such-dir"), -ENOENT);
 }
 
 static void test_list_truncates_functions(void **state)
 {
-	struct bk_registry *r = *state;
+	struct bkd_registry *r = *state;
 	struct bk_wire_module w[2];
 	uint32_t total = 0;
 	size_t len;
 
 	load_ok(r, "many.so");
 	assert_int_equal(lookup(r, "many.function_with_a_long_name_19"), 19);
-	assert_int_equal(bk_registry_list(r, w, 0, 2, &total), 1);
+	assert_int_equal(bkd_registry_list(r, w, 0, 2, &total), 1);
 	assert_int_equal(w[0].nfunctions, 20);
 	len = strnlen(w[0].functions, sizeof(w[0].functions));
 	assert_true(len < sizeof(w[0].functions));
@@ -412,7 +412,7 @@ static void test_list_truncates_functions(void **state)
 /* A folder with a good module, a bad one and a non-module file, under a long path. */
 static void test_load_dir_mixed(void **state)
 {
-	struct bk_registry *r = *state;
+	struct bkd_registry *r = *state;
 	char dir[256], sub[512], link[600];
 	struct bk_wire_module w[4];
 	uint32_t total = 0;
@@ -440,13 +440,13 @@ static void test_load_dir_mixed(void **state)
 	{
 		char err[512];
 
-		assert_int_equal(bk_registry_load(r, link, err, sizeof(err)), -ELIBBAD);
+		assert_int_equal(bkd_registry_load(r, link, err, sizeof(err)), -ELIBBAD);
 		assert_non_null(strstr(err, link));
 		assert_non_null(strstr(err, "dlopen failed"));
 	}
 
-	assert_int_equal(bk_registry_load_dir(r, sub), 1);
-	assert_int_equal(bk_registry_list(r, w, 0, 4, &total), 1);
+	assert_int_equal(bkd_registry_load_dir(r, sub), 1);
+	assert_int_equal(bkd_registry_list(r, w, 0, 4, &total), 1);
 	assert_string_equal(w[0].name, "good");
 	plen = strlen(w[0].path);
 	assert_int_equal(plen, sizeof(w[0].path) - 1);

@@ -1,6 +1,6 @@
 /*
  * testmod.h - the state of the loader test modules (testmod.c), which the
- * tests reach through bk_fn_ref.state to count fini calls.
+ * tests reach through bkd_fn_ref.state to count fini calls.
  */
 #ifndef BK_TESTMOD_H
 #define BK_TESTMOD_H

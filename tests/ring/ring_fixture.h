@@ -1,7 +1,7 @@
 /*
  * ring_fixture.h - one region with both sides attached in one process, for
  * the single-threaded ring tests: the client side through ring.h's producer
- * and consumer, the broker side through bk_conn_rings.
+ * and consumer, the broker side through bkd_conn_rings.
  */
 #ifndef BK_RING_FIXTURE_H
 #define BK_RING_FIXTURE_H
@@ -19,8 +19,8 @@
 #include "region.h"
 
 struct fix {
-	struct bk_region r;
-	struct bk_conn_rings cr;
+	struct bkd_region r;
+	struct bkd_conn_rings cr;
 	struct bk_sq_producer sqp;
 	struct bk_cq_consumer cqc;
 };
@@ -28,21 +28,21 @@ struct fix {
 static inline void fix_open(struct fix *f, uint32_t sq, uint32_t slots, uint32_t start)
 {
 	struct bk_geometry g = { .sq_entries = sq, .nslots = slots, .slot_inline = 64, .large_size = 4096 };
-	struct bk_region_params p = { .max_large = 1 << 20, .ring_start = start, .conn_id = 1, .epoch = 7 };
+	struct bkd_region_params p = { .max_large = 1 << 20, .ring_start = start, .conn_id = 1, .epoch = 7 };
 	char err[256];
 	memset(f, 0, sizeof(*f));
-	int r = bk_region_create(&g, &p, &f->r, err, sizeof(err));
+	int r = bkd_region_create(&g, &p, &f->r, err, sizeof(err));
 	if (r < 0)
-		fail_msg("bk_region_create: %d %s", r, err);
-	assert_int_equal(bk_conn_rings_init(&f->cr, &f->r.v, start), 0);
+		fail_msg("bkd_region_create: %d %s", r, err);
+	assert_int_equal(bkd_conn_rings_init(&f->cr, &f->r.v, start), 0);
 	bk_sq_producer_init(&f->sqp, f->r.v.sq_ctl, f->r.v.sq, f->r.v.geo.sq_entries);
 	bk_cq_consumer_init(&f->cqc, f->r.v.cq_ctl, f->r.v.cq, f->r.v.geo.cq_entries);
 }
 
 static inline void fix_close(struct fix *f)
 {
-	bk_conn_rings_fini(&f->cr);
-	bk_region_destroy(&f->r);
+	bkd_conn_rings_fini(&f->cr);
+	bkd_region_destroy(&f->r);
 }
 
 static inline struct bk_sqe fix_call(uint32_t slot, uint32_t gen)

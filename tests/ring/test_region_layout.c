@@ -16,13 +16,13 @@
 #include "ring_fixture.h"
 #include "region_map.h"
 
-static void make(struct bk_region *r)
+static void make(struct bkd_region *r)
 {
 	struct bk_geometry g = { .sq_entries = 64, .nslots = 32, .slot_inline = 128, .large_size = 8192 };
-	struct bk_region_params p = { .max_large = 1 << 20, .ring_start = 0, .conn_id = 9, .epoch = 42 };
+	struct bkd_region_params p = { .max_large = 1 << 20, .ring_start = 0, .conn_id = 9, .epoch = 42 };
 	char err[256];
-	if (bk_region_create(&g, &p, r, err, sizeof(err)) < 0)
-		fail_msg("bk_region_create: %s", err);
+	if (bkd_region_create(&g, &p, r, err, sizeof(err)) < 0)
+		fail_msg("bkd_region_create: %s", err);
 }
 
 static int map_err(int fd, char *err, size_t len)
@@ -37,7 +37,7 @@ static int map_err(int fd, char *err, size_t len)
 static void test_good_region_maps(void **state)
 {
 	(void)state;
-	struct bk_region r;
+	struct bkd_region r;
 	make(&r);
 	struct bk_region_view v;
 	char err[256] = "";
@@ -53,13 +53,13 @@ static void test_good_region_maps(void **state)
 	atomic_store(&r.v.sq_ctl->tail, 5);
 	assert_int_equal(atomic_load(&v.sq_ctl->tail), 5);
 	bk_region_unmap(&v);
-	bk_region_destroy(&r);
+	bkd_region_destroy(&r);
 }
 
 static void test_other_layout_hash(void **state)
 {
 	(void)state;
-	struct bk_region r;
+	struct bkd_region r;
 	make(&r);
 	r.v.hdr->layout_hash ^= 0x10;
 	char err[256] = "", mine[32], theirs[32];
@@ -69,13 +69,13 @@ static void test_other_layout_hash(void **state)
 	print_message("  %s\n", err);
 	assert_non_null(strstr(err, mine));
 	assert_non_null(strstr(err, theirs));
-	bk_region_destroy(&r);
+	bkd_region_destroy(&r);
 }
 
 static void test_other_abi_major(void **state)
 {
 	(void)state;
-	struct bk_region r;
+	struct bkd_region r;
 	make(&r);
 	r.v.hdr->abi_major = BK_ABI_MAJOR + 1;
 	r.v.hdr->abi_minor = 7;
@@ -89,13 +89,13 @@ static void test_other_abi_major(void **state)
 	/* A different minor alone is compatible. */
 	r.v.hdr->abi_major = BK_ABI_MAJOR;
 	assert_int_equal(map_err(r.fd, err, sizeof(err)), 0);
-	bk_region_destroy(&r);
+	bkd_region_destroy(&r);
 }
 
 static void test_bad_magic(void **state)
 {
 	(void)state;
-	struct bk_region r;
+	struct bkd_region r;
 	make(&r);
 	atomic_store(&r.v.hdr->magic, 0x12345678);
 	char err[256] = "";
@@ -104,13 +104,13 @@ static void test_bad_magic(void **state)
 	/* An unpublished region (magic still 0) is refused the same way. */
 	atomic_store(&r.v.hdr->magic, 0);
 	assert_int_equal(map_err(r.fd, err, sizeof(err)), BK_EBADREGION);
-	bk_region_destroy(&r);
+	bkd_region_destroy(&r);
 }
 
 static void test_unsealed(void **state)
 {
 	(void)state;
-	struct bk_region r;
+	struct bkd_region r;
 	make(&r);
 	/* The same bytes in a memfd nobody sealed: the broker could shrink it under us. */
 	int fd = memfd_create("unsealed", MFD_CLOEXEC);
@@ -129,7 +129,7 @@ static void test_unsealed(void **state)
 	assert_int_equal(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL), 0);
 	assert_int_equal(map_err(fd, err, sizeof(err)), 0);
 	close(fd);
-	bk_region_destroy(&r);
+	bkd_region_destroy(&r);
 }
 
 /* Each header field the client cross-checks, changed alone, is refused as BK_EBADREGION. */
@@ -159,7 +159,7 @@ static void test_wrong_sizes_and_offsets(void **state)
 		{ "large_size", offsetof(struct bk_region_hdr, large_size), 8, 4096 },
 	};
 	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct bk_region r;
+		struct bkd_region r;
 		make(&r);
 		uint8_t *f = (uint8_t *)r.v.hdr + cases[i].off;
 		if (cases[i].width == 4) {
@@ -178,7 +178,7 @@ static void test_wrong_sizes_and_offsets(void **state)
 		print_message("  %-32s -> %d %s\n", cases[i].what, rc, err);
 		if (rc != BK_EBADREGION)
 			fail_msg("%s: got %d (%s), want BK_EBADREGION", cases[i].what, rc, err);
-		bk_region_destroy(&r);
+		bkd_region_destroy(&r);
 	}
 }
 
@@ -186,7 +186,7 @@ static void test_wrong_sizes_and_offsets(void **state)
 static void test_short(void **state)
 {
 	(void)state;
-	struct bk_region r;
+	struct bkd_region r;
 	make(&r);
 	struct bk_region_view v;
 	char err[256] = "";
@@ -198,7 +198,7 @@ static void test_short(void **state)
 	assert_int_equal(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL), 0);
 	assert_int_equal(map_err(fd, err, sizeof(err)), BK_EBADREGION);
 	close(fd);
-	bk_region_destroy(&r);
+	bkd_region_destroy(&r);
 }
 
 int main(void)

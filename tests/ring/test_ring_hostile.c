@@ -32,7 +32,7 @@ static void expect_violation(struct fix *f, struct bk_sqe e, const char *why, bo
 	struct bk_sqe out[2];
 	uint64_t before = f->cr.violations, done = f->cr.completed;
 	fix_submit(f, &e, 1);
-	int n = bk_conn_rings_fetch(&f->cr, out, 2);
+	int n = bkd_conn_rings_fetch(&f->cr, out, 2);
 	if (n != 0)
 		fail_msg("%s: fetch returned %d, want 0", why, n);
 	if (f->cr.violations != before + 1)
@@ -42,7 +42,7 @@ static void expect_violation(struct fix *f, struct bk_sqe e, const char *why, bo
 	print_message("  %-44s -> %s\n", why, f->cr.last_violation);
 	if (completes) {
 		struct bk_cqe c;
-		assert_true(bk_conn_rings_flush(&f->cr) >= 0);
+		assert_true(bkd_conn_rings_flush(&f->cr) >= 0);
 		assert_int_equal(bk_cq_consumer_reap(&f->cqc, &c, 1), 1);
 		assert_int_equal(c.slot, e.slot);
 		assert_int_equal(c.gen, e.gen);
@@ -61,7 +61,7 @@ static void test_violation_table(void **state)
 	/* A victim task in flight on slot 1. */
 	e = fix_call(1, 41);
 	fix_submit(&f, &e, 1);
-	assert_int_equal(bk_conn_rings_fetch(&f.cr, out, 4), 1);
+	assert_int_equal(bkd_conn_rings_fetch(&f.cr, out, 4), 1);
 
 	e = fix_call(2, 1), e.op = 0;
 	expect_violation(&f, e, "opcode 0", true);
@@ -95,13 +95,13 @@ static void test_violation_table(void **state)
 	/* Boundaries that are legal: the whole arena, and empty ranges at its end. */
 	e = fix_call(5, 1), e.arg_off = 0, e.arg_len = arena, e.res_off = arena, e.res_cap = 0;
 	fix_submit(&f, &e, 1);
-	assert_int_equal(bk_conn_rings_fetch(&f.cr, out, 4), 1);
-	assert_int_equal(bk_conn_rings_complete(&f.cr, 5, 0, 0), 0);
+	assert_int_equal(bkd_conn_rings_fetch(&f.cr, out, 4), 1);
+	assert_int_equal(bkd_conn_rings_complete(&f.cr, 5, 0, 0), 0);
 
 	/* The victim was never disturbed. */
-	assert_true(bk_conn_rings_inflight(&f.cr, 1, 41));
-	assert_int_equal(bk_conn_rings_complete(&f.cr, 1, 0, 3), 0);
-	assert_true(bk_conn_rings_flush(&f.cr) >= 0);
+	assert_true(bkd_conn_rings_inflight(&f.cr, 1, 41));
+	assert_int_equal(bkd_conn_rings_complete(&f.cr, 1, 0, 3), 0);
+	assert_true(bkd_conn_rings_flush(&f.cr) >= 0);
 	struct bk_cqe c[4];
 	assert_int_equal(bk_cq_consumer_reap(&f.cqc, c, 4), 2);
 	assert_int_equal(c[1].slot, 1);
@@ -114,13 +114,13 @@ static void test_violation_table(void **state)
 	for (unsigned i = 0; i < sizeof(bad_tails) / sizeof(bad_tails[0]); i++) {
 		uint64_t v = f.cr.violations;
 		atomic_store(&f.r.v.sq_ctl->tail, bad_tails[i]);
-		assert_int_equal(bk_conn_rings_fetch(&f.cr, out, 4), -EPROTO);
+		assert_int_equal(bkd_conn_rings_fetch(&f.cr, out, 4), -EPROTO);
 		assert_int_equal(f.cr.violations, v + 1);
 		assert_int_equal(f.cr.sq.head, head); /* nothing consumed */
 	}
 	/* Capacity exactly is fine (entries are then judged one by one). */
 	atomic_store(&f.r.v.sq_ctl->tail, head + 16);
-	assert_true(bk_conn_rings_fetch(&f.cr, out, 4) >= 0);
+	assert_true(bkd_conn_rings_fetch(&f.cr, out, 4) >= 0);
 
 	fix_close(&f);
 
@@ -130,16 +130,16 @@ static void test_violation_table(void **state)
 		fix_open(&f, 8, 8, UINT32_MAX - 2);
 		e = fix_call(0, 1);
 		fix_submit(&f, &e, 1);
-		assert_int_equal(bk_conn_rings_fetch(&f.cr, out, 4), 1);
-		assert_int_equal(bk_conn_rings_complete(&f.cr, 0, 0, 0), 0);
+		assert_int_equal(bkd_conn_rings_fetch(&f.cr, out, 4), 1);
+		assert_int_equal(bkd_conn_rings_complete(&f.cr, 0, 0, 0), 0);
 		atomic_store(&f.r.v.cq_ctl->head, f.cr.cq.tail + head_delta[i]);
-		assert_int_equal(bk_conn_rings_flush(&f.cr), -EPROTO);
+		assert_int_equal(bkd_conn_rings_flush(&f.cr), -EPROTO);
 		assert_non_null(strstr(f.cr.last_violation, "CQ head"));
-		assert_int_equal(bk_conn_rings_backlog(&f.cr), 1); /* nothing published */
+		assert_int_equal(bkd_conn_rings_backlog(&f.cr), 1); /* nothing published */
 		/* Statistics stay clamped to the capacity whatever the client wrote. */
-		assert_true(bk_conn_rings_cq_depth(&f.cr) <= 8);
+		assert_true(bkd_conn_rings_cq_depth(&f.cr) <= 8);
 		atomic_store(&f.r.v.sq_ctl->tail, f.cr.sq.head + 0x40000000u);
-		assert_true(bk_conn_rings_sq_depth(&f.cr) <= 8);
+		assert_true(bkd_conn_rings_sq_depth(&f.cr) <= 8);
 		fix_close(&f);
 	}
 }
@@ -147,7 +147,7 @@ static void test_violation_table(void **state)
 /* ---- fuzz phase ----------------------------------------------------------------- */
 
 struct fuzz {
-	struct bk_region r; /* creator mapping: the hostile threads write through it */
+	struct bkd_region r; /* creator mapping: the hostile threads write through it */
 	uint8_t *guarded; /* reservation with guard pages around the broker's mapping */
 	size_t guarded_len;
 	struct bk_region_view bv; /* the broker's mapping, fenced */
@@ -169,9 +169,9 @@ static void fz_report(void)
 static void *fz_broker(void *arg)
 {
 	struct fuzz *z = arg;
-	struct bk_conn_rings cr;
+	struct bkd_conn_rings cr;
 	uint32_t start = atomic_load_explicit(&z->bv.sq_ctl->tail, memory_order_relaxed);
-	if (bk_conn_rings_init(&cr, &z->bv, start) < 0) {
+	if (bkd_conn_rings_init(&cr, &z->bv, start) < 0) {
 		snprintf(z->fail, sizeof(z->fail), "init failed");
 		return NULL;
 	}
@@ -180,21 +180,21 @@ static void *fz_broker(void *arg)
 	struct bk_sqe out[64];
 	while (!atomic_load_explicit(&z->stop, memory_order_relaxed)) {
 		atomic_fetch_add_explicit(&z->broker_iters, 1, memory_order_relaxed);
-		int n = bk_conn_rings_fetch(&cr, out, 64);
+		int n = bkd_conn_rings_fetch(&cr, out, 64);
 		int f = n >= 0 ? 0 : n;
 		for (int i = 0; i < n; i++) {
 			const struct bk_sqe *e = &out[i];
 			if (e->op == BK_OP_CANCEL) {
-				if (bk_conn_rings_inflight(&cr, e->slot, e->gen))
-					bk_conn_rings_complete(&cr, e->slot, -ECANCELED, 0);
+				if (bkd_conn_rings_inflight(&cr, e->slot, e->gen))
+					bkd_conn_rings_complete(&cr, e->slot, -ECANCELED, 0);
 				continue;
 			}
 			/* Touch every byte of the validated ranges: outside the region they would fault. */
-			const uint8_t *a = bk_conn_rings_arena(&cr, e->arg_off);
+			const uint8_t *a = bkd_conn_rings_arena(&cr, e->arg_off);
 			for (uint32_t k = 0; k < e->arg_len; k++)
 				sum += a[k];
-			memset(bk_conn_rings_arena(&cr, e->res_off), 0xa5, e->res_cap);
-			if (bk_conn_rings_complete(&cr, e->slot, 0, e->res_cap) < 0) {
+			memset(bkd_conn_rings_arena(&cr, e->res_off), 0xa5, e->res_cap);
+			if (bkd_conn_rings_complete(&cr, e->slot, 0, e->res_cap) < 0) {
 				snprintf(z->fail, sizeof(z->fail), "fetch returned slot %u that is not in flight", e->slot);
 				return NULL;
 			}
@@ -202,7 +202,7 @@ static void *fz_broker(void *arg)
 		if (n >= 0)
 			atomic_fetch_add_explicit(&z->fetched, (uint64_t)n, memory_order_relaxed);
 		if (f == 0)
-			f = bk_conn_rings_flush(&cr);
+			f = bkd_conn_rings_flush(&cr);
 		if (cr.npending > nslots || cr.inflight > nslots) {
 			snprintf(z->fail, sizeof(z->fail), "private bounds broken: pending %u inflight %u", cr.npending,
 				 cr.inflight);
@@ -217,9 +217,9 @@ static void *fz_broker(void *arg)
 			}
 			atomic_fetch_add_explicit(&z->eproto, 1, memory_order_relaxed);
 			viol_total += cr.violations;
-			bk_conn_rings_fini(&cr);
+			bkd_conn_rings_fini(&cr);
 			start = atomic_load_explicit(&z->bv.sq_ctl->tail, memory_order_relaxed);
-			if (bk_conn_rings_init(&cr, &z->bv, start) < 0) {
+			if (bkd_conn_rings_init(&cr, &z->bv, start) < 0) {
 				snprintf(z->fail, sizeof(z->fail), "re-init failed");
 				return NULL;
 			}
@@ -228,7 +228,7 @@ static void *fz_broker(void *arg)
 			sched_yield();
 	}
 	z->checksum = sum;
-	bk_conn_rings_fini(&cr);
+	bkd_conn_rings_fini(&cr);
 	return NULL;
 }
 
@@ -331,10 +331,10 @@ static void test_fuzz_while_running(void **state)
 	assert_non_null(z);
 	g_fz = z;
 	struct bk_geometry g = { .sq_entries = 64, .nslots = 64, .slot_inline = 64, .large_size = 4096 };
-	struct bk_region_params p = { .max_large = 1 << 20, .ring_start = UINT32_MAX - 10, .conn_id = 1, .epoch = 1 };
+	struct bkd_region_params p = { .max_large = 1 << 20, .ring_start = UINT32_MAX - 10, .conn_id = 1, .epoch = 1 };
 	char err[256];
-	if (bk_region_create(&g, &p, &z->r, err, sizeof(err)) < 0)
-		fail_msg("bk_region_create: %s", err);
+	if (bkd_region_create(&g, &p, &z->r, err, sizeof(err)) < 0)
+		fail_msg("bkd_region_create: %s", err);
 
 	/* The broker's mapping: the region with a PROT_NONE page on each side. */
 	size_t size = (size_t)z->r.v.size, page = (size_t)sysconf(_SC_PAGESIZE);
@@ -376,8 +376,8 @@ static void test_fuzz_while_running(void **state)
 	atomic_store(&z->bv.sq_ctl->tail, 7);
 	atomic_store(&z->bv.cq_ctl->head, 7);
 	atomic_store(&z->bv.cq_ctl->tail, 7);
-	struct bk_conn_rings cr;
-	assert_int_equal(bk_conn_rings_init(&cr, &z->bv, 7), 0);
+	struct bkd_conn_rings cr;
+	assert_int_equal(bkd_conn_rings_init(&cr, &z->bv, 7), 0);
 	struct bk_sq_producer sqp;
 	struct bk_cq_consumer cqc;
 	bk_sq_producer_init(&sqp, z->bv.sq_ctl, z->bv.sq, z->bv.geo.sq_entries);
@@ -385,18 +385,18 @@ static void test_fuzz_while_running(void **state)
 	struct bk_sqe e = fix_call(9, 77), out[2];
 	bk_sq_producer_write(&sqp, 0, &e);
 	bk_sq_producer_publish(&sqp, 1);
-	assert_int_equal(bk_conn_rings_fetch(&cr, out, 2), 1);
-	assert_int_equal(bk_conn_rings_complete(&cr, 9, 5, 0), 0);
-	assert_true(bk_conn_rings_flush(&cr) >= 0);
+	assert_int_equal(bkd_conn_rings_fetch(&cr, out, 2), 1);
+	assert_int_equal(bkd_conn_rings_complete(&cr, 9, 5, 0), 0);
+	assert_true(bkd_conn_rings_flush(&cr) >= 0);
 	struct bk_cqe c;
 	assert_int_equal(bk_cq_consumer_reap(&cqc, &c, 1), 1);
 	assert_int_equal(c.gen, 77);
 	assert_int_equal(c.status, 5);
-	bk_conn_rings_fini(&cr);
+	bkd_conn_rings_fini(&cr);
 
 	g_fz = NULL;
 	munmap(z->guarded, z->guarded_len);
-	bk_region_destroy(&z->r);
+	bkd_region_destroy(&z->r);
 	free(z);
 }
 

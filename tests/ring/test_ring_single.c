@@ -16,14 +16,14 @@ static void test_empty(void **state)
 	struct bk_sqe out[8];
 	struct bk_cqe c[8];
 	assert_int_equal(bk_sq_consumer_avail(&f.cr.sq), 0);
-	assert_false(bk_conn_rings_sq_pending(&f.cr));
-	assert_int_equal(bk_conn_rings_fetch(&f.cr, out, 8), 0);
+	assert_false(bkd_conn_rings_sq_pending(&f.cr));
+	assert_int_equal(bkd_conn_rings_fetch(&f.cr, out, 8), 0);
 	assert_int_equal(bk_sq_producer_space(&f.sqp), 8);
-	assert_int_equal(bk_conn_rings_flush(&f.cr), 0);
+	assert_int_equal(bkd_conn_rings_flush(&f.cr), 0);
 	assert_false(bk_cq_consumer_pending(&f.cqc));
 	assert_int_equal(bk_cq_consumer_reap(&f.cqc, c, 8), 0);
-	assert_int_equal(bk_conn_rings_sq_depth(&f.cr), 0);
-	assert_int_equal(bk_conn_rings_cq_depth(&f.cr), 0);
+	assert_int_equal(bkd_conn_rings_sq_depth(&f.cr), 0);
+	assert_int_equal(bkd_conn_rings_cq_depth(&f.cr), 0);
 	assert_int_equal(bk_cq_producer_space(&f.cr.cq), 8);
 	assert_int_equal(f.cr.violations, 0);
 	fix_close(&f);
@@ -39,13 +39,13 @@ static void test_sq_full(void **state)
 		e[i] = fix_call(i, 100 + i);
 	fix_submit(&f, e, 8);
 	assert_int_equal(bk_sq_producer_space(&f.sqp), 0);
-	assert_int_equal(bk_conn_rings_sq_depth(&f.cr), 8);
+	assert_int_equal(bkd_conn_rings_sq_depth(&f.cr), 8);
 	assert_int_equal(bk_sq_consumer_avail(&f.cr.sq), 8);
 	/* One more than the capacity is an impossible tail, not 9 entries. */
 	atomic_store(&f.r.v.sq_ctl->tail, f.sqp.tail + 1);
 	assert_int_equal(bk_sq_consumer_avail(&f.cr.sq), -EPROTO);
 	atomic_store(&f.r.v.sq_ctl->tail, f.sqp.tail);
-	assert_int_equal(bk_conn_rings_fetch(&f.cr, out, 8), 8);
+	assert_int_equal(bkd_conn_rings_fetch(&f.cr, out, 8), 8);
 	for (uint32_t i = 0; i < 8; i++)
 		assert_memory_equal(&out[i], &e[i], sizeof(e[i]));
 	assert_int_equal(bk_sq_producer_space(&f.sqp), 8);
@@ -69,44 +69,44 @@ static void test_cq_full_backpressure(void **state)
 	for (uint32_t i = 0; i < 8; i++)
 		e[i] = fix_call(i, 1);
 	fix_submit(&f, e, 8);
-	assert_int_equal(bk_conn_rings_fetch(&f.cr, out, 16), 8);
+	assert_int_equal(bkd_conn_rings_fetch(&f.cr, out, 16), 8);
 	for (uint32_t i = 0; i < 8; i++)
-		assert_int_equal(bk_conn_rings_complete(&f.cr, i, 0, 0), 0);
-	assert_int_equal(bk_conn_rings_flush(&f.cr), 0);
+		assert_int_equal(bkd_conn_rings_complete(&f.cr, i, 0, 0), 0);
+	assert_int_equal(bkd_conn_rings_flush(&f.cr), 0);
 	assert_int_equal(bk_cq_producer_space(&f.cr.cq), 0);
-	assert_int_equal(bk_conn_rings_cq_depth(&f.cr), 8);
+	assert_int_equal(bkd_conn_rings_cq_depth(&f.cr), 8);
 
 	/* The client reuses slot 0 after seeing done_gen, without reaping: the cqe must wait. */
 	assert_int_equal(atomic_load(&f.r.v.slots[0].done_gen), 1);
 	e[0] = fix_call(0, 2);
 	fix_submit(&f, e, 1);
-	assert_int_equal(bk_conn_rings_fetch(&f.cr, out, 16), 1);
-	assert_int_equal(bk_conn_rings_complete(&f.cr, 0, 7, 0), 0);
-	assert_int_equal(bk_conn_rings_flush(&f.cr), 0);
-	assert_int_equal(bk_conn_rings_backlog(&f.cr), 1);
+	assert_int_equal(bkd_conn_rings_fetch(&f.cr, out, 16), 1);
+	assert_int_equal(bkd_conn_rings_complete(&f.cr, 0, 7, 0), 0);
+	assert_int_equal(bkd_conn_rings_flush(&f.cr), 0);
+	assert_int_equal(bkd_conn_rings_backlog(&f.cr), 1);
 
 	/* 7 more fit (7 in flight + 1 queued = nslots); the 8th stays in the SQ. */
 	for (uint32_t i = 1; i < 8; i++)
 		e[i - 1] = fix_call(i, 2);
 	e[7] = fix_call(0, 3);
 	fix_submit(&f, e, 8);
-	assert_int_equal(bk_conn_rings_fetch(&f.cr, out, 16), 7);
+	assert_int_equal(bkd_conn_rings_fetch(&f.cr, out, 16), 7);
 	assert_int_equal(f.cr.inflight, 7);
 	assert_int_equal(bk_sq_consumer_avail(&f.cr.sq), 1);
-	assert_false(bk_conn_rings_sq_pending(&f.cr)); /* back-pressured: nothing fetch can take now */
-	assert_int_equal(bk_conn_rings_fetch(&f.cr, out, 16), 0);
+	assert_false(bkd_conn_rings_sq_pending(&f.cr)); /* back-pressured: nothing fetch can take now */
+	assert_int_equal(bkd_conn_rings_fetch(&f.cr, out, 16), 0);
 	assert_int_equal(f.cr.violations, 0);
 
 	/* The client reaps; the backlog drains; the held entry is taken. */
 	assert_int_equal(bk_cq_consumer_reap(&f.cqc, c, 16), 8);
-	assert_int_equal(bk_conn_rings_flush(&f.cr), 0);
-	assert_int_equal(bk_conn_rings_backlog(&f.cr), 0);
+	assert_int_equal(bkd_conn_rings_flush(&f.cr), 0);
+	assert_int_equal(bkd_conn_rings_backlog(&f.cr), 0);
 	assert_int_equal(bk_cq_consumer_reap(&f.cqc, c, 16), 1);
 	assert_int_equal(c[0].slot, 0);
 	assert_int_equal(c[0].gen, 2);
 	assert_int_equal(c[0].status, 7);
-	assert_true(bk_conn_rings_sq_pending(&f.cr));
-	assert_int_equal(bk_conn_rings_fetch(&f.cr, out, 16), 1);
+	assert_true(bkd_conn_rings_sq_pending(&f.cr));
+	assert_int_equal(bkd_conn_rings_fetch(&f.cr, out, 16), 1);
 	assert_int_equal(out[0].gen, 3);
 	assert_int_equal(f.cr.inflight, 8);
 	fix_close(&f);
@@ -128,14 +128,14 @@ static void run_wrap(uint32_t start)
 			e[i].fn = seq_sub++;
 		}
 		fix_submit(&f, e, n);
-		assert_int_equal(bk_conn_rings_sq_depth(&f.cr), n);
-		assert_int_equal(bk_conn_rings_fetch(&f.cr, out, 8), (int)n);
+		assert_int_equal(bkd_conn_rings_sq_depth(&f.cr), n);
+		assert_int_equal(bkd_conn_rings_fetch(&f.cr, out, 8), (int)n);
 		for (uint32_t i = 0; i < n; i++) {
 			assert_int_equal(out[i].fn, seq_done + i);
-			assert_int_equal(bk_conn_rings_complete(&f.cr, out[i].slot, (int32_t)out[i].fn, 0), 0);
+			assert_int_equal(bkd_conn_rings_complete(&f.cr, out[i].slot, (int32_t)out[i].fn, 0), 0);
 		}
-		assert_true(bk_conn_rings_flush(&f.cr) >= 0);
-		assert_int_equal(bk_conn_rings_cq_depth(&f.cr), n);
+		assert_true(bkd_conn_rings_flush(&f.cr) >= 0);
+		assert_int_equal(bkd_conn_rings_cq_depth(&f.cr), n);
 		assert_int_equal(bk_cq_consumer_reap(&f.cqc, c, 8), n);
 		for (uint32_t i = 0; i < n; i++) {
 			assert_int_equal(c[i].status, (int32_t)(seq_done + i));
@@ -173,9 +173,9 @@ static void test_wrap_impossible(void **state)
 	fix_submit(&f, e, 4); /* tail is now 2, head UINT32_MAX - 1: 4 entries */
 	assert_int_equal(bk_sq_consumer_avail(&f.cr.sq), 4);
 	atomic_store(&f.r.v.sq_ctl->tail, UINT32_MAX - 2); /* one behind head */
-	assert_int_equal(bk_conn_rings_fetch(&f.cr, out, 4), -EPROTO);
+	assert_int_equal(bkd_conn_rings_fetch(&f.cr, out, 4), -EPROTO);
 	atomic_store(&f.r.v.sq_ctl->tail, 2);
-	assert_int_equal(bk_conn_rings_fetch(&f.cr, out, 4), 4);
+	assert_int_equal(bkd_conn_rings_fetch(&f.cr, out, 4), 4);
 	fix_close(&f);
 }
 
@@ -193,18 +193,18 @@ static void test_batch(void **state)
 	uint32_t got = 0;
 	int steps[] = { 10, 10, 10, 2 };
 	for (int s = 0; s < 4; s++) {
-		assert_int_equal(bk_conn_rings_fetch(&f.cr, out + got, 10), steps[s]);
+		assert_int_equal(bkd_conn_rings_fetch(&f.cr, out + got, 10), steps[s]);
 		got += (uint32_t)steps[s];
 		/* The head given back to the client moves once per batch, by the batch. */
 		assert_int_equal(atomic_load(&f.r.v.sq_ctl->head), 5 + got);
 	}
-	assert_int_equal(bk_conn_rings_fetch(&f.cr, out, 10), 0);
+	assert_int_equal(bkd_conn_rings_fetch(&f.cr, out, 10), 0);
 	for (uint32_t i = 0; i < 32; i++) {
 		assert_memory_equal(&out[i], &e[i], sizeof(e[i]));
-		assert_int_equal(bk_conn_rings_complete(&f.cr, i, -(int32_t)i, i), 0);
+		assert_int_equal(bkd_conn_rings_complete(&f.cr, i, -(int32_t)i, i), 0);
 	}
 	assert_int_equal(atomic_load(&f.r.v.cq_ctl->tail), 5); /* nothing visible before the flush */
-	assert_int_equal(bk_conn_rings_flush(&f.cr), 0);
+	assert_int_equal(bkd_conn_rings_flush(&f.cr), 0);
 	assert_int_equal(atomic_load(&f.r.v.cq_ctl->tail), 5 + 32); /* one publish */
 	unsigned n = bk_cq_consumer_reap(&f.cqc, c, 20);
 	assert_int_equal(n, 20);
@@ -230,19 +230,19 @@ static void test_generation_reuse(void **state)
 	struct bk_cqe c[4];
 	e[0] = fix_call(3, 1);
 	fix_submit(&f, e, 1);
-	assert_int_equal(bk_conn_rings_fetch(&f.cr, out, 4), 1);
-	assert_int_equal(bk_conn_rings_complete(&f.cr, 3, 0, 0), 0);
+	assert_int_equal(bkd_conn_rings_fetch(&f.cr, out, 4), 1);
+	assert_int_equal(bkd_conn_rings_complete(&f.cr, 3, 0, 0), 0);
 	assert_int_equal(atomic_load(&f.r.v.slots[3].done_gen), 1);
 
 	/* Same slot, next generation; a late cancel for the old one is ignored, not a violation. */
 	e[0] = fix_call(3, 2);
 	e[1] = (struct bk_sqe){ .op = BK_OP_CANCEL, .slot = 3, .gen = 1 };
 	fix_submit(&f, e, 2);
-	assert_int_equal(bk_conn_rings_fetch(&f.cr, out, 4), 1);
+	assert_int_equal(bkd_conn_rings_fetch(&f.cr, out, 4), 1);
 	assert_int_equal(out[0].op, BK_OP_CALL);
 	assert_int_equal(out[0].gen, 2);
-	assert_true(bk_conn_rings_inflight(&f.cr, 3, 2));
-	assert_false(bk_conn_rings_inflight(&f.cr, 3, 1));
+	assert_true(bkd_conn_rings_inflight(&f.cr, 3, 2));
+	assert_false(bkd_conn_rings_inflight(&f.cr, 3, 1));
 	assert_int_equal(f.cr.violations, 0);
 	/* done_gen still names the previous use until this one completes. */
 	assert_int_equal(atomic_load(&f.r.v.slots[3].done_gen), 1);
@@ -250,19 +250,19 @@ static void test_generation_reuse(void **state)
 	/* A cancel for the live generation is handed to the worker. */
 	e[0] = (struct bk_sqe){ .op = BK_OP_CANCEL, .slot = 3, .gen = 2 };
 	fix_submit(&f, e, 1);
-	assert_int_equal(bk_conn_rings_fetch(&f.cr, out, 4), 1);
+	assert_int_equal(bkd_conn_rings_fetch(&f.cr, out, 4), 1);
 	assert_int_equal(out[0].op, BK_OP_CANCEL);
-	assert_int_equal(bk_conn_rings_complete(&f.cr, 3, -ECANCELED, 0), 0);
+	assert_int_equal(bkd_conn_rings_complete(&f.cr, 3, -ECANCELED, 0), 0);
 	assert_int_equal(atomic_load(&f.r.v.slots[3].done_gen), 2);
 	assert_int_equal(f.r.v.slots[3].status, -ECANCELED);
-	assert_int_equal(bk_conn_rings_flush(&f.cr), 0);
+	assert_int_equal(bkd_conn_rings_flush(&f.cr), 0);
 	assert_int_equal(bk_cq_consumer_reap(&f.cqc, c, 4), 2);
 	assert_int_equal(c[0].gen, 1);
 	assert_int_equal(c[1].gen, 2);
 	assert_int_equal(c[1].status, -ECANCELED);
 	/* A cancel after completion is dropped silently. */
 	fix_submit(&f, e, 1);
-	assert_int_equal(bk_conn_rings_fetch(&f.cr, out, 4), 0);
+	assert_int_equal(bkd_conn_rings_fetch(&f.cr, out, 4), 0);
 	assert_int_equal(f.cr.violations, 0);
 	fix_close(&f);
 }
@@ -284,7 +284,7 @@ static void test_space_min_cache(void **state)
 	assert_int_equal(bk_sq_producer_space_min(&f.sqp, 3), 0); /* loads it: impossible reads as full */
 	atomic_store(&f.r.v.sq_ctl->head, real);
 	struct bk_sqe out[8];
-	assert_int_equal(bk_conn_rings_fetch(&f.cr, out, 4), 4);
+	assert_int_equal(bkd_conn_rings_fetch(&f.cr, out, 4), 4);
 	assert_int_equal(bk_sq_producer_space_min(&f.sqp, 2), 2); /* cached: still the old head */
 	assert_int_equal(bk_sq_producer_space_min(&f.sqp, 3), 6); /* reload sees the broker's progress */
 

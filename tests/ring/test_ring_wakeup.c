@@ -36,32 +36,32 @@ static void report(void)
 		(uint64_t)atomic_load(&g_client_trips), g_ctl ? (uint64_t)atomic_load(&g_ctl->done) : 0);
 }
 
-static int broker_main(struct bk_region *r, uint32_t start)
+static int broker_main(struct bkd_region *r, uint32_t start)
 {
-	struct bk_conn_rings cr;
-	if (bk_conn_rings_init(&cr, &r->v, start) < 0)
+	struct bkd_conn_rings cr;
+	if (bkd_conn_rings_init(&cr, &r->v, start) < 0)
 		return 1;
 	uint64_t done = 0, sleeps = 0, bad = 0;
 	struct bk_sqe out[4];
 	for (;;) {
-		int n = bk_conn_rings_fetch(&cr, out, 4);
+		int n = bkd_conn_rings_fetch(&cr, out, 4);
 		if (n < 0) {
 			snprintf(g_ctl->msg, sizeof(g_ctl->msg), "fetch %d: %s", n, cr.last_violation);
 			return 1;
 		}
 		for (int i = 0; i < n; i++) {
 			uint64_t v;
-			memcpy(&v, bk_conn_rings_arena(&cr, out[i].arg_off), sizeof(v));
-			if (bk_conn_rings_complete(&cr, out[i].slot, (int32_t)(rt_mix(v) & 0x7fffffff), 0) < 0)
+			memcpy(&v, bkd_conn_rings_arena(&cr, out[i].arg_off), sizeof(v));
+			if (bkd_conn_rings_complete(&cr, out[i].slot, (int32_t)(rt_mix(v) & 0x7fffffff), 0) < 0)
 				bad++;
 		}
 		if (n > 0) {
-			int f = bk_conn_rings_flush(&cr);
+			int f = bkd_conn_rings_flush(&cr);
 			if (f < 0) {
 				snprintf(g_ctl->msg, sizeof(g_ctl->msg), "flush %d: %s", f, cr.last_violation);
 				return 1;
 			}
-			if (f & BK_FLUSH_WAKE_FUTEX)
+			if (f & BKD_FLUSH_WAKE_FUTEX)
 				bk_futex_wake(&r->v.cq_ctl->wake_seq, INT_MAX);
 			done += (uint64_t)n;
 			atomic_store_explicit(&g_ctl->done, done, memory_order_relaxed);
@@ -70,16 +70,16 @@ static int broker_main(struct bk_region *r, uint32_t start)
 		if (atomic_load_explicit(&g_ctl->stop, memory_order_acquire))
 			break;
 		/* No spinning: straight to sleep. */
-		uint32_t seq = bk_conn_rings_sleep_prepare(&cr);
-		if (!bk_conn_rings_sq_pending(&cr) && !atomic_load_explicit(&g_ctl->stop, memory_order_acquire)) {
+		uint32_t seq = bkd_conn_rings_sleep_prepare(&cr);
+		if (!bkd_conn_rings_sq_pending(&cr) && !atomic_load_explicit(&g_ctl->stop, memory_order_acquire)) {
 			bk_futex_wait(&r->v.sq_ctl->wake_seq, seq, NULL);
 			sleeps++;
 		}
-		bk_conn_rings_sleep_finish(&cr);
+		bkd_conn_rings_sleep_finish(&cr);
 	}
 	g_ctl->sleeps = sleeps;
 	g_ctl->bad = bad + cr.violations;
-	bk_conn_rings_fini(&cr);
+	bkd_conn_rings_fini(&cr);
 	return 0;
 }
 
@@ -89,11 +89,11 @@ static void test_no_lost_wakeup(void **state)
 	const uint64_t trips = rt_env_count("BK_RING_WAKEUP_TRIPS", 1000000);
 	const uint32_t start = UINT32_MAX - 1000;
 	struct bk_geometry g = { .sq_entries = 8, .nslots = 8, .slot_inline = 64, .large_size = 4096 };
-	struct bk_region_params p = { .max_large = 1 << 20, .ring_start = start, .conn_id = 1, .epoch = 1 };
-	struct bk_region r;
+	struct bkd_region_params p = { .max_large = 1 << 20, .ring_start = start, .conn_id = 1, .epoch = 1 };
+	struct bkd_region r;
 	char err[256];
-	if (bk_region_create(&g, &p, &r, err, sizeof(err)) < 0)
-		fail_msg("bk_region_create: %s", err);
+	if (bkd_region_create(&g, &p, &r, err, sizeof(err)) < 0)
+		fail_msg("bkd_region_create: %s", err);
 	g_ctl = mmap(NULL, sizeof(*g_ctl), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	assert_true(g_ctl != MAP_FAILED);
 	memset(g_ctl, 0, sizeof(*g_ctl));
@@ -176,7 +176,7 @@ static void test_no_lost_wakeup(void **state)
 	assert_true(wakes > 0);
 
 	bk_region_unmap(&v);
-	bk_region_destroy(&r);
+	bkd_region_destroy(&r);
 	munmap(g_ctl, sizeof(*g_ctl));
 	g_ctl = NULL;
 }

@@ -2,7 +2,7 @@
  * test_ring_xproc.c - the rings across a process boundary, under load.
  *
  * A forked child plays the broker on a real sealed memfd region: it drains
- * the SQ with bk_conn_rings (fetch/complete/flush), answers each entry with
+ * the SQ with bkd_conn_rings (fetch/complete/flush), answers each entry with
  * a function of its argument bytes, and sleeps on the SQ wake_seq futex with
  * the need_wakeup protocol whenever it is idle.  The parent plays the client
  * through its own bk_region_map() mapping: 4 submitter threads (serialised on
@@ -60,11 +60,11 @@ static struct xctl *g_ctl;
 
 /* ---- the broker (child process) ------------------------------------------ */
 
-static int broker_main(struct bk_region *r, uint32_t start, uint64_t total)
+static int broker_main(struct bkd_region *r, uint32_t start, uint64_t total)
 {
 	struct xctl *ctl = g_ctl;
-	struct bk_conn_rings cr;
-	if (bk_conn_rings_init(&cr, &r->v, start) < 0) {
+	struct bkd_conn_rings cr;
+	if (bkd_conn_rings_init(&cr, &r->v, start) < 0) {
 		snprintf(ctl->msg, sizeof(ctl->msg), "conn_rings_init failed");
 		return 1;
 	}
@@ -74,7 +74,7 @@ static int broker_main(struct bk_region *r, uint32_t start, uint64_t total)
 	uint64_t consumed = 0, sum = 0, dups = 0, bad = 0, sleeps = 0;
 	struct bk_sqe out[64];
 	for (;;) {
-		int n = bk_conn_rings_fetch(&cr, out, 64);
+		int n = bkd_conn_rings_fetch(&cr, out, 64);
 		if (n < 0) {
 			snprintf(ctl->msg, sizeof(ctl->msg), "fetch: %d (%s)", n, cr.last_violation);
 			return 1;
@@ -86,7 +86,7 @@ static int broker_main(struct bk_region *r, uint32_t start, uint64_t total)
 				bad++;
 				continue;
 			}
-			memcpy(a, bk_conn_rings_arena(&cr, e->arg_off), sizeof(a));
+			memcpy(a, bkd_conn_rings_arena(&cr, e->arg_off), sizeof(a));
 			if (a[0] >= total || a[1] != rt_mix(a[0])) {
 				bad++;
 			} else if (seen[a[0] / 8] & (1u << (a[0] % 8))) {
@@ -96,42 +96,42 @@ static int broker_main(struct bk_region *r, uint32_t start, uint64_t total)
 			}
 			uint64_t h = answer(a[0], a[1]);
 			sum += h;
-			memcpy(bk_conn_rings_arena(&cr, e->res_off), &h, sizeof(h));
-			if (bk_conn_rings_complete(&cr, e->slot, -(int32_t)(h & 0xfff), 8) < 0)
+			memcpy(bkd_conn_rings_arena(&cr, e->res_off), &h, sizeof(h));
+			if (bkd_conn_rings_complete(&cr, e->slot, -(int32_t)(h & 0xfff), 8) < 0)
 				bad++;
 		}
 		consumed += (uint64_t)n;
 		atomic_store_explicit(&ctl->consumed, consumed, memory_order_relaxed);
-		if (bk_conn_rings_backlog(&cr)) {
-			int f = bk_conn_rings_flush(&cr);
+		if (bkd_conn_rings_backlog(&cr)) {
+			int f = bkd_conn_rings_flush(&cr);
 			if (f < 0) {
 				snprintf(ctl->msg, sizeof(ctl->msg), "flush: %d (%s)", f, cr.last_violation);
 				return 1;
 			}
-			if (f & BK_FLUSH_WAKE_FUTEX)
+			if (f & BKD_FLUSH_WAKE_FUTEX)
 				bk_futex_wake(&r->v.cq_ctl->wake_seq, INT_MAX);
 		}
 		if (n > 0)
 			continue;
-		if (bk_conn_rings_backlog(&cr)) {
+		if (bkd_conn_rings_backlog(&cr)) {
 			/* CQ full: the client's reapers are awake (the CQ holds entries); let them run. */
 			sched_yield();
 			continue;
 		}
 		/* Idle: spin briefly, then sleep with need_wakeup raised. */
-		for (int k = 0; k < 64 && !bk_conn_rings_sq_pending(&cr); k++)
+		for (int k = 0; k < 64 && !bkd_conn_rings_sq_pending(&cr); k++)
 			cpu_relax();
-		if (bk_conn_rings_sq_pending(&cr))
+		if (bkd_conn_rings_sq_pending(&cr))
 			continue;
 		if (atomic_load_explicit(&ctl->stop, memory_order_acquire))
 			break;
-		uint32_t seq = bk_conn_rings_sleep_prepare(&cr);
-		if (!bk_conn_rings_sq_pending(&cr) && !atomic_load_explicit(&ctl->stop, memory_order_acquire)) {
+		uint32_t seq = bkd_conn_rings_sleep_prepare(&cr);
+		if (!bkd_conn_rings_sq_pending(&cr) && !atomic_load_explicit(&ctl->stop, memory_order_acquire)) {
 			/* No timeout: a lost wakeup must hang and trip the watchdog, not be papered over. */
 			bk_futex_wait(&r->v.sq_ctl->wake_seq, seq, NULL);
 			sleeps++;
 		}
-		bk_conn_rings_sleep_finish(&cr);
+		bkd_conn_rings_sleep_finish(&cr);
 	}
 	ctl->sum = sum;
 	ctl->dups = dups;
@@ -139,7 +139,7 @@ static int broker_main(struct bk_region *r, uint32_t start, uint64_t total)
 	ctl->sleeps = sleeps;
 	ctl->violations = cr.violations;
 	free(seen);
-	bk_conn_rings_fini(&cr);
+	bkd_conn_rings_fini(&cr);
 	return 0;
 }
 
@@ -364,11 +364,11 @@ static void test_xproc_10m(void **state)
 	const uint64_t total = rt_env_count("BK_RING_XPROC_ENTRIES", 10000000);
 	const uint32_t start = UINT32_MAX - 100000; /* the counters wrap during the run */
 	struct bk_geometry g = { .sq_entries = 256, .nslots = NSLOTS, .slot_inline = INLINE, .large_size = 4096 };
-	struct bk_region_params p = { .max_large = 1 << 20, .ring_start = start, .conn_id = 1, .epoch = 1 };
-	struct bk_region r;
+	struct bkd_region_params p = { .max_large = 1 << 20, .ring_start = start, .conn_id = 1, .epoch = 1 };
+	struct bkd_region r;
 	char err[256];
-	if (bk_region_create(&g, &p, &r, err, sizeof(err)) < 0)
-		fail_msg("bk_region_create: %s", err);
+	if (bkd_region_create(&g, &p, &r, err, sizeof(err)) < 0)
+		fail_msg("bkd_region_create: %s", err);
 	g_ctl = mmap(NULL, sizeof(*g_ctl), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	assert_true(g_ctl != MAP_FAILED);
 	memset(g_ctl, 0, sizeof(*g_ctl));
@@ -450,7 +450,7 @@ static void test_xproc_10m(void **state)
 
 	g_cl = NULL;
 	bk_region_unmap(&c->v);
-	bk_region_destroy(&r);
+	bkd_region_destroy(&r);
 	free(c->reaped_bits);
 	free(c);
 	munmap(g_ctl, sizeof(*g_ctl));

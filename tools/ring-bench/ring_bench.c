@@ -7,7 +7,7 @@
  *     both sides sleeping (need_wakeup + futex protocol),
  *   - pipelined throughput with single entries (one publish, one fetch, one
  *     flush per entry) and with batches of 32.
- * The "broker" child runs the real broker engine (bk_conn_rings: validated
+ * The "broker" child runs the real broker engine (bkd_conn_rings: validated
  * fetch, complete, flush); the parent is the client (ring.h producer and
  * consumer).  Entries carry no payload: this measures the ring protocol.
  */
@@ -182,7 +182,7 @@ struct bench_ctl {
 };
 
 struct rig {
-	struct bk_region r;
+	struct bkd_region r;
 	struct bench_ctl *ctl;
 	struct bk_sq_producer sqp;
 	struct bk_cq_consumer cqc;
@@ -191,9 +191,9 @@ struct rig {
 static void rig_open(struct rig *g)
 {
 	struct bk_geometry geo = { .sq_entries = SQ_ENTRIES, .nslots = NSLOTS, .slot_inline = 64, .large_size = 4096 };
-	struct bk_region_params p = { .max_large = 1 << 20, .ring_start = 0, .conn_id = 1, .epoch = 1 };
+	struct bkd_region_params p = { .max_large = 1 << 20, .ring_start = 0, .conn_id = 1, .epoch = 1 };
 	char err[256];
-	if (bk_region_create(&geo, &p, &g->r, err, sizeof(err)) < 0) {
+	if (bkd_region_create(&geo, &p, &g->r, err, sizeof(err)) < 0) {
 		fprintf(stderr, "ring-bench: %s\n", err);
 		exit(1);
 	}
@@ -210,7 +210,7 @@ static void rig_open(struct rig *g)
 static void rig_close(struct rig *g)
 {
 	munmap(g->ctl, 4096);
-	bk_region_destroy(&g->r);
+	bkd_region_destroy(&g->r);
 }
 
 /*
@@ -219,40 +219,40 @@ static void rig_close(struct rig *g)
  */
 static int broker_loop(struct rig *g, unsigned fetch_max, int sleep)
 {
-	struct bk_conn_rings cr;
+	struct bkd_conn_rings cr;
 	struct bk_sqe out[64];
-	if (bk_conn_rings_init(&cr, &g->r.v, 0) < 0)
+	if (bkd_conn_rings_init(&cr, &g->r.v, 0) < 0)
 		return 1;
 	for (;;) {
-		int n = bk_conn_rings_fetch(&cr, out, fetch_max);
+		int n = bkd_conn_rings_fetch(&cr, out, fetch_max);
 		if (n < 0)
 			return 2;
 		for (int i = 0; i < n; i++)
-			if (bk_conn_rings_complete(&cr, out[i].slot, 0, 0) < 0)
+			if (bkd_conn_rings_complete(&cr, out[i].slot, 0, 0) < 0)
 				return 3;
-		if (n > 0 || bk_conn_rings_backlog(&cr)) {
-			int f = bk_conn_rings_flush(&cr);
+		if (n > 0 || bkd_conn_rings_backlog(&cr)) {
+			int f = bkd_conn_rings_flush(&cr);
 			if (f < 0)
 				return 4;
-			if (f & BK_FLUSH_WAKE_FUTEX)
+			if (f & BKD_FLUSH_WAKE_FUTEX)
 				bk_futex_wake(&g->r.v.cq_ctl->wake_seq, INT_MAX);
 			if (n > 0)
 				continue;
 		}
-		if (atomic_load_explicit(&g->ctl->stop, memory_order_acquire) && !bk_conn_rings_sq_pending(&cr))
+		if (atomic_load_explicit(&g->ctl->stop, memory_order_acquire) && !bkd_conn_rings_sq_pending(&cr))
 			break;
 		if (!sleep) {
 			cpu_relax();
 			continue;
 		}
-		uint32_t seq = bk_conn_rings_sleep_prepare(&cr);
-		if (!bk_conn_rings_sq_pending(&cr) && !atomic_load_explicit(&g->ctl->stop, memory_order_acquire))
+		uint32_t seq = bkd_conn_rings_sleep_prepare(&cr);
+		if (!bkd_conn_rings_sq_pending(&cr) && !atomic_load_explicit(&g->ctl->stop, memory_order_acquire))
 			bk_futex_wait(&g->r.v.sq_ctl->wake_seq, seq, NULL);
-		bk_conn_rings_sleep_finish(&cr);
+		bkd_conn_rings_sleep_finish(&cr);
 	}
 	if (cr.violations)
 		return 5;
-	bk_conn_rings_fini(&cr);
+	bkd_conn_rings_fini(&cr);
 	return 0;
 }
 
@@ -385,7 +385,7 @@ static void usage(FILE *f)
 		"usage: ring-bench [--quick] [--json] [--runs N] [--only M]\n"
 		"\n"
 		"Micro-benchmark of the broker's shared-region rings across two processes\n"
-		"(the broker side runs the real validated engine, bk_conn_rings):\n"
+		"(the broker side runs the real validated engine, bkd_conn_rings):\n"
 		"  - round trip of a plain shared-memory cache-line ping-pong (baseline),\n"
 		"  - round trip of one ring entry, both sides spinning and both sleeping\n"
 		"    (need_wakeup + futex protocol),\n"
