@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * brokerd.h - the daemon's shared state: the broker context, one connection
  * and the statistics counters, and who owns which field.
@@ -5,7 +6,7 @@
  * Ownership: the control thread (main thread, control.c) owns the connection
  * list, sockets and the life cycle of every bkd_conn; the worker a connection
  * is handed to owns its rings, its tasks and the fields marked "worker".
- * Hand-over in both directions goes through a mutex-protected inbox, which
+ * Hand-over in both directions goes through an inbox (inbox.h), whose mutex
  * gives the happens-before edges for the plain fields.
  */
 #ifndef BROKER_BROKERD_H
@@ -14,11 +15,13 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
 #include "conn_rings.h"
-#include "loader.h"
+#include "inbox.h"
+#include "registry.h"
 #include "options.h"
 #include "region.h"
 
@@ -26,23 +29,8 @@ struct bkd_worker;
 struct bk_task;
 struct bkd_offload;
 
-/* A message in a worker's or the control thread's inbox; embedded in its owner (no allocation). */
-enum bkd_inbox_type {
-	BKD_IN_ADD_CONN = 1, /* worker: start serving conn */
-	BKD_IN_TEARDOWN, /* worker: conn hung up; cancel, drain, hand back */
-	BKD_IN_OFFLOAD_DONE, /* worker: an offloaded work item finished */
-	BKD_IN_DRAIN, /* worker: shutdown began, refuse new calls */
-	BKD_IN_CANCEL_ALL, /* worker: grace period over, cancel everything */
-	BKD_IN_STOP, /* worker: exit the loop */
-	BKD_IN_CONN_DROP, /* control: worker found a protocol violation, please tear down */
-	BKD_IN_CONN_DONE, /* control: worker drained conn, free it */
-};
-
-struct bkd_inbox_item {
-	struct bkd_inbox_item *next;
-	enum bkd_inbox_type type;
-	void *ptr;
-};
+/* The object that embeds member at ptr. */
+#define BKD_CONTAINER_OF(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
 
 /* The first member of everything whose address is an io_uring user_data. */
 enum bkd_ud_kind {
@@ -110,6 +98,7 @@ struct bkd_stats {
 struct bkd_broker {
 	struct bkd_options opt;
 	struct bkd_registry *reg;
+	const bk_host_api *host; /* the table handed to every handler */
 	struct bkd_worker *workers;
 	unsigned nworkers;
 	struct bkd_offload *offload;
@@ -118,15 +107,14 @@ struct bkd_broker {
 	bool futex_ok; /* io_uring has FUTEX_WAIT and FUTEX_WAKE */
 	bool sq_futex; /* workers sleep on FUTEX_WAIT (else the eventfd fallback) */
 	_Atomic bool draining;
+	int up; /* how far bkd_broker_init got (broker.c) */
 
 	/* control thread */
 	int epfd;
 	int listen_fd;
 	int sig_fd;
-	int ctl_efd; /* wakes the control thread: inbox and registry notify */
+	struct bkd_inbox ctl_inbox; /* workers' hand-backs; kicked alone for a registry collect */
 	_Atomic bool collect_needed;
-	pthread_mutex_t ctl_lock;
-	struct bkd_inbox_item *ctl_head, *ctl_tail; /* guarded by ctl_lock */
 	struct bkd_conn *conns_head, *conns_tail;
 	uint32_t next_conn_id;
 	unsigned rr_next;
@@ -134,9 +122,6 @@ struct bkd_broker {
 
 /* Monotonic clock in nanoseconds. */
 int64_t bk_now_ns(void);
-
-/* Post a message to the control thread (any thread). */
-void bkd_control_post(struct bkd_broker *b, struct bkd_inbox_item *it);
 
 /* Process statistics from /proc/self: open fds and resident bytes. */
 uint32_t bkd_stats_open_fds(void);

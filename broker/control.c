@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * control.c - the control thread's event loop (in the spirit of Redis's
  * ae.c: one epoll, callbacks by source).  Accepts connections, reads control
@@ -33,21 +34,6 @@
 static char tag_listen, tag_signal, tag_inbox;
 static _Alignas(8) uint8_t rx_buf[BK_WIRE_MAX_MSG];
 
-void bkd_control_post(struct bkd_broker *b, struct bkd_inbox_item *it)
-{
-	it->next = NULL;
-	pthread_mutex_lock(&b->ctl_lock);
-	if (b->ctl_tail)
-		b->ctl_tail->next = it;
-	else
-		b->ctl_head = it;
-	b->ctl_tail = it;
-	pthread_mutex_unlock(&b->ctl_lock);
-	uint64_t one = 1;
-	if (write(b->ctl_efd, &one, sizeof(one)) != sizeof(one))
-		bkd_err("control inbox eventfd write failed: %s", strerror(errno));
-}
-
 static int ep_add(struct bkd_broker *b, int fd, void *ptr, uint32_t events)
 {
 	struct epoll_event ev = { .events = events, .data.ptr = ptr };
@@ -56,7 +42,6 @@ static int ep_add(struct bkd_broker *b, int fd, void *ptr, uint32_t events)
 
 int bkd_control_init(struct bkd_broker *b)
 {
-	pthread_mutex_init(&b->ctl_lock, NULL);
 	b->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (b->epfd < 0)
 		return -errno;
@@ -68,7 +53,7 @@ int bkd_control_init(struct bkd_broker *b)
 	if (b->sig_fd < 0)
 		return -errno;
 	int r;
-	if ((r = ep_add(b, b->ctl_efd, &tag_inbox, EPOLLIN)) < 0 || (r = ep_add(b, b->sig_fd, &tag_signal, EPOLLIN)) < 0 ||
+	if ((r = ep_add(b, b->ctl_inbox.efd, &tag_inbox, EPOLLIN)) < 0 || (r = ep_add(b, b->sig_fd, &tag_signal, EPOLLIN)) < 0 ||
 	    (r = ep_add(b, b->listen_fd, &tag_listen, EPOLLIN)) < 0)
 		return r;
 	return 0;
@@ -132,9 +117,7 @@ static void conn_teardown(struct bkd_broker *b, struct bkd_conn *c)
 		sock_close(b, c);
 		c->state = BKD_CONN_TEARDOWN;
 		atomic_store_explicit(&c->region.v.hdr->broker_state, BK_BROKER_GONE, memory_order_release);
-		c->teardown_item.type = BKD_IN_TEARDOWN;
-		c->teardown_item.ptr = c;
-		bkd_worker_post(c->w, &c->teardown_item);
+		bkd_inbox_post(&c->w->inbox, &c->teardown_item, BKD_IN_TEARDOWN, c);
 		break;
 	case BKD_CONN_TEARDOWN:
 		break;
@@ -233,13 +216,8 @@ static void conn_event(struct bkd_broker *b, struct bkd_conn *c, uint32_t ev)
 
 static void inbox(struct bkd_broker *b)
 {
-	uint64_t v;
-	if (read(b->ctl_efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		bkd_err("control eventfd read: %s", strerror(errno));
-	pthread_mutex_lock(&b->ctl_lock);
-	struct bkd_inbox_item *it = b->ctl_head;
-	b->ctl_head = b->ctl_tail = NULL;
-	pthread_mutex_unlock(&b->ctl_lock);
+	bkd_inbox_ack(&b->ctl_inbox);
+	struct bkd_inbox_item *it = bkd_inbox_take(&b->ctl_inbox);
 	while (it) {
 		struct bkd_inbox_item *next = it->next;
 		struct bkd_conn *c = it->ptr;
@@ -272,10 +250,8 @@ static void begin_shutdown(struct bkd_broker *b)
 	if (unlink(b->opt.socket) < 0 && errno != ENOENT)
 		bkd_warn("unlink %s: %s", b->opt.socket, strerror(errno));
 	atomic_store_explicit(&b->draining, true, memory_order_relaxed);
-	for (unsigned i = 0; i < b->nworkers; i++) {
-		b->workers[i].drain_item.type = BKD_IN_DRAIN;
-		bkd_worker_post(&b->workers[i], &b->workers[i].drain_item);
-	}
+	for (unsigned i = 0; i < b->nworkers; i++)
+		bkd_inbox_post(&b->workers[i].inbox, &b->workers[i].drain_item, BKD_IN_DRAIN, NULL);
 	for (struct bkd_conn *c = b->conns_head; c; c = c->next) {
 		if (c->state == BKD_CONN_ACTIVE)
 			atomic_store_explicit(&c->region.v.hdr->broker_state, BK_BROKER_DRAINING, memory_order_release);
@@ -289,42 +265,30 @@ static void cancel_all(struct bkd_broker *b)
 	uint64_t n;
 	bkd_broker_task_totals(b, NULL, NULL, &n);
 	bkd_info("grace period over: cancelling %llu task(s)", (unsigned long long)n);
-	for (unsigned i = 0; i < b->nworkers; i++) {
-		b->workers[i].cancel_item.type = BKD_IN_CANCEL_ALL;
-		bkd_worker_post(&b->workers[i], &b->workers[i].cancel_item);
-	}
+	for (unsigned i = 0; i < b->nworkers; i++)
+		bkd_inbox_post(&b->workers[i].inbox, &b->workers[i].cancel_item, BKD_IN_CANCEL_ALL, NULL);
 }
 
-static int finish(struct bkd_broker *b)
+void bkd_control_free_conns(struct bkd_broker *b)
 {
-	uint64_t left;
-	bkd_broker_task_totals(b, NULL, NULL, &left);
-	/* Offload threads may still post results to workers: stop them first. */
-	bkd_offload_destroy(b->offload);
-	b->offload = NULL;
-	for (unsigned i = 0; i < b->nworkers; i++)
-		bkd_worker_join(&b->workers[i]);
-	/* Workers are gone: whatever they still owned is ours now. */
-	pthread_mutex_lock(&b->ctl_lock);
-	b->ctl_head = b->ctl_tail = NULL;
-	pthread_mutex_unlock(&b->ctl_lock);
+	/* The workers are joined: whatever they still owned is ours now, and nothing posts any more. */
+	while (bkd_inbox_take(&b->ctl_inbox))
+		;
 	while (b->conns_head) {
 		struct bkd_conn *c = b->conns_head;
 		sock_close(b, c);
 		list_del(b, c);
 		bkd_conn_free(c);
 	}
-	int rc = 0;
-	if (left) {
-		bkd_err("%llu task(s) did not finish after cancellation; modules are not unloaded",
-		       (unsigned long long)left);
-		rc = 1;
-	} else {
-		bkd_registry_destroy(b->reg);
-		b->reg = NULL;
-	}
-	bkd_info("stopped");
-	return rc;
+}
+
+void bkd_control_fini(struct bkd_broker *b)
+{
+	if (b->sig_fd >= 0)
+		close(b->sig_fd);
+	if (b->epfd >= 0)
+		close(b->epfd);
+	b->sig_fd = b->epfd = -1;
 }
 
 int bkd_control_run(struct bkd_broker *b)
@@ -338,8 +302,9 @@ int bkd_control_run(struct bkd_broker *b)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			bkd_err("epoll_wait: %s", strerror(errno));
-			return 1;
+			int e = errno;
+			bkd_err("epoll_wait: %s", strerror(e));
+			return -e;
 		}
 		bool stop_signal = false;
 		for (int i = 0; i < n; i++) {
@@ -386,5 +351,5 @@ int bkd_control_run(struct bkd_broker *b)
 			phase = DONE;
 		}
 	}
-	return finish(b);
+	return 0;
 }

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 
 #include "log.h"
@@ -132,6 +133,20 @@ static int h_timeout(bk_task *t, uint64_t ns, bk_io_cb cb, void *ud)
 	return 0;
 }
 
+/* Pool thread: the module's blocking work. */
+static void offload_work(struct bkd_work *item)
+{
+	struct bkd_op *op = BKD_CONTAINER_OF(item, struct bkd_op, work_item);
+	op->result = op->work(op->task, op->cb_ud);
+}
+
+/* Pool thread: the callback runs on the task's worker (module.h), so hand the op back there. */
+static void offload_done(struct bkd_work *item)
+{
+	struct bkd_op *op = BKD_CONTAINER_OF(item, struct bkd_op, work_item);
+	bkd_inbox_post(&op->task->w->inbox, &op->item, BKD_IN_OFFLOAD_DONE, op);
+}
+
 static int h_offload(bk_task *t, bk_work_fn work, bk_io_cb cb, void *ud)
 {
 	if (!bkd_worker_is_current(t->w))
@@ -144,7 +159,9 @@ static int h_offload(bk_task *t, bk_work_fn work, bk_io_cb cb, void *ud)
 	if (!op)
 		return -ENOMEM;
 	op->work = work;
-	int r = bkd_offload_submit(t->w->b->offload, op);
+	op->work_item.work = offload_work;
+	op->work_item.done = offload_done;
+	int r = bkd_offload_submit(t->w->b->offload, &op->work_item);
 	if (r < 0) {
 		bkd_task_op_abort(op);
 		return r;

@@ -1,7 +1,7 @@
+// SPDX-License-Identifier: MIT
 /*
- * offload.c - the blocking-work pool.  A bounded FIFO guarded by one mutex;
- * each finished item goes back to its task's worker inbox, where the
- * callback runs (module.h: callbacks always run on the task's worker).
+ * offload.c - the blocking-work pool of offload.h: a bounded FIFO guarded
+ * by one mutex, served by a fixed set of threads.
  */
 #include "offload.h"
 
@@ -10,14 +10,11 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
-#include "log.h"
-#include "task.h"
-#include "worker.h"
 
 struct bkd_offload {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct bkd_op *head, *tail; /* guarded by lock */
+	struct bkd_work *head, *tail; /* guarded by lock */
 	unsigned queued, capacity;
 	bool stopping;
 	unsigned nthreads;
@@ -31,19 +28,17 @@ static void *pool_main(void *arg)
 	for (;;) {
 		while (!p->head && !p->stopping)
 			pthread_cond_wait(&p->cond, &p->lock);
-		struct bkd_op *op = p->head;
-		if (!op)
+		struct bkd_work *item = p->head;
+		if (!item)
 			break; /* stopping and drained */
-		p->head = op->qnext;
+		p->head = item->qnext;
 		if (!p->head)
 			p->tail = NULL;
 		p->queued--;
 		pthread_mutex_unlock(&p->lock);
-		/* op->work, op->task and op->cb_ud were written before the queue lock hand-over. */
-		op->result = op->work(op->task, op->cb_ud);
-		op->item.type = BKD_IN_OFFLOAD_DONE;
-		op->item.ptr = op;
-		bkd_worker_post(op->task->w, &op->item);
+		/* Everything the submitter wrote into the item happened before the queue lock hand-over. */
+		item->work(item);
+		item->done(item);
 		pthread_mutex_lock(&p->lock);
 	}
 	pthread_mutex_unlock(&p->lock);
@@ -71,7 +66,7 @@ int bkd_offload_create(unsigned nthreads, unsigned capacity, struct bkd_offload 
 	return 0;
 }
 
-int bkd_offload_submit(struct bkd_offload *p, struct bkd_op *op)
+int bkd_offload_submit(struct bkd_offload *p, struct bkd_work *item)
 {
 	int r = 0;
 	pthread_mutex_lock(&p->lock);
@@ -80,12 +75,12 @@ int bkd_offload_submit(struct bkd_offload *p, struct bkd_op *op)
 	} else if (p->queued >= p->capacity) {
 		r = -EAGAIN;
 	} else {
-		op->qnext = NULL;
+		item->qnext = NULL;
 		if (p->tail)
-			p->tail->qnext = op;
+			p->tail->qnext = item;
 		else
-			p->head = op;
-		p->tail = op;
+			p->head = item;
+		p->tail = item;
 		p->queued++;
 		pthread_cond_signal(&p->cond);
 	}

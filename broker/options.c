@@ -109,6 +109,125 @@ int bk_default_socket_path(char *buf, size_t len)
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
+static int add_module(struct bkd_options *o, bool dir, const char *arg)
+{
+	unsigned *n = dir ? &o->nmodule_dirs : &o->nmodules;
+	if (*n >= BKD_OPT_MAX_LIST) {
+		fprintf(stderr, "brokerd: at most %d %s flags\n", BKD_OPT_MAX_LIST, dir ? "--module-dir" : "--module");
+		return 2;
+	}
+	(dir ? o->module_dirs : o->modules)[(*n)++] = arg;
+	return 0;
+}
+
+static int add_allowed(struct bkd_options *o, bool uid, const char *arg)
+{
+	const char *flag = uid ? "--allow-uid" : "--allow-gid";
+	unsigned long v;
+	if (parse_uint(flag, arg, UINT32_MAX - 1, &v) < 0)
+		return 2;
+	unsigned *n = uid ? &o->nallow_uid : &o->nallow_gid;
+	if (*n >= BKD_OPT_MAX_LIST) {
+		fprintf(stderr, "brokerd: at most %d %s flags\n", BKD_OPT_MAX_LIST, flag);
+		return 2;
+	}
+	if (uid)
+		o->allow_uid[(*n)++] = (uid_t)v;
+	else
+		o->allow_gid[(*n)++] = (gid_t)v;
+	return 0;
+}
+
+/* The flags that take a number: range-checked, then stored. */
+static int set_number(struct bkd_options *o, int c, const char *arg)
+{
+	unsigned long v;
+	switch (c) {
+	case OPT_WORKERS:
+		if (parse_uint("--workers", arg, 256, &v) < 0)
+			return 2;
+		if (v == 0) {
+			fprintf(stderr, "brokerd: --workers must be at least 1\n");
+			return 2;
+		}
+		o->workers = (unsigned)v;
+		return 0;
+	case OPT_SPIN_US:
+		if (parse_uint("--spin-us", arg, 1000000, &v) < 0)
+			return 2;
+		o->spin_us = (unsigned)v;
+		return 0;
+	case OPT_GRACE_MS:
+		if (parse_uint("--grace-ms", arg, 3600000, &v) < 0)
+			return 2;
+		o->grace_ms = (unsigned)v;
+		return 0;
+	default: /* OPT_MAX_LARGE_MB */
+		if (parse_uint("--max-zero-copy-mb", arg, 1023, &v) < 0)
+			return 2;
+		o->max_large = (uint64_t)v << 20;
+		return 0;
+	}
+}
+
+static int bad_option(int c, char **argv)
+{
+	if (c == ':')
+		fprintf(stderr, "brokerd: %s needs a value (see --help)\n", argv[optind - 1]);
+	else if (optopt && optopt < 256)
+		fprintf(stderr, "brokerd: unknown option '-%c' (see --help)\n", optopt);
+	else
+		fprintf(stderr, "brokerd: unknown or incomplete option '%s' (see --help)\n", argv[optind - 1]);
+	return 2;
+}
+
+/* One flag: 0 to go on, 1 to exit 0 (--help, --version), 2 on bad usage (reported). */
+static int apply_option(struct bkd_options *o, int c, char **argv, bool *have_socket)
+{
+	switch (c) {
+	case OPT_SOCKET:
+		if (!*optarg || strlen(optarg) >= sizeof(o->socket)) {
+			fprintf(stderr, "brokerd: --socket path must be 1 to %zu bytes long\n", sizeof(o->socket) - 1);
+			return 2;
+		}
+		strcpy(o->socket, optarg);
+		*have_socket = true;
+		return 0;
+	case OPT_WORKERS:
+	case OPT_SPIN_US:
+	case OPT_GRACE_MS:
+	case OPT_MAX_LARGE_MB:
+		return set_number(o, c, optarg);
+	case OPT_MODULE:
+	case OPT_MODULE_DIR:
+		return add_module(o, c == OPT_MODULE_DIR, optarg);
+	case OPT_ALLOW_UID:
+	case OPT_ALLOW_GID:
+		return add_allowed(o, c == OPT_ALLOW_UID, optarg);
+	case OPT_FOREGROUND:
+		o->foreground = true;
+		return 0;
+	case OPT_LOG_LEVEL:
+		o->log_level = bkd_log_parse_level(optarg);
+		if (o->log_level < 0) {
+			fprintf(stderr, "brokerd: --log-level must be error, warn, info or debug, got '%s'\n", optarg);
+			return 2;
+		}
+		return 0;
+	case OPT_NO_FUTEX:
+		o->no_futex = true;
+		return 0;
+	case OPT_HELP:
+		usage(stdout);
+		return 1;
+	case OPT_VERSION:
+		printf("brokerd %s\n", BK_VERSION);
+		return 1;
+	default:
+		return bad_option(c, argv);
+	}
+}
+
 int bkd_options_parse(int argc, char **argv, struct bkd_options *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -119,7 +238,6 @@ int bkd_options_parse(int argc, char **argv, struct bkd_options *o)
 	o->log_level = BK_LOG_INFO;
 	o->max_large = 1024ull << 20;
 	bool have_socket = false;
-	unsigned long v;
 
 	opterr = 0;
 	optind = 1;
@@ -127,100 +245,9 @@ int bkd_options_parse(int argc, char **argv, struct bkd_options *o)
 		int c = getopt_long(argc, argv, "", long_opts, NULL);
 		if (c == -1)
 			break;
-		switch (c) {
-		case OPT_SOCKET:
-			if (!*optarg || strlen(optarg) >= sizeof(o->socket)) {
-				fprintf(stderr, "brokerd: --socket path must be 1 to %zu bytes long\n",
-					sizeof(o->socket) - 1);
-				return 2;
-			}
-			strcpy(o->socket, optarg);
-			have_socket = true;
-			break;
-		case OPT_WORKERS:
-			if (parse_uint("--workers", optarg, 256, &v) < 0)
-				return 2;
-			if (v == 0) {
-				fprintf(stderr, "brokerd: --workers must be at least 1\n");
-				return 2;
-			}
-			o->workers = (unsigned)v;
-			break;
-		case OPT_MODULE:
-		case OPT_MODULE_DIR: {
-			bool dir = c == OPT_MODULE_DIR;
-			unsigned *n = dir ? &o->nmodule_dirs : &o->nmodules;
-			if (*n >= BKD_OPT_MAX_LIST) {
-				fprintf(stderr, "brokerd: at most %d %s flags\n", BKD_OPT_MAX_LIST,
-					dir ? "--module-dir" : "--module");
-				return 2;
-			}
-			(dir ? o->module_dirs : o->modules)[(*n)++] = optarg;
-			break;
-		}
-		case OPT_FOREGROUND:
-			o->foreground = true;
-			break;
-		case OPT_ALLOW_UID:
-		case OPT_ALLOW_GID: {
-			bool uid = c == OPT_ALLOW_UID;
-			const char *flag = uid ? "--allow-uid" : "--allow-gid";
-			if (parse_uint(flag, optarg, UINT32_MAX - 1, &v) < 0)
-				return 2;
-			unsigned *n = uid ? &o->nallow_uid : &o->nallow_gid;
-			if (*n >= BKD_OPT_MAX_LIST) {
-				fprintf(stderr, "brokerd: at most %d %s flags\n", BKD_OPT_MAX_LIST, flag);
-				return 2;
-			}
-			if (uid)
-				o->allow_uid[(*n)++] = (uid_t)v;
-			else
-				o->allow_gid[(*n)++] = (gid_t)v;
-			break;
-		}
-		case OPT_SPIN_US:
-			if (parse_uint("--spin-us", optarg, 1000000, &v) < 0)
-				return 2;
-			o->spin_us = (unsigned)v;
-			break;
-		case OPT_GRACE_MS:
-			if (parse_uint("--grace-ms", optarg, 3600000, &v) < 0)
-				return 2;
-			o->grace_ms = (unsigned)v;
-			break;
-		case OPT_MAX_LARGE_MB:
-			if (parse_uint("--max-zero-copy-mb", optarg, 1023, &v) < 0)
-				return 2;
-			o->max_large = (uint64_t)v << 20;
-			break;
-		case OPT_LOG_LEVEL:
-			o->log_level = bkd_log_parse_level(optarg);
-			if (o->log_level < 0) {
-				fprintf(stderr, "brokerd: --log-level must be error, warn, info or debug, got '%s'\n",
-					optarg);
-				return 2;
-			}
-			break;
-		case OPT_NO_FUTEX:
-			o->no_futex = true;
-			break;
-		case OPT_HELP:
-			usage(stdout);
-			return 1;
-		case OPT_VERSION:
-			printf("brokerd %s\n", BK_VERSION);
-			return 1;
-		case ':':
-			fprintf(stderr, "brokerd: %s needs a value (see --help)\n", argv[optind - 1]);
-			return 2;
-		default:
-			if (optopt && optopt < 256)
-				fprintf(stderr, "brokerd: unknown option '-%c' (see --help)\n", optopt);
-			else
-				fprintf(stderr, "brokerd: unknown or incomplete option '%s' (see --help)\n",
-					argv[optind - 1]);
-			return 2;
-		}
+		int r = apply_option(o, c, argv, &have_socket);
+		if (r)
+			return r;
 	}
 	if (optind < argc) {
 		fprintf(stderr, "brokerd: unexpected argument '%s' (see --help)\n", argv[optind]);

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * requests.c - serve control messages (wire.h).  Every request gets exactly
  * one reply; a request of the wrong size or type gets BK_MSG_RESULT with
@@ -11,12 +12,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "bk_config.h"
 #include "broker/client.h" /* BK_EVERSION, BK_ELAYOUT: the codes the client maps to messages */
+#include "conn.h"
 #include "listener.h"
+#include "loader.h"
 #include "log.h"
 #include "worker.h"
 
@@ -80,44 +82,35 @@ void bkd_request_send_bye(struct bkd_conn *c)
 
 /* ---- handshake ------------------------------------------------------------ */
 
+/* Every hello reply, accepted or refused, names brokerd's ABI and layout so the client can say which differs. */
+static void hello_reply_init(struct bk_msg_hello_reply *r, const struct bkd_conn *c, uint32_t seq, int status)
+{
+	memset(r, 0, sizeof(*r));
+	hdr_init(&r->h, BK_MSG_HELLO_REPLY, sizeof(*r), seq);
+	r->status = status;
+	r->conn_id = status == 0 ? c->id : 0;
+	r->abi_major = BK_ABI_MAJOR;
+	r->abi_minor = BK_ABI_MINOR;
+	r->layout_hash = BK_LAYOUT_HASH;
+}
+
 __attribute__((format(printf, 4, 5))) static int hello_fail(struct bkd_conn *c, uint32_t seq, int status,
 							  const char *fmt, ...)
 {
 	struct bk_msg_hello_reply r;
-	memset(&r, 0, sizeof(r));
-	hdr_init(&r.h, BK_MSG_HELLO_REPLY, sizeof(r), seq);
-	r.status = status;
-	r.abi_major = BK_ABI_MAJOR;
-	r.abi_minor = BK_ABI_MINOR;
-	r.layout_hash = BK_LAYOUT_HASH;
+	hello_reply_init(&r, c, seq, status);
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(r.error, sizeof(r.error), fmt, ap);
 	va_end(ap);
 	bkd_warn("conn %u (pid %d uid %u): handshake refused: %s", c->id, (int)c->cred.pid, (unsigned)c->cred.uid,
-		r.error);
+		 r.error);
 	(void)send_msg(c, &r, sizeof(r), NULL, 0);
 	return -EPROTO;
 }
 
-static struct bkd_worker *pick_worker(struct bkd_broker *b)
-{
-	/* Least loaded; ties broken round robin so that an empty broker spreads new connections. */
-	struct bkd_worker *best = NULL;
-	uint32_t best_n = UINT32_MAX;
-	for (unsigned k = 0; k < b->nworkers; k++) {
-		struct bkd_worker *w = &b->workers[(b->rr_next + k) % b->nworkers];
-		uint32_t n = atomic_load_explicit(&w->nconns, memory_order_relaxed);
-		if (n < best_n) {
-			best = w;
-			best_n = n;
-		}
-	}
-	b->rr_next = (b->rr_next + 1) % b->nworkers;
-	return best;
-}
-
-static int handle_hello(struct bkd_broker *b, struct bkd_conn *c, const struct bk_msg_hello *m, int client_fd)
+/* Who may connect, and whether both sides speak the same protocol: 0 or the refusal already sent. */
+static int hello_check(struct bkd_broker *b, struct bkd_conn *c, const struct bk_msg_hello *m)
 {
 	uint32_t seq = m->h.seq;
 	if (!bkd_peer_allowed(&b->opt, &c->cred))
@@ -134,75 +127,36 @@ static int handle_hello(struct bkd_broker *b, struct bkd_conn *c, const struct b
 				  (unsigned long long)m->layout_hash, (unsigned long long)BK_LAYOUT_HASH);
 	if (m->flags & ~(BK_HELLO_CONTROL | BK_HELLO_EVENTFD))
 		return hello_fail(c, seq, -EINVAL, "unknown hello flags %#x", m->flags);
+	return 0;
+}
 
+static int handle_hello(struct bkd_broker *b, struct bkd_conn *c, const struct bk_msg_hello *m, int client_fd)
+{
+	uint32_t seq = m->h.seq;
+	int r = hello_check(b, c, m);
+	if (r < 0)
+		return r;
+	struct bk_msg_hello_reply rep;
 	if (m->flags & BK_HELLO_CONTROL) {
-		struct bk_msg_hello_reply r;
-		memset(&r, 0, sizeof(r));
-		hdr_init(&r.h, BK_MSG_HELLO_REPLY, sizeof(r), seq);
-		r.conn_id = c->id;
-		r.abi_major = BK_ABI_MAJOR;
-		r.abi_minor = BK_ABI_MINOR;
-		r.layout_hash = BK_LAYOUT_HASH;
-		if (send_msg(c, &r, sizeof(r), NULL, 0) < 0)
+		hello_reply_init(&rep, c, seq, 0);
+		if (send_msg(c, &rep, sizeof(rep), NULL, 0) < 0)
 			return -EPIPE;
 		c->state = BKD_CONN_CONTROL;
 		return 0;
 	}
 	if ((m->flags & BK_HELLO_EVENTFD) && client_fd < 0)
 		return hello_fail(c, seq, -EINVAL, "BK_HELLO_EVENTFD set but no descriptor attached");
-
 	char err[192] = "";
-	struct bkd_region_params p = {
-		.max_large = b->opt.max_large,
-		.ring_start = 0,
-		.conn_id = c->id,
-		.epoch = b->epoch,
-		.features = b->sq_futex ? BK_FEAT_SQ_FUTEX : BK_FEAT_SQ_EVENTFD,
-	};
-	int r = bkd_region_create(&m->geo, &p, &c->region, err, sizeof(err));
+	r = bkd_conn_prepare(b, c, &m->geo, err, sizeof(err));
 	if (r < 0)
 		return hello_fail(c, seq, r, "%s", err);
-	if (!b->sq_futex) {
-		c->wake_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (c->wake_efd < 0)
-			return hello_fail(c, seq, -errno, "eventfd: %s", strerror(errno));
-	}
-	r = bkd_conn_rings_init(&c->cr, &c->region.v, 0);
-	if (r < 0)
-		return hello_fail(c, seq, r, "out of memory for the ring tables");
-	c->tasks = calloc(c->region.v.geo.nslots, sizeof(*c->tasks));
-	if (!c->tasks)
-		return hello_fail(c, seq, -ENOMEM, "out of memory for the task table");
-
-	struct bk_msg_hello_reply rep;
-	memset(&rep, 0, sizeof(rep));
-	hdr_init(&rep.h, BK_MSG_HELLO_REPLY, sizeof(rep), seq);
-	rep.conn_id = c->id;
-	rep.abi_major = BK_ABI_MAJOR;
-	rep.abi_minor = BK_ABI_MINOR;
-	rep.features = p.features;
-	rep.layout_hash = BK_LAYOUT_HASH;
+	hello_reply_init(&rep, c, seq, 0);
+	rep.features = bkd_conn_features(b);
 	rep.region_size = c->region.v.size;
 	int fds[2] = { c->region.fd, c->wake_efd };
 	if (send_msg(c, &rep, sizeof(rep), fds, c->wake_efd >= 0 ? 2 : 1) < 0)
 		return -EPIPE;
-	/* The client has its own descriptor now; our mapping keeps the memory alive. */
-	close(c->region.fd);
-	c->region.fd = -1;
-	c->client_efd = client_fd;
-
-	c->w = pick_worker(b);
-	atomic_fetch_add_explicit(&c->w->nconns, 1, memory_order_relaxed);
-	c->state = BKD_CONN_ACTIVE;
-	if (atomic_load_explicit(&b->draining, memory_order_relaxed))
-		atomic_store_explicit(&c->region.v.hdr->broker_state, BK_BROKER_DRAINING, memory_order_release);
-	bkd_dbg("conn %u (pid %d uid %u): region %llu bytes, sq %u cq %u slots %u inline %u, worker %u", c->id,
-	       (int)c->cred.pid, (unsigned)c->cred.uid, (unsigned long long)c->region.v.size,
-	       c->region.v.geo.sq_entries, c->region.v.geo.cq_entries, c->region.v.geo.nslots,
-	       c->region.v.geo.slot_inline, c->w->idx);
-	c->add_item.type = BKD_IN_ADD_CONN;
-	c->add_item.ptr = c;
-	bkd_worker_post(c->w, &c->add_item);
+	bkd_conn_start(b, c, client_fd);
 	return 0;
 }
 
@@ -307,7 +261,7 @@ static int handle_load(struct bkd_broker *b, struct bkd_conn *c, const struct bk
 	memcpy(path, m->path, sizeof(path));
 	path[sizeof(path) - 1] = 0;
 	char err[256] = "";
-	int r = load ? bkd_registry_load(b->reg, path, err, sizeof(err))
+	int r = load ? bkd_loader_load(b->reg, path, err, sizeof(err))
 		     : bkd_registry_unload(b->reg, path, err, sizeof(err));
 	if (r < 0)
 		bkd_warn("%s %s refused: %s", load ? "load" : "unload", path, err);
@@ -325,99 +279,130 @@ static void close_fds(int *fds, int nfds)
 			close(fds[i]);
 }
 
+/* HELLO carries the client's eventfd (BK_HELLO_EVENTFD) as its only descriptor. */
+static int request_hello(struct bkd_broker *b, struct bkd_conn *c, const void *msg, size_t len, int *fds,
+			 int nfds, uint32_t seq)
+{
+	int efd = -1;
+	if (nfds > 0) {
+		efd = fds[0];
+		close_fds(fds + 1, nfds - 1);
+	}
+	struct bk_msg_hello m;
+	int r;
+	if (c->state != BKD_CONN_NEW) {
+		r = send_result(c, seq, -EINVAL, "already connected: HELLO may be sent once");
+	} else if (len != sizeof(m)) {
+		r = hello_fail(c, seq, -EINVAL, "HELLO of %zu bytes, expected %zu", len, sizeof(m));
+	} else {
+		memcpy(&m, msg, sizeof(m));
+		if (!(m.flags & BK_HELLO_EVENTFD) && efd >= 0) {
+			close(efd);
+			efd = -1;
+		}
+		r = handle_hello(b, c, &m, efd);
+	}
+	if (efd >= 0 && c->client_efd != efd)
+		close(efd); /* not kept by a started connection */
+	return r;
+}
+
+/* A request after HELLO: its type fixes its size and its handler. */
+union request {
+	struct bk_msg_hdr h;
+	struct bk_msg_lookup lookup;
+	struct bk_msg_list list;
+	struct bk_msg_path path;
+};
+
+typedef int (*request_fn)(struct bkd_broker *b, struct bkd_conn *c, const union request *u);
+
+static int req_status(struct bkd_broker *b, struct bkd_conn *c, const union request *u)
+{
+	return handle_status(b, c, u->h.seq);
+}
+
+static int req_lookup(struct bkd_broker *b, struct bkd_conn *c, const union request *u)
+{
+	return handle_lookup(b, c, &u->lookup);
+}
+
+static int req_modules(struct bkd_broker *b, struct bkd_conn *c, const union request *u)
+{
+	return handle_modules(b, c, &u->list);
+}
+
+static int req_clients(struct bkd_broker *b, struct bkd_conn *c, const union request *u)
+{
+	return handle_clients(b, c, &u->list);
+}
+
+static int req_load(struct bkd_broker *b, struct bkd_conn *c, const union request *u)
+{
+	return handle_load(b, c, &u->path, true);
+}
+
+static int req_unload(struct bkd_broker *b, struct bkd_conn *c, const union request *u)
+{
+	return handle_load(b, c, &u->path, false);
+}
+
+static const struct {
+	uint16_t type;
+	uint16_t size;
+	request_fn fn;
+} requests[] = {
+	{ BK_MSG_STATUS, sizeof(struct bk_msg_hdr), req_status },
+	{ BK_MSG_LOOKUP, sizeof(struct bk_msg_lookup), req_lookup },
+	{ BK_MSG_MODULES, sizeof(struct bk_msg_list), req_modules },
+	{ BK_MSG_CLIENTS, sizeof(struct bk_msg_list), req_clients },
+	{ BK_MSG_LOAD, sizeof(struct bk_msg_path), req_load },
+	{ BK_MSG_UNLOAD, sizeof(struct bk_msg_path), req_unload },
+};
+
+static int request_other(struct bkd_broker *b, struct bkd_conn *c, const void *msg, size_t len,
+			 const struct bk_msg_hdr *h)
+{
+	for (size_t i = 0; i < sizeof(requests) / sizeof(requests[0]); i++) {
+		if (requests[i].type != h->type)
+			continue;
+		if (len != requests[i].size) {
+			atomic_fetch_add_explicit(&b->stats.violations, 1, memory_order_relaxed);
+			return send_result(c, h->seq, -EINVAL, "message type %u of %zu bytes, expected %u", h->type,
+					   len, requests[i].size);
+		}
+		/* A private copy sized by the type, so that a short datagram is never read past its end. */
+		union request u;
+		memcpy(&u, msg, len);
+		return requests[i].fn(b, c, &u);
+	}
+	atomic_fetch_add_explicit(&b->stats.violations, 1, memory_order_relaxed);
+	return send_result(c, h->seq, -EINVAL, "unknown message type %u", h->type);
+}
+
 int bkd_request_handle(struct bkd_broker *b, struct bkd_conn *c, const void *msg, size_t len, int *fds, int nfds)
 {
 	struct bk_msg_hdr h;
 	if (len < sizeof(h)) {
 		close_fds(fds, nfds);
-		bkd_warn("conn %u (pid %d): %zu-byte datagram is not a message; disconnecting", c->id, (int)c->cred.pid,
-			len);
+		bkd_warn("conn %u (pid %d): %zu-byte datagram is not a message; disconnecting", c->id,
+			 (int)c->cred.pid, len);
 		return -EPROTO;
 	}
 	memcpy(&h, msg, sizeof(h));
 	if (h.magic != BK_WIRE_MAGIC || h.len != len) {
 		close_fds(fds, nfds);
 		bkd_warn("conn %u (pid %d): bad message (magic %#x, len %u of %zu); disconnecting", c->id,
-			(int)c->cred.pid, h.magic, h.len, len);
+			 (int)c->cred.pid, h.magic, h.len, len);
 		return -EPROTO;
 	}
-	if (h.type == BK_MSG_HELLO) {
-		int efd = -1;
-		if (nfds > 0) {
-			efd = fds[0];
-			close_fds(fds + 1, nfds - 1);
-		}
-		if (c->state != BKD_CONN_NEW) {
-			if (efd >= 0)
-				close(efd);
-			return send_result(c, h.seq, -EINVAL, "already connected: HELLO may be sent once");
-		}
-		if (len != sizeof(struct bk_msg_hello)) {
-			if (efd >= 0)
-				close(efd);
-			return hello_fail(c, h.seq, -EINVAL, "HELLO of %zu bytes, expected %zu", len,
-					  sizeof(struct bk_msg_hello));
-		}
-		struct bk_msg_hello m;
-		memcpy(&m, msg, sizeof(m));
-		if (!(m.flags & BK_HELLO_EVENTFD) && efd >= 0) {
-			close(efd);
-			efd = -1;
-		}
-		int r = handle_hello(b, c, &m, efd);
-		if (r < 0 && efd >= 0 && c->client_efd != efd)
-			close(efd);
-		return r;
-	}
+	if (h.type == BK_MSG_HELLO)
+		return request_hello(b, c, msg, len, fds, nfds, h.seq);
 	close_fds(fds, nfds);
 	if (c->state == BKD_CONN_NEW) {
-		bkd_warn("conn %u (pid %d): message type %u before HELLO; disconnecting", c->id, (int)c->cred.pid, h.type);
+		bkd_warn("conn %u (pid %d): message type %u before HELLO; disconnecting", c->id, (int)c->cred.pid,
+			 h.type);
 		return -EPROTO;
 	}
-
-	/* Copies sized by the type, so that a short datagram is never read past its end. */
-	union {
-		struct bk_msg_lookup lookup;
-		struct bk_msg_list list;
-		struct bk_msg_path path;
-	} u;
-	size_t want = 0;
-	switch (h.type) {
-	case BK_MSG_STATUS:
-		want = sizeof(struct bk_msg_hdr);
-		break;
-	case BK_MSG_LOOKUP:
-		want = sizeof(u.lookup);
-		break;
-	case BK_MSG_MODULES:
-	case BK_MSG_CLIENTS:
-		want = sizeof(u.list);
-		break;
-	case BK_MSG_LOAD:
-	case BK_MSG_UNLOAD:
-		want = sizeof(u.path);
-		break;
-	default:
-		atomic_fetch_add_explicit(&b->stats.violations, 1, memory_order_relaxed);
-		return send_result(c, h.seq, -EINVAL, "unknown message type %u", h.type);
-	}
-	if (len != want) {
-		atomic_fetch_add_explicit(&b->stats.violations, 1, memory_order_relaxed);
-		return send_result(c, h.seq, -EINVAL, "message type %u of %zu bytes, expected %zu", h.type, len, want);
-	}
-	memcpy(&u, msg, len);
-	switch (h.type) {
-	case BK_MSG_STATUS:
-		return handle_status(b, c, h.seq);
-	case BK_MSG_LOOKUP:
-		return handle_lookup(b, c, &u.lookup);
-	case BK_MSG_MODULES:
-		return handle_modules(b, c, &u.list);
-	case BK_MSG_CLIENTS:
-		return handle_clients(b, c, &u.list);
-	case BK_MSG_LOAD:
-		return handle_load(b, c, &u.path, true);
-	default:
-		return handle_load(b, c, &u.path, false);
-	}
+	return request_other(b, c, msg, len, &h);
 }

@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "host_api.h"
 #include "log.h"
 #include "worker.h"
 
@@ -69,8 +68,7 @@ static void task_free_if_done(struct bk_task *t)
 	 */
 	bkd_registry_release(c->w->b->reg, &t->ref, t->final_status);
 	task_recycle(t->w, t);
-	c->ntasks--;
-	bkd_worker_conn_check_done(c->w, c);
+	c->ntasks--; /* a torn conn with none left is handed back by the worker loop (finish_torn) */
 }
 
 /* Count a completion that never got a task object (unknown function, no memory, shutting down). */
@@ -156,7 +154,7 @@ void bkd_task_run_call(struct bkd_worker *w, struct bkd_conn *c, const struct bk
 
 	/* running stays raised until the result is handled: a completion in between must not free t. */
 	t->running++;
-	int rc = ref.handler(t, bkd_host_api_table(), ref.state);
+	int rc = ref.handler(t, b->host, ref.state);
 	if (rc == BK_TASK_DONE) {
 		if (!t->completed) {
 			bkd_log(BK_LOG_ERROR, "module %s: handler returned DONE without completing; failing the task",

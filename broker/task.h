@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "brokerd.h"
+#include "offload.h"
 
 /* Arguments up to this size live inside the task object (no allocation per task). */
 #define BKD_TASK_ARG_INLINE 64u
@@ -36,10 +37,10 @@ struct bkd_op {
 	void *cb_ud;
 	struct bkd_op *next, *prev; /* the task's pending ops */
 	struct __kernel_timespec ts;
-	/* offload: work runs on a pool thread, which writes result and posts item */
+	/* offload: work runs on a pool thread, which writes result and posts item to the task's worker */
 	bk_work_fn work;
 	int result;
-	struct bkd_op *qnext;
+	struct bkd_work work_item;
 	struct bkd_inbox_item item;
 };
 

@@ -35,11 +35,7 @@ struct bkd_worker {
 	bool started;
 	struct io_uring ring;
 
-	/* inbox: any thread posts, the worker drains */
-	pthread_mutex_t lock;
-	struct bkd_inbox_item *in_head, *in_tail; /* guarded by lock */
-	_Atomic bool in_pending;
-	int inbox_efd;
+	struct bkd_inbox inbox; /* any thread posts, the worker drains */
 	_Atomic uint32_t nconns; /* for least-loaded placement */
 
 	/* start-up hand-shake with the main thread */
@@ -75,19 +71,18 @@ struct bkd_worker {
 int bkd_worker_start(struct bkd_broker *b, struct bkd_worker *w, unsigned idx);
 void bkd_worker_join(struct bkd_worker *w);
 
-/* Post a message (any thread). */
-void bkd_worker_post(struct bkd_worker *w, struct bkd_inbox_item *it);
-
 /* ---- for task.c and host_api.c (worker thread only) ---------------------- */
 
 /* A free SQE, submitting queued ones first if the SQ is full; NULL only if the kernel refuses them. */
 struct io_uring_sqe *bkd_worker_sqe(struct bkd_worker *w);
 /* conn has completions to publish. */
 void bkd_worker_mark_dirty(struct bkd_worker *w, struct bkd_conn *c);
-/* A task object of conn was freed: hand a torn-down conn back once nothing is left. */
-void bkd_worker_conn_check_done(struct bkd_worker *w, struct bkd_conn *c);
 /* True on the worker thread w. */
 bool bkd_worker_is_current(const struct bkd_worker *w);
+/* The calling thread is w's (worker.c, at thread start). */
+void bkd_worker_set_current(struct bkd_worker *w);
+/* A wake-up or notify SQE whose success needs no CQE (IOSQE_CQE_SKIP_SUCCESS where supported). */
+void bkd_worker_fire_and_forget(struct bkd_worker *w, struct io_uring_sqe *sqe);
 
 /* Count a task taken up / finished (worker thread only). */
 static inline void bkd_worker_count_start(struct bkd_worker *w)

@@ -37,7 +37,7 @@ static int setup(void **state)
 
 	assert_non_null(f);
 	assert_int_equal(bkd_registry_create(&th_host, NULL, NULL, &f->r), 0);
-	assert_int_equal(bkd_registry_load_dir(f->r, BK_BUILD_MODULE_DIR), 4);
+	assert_int_equal(bkd_loader_load_dir(f->r, BK_BUILD_MODULE_DIR), 4);
 	snprintf(f->tmpfile, sizeof(f->tmpfile), "/tmp/bk-test-file-XXXXXX");
 	fd = mkstemp(f->tmpfile);
 	assert_true(fd >= 0);

@@ -87,7 +87,7 @@ static void load_counted(struct shared *s, const char *path, int *fini)
 	char err[512];
 	struct bkd_fn_ref ref;
 
-	if (bkd_registry_load(s->r, path, err, sizeof(err)) != 0)
+	if (bkd_loader_load(s->r, path, err, sizeof(err)) != 0)
 		fail_msg("load %s: %s", path, err);
 	/* The new version serves the id now; a task of ours reaches its state. */
 	assert_int_equal(bkd_registry_acquire(s->r, s->fn, &ref), 0);
@@ -115,7 +115,7 @@ static void test_upgrade_under_load(void **state)
 	{
 		char err[512];
 
-		if (bkd_registry_load(s.r, v1, err, sizeof(err)) != 0)
+		if (bkd_loader_load(s.r, v1, err, sizeof(err)) != 0)
 			fail_msg("%s", err);
 	}
 	assert_int_equal(bkd_registry_lookup(s.r, "upgrade.version", &s.fn), 0);
@@ -183,7 +183,7 @@ static void test_unload_under_load(void **state)
 	memset(&s, 0, sizeof(s));
 	snprintf(path, sizeof(path), "%s/upgrade_v1.so", BK_TEST_MODULE_DIR);
 	assert_int_equal(bkd_registry_create(&th_host, on_notify, &s, &s.r), 0);
-	if (bkd_registry_load(s.r, path, err, sizeof(err)) != 0)
+	if (bkd_loader_load(s.r, path, err, sizeof(err)) != 0)
 		fail_msg("%s", err);
 	assert_int_equal(bkd_registry_lookup(s.r, "upgrade.version", &s.fn), 0);
 	{

@@ -60,7 +60,7 @@ static int teardown(void **state)
 static void load_ok(struct bkd_registry *r, const char *file)
 {
 	char err[512] = "";
-	int rc = bkd_registry_load(r, mod_path(file), err, sizeof(err));
+	int rc = bkd_loader_load(r, mod_path(file), err, sizeof(err));
 
 	if (rc != 0)
 		fail_msg("load %s: %d %s", file, rc, err);
@@ -170,7 +170,7 @@ static void test_bad_modules_refused(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char err[512] = "";
 		const char *path = mod_path(cases[i].file);
-		int rc = bkd_registry_load(r, path, err, sizeof(err));
+		int rc = bkd_loader_load(r, path, err, sizeof(err));
 
 		if (rc != cases[i].code || !strstr(err, path) || !strstr(err, cases[i].text) ||
 		    strncmp(err, "refusing module ", 16) != 0)
@@ -369,7 +369,7 @@ static void test_load_dir_builtins(void **state)
 	uint32_t total = 0, n;
 	static const char *want[] = { "echo", "file", "hash", "timer" };
 
-	assert_int_equal(bkd_registry_load_dir(r, BK_BUILD_MODULE_DIR), 4);
+	assert_int_equal(bkd_loader_load_dir(r, BK_BUILD_MODULE_DIR), 4);
 	n = bkd_registry_list(r, w, 0, 8, &total);
 	assert_int_equal(n, 4);
 	assert_int_equal(total, 4);
@@ -385,7 +385,7 @@ static void test_load_dir_builtins(void **state)
 	assert_int_equal(bkd_registry_list(r, w, 4, 8, &total), 0);
 	assert_int_equal(bkd_registry_list(r, w, 1, 2, &total), 2);
 	assert_string_equal(w[1].name, "hash");
-	assert_int_equal(bkd_registry_load_dir(r, BK_TEST_MODULE_DIR "/no-such-dir"), -ENOENT);
+	assert_int_equal(bkd_loader_load_dir(r, BK_TEST_MODULE_DIR "/no-such-dir"), -ENOENT);
 }
 
 static void test_list_truncates_functions(void **state)
@@ -440,12 +440,12 @@ static void test_load_dir_mixed(void **state)
 	{
 		char err[512];
 
-		assert_int_equal(bkd_registry_load(r, link, err, sizeof(err)), -ELIBBAD);
+		assert_int_equal(bkd_loader_load(r, link, err, sizeof(err)), -ELIBBAD);
 		assert_non_null(strstr(err, link));
 		assert_non_null(strstr(err, "dlopen failed"));
 	}
 
-	assert_int_equal(bkd_registry_load_dir(r, sub), 1);
+	assert_int_equal(bkd_loader_load_dir(r, sub), 1);
 	assert_int_equal(bkd_registry_list(r, w, 0, 4, &total), 1);
 	assert_string_equal(w[0].name, "good");
 	plen = strlen(w[0].path);

@@ -1,0 +1,218 @@
+// SPDX-License-Identifier: MIT
+/*
+ * broker.c - set-up and teardown of brokerd as one cleanup ladder: init
+ * climbs it (inbox, registry, offload pool, workers, modules, socket,
+ * control loop) and records how far it got; fini walks back down from
+ * there, so a start that fails half way unwinds exactly what it built.
+ * Teardown order matters: offload threads post into worker inboxes and
+ * workers into the control inbox, so each is stopped before what it posts
+ * to, and modules are finalised only when no task can run their code.
+ */
+#include "broker.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bk_config.h"
+#include "control.h"
+#include "host_api.h"
+#include "listener.h"
+#include "loader.h"
+#include "log.h"
+#include "offload.h"
+#include "uring_futex.h"
+#include "worker.h"
+
+#define OFFLOAD_THREADS 2
+#define OFFLOAD_QUEUE 4096
+
+/* The rungs of the ladder, in the order init climbs them. */
+enum {
+	UP_NOTHING = 0,
+	UP_INBOX,
+	UP_REGISTRY,
+	UP_OFFLOAD,
+	UP_WORKERS,
+	UP_LISTENER,
+	UP_CONTROL,
+};
+
+/* Registry (any thread): a retired module drained; the control thread collects it. */
+static void registry_notify(void *arg)
+{
+	struct bkd_broker *b = arg;
+	atomic_store_explicit(&b->collect_needed, true, memory_order_release);
+	bkd_inbox_kick(&b->ctl_inbox);
+}
+
+static bool is_dir(const char *p)
+{
+	struct stat st;
+	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The installed module folder, else the build tree's (running uninstalled). */
+static const char *default_module_dir(void)
+{
+	return is_dir(BK_MODULE_DIR) ? BK_MODULE_DIR : BK_BUILD_MODULE_DIR;
+}
+
+/* Explicit --module/--module-dir flags, else the built-in modules (installed, else the build tree). */
+static int load_modules(struct bkd_broker *b)
+{
+	int loaded = 0;
+	for (unsigned i = 0; i < b->opt.nmodules; i++) {
+		char err[256] = "";
+		if (bkd_loader_load(b->reg, b->opt.modules[i], err, sizeof(err)) < 0)
+			bkd_err("module refused: %s", err);
+		else
+			loaded++;
+	}
+	for (unsigned i = 0; i < b->opt.nmodule_dirs; i++) {
+		int n = bkd_loader_load_dir(b->reg, b->opt.module_dirs[i]);
+		if (n < 0)
+			bkd_err("module folder %s: %s", b->opt.module_dirs[i], strerror(-n));
+		else
+			loaded += n;
+	}
+	if (b->opt.nmodules || b->opt.nmodule_dirs)
+		return loaded;
+	const char *env = getenv("BROKER_MODULE_DIR");
+	const char *dir = env && *env ? env : default_module_dir();
+	int n = bkd_loader_load_dir(b->reg, dir);
+	if (n < 0) {
+		bkd_err("built-in module folder %s: %s", dir, strerror(-n));
+		return 0;
+	}
+	bkd_info("%d built-in module(s) from %s", n, dir);
+	return n;
+}
+
+static int start_workers(struct bkd_broker *b)
+{
+	b->workers = calloc(b->opt.workers, sizeof(*b->workers));
+	if (!b->workers) {
+		bkd_err("out of memory for %u workers", b->opt.workers);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < b->opt.workers; i++) {
+		int r = bkd_worker_start(b, &b->workers[i], i);
+		if (r < 0) {
+			bkd_err("worker %u: io_uring set-up failed: %s", i, strerror(-r));
+			return r;
+		}
+		b->nworkers++;
+	}
+	return 0;
+}
+
+static void identity_init(struct bkd_broker *b)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	b->epoch = ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 44);
+	b->stats.start_ns = bk_now_ns();
+	b->futex_ok = bkd_uring_futex_works();
+	b->sq_futex = b->futex_ok && !b->opt.no_futex;
+	b->host = bkd_host_api_table();
+	b->listen_fd = b->sig_fd = b->epfd = -1;
+}
+
+int bkd_broker_init(struct bkd_broker *b)
+{
+	int r;
+	identity_init(b);
+	if ((r = bkd_inbox_init(&b->ctl_inbox)) < 0) {
+		bkd_err("control inbox: %s", strerror(-r));
+		return r;
+	}
+	b->up = UP_INBOX;
+	if ((r = bkd_registry_create(b->host, registry_notify, b, &b->reg)) < 0) {
+		bkd_err("module registry: %s", strerror(-r));
+		return r;
+	}
+	b->up = UP_REGISTRY;
+	if ((r = bkd_offload_create(OFFLOAD_THREADS, OFFLOAD_QUEUE, &b->offload)) < 0) {
+		bkd_err("offload pool: %s", strerror(-r));
+		return r;
+	}
+	b->up = UP_OFFLOAD;
+	r = start_workers(b);
+	b->up = UP_WORKERS; /* also after a failure: the workers that did start must be joined */
+	if (r < 0)
+		return r;
+	load_modules(b);
+	b->listen_fd = bkd_listener_open(b->opt.socket, b->opt.nallow_gid ? (long)b->opt.allow_gid[0] : -1);
+	if (b->listen_fd < 0)
+		return b->listen_fd;
+	b->up = UP_LISTENER;
+	if ((r = bkd_control_init(b)) < 0) {
+		bkd_err("control loop set-up: %s", strerror(-r));
+		return r;
+	}
+	b->up = UP_CONTROL;
+	bkd_info("brokerd %s serving %s: %u worker(s) (io_uring flags %#x), wake-ups by %s, pid %d", BK_VERSION,
+		 b->opt.socket, b->nworkers, b->workers[0].ring_flags, b->sq_futex ? "futex" : "eventfd",
+		 (int)getpid());
+	return 0;
+}
+
+int bkd_broker_run(struct bkd_broker *b)
+{
+	return bkd_control_run(b);
+}
+
+static void close_listener(struct bkd_broker *b)
+{
+	if (b->listen_fd < 0)
+		return; /* already closed when shutdown began */
+	close(b->listen_fd);
+	b->listen_fd = -1;
+	if (unlink(b->opt.socket) < 0 && errno != ENOENT)
+		bkd_warn("unlink %s: %s", b->opt.socket, strerror(errno));
+}
+
+int bkd_broker_fini(struct bkd_broker *b)
+{
+	int rc = 0;
+	uint64_t left = 0;
+	if (b->up >= UP_CONTROL)
+		bkd_control_fini(b);
+	if (b->up >= UP_LISTENER)
+		close_listener(b);
+	if (b->up >= UP_WORKERS)
+		bkd_broker_task_totals(b, NULL, NULL, &left);
+	/* Offload threads may still post results to workers: stop them first. */
+	if (b->up >= UP_OFFLOAD) {
+		bkd_offload_destroy(b->offload);
+		b->offload = NULL;
+	}
+	if (b->up >= UP_WORKERS) {
+		for (unsigned i = 0; i < b->nworkers; i++)
+			bkd_worker_join(&b->workers[i]);
+		bkd_control_free_conns(b);
+		free(b->workers);
+		b->workers = NULL;
+		b->nworkers = 0;
+	}
+	if (b->up >= UP_REGISTRY) {
+		if (left) {
+			bkd_err("%llu task(s) did not finish after cancellation; modules are not unloaded",
+				(unsigned long long)left);
+			rc = 1;
+		} else {
+			bkd_registry_destroy(b->reg);
+		}
+		b->reg = NULL;
+	}
+	if (b->up >= UP_INBOX)
+		bkd_inbox_fini(&b->ctl_inbox);
+	if (b->up == UP_CONTROL)
+		bkd_info("stopped");
+	b->up = UP_NOTHING;
+	return rc;
+}

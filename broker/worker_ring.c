@@ -1,0 +1,60 @@
+// SPDX-License-Identifier: MIT
+/*
+ * worker_ring.c - what tasks and the worker's own parts ask of the worker
+ * they run on: a free SQE on its io_uring, a mark that a connection has
+ * completions to publish, and whether the caller is on that worker's
+ * thread.  The lowest layer of the worker, so that task.c and
+ * worker_conns.c call down into it and not back into the loop (worker.c).
+ */
+#include "worker.h"
+
+#include <string.h>
+
+#include "log.h"
+
+static _Thread_local struct bkd_worker *tls_worker;
+
+void bkd_worker_set_current(struct bkd_worker *w)
+{
+	tls_worker = w;
+}
+
+bool bkd_worker_is_current(const struct bkd_worker *w)
+{
+	return tls_worker == w;
+}
+
+struct io_uring_sqe *bkd_worker_sqe(struct bkd_worker *w)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
+	if (!sqe) {
+		int r = io_uring_submit(&w->ring);
+		if (r < 0)
+			bkd_err("worker %u: io_uring_submit: %s", w->idx, strerror(-r));
+		sqe = io_uring_get_sqe(&w->ring);
+	}
+	if (sqe)
+		w->sqes_queued++;
+	return sqe;
+}
+
+void bkd_worker_mark_dirty(struct bkd_worker *w, struct bkd_conn *c)
+{
+	if (c->dirty)
+		return;
+	c->dirty = true;
+	c->dirty_next = w->dirty;
+	w->dirty = c;
+}
+
+/*
+ * A wake-up or notify request whose success needs no handling: with
+ * CQE_SKIP_SUCCESS only a failure posts a CQE, so a worker that queues a
+ * client wake-up and then sleeps is not woken again by that wake-up's own
+ * completion (one io_uring_enter per sleeping round trip instead of two).
+ */
+void bkd_worker_fire_and_forget(struct bkd_worker *w, struct io_uring_sqe *sqe)
+{
+	if (w->cqe_skip)
+		sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+}
