@@ -1,6 +1,6 @@
 /*
  * conn_rings.c - brokerd's validated engine for one connection's rings
- * (DESIGN.md 4): consume the SQ with a private head, check every entry
+ * (docs/ARCHITECTURE.md, "Rings"): consume the SQ with a private head, check every entry
  * against broker-private in-flight state, post completions with a private CQ
  * tail, and tell the caller which wake-ups to issue.
  *

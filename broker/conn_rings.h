@@ -1,7 +1,7 @@
 /*
  * conn_rings.h - brokerd's side of one connection's rings: validated
  * consumption of the submission ring and posting of completions, with
- * broker-private cursors and in-flight tracking (DESIGN.md 4).
+ * broker-private cursors and in-flight tracking (docs/ARCHITECTURE.md, "Rings").
  *
  * Not thread-safe: the worker that owns the connection makes every call.
  * Nothing here ever waits on a value the client controls, and nothing the

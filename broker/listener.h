@@ -1,5 +1,5 @@
 /*
- * listener.h - the listening SOCK_SEQPACKET socket (DESIGN.md 3) and the
+ * listener.h - the listening SOCK_SEQPACKET socket (docs/ARCHITECTURE.md, "Inside brokerd") and the
  * peer-credential access policy.
  */
 #ifndef BROKER_LISTENER_H

@@ -1,6 +1,7 @@
 /*
- * options.h - brokerd's command line (DESIGN.md 9: --socket, --workers,
- * --module, --module-dir, --foreground are fixed contracts).
+ * options.h - brokerd's command line (--socket, --workers,
+ * --module, --module-dir and --foreground are a fixed contract: scripts and
+ * units rely on them).
  */
 #ifndef BROKER_OPTIONS_H
 #define BROKER_OPTIONS_H

@@ -1,5 +1,5 @@
 /*
- * region.c - create a connection's shared region (DESIGN.md 3.2, 4).
+ * region.c - create a connection's shared region (docs/ARCHITECTURE.md, "The shared region").
  *
  * memfd_create + ftruncate, then seals (shrink, grow, seal) so no one can
  * truncate the region under a mapper (which would SIGBUS it), then every

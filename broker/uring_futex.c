@@ -1,6 +1,6 @@
 /*
  * uring_futex.c - decide once, at start-up, whether io_uring futex requests
- * work here (DESIGN.md 5: FUTEX_WAIT through io_uring on 6.7+, an eventfd
+ * work here (docs/ARCHITECTURE.md, "Wake-ups": FUTEX_WAIT through io_uring on 6.7+, an eventfd
  * otherwise).
  */
 #include "uring_futex.h"

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 /*
- * worker.c - the worker thread's loop (docs/ARCHITECTURE.md, "Workers").
+ * worker.c - the worker thread's loop (docs/ARCHITECTURE.md, "Inside brokerd").
  * Each worker owns an io_uring and a set of connections; per turn it drains
  * its inbox, runs one fair round over its connections (worker_conns.c),
  * publishes completions and queues the client wake-ups as SQEs on its own

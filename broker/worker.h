@@ -1,7 +1,7 @@
 /*
  * worker.h - a worker thread: its own io_uring, an inbox, the connections it
  * owns, and the loop that drains their submission rings fairly, runs tasks
- * and sleeps only inside io_uring_enter (DESIGN.md 5, 6).
+ * and sleeps only inside io_uring_enter (docs/ARCHITECTURE.md, "Inside brokerd").
  */
 #ifndef BROKER_WORKER_H
 #define BROKER_WORKER_H
