@@ -3,6 +3,7 @@
  * with a message naming the flag, never silently clamped.
  */
 #include "options.h"
+#include "spin.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -24,6 +25,7 @@ enum {
 	OPT_ALLOW_UID,
 	OPT_ALLOW_GID,
 	OPT_SPIN_US,
+	OPT_SPIN_POLICY,
 	OPT_GRACE_MS,
 	OPT_LOG_LEVEL,
 	OPT_NO_FUTEX,
@@ -41,6 +43,7 @@ static const struct option long_opts[] = {
 	{ "allow-uid", required_argument, NULL, OPT_ALLOW_UID },
 	{ "allow-gid", required_argument, NULL, OPT_ALLOW_GID },
 	{ "spin-us", required_argument, NULL, OPT_SPIN_US },
+	{ "spin-policy", required_argument, NULL, OPT_SPIN_POLICY },
 	{ "grace-ms", required_argument, NULL, OPT_GRACE_MS },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "no-futex", no_argument, NULL, OPT_NO_FUTEX },
@@ -69,7 +72,10 @@ static void usage(FILE *f)
 		"  --allow-gid GID     also accept clients with this gid (repeatable); the socket\n"
 		"                      file's group becomes the first one given\n"
 		"                      (default policy: same uid as brokerd, or root)\n"
-		"  --spin-us N         busy-poll N microseconds before a worker sleeps (default 50, 0 = never)\n"
+		"  --spin-us N         a worker busy-polls at most N microseconds before it sleeps (default 50, 0 = never)\n"
+		"  --spin-policy P     adaptive (default): spin only while recent idle periods were shorter than\n"
+		"                      --spin-us, some client is awake and no thread waits for a CPU;\n"
+		"                      always: spin the whole --spin-us every time (benchmarks)\n"
 		"  --grace-ms N        on SIGTERM, let tasks finish for N ms before cancelling (default 5000)\n"
 		"  --max-zero-copy-mb N  largest zero-copy area a client may ask for (default 1024)\n"
 		"  --log-level LEVEL   error, warn, info (default) or debug\n"
@@ -216,6 +222,16 @@ static int apply_option(struct bkd_options *o, int c, char **argv, bool *have_so
 		return 0;
 	case OPT_NO_FUTEX:
 		o->no_futex = true;
+		return 0;
+	case OPT_SPIN_POLICY:
+		if (strcmp(optarg, "adaptive") == 0) {
+			o->spin_policy = BKD_SPIN_ADAPTIVE;
+		} else if (strcmp(optarg, "always") == 0) {
+			o->spin_policy = BKD_SPIN_ALWAYS;
+		} else {
+			fprintf(stderr, "brokerd: --spin-policy must be adaptive or always, got '%s'\n", optarg);
+			return 2;
+		}
 		return 0;
 	case OPT_HELP:
 		usage(stdout);

@@ -25,6 +25,7 @@ struct bkd_options {
 	gid_t allow_gid[BKD_OPT_MAX_LIST];
 	unsigned nallow_gid;
 	unsigned spin_us;
+	int spin_policy; /* enum bkd_spin_policy */
 	unsigned grace_ms;
 	int log_level;
 	bool no_futex; /* hidden: force the eventfd wake-up fallback (tests) */

@@ -23,6 +23,7 @@
 
 #include "log.h"
 #include "task.h"
+#include "spin.h"
 #include "uring_futex.h"
 #include "worker_conns.h"
 
@@ -290,6 +291,41 @@ static void started(struct bkd_worker *w, int rc)
 	pthread_mutex_unlock(&w->start_lock);
 }
 
+/* Spin policy (spin.h): every live client of this worker sleeps on its CQ or waits in its event loop. */
+static bool clients_all_asleep(void *arg)
+{
+	struct bkd_worker *w = arg;
+	for (struct bkd_conn *c = w->conns; c; c = c->wnext) {
+		if (c->torn)
+			continue;
+		/* Client-written hints, read once each; a wrong guess costs a spin or a wake-up, nothing else. */
+		const struct bk_ring_ctl *cq = c->cr.v.cq_ctl;
+		if (!atomic_load_explicit(&cq->need_wakeup, memory_order_relaxed) &&
+		    !atomic_load_explicit(&cq->notify_armed, memory_order_relaxed))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * The turn leaves nothing behind (no SQE entry waiting, no CQE to reap): if
+ * the spin policy would not spin now, sleep at once, so that the queued SQEs
+ * (client wake-ups) go to the kernel together with the wait, in one
+ * io_uring_enter.  True if it slept.
+ */
+static bool sleep_at_once(struct bkd_worker *w, bool busy)
+{
+	if (io_uring_cq_ready(&w->ring) || work_waiting(w))
+		return false;
+	if (busy)
+		bkd_spin_busy(&w->spin);
+	if (bkd_spin_idle(&w->spin, clients_all_asleep, w))
+		return false;
+	bkd_wconn_finish_torn(w);
+	worker_sleep(w);
+	return true;
+}
+
 static void *worker_main(void *arg)
 {
 	struct bkd_worker *w = arg;
@@ -302,9 +338,7 @@ static void *worker_main(void *arg)
 	started(w, 0);
 	w->inbox_ud.kind = BKD_UD_INBOX;
 	w->backlog_ud.kind = BKD_UD_BACKLOG_TIMER;
-	const int64_t spin_ns = (int64_t)w->b->opt.spin_us * 1000;
-	int64_t idle_since = 0;
-	unsigned idle_turns = 0;
+	bkd_spin_init(&w->spin, (int64_t)w->b->opt.spin_us * 1000, w->b->opt.spin_policy);
 
 	while (!w->stopping) {
 		bool busy = drain_inbox(w);
@@ -312,17 +346,8 @@ static void *worker_main(void *arg)
 		bkd_wconn_flush_dirty(w);
 		arm_inbox(w);
 		if (need_enter(w)) {
-			/*
-			 * Sleep-at-once mode (--spin-us 0): when the turn left no work
-			 * behind and no completion to reap, worker_sleep() submits the
-			 * queued SQEs (client wake-ups) together with its wait, in one
-			 * io_uring_enter.
-			 */
-			if (spin_ns == 0 && !io_uring_cq_ready(&w->ring) && !work_waiting(w)) {
-				bkd_wconn_finish_torn(w);
-				worker_sleep(w);
+			if (sleep_at_once(w, busy))
 				continue;
-			}
 			r = io_uring_submit_and_get_events(&w->ring);
 			if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
 				bkd_err("worker %u: io_uring_submit: %s", w->idx, strerror(-r));
@@ -332,27 +357,17 @@ static void *worker_main(void *arg)
 		bkd_wconn_flush_dirty(w);
 		bkd_wconn_finish_torn(w);
 		if (busy) {
-			idle_since = 0;
-			idle_turns = 0;
+			bkd_spin_busy(&w->spin);
 			continue;
 		}
-		if (spin_ns > 0) {
-			/* The clock is read every 16 idle turns: reading it every turn was ~8% of a busy brokerd. */
-			if ((++idle_turns & 15) != 0)
-				continue;
-			int64_t now = bk_now_ns();
-			if (!idle_since)
-				idle_since = now;
-			if (now - idle_since < spin_ns)
-				continue;
-		}
-		idle_since = 0;
-		idle_turns = 0;
+		if (bkd_spin_idle(&w->spin, clients_all_asleep, w))
+			continue;
 		worker_sleep(w);
 	}
 	/* Exiting: the ring's teardown cancels whatever is still in flight. */
 	io_uring_queue_exit(&w->ring);
 	bkd_task_cache_drop(w);
+	bkd_spin_fini(&w->spin);
 	return NULL;
 }
 

@@ -11,6 +11,7 @@
 #include <stdalign.h>
 
 #include "brokerd.h"
+#include "spin.h"
 
 /* Entries taken from one connection's SQ per turn, so a flooding client cannot starve the others. */
 #define BKD_WORKER_BUDGET 64u
@@ -56,6 +57,7 @@ struct bkd_worker {
 	bool backlog_armed;
 	struct __kernel_timespec backlog_ts;
 	bool draining, stopping;
+	struct bkd_spin spin; /* when to busy-poll before sleeping (spin.h) */
 	unsigned sqes_queued; /* SQEs prepared since the last submit */
 	struct bk_sqe fetch_buf[BKD_WORKER_BUDGET];
 	struct bk_task *task_cache; /* free task objects for reuse (task.c) */

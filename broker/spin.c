@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: MIT
+/*
+ * spin.c - the worker's spin policy (spin.h).  Every decision is taken once
+ * per idle period, at its first idle turn, so its cost (one pread of
+ * /proc/loadavg at most) is paid per sleep avoided, not per loop turn.
+ */
+#include "spin.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "brokerd.h" /* bk_now_ns */
+
+void bkd_spin_init(struct bkd_spin *s, int64_t budget_ns, enum bkd_spin_policy policy)
+{
+	*s = (struct bkd_spin){ .budget_ns = budget_ns, .policy = policy, .loadavg_fd = -1 };
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	s->ncpus = n > 0 ? (unsigned)n : 1;
+	if (policy == BKD_SPIN_ADAPTIVE && budget_ns > 0)
+		s->loadavg_fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+}
+
+void bkd_spin_fini(struct bkd_spin *s)
+{
+	if (s->loadavg_fd >= 0)
+		close(s->loadavg_fd);
+	s->loadavg_fd = -1;
+}
+
+int bkd_spin_runnable(struct bkd_spin *s)
+{
+	if (s->loadavg_fd < 0)
+		return -1;
+	/* "0.52 0.58 0.59 3/123 4567": the fourth field is runnable/total, counted at the moment of the read. */
+	char buf[128];
+	ssize_t n = pread(s->loadavg_fd, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	double a, b, c;
+	int running, total;
+	if (sscanf(buf, "%lf %lf %lf %d/%d", &a, &b, &c, &running, &total) != 5 || running < 0)
+		return -1;
+	return running;
+}
+
+void bkd_spin_busy(struct bkd_spin *s)
+{
+	if (!s->idle_since)
+		return;
+	int64_t gap = bk_now_ns() - s->idle_since;
+	/* EWMA with weight 1/8: a few short gaps bring spinning back, one long one does not stop it. */
+	s->gap_ewma_ns += (gap - s->gap_ewma_ns) / 8;
+	s->idle_since = 0;
+	s->idle_turns = 0;
+}
+
+/* Is spinning this idle period worth it? */
+static bool worth_spinning(struct bkd_spin *s, bool (*clients_all_asleep)(void *arg), void *arg)
+{
+	if (s->budget_ns <= 0)
+		return false;
+	if (s->policy == BKD_SPIN_ALWAYS)
+		return true;
+	/* Recent idle periods outlasted the budget: this one most likely will too. */
+	if (s->gap_ewma_ns > s->budget_ns)
+		return false;
+	/* Every client waits on us: no submission can come before one of our own completions, which wakes
+	 * a sleeping io_uring_enter as well. */
+	if (clients_all_asleep && clients_all_asleep(arg))
+		return false;
+	/* A thread of the machine waits for a CPU (the count includes this one, which is running). */
+	int r = bkd_spin_runnable(s);
+	if (r > (int)s->ncpus)
+		return false;
+	return true;
+}
+
+bool bkd_spin_idle(struct bkd_spin *s, bool (*clients_all_asleep)(void *arg), void *arg)
+{
+	if (!s->idle_since) {
+		s->idle_since = bk_now_ns();
+		s->idle_turns = 0;
+		bool spin = worth_spinning(s, clients_all_asleep, arg);
+		s->spin_until = spin ? s->idle_since + s->budget_ns : s->idle_since;
+		if (spin)
+			s->spun++;
+		else
+			s->skipped++;
+		return spin;
+	}
+	/* The clock is read every 16 idle turns: reading it every turn was ~8% of a busy brokerd. */
+	if ((++s->idle_turns & 15) != 0)
+		return s->spin_until > s->idle_since;
+	return bk_now_ns() < s->spin_until;
+}

@@ -1,0 +1,49 @@
+// SPDX-License-Identifier: MIT
+/*
+ * spin.h - when a worker with nothing to do busy-polls before it sleeps
+ * (docs/ARCHITECTURE.md, "Spinning that pays for itself").  Spinning only
+ * saves the wake-up latency of a sleep; on a machine with more runnable
+ * threads than CPUs it takes the CPU from the very work it waits for.  The
+ * adaptive policy spins an idle period only when
+ *   - recent idle periods were shorter than the budget (an EWMA of them),
+ *   - not every client of the worker is itself asleep waiting on it, and
+ *   - no thread of the machine is waiting for a CPU (/proc/loadavg).
+ */
+#ifndef BROKER_SPIN_H
+#define BROKER_SPIN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum bkd_spin_policy {
+	BKD_SPIN_ADAPTIVE = 0, /* the default */
+	BKD_SPIN_ALWAYS, /* spin the whole budget every time (benchmarks that ask for it) */
+};
+
+struct bkd_spin {
+	int64_t budget_ns;
+	enum bkd_spin_policy policy;
+	int64_t gap_ewma_ns; /* idle periods, from the first idle turn to the next busy one */
+	int64_t idle_since; /* 0 while busy */
+	int64_t spin_until; /* end of this idle period's spin */
+	unsigned idle_turns;
+	int loadavg_fd; /* /proc/loadavg, -1 if unavailable (then that check is skipped) */
+	unsigned ncpus;
+	/* Figures for tests and STATUS: idle periods that spun and that slept at once. */
+	uint64_t spun, skipped;
+};
+
+void bkd_spin_init(struct bkd_spin *s, int64_t budget_ns, enum bkd_spin_policy policy);
+void bkd_spin_fini(struct bkd_spin *s);
+
+/* A turn found work: close the idle period (if one was open) and learn its length. */
+void bkd_spin_busy(struct bkd_spin *s);
+
+/* A turn found nothing.  True: turn again (spin); false: sleep now.  clients_all_asleep is asked only
+ * when the policy needs it, at the start of an idle period. */
+bool bkd_spin_idle(struct bkd_spin *s, bool (*clients_all_asleep)(void *arg), void *arg);
+
+/* Machine-wide runnable threads from /proc/loadavg's "R/T" field, or -1. */
+int bkd_spin_runnable(struct bkd_spin *s);
+
+#endif /* BROKER_SPIN_H */

@@ -1,0 +1,161 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_spin.c - the worker's spin policy (broker/spin.h): when an idle
+ * worker busy-polls and when it sleeps at once.  Idle periods are fed to the
+ * policy by moving its idle_since into the past, so no test waits on time.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "brokerd.h"
+#include "spin.h"
+
+#define BUDGET_NS 50000LL
+
+static bool asleep_answer;
+static int asleep_calls;
+
+static bool fake_all_asleep(void *arg)
+{
+	(void)arg;
+	asleep_calls++;
+	return asleep_answer;
+}
+
+/* Point the policy's machine-load check at a file of ours holding loadavg_line ("" disables the check). */
+static void fake_loadavg(struct bkd_spin *s, const char *loadavg_line)
+{
+	if (s->loadavg_fd >= 0)
+		close(s->loadavg_fd);
+	s->loadavg_fd = -1;
+	if (!*loadavg_line)
+		return;
+	char path[] = "/tmp/bk-loadavg-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	unlink(path);
+	assert_int_equal(write(fd, loadavg_line, strlen(loadavg_line)), (ssize_t)strlen(loadavg_line));
+	s->loadavg_fd = fd;
+}
+
+/* One idle period of gap_ns that ended with work. */
+static void feed_gap(struct bkd_spin *s, int64_t gap_ns)
+{
+	s->idle_since = bk_now_ns() - gap_ns;
+	bkd_spin_busy(s);
+}
+
+static void test_always_spins_budget(void **state)
+{
+	(void)state;
+	struct bkd_spin s;
+	bkd_spin_init(&s, BUDGET_NS, BKD_SPIN_ALWAYS);
+	for (int i = 0; i < 20; i++)
+		feed_gap(&s, 10 * 1000 * 1000); /* long gaps do not matter to "always" */
+	asleep_answer = true;
+	assert_true(bkd_spin_idle(&s, fake_all_asleep, NULL));
+	assert_int_equal(s.spun, 1);
+	bkd_spin_fini(&s);
+}
+
+static void test_zero_budget_never_spins(void **state)
+{
+	(void)state;
+	struct bkd_spin s;
+	bkd_spin_init(&s, 0, BKD_SPIN_ALWAYS);
+	assert_false(bkd_spin_idle(&s, NULL, NULL));
+	assert_int_equal(s.skipped, 1);
+	bkd_spin_fini(&s);
+}
+
+static void test_long_gaps_stop_spinning_short_ones_resume(void **state)
+{
+	(void)state;
+	struct bkd_spin s;
+	bkd_spin_init(&s, BUDGET_NS, BKD_SPIN_ADAPTIVE);
+	fake_loadavg(&s, ""); /* this machine's load must not decide the test */
+	asleep_answer = false;
+	/* Fresh: nothing learnt yet, so it spins. */
+	assert_true(bkd_spin_idle(&s, fake_all_asleep, NULL));
+	bkd_spin_busy(&s);
+	for (int i = 0; i < 8; i++)
+		feed_gap(&s, 2 * 1000 * 1000); /* 2 ms periods, e.g. a client ticking */
+	assert_true(s.gap_ewma_ns > BUDGET_NS);
+	asleep_calls = 0;
+	assert_false(bkd_spin_idle(&s, fake_all_asleep, NULL));
+	assert_int_equal(asleep_calls, 0); /* decided on the gaps alone */
+	bkd_spin_busy(&s);
+	/* A stream of short periods (a busy client) brings spinning back. */
+	for (int i = 0; i < 64 && s.gap_ewma_ns > BUDGET_NS; i++)
+		feed_gap(&s, 1000);
+	assert_true(s.gap_ewma_ns <= BUDGET_NS);
+	asleep_calls = 0;
+	assert_true(bkd_spin_idle(&s, fake_all_asleep, NULL));
+	assert_int_equal(asleep_calls, 1);
+	bkd_spin_fini(&s);
+}
+
+static void test_all_clients_asleep_no_spin(void **state)
+{
+	(void)state;
+	struct bkd_spin s;
+	bkd_spin_init(&s, BUDGET_NS, BKD_SPIN_ADAPTIVE);
+	asleep_answer = true;
+	assert_false(bkd_spin_idle(&s, fake_all_asleep, NULL));
+	/* The decision holds for the whole idle period: no second look. */
+	assert_false(bkd_spin_idle(&s, fake_all_asleep, NULL));
+	assert_int_equal(s.skipped, 1);
+	bkd_spin_fini(&s);
+}
+
+static void test_waiting_threads_no_spin(void **state)
+{
+	(void)state;
+	struct bkd_spin s;
+	bkd_spin_init(&s, BUDGET_NS, BKD_SPIN_ADAPTIVE);
+	asleep_answer = false;
+	char line[64];
+	snprintf(line, sizeof(line), "1.00 1.00 1.00 %u/300 4242\n", s.ncpus + 1);
+	fake_loadavg(&s, line); /* one thread more than CPUs is runnable */
+	assert_false(bkd_spin_idle(&s, fake_all_asleep, NULL));
+	bkd_spin_busy(&s);
+	snprintf(line, sizeof(line), "1.00 1.00 1.00 %u/300 4242\n", s.ncpus);
+	fake_loadavg(&s, line); /* every CPU busy, nobody waiting: spinning takes no one's CPU */
+	assert_true(bkd_spin_idle(&s, fake_all_asleep, NULL));
+	bkd_spin_busy(&s);
+	fake_loadavg(&s, "garbage\n"); /* unreadable: the check is skipped */
+	assert_true(bkd_spin_idle(&s, fake_all_asleep, NULL));
+	bkd_spin_fini(&s);
+}
+
+static void test_runnable_count(void **state)
+{
+	(void)state;
+	struct bkd_spin s;
+	bkd_spin_init(&s, BUDGET_NS, BKD_SPIN_ADAPTIVE);
+	/* This thread is running while it reads the count, so it is at least 1. */
+	assert_true(bkd_spin_runnable(&s) >= 1);
+	bkd_spin_fini(&s);
+	assert_int_equal(bkd_spin_runnable(&s), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_always_spins_budget),
+		cmocka_unit_test(test_zero_budget_never_spins),
+		cmocka_unit_test(test_long_gaps_stop_spinning_short_ones_resume),
+		cmocka_unit_test(test_all_clients_asleep_no_spin),
+		cmocka_unit_test(test_waiting_threads_no_spin),
+		cmocka_unit_test(test_runnable_count),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
