@@ -367,16 +367,16 @@ static void run_broker(const struct opts *o, struct bk_results *r)
 	}
 	/* One brokerd per mode: the worker's spinning is a brokerd flag.  The spin
 	 * mode gets one worker so that spinning workers cannot outnumber the cores. */
-	static const char *const flags[BK_NMODES][4] = {
-		{ "--spin-us", SPIN_BROKER_US, "--workers", "1" },
-		{ "--spin-us", "0", NULL, NULL },
-		{ NULL, NULL, NULL, NULL },
+	static const char *const flags[BK_NMODES][6] = {
+		{ "--spin-us", SPIN_BROKER_US, "--spin-policy", "always", "--workers", "1" },
+		{ "--spin-us", "0", NULL, NULL, NULL, NULL },
+		{ NULL, NULL, NULL, NULL, NULL, NULL },
 	};
 	for (int m = 0; m < BK_NMODES; m++) {
 		struct bk_brokerd b;
 		char err[1024];
 		int e = bk_brokerd_init(&b, o->brokerd, o->moddir);
-		for (int i = 0; e == 0 && i < 4 && flags[m][i]; i++)
+		for (int i = 0; e == 0 && i < 6 && flags[m][i]; i++)
 			e = bk_brokerd_arg(&b, flags[m][i]);
 		if (e < 0) {
 			phase_failed(r, "preparing brokerd", strerror(-e));
