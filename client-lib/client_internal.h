@@ -15,6 +15,7 @@
 #include "broker/client.h"
 #include "broker/proto.h"
 #include "broker/ring.h"
+#include "broker/sys.h"
 #include "broker/wire.h"
 #include "region_map.h"
 
@@ -96,11 +97,7 @@ struct bk_client {
 	_Atomic int64_t next_gone_poll_ns; /* bkc_check_gone: earliest time the socket is polled again */
 };
 
-/* ---- time ---- */
-int64_t bkc_now_ns(void);
-
 /* ---- wire_io.c: datagrams with fds and deadlines (also used by brokerctl) ---- */
-int bkc_default_socket_path(char *buf, size_t len);
 /* Connect a SOCK_SEQPACKET socket; -errno (BK_ENOTBROKER for a socket of another type). */
 int bkc_socket_connect(const char *path, char *err, size_t errlen);
 int bkc_send(int fd, const void *buf, size_t len, const int *fds, int nfds);

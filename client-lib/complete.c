@@ -121,7 +121,7 @@ bool bkc_check_gone(bk_client *c, bool force)
 	 * loop must not pay it every time.  Racing threads may both poll; that
 	 * only costs a spare syscall.
 	 */
-	int64_t now = bkc_now_ns();
+	int64_t now = bk_now_ns();
 	if (!force && now < atomic_load_explicit(&c->next_gone_poll_ns, memory_order_relaxed))
 		return false;
 	atomic_store_explicit(&c->next_gone_poll_ns, now + BK_GONE_POLL_NS, memory_order_relaxed);
@@ -249,7 +249,7 @@ BK_API int bk_wait(bk_future *f, int64_t timeout_ns)
 		return r < 0 ? r : 0;
 	if (atomic_load(&c->gone))
 		return BK_EGONE;
-	int64_t start = bkc_now_ns();
+	int64_t start = bk_now_ns();
 	int64_t deadline = timeout_ns < 0 ? INT64_MAX : start + timeout_ns;
 
 	/* Spin: cheap when the broker answers within microseconds. */
@@ -264,18 +264,18 @@ BK_API int bk_wait(bk_future *f, int64_t timeout_ns)
 		for (unsigned i = 1;; i++) {
 			if ((r = check_future(f, (i & 15) == 0)) != 0)
 				break;
-			if ((i & 15) == 0 && bkc_now_ns() >= spin_end)
+			if ((i & 15) == 0 && bk_now_ns() >= spin_end)
 				break;
 			cpu_relax();
 		}
 		if (r != 0) {
-			learn_wait_time(c, bkc_now_ns() - start);
+			learn_wait_time(c, bk_now_ns() - start);
 			return r < 0 ? r : 0;
 		}
 	}
 
 	for (;;) {
-		int64_t now = bkc_now_ns();
+		int64_t now = bk_now_ns();
 		if (now >= deadline)
 			return -ETIMEDOUT;
 		/* Announce the sleep, then re-check: a completion published after this is seen or wakes us. */
@@ -291,7 +291,7 @@ BK_API int bk_wait(bk_future *f, int64_t timeout_ns)
 		}
 		bk_ring_sleep_finish(c->v.cq_ctl, true);
 		if (r != 0) {
-			learn_wait_time(c, bkc_now_ns() - start);
+			learn_wait_time(c, bk_now_ns() - start);
 			return r < 0 ? r : 0;
 		}
 		if (atomic_load(&c->gone))

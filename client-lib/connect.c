@@ -154,7 +154,7 @@ static int do_connect(const char *socket_path, const bk_options *opts, bk_client
 		memcpy(&o, opts, opts->size < sizeof(o) ? opts->size : sizeof(o));
 	}
 	if (!socket_path) {
-		if (bkc_default_socket_path(path, sizeof(path)) < 0) {
+		if (bk_default_socket_path(path, sizeof(path)) < 0) {
 			snprintf(err, errlen, "default socket path is too long");
 			return -ENAMETOOLONG;
 		}

@@ -69,9 +69,9 @@ int bkctl_call(struct bkctl *k, void *req, size_t req_len, uint16_t reply_type, 
 		snprintf(err, errlen, "send: %s", strerror(-r));
 		return r == -EPIPE || r == -ECONNRESET ? BK_EGONE : r;
 	}
-	int64_t deadline = bkc_now_ns() + (int64_t)k->timeout_ms * 1000000LL;
+	int64_t deadline = bk_now_ns() + (int64_t)k->timeout_ms * 1000000LL;
 	for (;;) {
-		int64_t left = (deadline - bkc_now_ns()) / 1000000LL;
+		int64_t left = (deadline - bk_now_ns()) / 1000000LL;
 		int n = bkc_recv(k->fd, buf, cap, NULL, NULL, left > 0 ? (int)left : 0);
 		if (n == 0) {
 			snprintf(err, errlen, "brokerd closed the connection");

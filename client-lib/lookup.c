@@ -27,14 +27,14 @@ BK_API int bk_lookup(bk_client *c, const char *name, bk_fn *out)
 	pthread_mutex_lock(&c->sock_lock);
 	m.h.seq = ++c->seq;
 	int r = bkc_send(c->sock, &m, sizeof(m), NULL, 0);
-	int64_t deadline = bkc_now_ns() + (int64_t)BK_REPLY_TIMEOUT_MS * 1000000LL;
+	int64_t deadline = bk_now_ns() + (int64_t)BK_REPLY_TIMEOUT_MS * 1000000LL;
 	while (r == 0) {
 		union {
 			struct bk_msg_lookup_reply rep;
 			struct bk_msg_result res;
 			char raw[1024];
 		} u;
-		int64_t left = (deadline - bkc_now_ns()) / 1000000LL;
+		int64_t left = (deadline - bk_now_ns()) / 1000000LL;
 		int k = bkc_recv(c->sock, u.raw, sizeof(u.raw), NULL, NULL, left > 0 ? (int)left : 0);
 		if (k == 0) {
 			r = BK_EGONE;

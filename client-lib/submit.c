@@ -160,12 +160,12 @@ BK_API int bk_submit(bk_client *c, bk_fn fn, const void *arg, size_t len, bk_fut
 
 BK_API int bk_submit_wait(bk_client *c, bk_fn fn, const void *arg, size_t len, int64_t timeout_ns, bk_future **out)
 {
-	int64_t deadline = timeout_ns < 0 ? INT64_MAX : bkc_now_ns() + timeout_ns;
+	int64_t deadline = timeout_ns < 0 ? INT64_MAX : bk_now_ns() + timeout_ns;
 	for (;;) {
 		int r = bk_submit(c, fn, arg, len, out);
 		if (r != -EAGAIN)
 			return r;
-		int64_t now = bkc_now_ns();
+		int64_t now = bk_now_ns();
 		if (now >= deadline)
 			return -ETIMEDOUT;
 		/*

@@ -6,34 +6,13 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "broker/sys.h"
 #include "client_internal.h"
-
-int64_t bkc_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
-int bkc_default_socket_path(char *buf, size_t len)
-{
-	const char *env = getenv("BROKER_SOCKET");
-	int n;
-	if (env && *env)
-		n = snprintf(buf, len, "%s", env);
-	else if ((env = getenv("XDG_RUNTIME_DIR")) && *env)
-		n = snprintf(buf, len, "%s/broker.sock", env);
-	else
-		n = snprintf(buf, len, "/run/broker/broker.sock");
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
-}
 
 int bkc_socket_connect(const char *path, char *err, size_t errlen)
 {
@@ -75,34 +54,12 @@ int bkc_socket_connect(const char *path, char *err, size_t errlen)
 
 int bkc_send(int fd, const void *buf, size_t len, const int *fds, int nfds)
 {
-	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
-	union {
-		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof(int) * 4)];
-	} u;
-	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
-	if (nfds > 0) {
-		if (nfds > 4)
-			return -EINVAL;
-		memset(&u, 0, sizeof(u));
-		m.msg_control = u.b;
-		m.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-		memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
-	}
-	for (;;) {
-		ssize_t r = sendmsg(fd, &m, MSG_NOSIGNAL);
-		if (r >= 0)
-			return r == (ssize_t)len ? 0 : -EMSGSIZE;
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN)
-			return -ETIMEDOUT;
-		return -errno;
-	}
+	ssize_t r = bk_send_fds(fd, buf, len, fds, nfds);
+	if (r == -EAGAIN)
+		return -ETIMEDOUT; /* SO_SNDTIMEO expired: the broker does not read */
+	if (r < 0)
+		return (int)r;
+	return r == (ssize_t)len ? 0 : -EMSGSIZE;
 }
 
 int bkc_recv(int fd, void *buf, size_t cap, int *fds, int *nfds, int timeout_ms)
@@ -110,9 +67,9 @@ int bkc_recv(int fd, void *buf, size_t cap, int *fds, int *nfds, int timeout_ms)
 	int want = nfds ? *nfds : 0;
 	if (nfds)
 		*nfds = 0;
-	int64_t deadline = bkc_now_ns() + (int64_t)timeout_ms * 1000000LL;
+	int64_t deadline = bk_now_ns() + (int64_t)timeout_ms * 1000000LL;
 	for (;;) {
-		int64_t left = deadline - bkc_now_ns();
+		int64_t left = deadline - bk_now_ns();
 		if (left < 0)
 			left = 0;
 		struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -124,42 +81,9 @@ int bkc_recv(int fd, void *buf, size_t cap, int *fds, int *nfds, int timeout_ms)
 		}
 		if (pr == 0)
 			return -ETIMEDOUT;
-		struct iovec iov = {.iov_base = buf, .iov_len = cap};
-		union {
-			struct cmsghdr h;
-			char b[CMSG_SPACE(sizeof(int) * 8)];
-		} u;
-		struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof(u.b)};
-		ssize_t r = recvmsg(fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-		if (r < 0) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			return -errno;
-		}
-		/* Take every fd that came, so none leaks, and keep those asked for. */
-		int got = 0;
-		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm)) {
-			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-				continue;
-			size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			for (size_t i = 0; i < k; i++) {
-				int rfd;
-				memcpy(&rfd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-				if (got < want)
-					fds[got++] = rfd;
-				else
-					close(rfd);
-			}
-		}
-		if (nfds)
-			*nfds = got;
-		if (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
-			for (int i = 0; i < got; i++)
-				close(fds[i]);
-			if (nfds)
-				*nfds = 0;
-			return -EMSGSIZE;
-		}
+		ssize_t r = bk_recv_fds(fd, buf, cap, fds, want, nfds);
+		if (r == -EAGAIN)
+			continue;
 		return (int)r;
 	}
 }

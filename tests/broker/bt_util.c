@@ -92,8 +92,8 @@ int bt_log_count(const struct bk_test_broker *b, const char *needle)
 
 int bt_log_wait(const struct bk_test_broker *b, const char *needle, int64_t timeout_ns)
 {
-	int64_t deadline = bk_test_now_ns() + timeout_ns;
-	while (bk_test_now_ns() < deadline) {
+	int64_t deadline = bk_now_ns() + timeout_ns;
+	while (bk_now_ns() < deadline) {
 		if (bt_log_count(b, needle) > 0)
 			return 0;
 		struct timespec ts = { 0, 5000000 };

@@ -89,30 +89,30 @@ static void test_client_death(void **state)
 	one_cycle(b.socket, 1);
 	struct bk_msg_status_reply st0, st1;
 	int fds0 = -1;
-	int64_t deadline = bk_test_now_ns() + SETTLE_TIMEOUT_NS;
+	int64_t deadline = bk_now_ns() + SETTLE_TIMEOUT_NS;
 	/* The warm-up client's teardown is asynchronous: the baseline is taken once only the STATUS probe's own
 	 * connection is left (measuring earlier counted the dying connection's fds into the baseline). */
 	do {
 		bt_status(b.socket, &st0);
 		fds0 = bk_test_broker_fd_count(&b);
-	} while ((st0.inflight != 0 || st0.connections != 1) && bk_test_now_ns() < deadline);
+	} while ((st0.inflight != 0 || st0.connections != 1) && bk_now_ns() < deadline);
 	assert_int_equal(st0.inflight, 0);
 	assert_int_equal(st0.connections, 1);
 	long rss0 = bk_test_broker_rss_kib(&b);
 
-	int64_t t0 = bk_test_now_ns();
+	int64_t t0 = bk_now_ns();
 	for (int i = 0; i < cycles; i++)
 		one_cycle(b.socket, i);
-	double secs = (double)(bk_test_now_ns() - t0) / 1e9;
+	double secs = (double)(bk_now_ns() - t0) / 1e9;
 
 	/* Teardown is asynchronous: wait (bounded) for the broker to come back to its start values. */
 	int fds1;
-	deadline = bk_test_now_ns() + SETTLE_TIMEOUT_NS;
+	deadline = bk_now_ns() + SETTLE_TIMEOUT_NS;
 	for (;;) {
 		bt_status(b.socket, &st1);
 		fds1 = bk_test_broker_fd_count(&b);
 		if ((st1.inflight == 0 && fds1 == fds0 && st1.connections == st0.connections) ||
-		    bk_test_now_ns() > deadline)
+		    bk_now_ns() > deadline)
 			break;
 		struct timespec ts = { 0, 10000000 };
 		nanosleep(&ts, NULL);

@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "broker/ring.h"
+#include "broker/sys.h"
 #include "bt_util.h"
 #include "region_map.h"
 
@@ -49,23 +50,10 @@ static ssize_t raw_recv(int fd, void *buf, size_t cap, int *fds, int *nfds)
 	struct pollfd p = { .fd = fd, .events = POLLIN };
 	if (poll(&p, 1, 5000) != 1)
 		fail_msg("no message from brokerd within 5 s");
-	struct iovec iov = { .iov_base = buf, .iov_len = cap };
-	union {
-		struct cmsghdr a;
-		char b[CMSG_SPACE(sizeof(int) * 2)];
-	} u;
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof(u.b) };
-	ssize_t n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
-	if (n < 0 && errno == ECONNRESET)
+	ssize_t n = bk_recv_fds(fd, buf, cap, fds, fds ? 2 : 0, nfds);
+	if (n == -ECONNRESET)
 		n = 0;
 	assert_true(n >= 0);
-	if (nfds) {
-		*nfds = 0;
-		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm))
-			if (cm->cmsg_type == SCM_RIGHTS)
-				for (size_t j = 0; j < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int) && *nfds < 2; j++)
-					memcpy(&fds[(*nfds)++], CMSG_DATA(cm) + j * sizeof(int), sizeof(int));
-	}
 	return n;
 }
 
@@ -139,10 +127,10 @@ static uint32_t raw_lookup(struct raw *r, const char *name)
 /* Wait (bounded) for slot's done_gen to reach gen; returns its status. */
 static int32_t raw_wait_slot(struct raw *r, uint32_t slot, uint32_t gen)
 {
-	int64_t deadline = bk_test_now_ns() + 5 * BT_SEC;
+	int64_t deadline = bk_now_ns() + 5 * BT_SEC;
 	struct bk_slot *s = &r->v.slots[slot];
 	while (atomic_load_explicit(&s->done_gen, memory_order_acquire) != gen) {
-		if (bk_test_now_ns() > deadline)
+		if (bk_now_ns() > deadline)
 			fail_msg("slot %u gen %u did not complete within 5 s", slot, gen);
 		struct timespec ts = { 0, 1000000 };
 		nanosleep(&ts, NULL);
@@ -290,11 +278,11 @@ static void reap_round(struct raw *r, uint32_t gen)
 	bk_cq_consumer_init(&cq, r->v.cq_ctl, r->v.cq, r->v.geo.cq_entries);
 	struct bk_cqe e[64];
 	uint32_t n = r->v.geo.nslots, got = 0;
-	int64_t deadline = bk_test_now_ns() + 5 * BT_SEC;
+	int64_t deadline = bk_now_ns() + 5 * BT_SEC;
 	while (got < n) {
 		unsigned k = bk_cq_consumer_reap(&cq, e + got, n - got);
 		got += k;
-		if (k == 0 && bk_test_now_ns() > deadline)
+		if (k == 0 && bk_now_ns() > deadline)
 			fail_msg("only %u of %u completions of gen %u reached the CQ within 5 s", got, n, gen);
 		if (k == 0) {
 			struct timespec ts = { 0, 1000000 }; /* polling a deadline-bounded wait */

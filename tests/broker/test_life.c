@@ -45,9 +45,9 @@ static int run_brokerd(const char *const *args, char *out, size_t outlen)
 		_exit(127);
 	}
 	int st = 0;
-	int64_t deadline = bk_test_now_ns() + 10 * BT_SEC;
+	int64_t deadline = bk_now_ns() + 10 * BT_SEC;
 	while (waitpid(pid, &st, WNOHANG) != pid) {
-		if (bk_test_now_ns() > deadline) {
+		if (bk_now_ns() > deadline) {
 			kill(pid, SIGKILL);
 			waitpid(pid, NULL, 0);
 			fail_msg("brokerd did not exit within 10 s");
@@ -132,12 +132,12 @@ static void test_second_refused(void **state)
 static void wait_inflight(const char *socket, uint64_t want)
 {
 	struct bk_msg_status_reply st;
-	int64_t deadline = bk_test_now_ns() + 5 * BT_SEC;
+	int64_t deadline = bk_now_ns() + 5 * BT_SEC;
 	for (;;) {
 		bt_status(socket, &st);
 		if (st.inflight == want)
 			return;
-		if (bk_test_now_ns() > deadline)
+		if (bk_now_ns() > deadline)
 			fail_msg("in flight stayed %llu, expected %llu", (unsigned long long)st.inflight,
 				 (unsigned long long)want);
 		struct timespec ts = { 0, 2000000 };
@@ -157,9 +157,9 @@ static void sigterm_case(const char *const *extra, const char *ms, int want_stat
 	for (int i = 0; i < NT; i++)
 		assert_int_equal(bk_submit(c, fn, ms, strlen(ms), &f[i]), 0);
 	wait_inflight(b.socket, NT);
-	int64_t t0 = bk_test_now_ns();
+	int64_t t0 = bk_now_ns();
 	int rc = bk_test_broker_stop(&b);
-	double secs = (double)(bk_test_now_ns() - t0) / 1e9;
+	double secs = (double)(bk_now_ns() - t0) / 1e9;
 	if (rc != 0)
 		bk_test_broker_dump_log(&b);
 	assert_int_equal(rc, 0);

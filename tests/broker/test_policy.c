@@ -62,7 +62,7 @@ static int run_as(const char *socket, uid_t uid, gid_t gid, int want)
 	assert_true(pid >= 0);
 	if (pid == 0)
 		_exit(child_connect(socket, uid, gid, want));
-	int64_t deadline = bk_test_now_ns() + CHILD_TIMEOUT_NS;
+	int64_t deadline = bk_now_ns() + CHILD_TIMEOUT_NS;
 	for (;;) {
 		int st;
 		pid_t r = waitpid(pid, &st, WNOHANG);
@@ -71,7 +71,7 @@ static int run_as(const char *socket, uid_t uid, gid_t gid, int want)
 			return WEXITSTATUS(st);
 		}
 		assert_int_equal(r, 0);
-		if (bk_test_now_ns() > deadline) {
+		if (bk_now_ns() > deadline) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &st, 0);
 			fail_msg("client as uid %u did not finish within 10 s", (unsigned)uid);

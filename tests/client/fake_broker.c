@@ -19,25 +19,13 @@
 
 #include "broker/client.h"
 #include "broker/ring.h"
+#include "broker/sys.h"
 #include "broker/wire.h"
 #include "region.h"
 
 static int send_fds(int fd, const void *buf, size_t len, const int *fds, int nfds)
 {
-	struct iovec iov = {.iov_base = (void *)buf, .iov_len = len};
-	char cbuf[CMSG_SPACE(sizeof(int) * 2)];
-	struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
-	if (nfds) {
-		memset(cbuf, 0, sizeof(cbuf));
-		m.msg_control = cbuf;
-		m.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-		memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
-	}
-	return sendmsg(fd, &m, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -1;
+	return bk_send_fds(fd, buf, len, fds, nfds) == (ssize_t)len ? 0 : -1;
 }
 
 struct held {
@@ -205,14 +193,8 @@ static void *fake_main(void *arg)
 			char raw[4096];
 		} u;
 		int cefd = -1;
-		char cbuf[CMSG_SPACE(sizeof(int) * 4)];
-		struct iovec iov = {.iov_base = u.raw, .iov_len = sizeof(u.raw)};
-		struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
 		struct pollfd pf = {.fd = cfd, .events = POLLIN};
-		ssize_t n = poll(&pf, 1, 5000) > 0 ? recvmsg(cfd, &m, MSG_CMSG_CLOEXEC) : -1;
-		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); n > 0 && cm; cm = CMSG_NXTHDR(&m, cm))
-			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS)
-				memcpy(&cefd, CMSG_DATA(cm), sizeof(int));
+		ssize_t n = poll(&pf, 1, 5000) > 0 ? bk_recv_fds(cfd, u.raw, sizeof(u.raw), &cefd, 1, NULL) : -1;
 		if (n == (ssize_t)sizeof(u.h) && u.h.h.type == BK_MSG_HELLO) {
 			if (fb->mode == FAKE_GARBAGE) {
 				const char junk[] = "HTTP/1.1 400 Bad Request\r\n\r\n";

@@ -57,9 +57,9 @@ static void run(struct run *r, const char *const *args)
 	close(po[1]);
 	close(pe[1]);
 	size_t no = 0, ne = 0;
-	int64_t deadline = bk_test_now_ns() + 10000000000LL;
+	int64_t deadline = bk_now_ns() + 10000000000LL;
 	int open_fds = 2;
-	while (open_fds > 0 && bk_test_now_ns() < deadline) {
+	while (open_fds > 0 && bk_now_ns() < deadline) {
 		struct pollfd p[2] = {{.fd = po[0], .events = POLLIN}, {.fd = pe[0], .events = POLLIN}};
 		if (poll(p, 2, 100) <= 0)
 			continue;
@@ -90,7 +90,7 @@ static void run(struct run *r, const char *const *args)
 		close(pe[0]);
 	int st;
 	while (waitpid(pid, &st, WNOHANG) == 0) {
-		if (bk_test_now_ns() > deadline) {
+		if (bk_now_ns() > deadline) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &st, 0);
 			fail_msg("brokerctl did not finish within 10 s");

@@ -122,9 +122,9 @@ static void test_builtins(void **state)
 	assert_int_equal(n, strlen(mixed));
 	assert_memory_equal(out, "HELLO, WORLD! ABC-XYZ 123", n);
 	/* timer.sleep 100: empty result after at least 100 ms. */
-	int64_t t0 = bk_test_now_ns();
+	int64_t t0 = bk_now_ns();
 	assert_int_equal(call(c, fn(c, "timer.sleep"), "100", 3, out, sizeof(out), &n), 0);
-	int64_t dt = bk_test_now_ns() - t0;
+	int64_t dt = bk_now_ns() - t0;
 	assert_int_equal(n, 0);
 	assert_true(dt >= 100000000LL);
 	assert_true(dt < 5 * SEC);
@@ -234,14 +234,14 @@ static void test_processes_and_threads(void **state)
 			_exit(threads_in_process((unsigned)i + 1) ? 1 : 0);
 	}
 	int bad = threads_in_process(99);
-	int64_t deadline = bk_test_now_ns() + 60 * SEC;
+	int64_t deadline = bk_now_ns() + 60 * SEC;
 	for (int i = 0; i < 3; i++) {
 		int st = -1;
-		while (waitpid(kids[i], &st, WNOHANG) == 0 && bk_test_now_ns() < deadline) {
+		while (waitpid(kids[i], &st, WNOHANG) == 0 && bk_now_ns() < deadline) {
 			struct timespec ts = {0, 5000000};
 			nanosleep(&ts, NULL);
 		}
-		if (bk_test_now_ns() >= deadline) {
+		if (bk_now_ns() >= deadline) {
 			kill(kids[i], SIGKILL);
 			waitpid(kids[i], &st, 0);
 			fail_msg("child %d did not finish within 60 s", i);
@@ -321,8 +321,8 @@ static void test_epoll(void **state)
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 	struct epoll_event ev = {.events = EPOLLIN};
 	assert_int_equal(epoll_ctl(ep, EPOLL_CTL_ADD, bk_fd(c), &ev), 0);
-	int64_t deadline = bk_test_now_ns() + 60 * SEC;
-	while (e.done < e.total && bk_test_now_ns() < deadline) {
+	int64_t deadline = bk_now_ns() + 60 * SEC;
+	while (e.done < e.total && bk_now_ns() < deadline) {
 		while (e.submitted < e.total && e.inflight < 1000) {
 			bk_future *f;
 			int k = e.submitted;
@@ -375,11 +375,11 @@ static void test_bad_input(void **state)
 	assert_int_equal(bk_submit(c, sleep_fn, "10000", 5, &fu), 0);
 	bk_release(fu);
 	assert_int_equal(bk_submit(c, sleep_fn, "10000", 5, &fu), 0);
-	int64_t t0 = bk_test_now_ns();
+	int64_t t0 = bk_now_ns();
 	assert_int_equal(bk_cancel(fu), 0);
 	assert_int_equal(bk_wait(fu, 5 * SEC), 0);
 	assert_int_equal(bk_result(fu, NULL, NULL), -ECANCELED);
-	assert_true(bk_test_now_ns() - t0 < 2 * SEC);
+	assert_true(bk_now_ns() - t0 < 2 * SEC);
 	bk_release(fu);
 	bk_disconnect(c);
 	/* Wrong socket path. */
@@ -398,7 +398,7 @@ static void *wait_thread(void *p)
 {
 	struct waiter *w = p;
 	w->r = bk_wait(w->f, 30 * SEC);
-	w->end = bk_test_now_ns();
+	w->end = bk_now_ns();
 	return NULL;
 }
 
@@ -417,13 +417,13 @@ static void test_broker_killed(void **state)
 		assert_int_equal(pthread_create(&t[i], NULL, wait_thread, &w[i]), 0);
 	}
 	/* Bounded wait until all 8 are asleep in the futex (each counts itself in the CQ's need_wakeup). */
-	int64_t dl = bk_test_now_ns() + 10 * SEC;
-	while (atomic_load(&c->v.cq_ctl->need_wakeup) < 8 && bk_test_now_ns() < dl)
+	int64_t dl = bk_now_ns() + 10 * SEC;
+	while (atomic_load(&c->v.cq_ctl->need_wakeup) < 8 && bk_now_ns() < dl)
 		sched_yield();
 	assert_int_equal(atomic_load(&c->v.cq_ctl->need_wakeup), 8);
 	for (int i = 0; i < 8; i++)
 		assert_int_equal(atomic_load(&w[i].r), 1);
-	int64_t kill_at = bk_test_now_ns();
+	int64_t kill_at = bk_now_ns();
 	bk_test_broker_kill(&B);
 	for (int i = 0; i < 8; i++) {
 		pthread_join(t[i], NULL);
@@ -433,11 +433,11 @@ static void test_broker_killed(void **state)
 	}
 	/* Every later call fails fast. */
 	bk_future *f;
-	int64_t t0 = bk_test_now_ns();
+	int64_t t0 = bk_now_ns();
 	assert_int_equal(bk_submit(c, sleep_fn, "1", 1, &f), BK_EGONE);
 	assert_int_equal(bk_lookup(c, "echo.echo", &sleep_fn), BK_EGONE);
 	assert_int_equal(bk_wait(w[0].f, 10 * SEC), BK_EGONE);
-	assert_true(bk_test_now_ns() - t0 < SEC / 10);
+	assert_true(bk_now_ns() - t0 < SEC / 10);
 	for (int i = 0; i < 8; i++)
 		bk_release(w[i].f);
 	bk_disconnect(c);

@@ -22,17 +22,11 @@
 #include <cmocka.h>
 
 #include "broker/client.h"
+#include "broker/sys.h"
 #include "client_internal.h"
 #include "fake_broker.h"
 
 #define SEC 1000000000LL
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * SEC + ts.tv_nsec;
-}
 
 static bk_client *connect_fake(struct fake_broker *fb, uint32_t slots)
 {
@@ -111,9 +105,9 @@ static void check_bad_peer(enum fake_mode mode, int want, const char *needle, in
 	assert_int_equal(fake_broker_start(&fb, mode), 0);
 	bk_client *c = NULL;
 	char err[512];
-	int64_t t0 = now_ns();
+	int64_t t0 = bk_now_ns();
 	int r = bk_connect_error(fb.path, NULL, &c, err, sizeof(err));
-	int64_t dt = now_ns() - t0;
+	int64_t dt = bk_now_ns() - t0;
 	fake_broker_stop(&fb);
 	assert_int_equal(r, want);
 	assert_null(c);
@@ -186,9 +180,9 @@ static void test_echo_roundtrip(void **state)
 	assert_int_equal(bk_submit(c, hold, "", 0, &f), 0);
 	assert_int_equal(bk_result(f, NULL, NULL), -EBUSY);
 	assert_int_equal(bk_poll(f), 0);
-	int64_t t0 = now_ns();
+	int64_t t0 = bk_now_ns();
 	assert_int_equal(bk_wait(f, 50000000LL), -ETIMEDOUT);
-	assert_true(now_ns() - t0 >= 50000000LL);
+	assert_true(bk_now_ns() - t0 >= 50000000LL);
 	assert_int_equal(bk_cancel(f), 0);
 	assert_int_equal(bk_wait(f, 5 * SEC), 0);
 	assert_int_equal(bk_result(f, NULL, NULL), -ECANCELED);
@@ -207,9 +201,9 @@ static void test_full_pool(void **state)
 	for (int i = 0; i < 8; i++)
 		assert_int_equal(bk_submit(c, hold, NULL, 0, &fs[i]), 0);
 	bk_future *x;
-	int64_t t0 = now_ns();
+	int64_t t0 = bk_now_ns();
 	assert_int_equal(bk_submit(c, echo, "a", 1, &x), -EAGAIN);
-	assert_true(now_ns() - t0 < SEC / 10); /* at once */
+	assert_true(bk_now_ns() - t0 < SEC / 10); /* at once */
 	assert_int_equal(bk_submit_wait(c, echo, "a", 1, 30000000LL, &x), -ETIMEDOUT);
 	/* Releasing a pending future cancels it; its slot comes back after the completion. */
 	bk_release(fs[0]);
@@ -346,8 +340,8 @@ static void test_fd_dispatch(void **state)
 		assert_int_equal(bk_on_complete(g, on_done, &s), 0);
 		s.submitted++;
 	}
-	int64_t deadline = now_ns() + 20 * SEC;
-	while (s.done < s.total && now_ns() < deadline) {
+	int64_t deadline = bk_now_ns() + 20 * SEC;
+	while (s.done < s.total && bk_now_ns() < deadline) {
 		struct epoll_event out;
 		int n = epoll_wait(ep, &out, 1, 1000);
 		assert_true(n >= 0);
@@ -426,7 +420,7 @@ static void *waiter_thread(void *p)
 	struct thr_arg *a = p;
 	atomic_fetch_add(a->ready, 1);
 	int r = bk_wait(a->f, 10 * SEC);
-	a->gone_latency = now_ns() - atomic_load(a->kill_time);
+	a->gone_latency = bk_now_ns() - atomic_load(a->kill_time);
 	a->errors = r;
 	return NULL;
 }
@@ -445,15 +439,15 @@ static void test_broker_gone(void **state)
 		assert_int_equal(bk_submit(c, FAKE_FN_HOLD, NULL, 0, &a[i].f), 0);
 		assert_int_equal(pthread_create(&t[i], NULL, waiter_thread, &a[i]), 0);
 	}
-	int64_t dl = now_ns() + 5 * SEC;
-	while (atomic_load(&ready) < 8 && now_ns() < dl)
+	int64_t dl = bk_now_ns() + 5 * SEC;
+	while (atomic_load(&ready) < 8 && bk_now_ns() < dl)
 		sched_yield();
 	assert_int_equal(atomic_load(&ready), 8);
 	/* Let them reach the futex sleep, bounded: waiters announce themselves in need_wakeup. */
-	while (atomic_load(&c->v.cq_ctl->need_wakeup) < 8 && now_ns() < dl)
+	while (atomic_load(&c->v.cq_ctl->need_wakeup) < 8 && bk_now_ns() < dl)
 		sched_yield();
 	assert_int_equal(atomic_load(&c->v.cq_ctl->need_wakeup), 8);
-	atomic_store(&kill_time, now_ns());
+	atomic_store(&kill_time, bk_now_ns());
 	atomic_store(&fb.hangup, 1);
 	for (int i = 0; i < 8; i++) {
 		pthread_join(t[i], NULL);
@@ -473,8 +467,8 @@ static void test_broker_gone(void **state)
 		bk_release(a[i].f);
 	bk_disconnect(c);
 	/* Reconnect to the same (restarted) server works. */
-	dl = now_ns() + 5 * SEC;
-	while (atomic_load(&fb.connected) && now_ns() < dl)
+	dl = bk_now_ns() + 5 * SEC;
+	while (atomic_load(&fb.connected) && bk_now_ns() < dl)
 		sched_yield();
 	bk_options o;
 	bk_options_init(&o);

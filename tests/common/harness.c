@@ -23,13 +23,6 @@
 #define STOP_TIMEOUT_NS (15LL * 1000000000LL)
 #define POLL_STEP_NS 2000000L /* 2 ms between checks of a deadline-bounded condition */
 
-int64_t bk_test_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static void pause_step(void)
 {
 	struct timespec ts = {0, POLL_STEP_NS};
@@ -94,8 +87,8 @@ static int spawn(struct bk_test_broker *b, const char *const *extra)
 	close(logfd);
 	b->pid = pid;
 
-	int64_t deadline = bk_test_now_ns() + START_TIMEOUT_NS;
-	while (bk_test_now_ns() < deadline) {
+	int64_t deadline = bk_now_ns() + START_TIMEOUT_NS;
+	while (bk_now_ns() < deadline) {
 		int st;
 		if (waitpid(pid, &st, WNOHANG) == pid) {
 			b->pid = 0;
@@ -134,7 +127,7 @@ int bk_test_broker_restart(struct bk_test_broker *b, const char *const *extra)
 
 static int reap_until(struct bk_test_broker *b, int64_t deadline)
 {
-	while (bk_test_now_ns() < deadline) {
+	while (bk_now_ns() < deadline) {
 		int st;
 		pid_t r = waitpid(b->pid, &st, WNOHANG);
 		if (r == b->pid) {
@@ -155,7 +148,7 @@ int bk_test_broker_stop(struct bk_test_broker *b)
 	if (b->pid <= 0)
 		return -ESRCH;
 	kill(b->pid, SIGTERM);
-	int r = reap_until(b, bk_test_now_ns() + STOP_TIMEOUT_NS);
+	int r = reap_until(b, bk_now_ns() + STOP_TIMEOUT_NS);
 	if (r == -ETIMEDOUT) {
 		fprintf(stderr, "harness: brokerd ignored SIGTERM for 15 s\n");
 		bk_test_broker_dump_log(b);

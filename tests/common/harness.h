@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "broker/sys.h" /* bk_now_ns, for the deadlines of the tests that use the harness */
+
 struct bk_test_broker {
 	pid_t pid;
 	char dir[256]; /* temporary folder, removed by cleanup */
@@ -45,9 +47,6 @@ long bk_test_broker_rss_kib(const struct bk_test_broker *b);
 
 /* Kill brokerd if still running and remove the temporary folder. */
 void bk_test_broker_cleanup(struct bk_test_broker *b);
-
-/* Monotonic clock in nanoseconds. */
-int64_t bk_test_now_ns(void);
 
 /* Print brokerd's log to stderr (for a failing test). */
 void bk_test_broker_dump_log(const struct bk_test_broker *b);

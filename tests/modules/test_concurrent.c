@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "broker/loader.h"
+#include "broker/sys.h"
 #include "test_host.h"
 #include "testmod.h"
 
@@ -44,14 +45,6 @@ static void on_notify(void *arg)
 	struct shared *s = arg;
 
 	atomic_fetch_add_explicit(&s->notified, 1, memory_order_relaxed);
-}
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
 }
 
 static void *worker(void *arg)
@@ -124,11 +117,11 @@ static void test_upgrade_under_load(void **state)
 	for (int i = 0; i < NTHREADS; i++)
 		assert_int_equal(pthread_create(&th[i], NULL, worker, &s), 0);
 
-	deadline = now_ns() + DEADLINE_NS;
+	deadline = bk_now_ns() + DEADLINE_NS;
 	for (upgrades = 0; upgrades < MAX_UPGRADES; upgrades++) {
 		if (atomic_load_explicit(&s.done_threads, memory_order_acquire) == NTHREADS)
 			break;
-		if (now_ns() > deadline) {
+		if (bk_now_ns() > deadline) {
 			atomic_store(&s.stop, 1);
 			break;
 		}
@@ -137,7 +130,7 @@ static void test_upgrade_under_load(void **state)
 	}
 	/* Bounded wait for the workers to finish their fixed iteration counts. */
 	while (atomic_load_explicit(&s.done_threads, memory_order_acquire) < NTHREADS) {
-		if (now_ns() > deadline) {
+		if (bk_now_ns() > deadline) {
 			atomic_store(&s.stop, 1);
 			fail_msg("workers did not finish within %lld s", DEADLINE_NS / 1000000000ll);
 		}
@@ -197,9 +190,9 @@ static void test_unload_under_load(void **state)
 		assert_int_equal(pthread_create(&th[i], NULL, worker, &s), 0);
 
 	/* Unload once the workers are busy (bounded wait for that). */
-	deadline = now_ns() + DEADLINE_NS;
+	deadline = bk_now_ns() + DEADLINE_NS;
 	while (atomic_load(&s.ok) < 1000 && atomic_load(&s.done_threads) == 0) {
-		if (now_ns() > deadline) {
+		if (bk_now_ns() > deadline) {
 			atomic_store(&s.stop, 1);
 			fail_msg("workers made no progress");
 		}
@@ -208,7 +201,7 @@ static void test_unload_under_load(void **state)
 	assert_int_equal(bkd_registry_unload(s.r, "upgrade", err, sizeof(err)), 0);
 	ok_at_unload = atomic_load(&s.ok);
 	while (atomic_load_explicit(&s.done_threads, memory_order_acquire) < NTHREADS) {
-		if (now_ns() > deadline) {
+		if (bk_now_ns() > deadline) {
 			atomic_store(&s.stop, 1);
 			fail_msg("workers did not finish");
 		}

@@ -118,7 +118,7 @@ static void test_bad_modules_refused_good_served(void **state)
 	 * The socket may accept before the modules are loaded: wait (bounded)
 	 * until every refusal is in the log, then check the good one is not.
 	 */
-	deadline = bk_test_now_ns() + 10 * SEC;
+	deadline = bk_now_ns() + 10 * SEC;
 	do {
 		free(log);
 		log = read_log(&B);
@@ -136,7 +136,7 @@ static void test_bad_modules_refused_good_served(void **state)
 
 			nanosleep(&ts, NULL);
 		}
-	} while (missing >= 0 && bk_test_now_ns() < deadline);
+	} while (missing >= 0 && bk_now_ns() < deadline);
 	if (missing >= 0) {
 		bk_test_broker_dump_log(&B);
 		free(log);

@@ -173,14 +173,14 @@ static void test_upgrade_drains_unload_refuses(void **state)
 	/* A version-1 task in flight across the upgrade. */
 	held = submit(c, hold, "500");
 	/* Bounded wait until a worker has taken it (v1 shows one task in flight). */
-	deadline = bk_test_now_ns() + 5 * SEC;
+	deadline = bk_now_ns() + 5 * SEC;
 	for (;;) {
 		list_upgrade(&k, &u);
 		assert_int_equal(u.active, 1);
 		assert_string_equal(u.active_version, "1.0.0");
 		if (u.active_inflight == 1)
 			break;
-		if (bk_test_now_ns() > deadline)
+		if (bk_now_ns() > deadline)
 			fail_msg("the held task never started");
 		pause_10ms();
 	}
@@ -204,10 +204,10 @@ static void test_upgrade_drains_unload_refuses(void **state)
 	/* The old task is not lost: it finishes on version 1. */
 	expect(held, 0, "1");
 	/* Version 1 is finalised once drained (brokerd collects it on notify): bounded wait. */
-	deadline = bk_test_now_ns() + 5 * SEC;
+	deadline = bk_now_ns() + 5 * SEC;
 	for (;;) {
 		list_upgrade(&k, &u);
-		if (u.draining == 0 || bk_test_now_ns() > deadline)
+		if (u.draining == 0 || bk_now_ns() > deadline)
 			break;
 		pause_10ms();
 	}
@@ -216,12 +216,12 @@ static void test_upgrade_drains_unload_refuses(void **state)
 
 	/* Unload: a task in flight finishes, new ones are refused. */
 	held = submit(c, hold, "300");
-	deadline = bk_test_now_ns() + 5 * SEC;
+	deadline = bk_now_ns() + 5 * SEC;
 	for (;;) {
 		list_upgrade(&k, &u);
 		if (u.active_inflight == 1)
 			break;
-		if (bk_test_now_ns() > deadline)
+		if (bk_now_ns() > deadline)
 			fail_msg("the held task never started");
 		pause_10ms();
 	}

@@ -21,12 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static inline int64_t rt_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
+#include "broker/sys.h"
 
 /* splitmix64 finaliser: the per-entry payload and the broker's answer. */
 static inline uint64_t rt_mix(uint64_t x)
@@ -101,7 +96,7 @@ static inline void rt_watchdog_start(struct rt_watchdog *w, double seconds, cons
 	pthread_cond_init(&w->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&w->mu, NULL);
-	w->deadline_ns = rt_now_ns() + (int64_t)(seconds * 1e9);
+	w->deadline_ns = bk_now_ns() + (int64_t)(seconds * 1e9);
 	w->what = what;
 	w->child = child;
 	w->report = report;
@@ -128,7 +123,7 @@ static inline void rt_watchdog_stop(struct rt_watchdog *w)
  */
 static inline int rt_wait_child(pid_t pid, double seconds)
 {
-	int64_t end = rt_now_ns() + (int64_t)(seconds * 1e9);
+	int64_t end = bk_now_ns() + (int64_t)(seconds * 1e9);
 	for (;;) {
 		int st;
 		pid_t r = waitpid(pid, &st, WNOHANG);
@@ -136,7 +131,7 @@ static inline int rt_wait_child(pid_t pid, double seconds)
 			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 		if (r < 0)
 			return -errno;
-		if (rt_now_ns() > end) {
+		if (bk_now_ns() > end) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &st, 0);
 			return -ETIMEDOUT;

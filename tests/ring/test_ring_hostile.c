@@ -240,9 +240,9 @@ static void *fz_client(void *arg)
 	struct bk_sq_producer sqp;
 	uint64_t rng = 12345;
 	const uint32_t nslots = v->geo.nslots, arena = (uint32_t)v->layout.arena_size;
-	int64_t end = rt_now_ns() + (int64_t)(FUZZ_SECONDS * 1e9);
+	int64_t end = bk_now_ns() + (int64_t)(FUZZ_SECONDS * 1e9);
 	bk_sq_producer_init(&sqp, v->sq_ctl, v->sq, v->geo.sq_entries);
-	for (uint32_t op = 0; op < FUZZ_MAX_OPS && rt_now_ns() < end; op++) {
+	for (uint32_t op = 0; op < FUZZ_MAX_OPS && bk_now_ns() < end; op++) {
 		uint64_t r1 = rt_mix(rng++), r2 = rt_mix(rng++);
 		struct bk_sqe e;
 		switch (r1 % 6) {

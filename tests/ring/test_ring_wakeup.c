@@ -119,7 +119,7 @@ static void test_no_lost_wakeup(void **state)
 	rt_watchdog_start(&wd, DEADLINE_S, "lost-wakeup test", pid, report);
 	uint64_t client_sleeps = 0, wakes = 0;
 	char fail[200] = "";
-	int64_t t0 = rt_now_ns();
+	int64_t t0 = bk_now_ns();
 	for (uint64_t i = 0; i < trips && !fail[0]; i++) {
 		uint32_t slot = (uint32_t)(i % 8), gen = (uint32_t)(i / 8 + 1);
 		memcpy(v.arena + slot * 64, &i, sizeof(i));
@@ -154,7 +154,7 @@ static void test_no_lost_wakeup(void **state)
 		}
 		atomic_store_explicit(&g_client_trips, i + 1, memory_order_relaxed);
 	}
-	int64_t t1 = rt_now_ns();
+	int64_t t1 = bk_now_ns();
 	atomic_store_explicit(&g_ctl->stop, 1, memory_order_release);
 	bk_ring_wake_bump(v.sq_ctl);
 	bk_futex_wake(&v.sq_ctl->wake_seq, 1);

@@ -24,18 +24,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "broker/sys.h"
+
 #define TOOL_TIMEOUT_S 150
 #define OUT_MAX (1 << 20)
 
 static char out[OUT_MAX + 1];
 static size_t out_len;
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Run argv, collect stdout, bounded; returns the wait status or -1. */
 static int run(char **argv)
@@ -55,9 +50,9 @@ static int run(char **argv)
 		_exit(127);
 	}
 	close(p[1]);
-	long long deadline = now_ms() + TOOL_TIMEOUT_S * 1000LL;
+	int64_t deadline = bk_now_ns() + TOOL_TIMEOUT_S * 1000000000LL;
 	for (;;) {
-		long long left = deadline - now_ms();
+		int64_t left = (deadline - bk_now_ns()) / 1000000; /* ms */
 		if (left <= 0) {
 			fprintf(stderr, "tool_check: %s did not finish within %d s: killed\n", argv[0], TOOL_TIMEOUT_S);
 			kill(pid, SIGKILL);
@@ -84,7 +79,7 @@ static int run(char **argv)
 	out[out_len] = 0;
 	close(p[0]);
 	/* stdout closed: the tool is exiting; still bounded. */
-	for (long long end = now_ms() + 20000; now_ms() < end;) {
+	for (int64_t end = bk_now_ns() + 20 * 1000000000LL; bk_now_ns() < end;) {
 		int st;
 		pid_t r = waitpid(pid, &st, WNOHANG);
 		if (r == pid)

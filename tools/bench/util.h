@@ -9,12 +9,7 @@
 #include <sys/types.h>
 #include <time.h>
 
-static inline int64_t bk_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts); /* vDSO: no syscall, cannot fail with this clock */
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
+#include "broker/sys.h"
 
 static inline void bk_cpu_relax(void)
 {

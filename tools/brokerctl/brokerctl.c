@@ -363,7 +363,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (!x.sock) {
-		if (bkc_default_socket_path(defpath, sizeof(defpath)) < 0) {
+		if (bk_default_socket_path(defpath, sizeof(defpath)) < 0) {
 			fprintf(stderr, "brokerctl: default socket path too long\n");
 			return 2;
 		}

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "broker/ring.h"
+#include "broker/sys.h"
 #include "conn_rings.h"
 #include "region.h"
 
@@ -40,13 +41,6 @@ static inline void cpu_relax(void)
 #if defined(__x86_64__) || defined(__i386__)
 	__builtin_ia32_pause();
 #endif
-}
-
-static int64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 static int g_ncpu;
@@ -87,7 +81,7 @@ static pid_t fork_child(void)
 		return 0;
 	}
 	g_child = pid;
-	g_give_up_ns = now_ns() + 120 * (int64_t)1000000000;
+	g_give_up_ns = bk_now_ns() + 120 * (int64_t)1000000000;
 	return pid;
 }
 
@@ -112,7 +106,7 @@ static void watch_child(void)
 		fprintf(stderr, "ring-bench: the broker child ended unexpectedly (status %d)\n", st);
 		exit(1);
 	}
-	if (now_ns() > g_give_up_ns) {
+	if (bk_now_ns() > g_give_up_ns) {
 		fprintf(stderr, "ring-bench: a measurement took more than 120 s; giving up\n");
 		kill(g_child, SIGKILL);
 		exit(1);
@@ -160,14 +154,14 @@ static double pingpong_rtt_ns(uint64_t iters)
 		_exit(0);
 	}
 	pin(PARENT_CPU);
-	int64_t t0 = now_ns();
+	int64_t t0 = bk_now_ns();
 	uint64_t spins = 0;
 	for (uint64_t i = 0; i < iters; i++) {
 		atomic_store_explicit(line, 2 * i + 1, memory_order_release);
 		while (atomic_load_explicit(line, memory_order_acquire) != 2 * i + 2)
 			spin_wait(&spins);
 	}
-	int64_t t1 = now_ns();
+	int64_t t1 = bk_now_ns();
 	unpin();
 	reap_child(pid, "ping-pong");
 	munmap((void *)line, 4096);
@@ -287,7 +281,7 @@ static double ring_rtt_ns(uint64_t iters, int sleep)
 	if (pid == 0)
 		_exit(broker_loop(&g, 32, sleep));
 	pin(PARENT_CPU);
-	int64_t t0 = now_ns();
+	int64_t t0 = bk_now_ns();
 	uint64_t spins = 0;
 	for (uint64_t i = 0; i < iters; i++) {
 		uint32_t slot = (uint32_t)(i % NSLOTS);
@@ -308,7 +302,7 @@ static double ring_rtt_ns(uint64_t iters, int sleep)
 			exit(1);
 		}
 	}
-	int64_t t1 = now_ns();
+	int64_t t1 = bk_now_ns();
 	unpin();
 	stop_broker(&g, pid, sleep ? "sleeping round-trip" : "spinning round-trip");
 	rig_close(&g);
@@ -334,7 +328,7 @@ static double ring_mops(uint64_t total, unsigned batch)
 	uint64_t sent = 0, done = 0;
 	uint32_t gen = 0;
 	struct bk_cqe q[64];
-	int64_t t0 = now_ns();
+	int64_t t0 = bk_now_ns();
 	uint64_t turns = 0;
 	while (done < total) {
 		if ((++turns & ((1u << 20) - 1)) == 0)
@@ -358,7 +352,7 @@ static double ring_mops(uint64_t total, unsigned batch)
 			sent += want;
 		}
 	}
-	int64_t t1 = now_ns();
+	int64_t t1 = bk_now_ns();
 	unpin();
 	stop_broker(&g, pid, "throughput");
 	rig_close(&g);
