@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "broker/errors.h" /* BK_E* codes; errno codes are used where they fit */
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -22,16 +24,6 @@ extern "C" {
 /* Library version; the soname carries the major. */
 #define BK_CLIENT_VERSION_MAJOR 1
 #define BK_CLIENT_VERSION_MINOR 0
-
-/* Codes of our own, beyond errno's range (errno codes are used where they fit). */
-#define BK_EGONE (-1001) /* the broker died or closed the connection */
-#define BK_EVERSION (-1002) /* ABI major version differs between library and broker */
-#define BK_ELAYOUT (-1003) /* shared-region layout hash differs (incompatible build) */
-#define BK_EBADREGION (-1004) /* the shared region is malformed (bad magic, sizes, seals) */
-#define BK_ENOTBROKER (-1005) /* the socket did not answer like a brokerd */
-#define BK_EPROTOCOL (-1006) /* the peer broke the protocol */
-#define BK_ESTALE (-1007) /* the future was already released */
-#define BK_EREFUSED (-1008) /* the broker refused the connection (policy, limits); see bk_connect_error */
 
 typedef struct bk_client bk_client;
 typedef struct bk_future bk_future;
