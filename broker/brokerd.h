@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "broker/sys.h" /* bk_now_ns */
 #include "conn_rings.h"
 #include "inbox.h"
 #include "registry.h"
@@ -119,9 +120,6 @@ struct bkd_broker {
 	uint32_t next_conn_id;
 	unsigned rr_next;
 };
-
-/* Monotonic clock in nanoseconds. */
-int64_t bk_now_ns(void);
 
 /* Process statistics from /proc/self: open fds and resident bytes. */
 uint32_t bkd_stats_open_fds(void);

@@ -24,6 +24,7 @@
 #include "log.h"
 #include "offload.h"
 #include "requests.h"
+#include "broker/sys.h"
 #include "worker.h"
 
 #define MAX_EVENTS 64
@@ -157,44 +158,20 @@ static void accept_all(struct bkd_broker *b)
 static bool conn_read(struct bkd_broker *b, struct bkd_conn *c)
 {
 	for (int i = 0; i < MSGS_PER_EVENT; i++) {
-		struct iovec iov = { .iov_base = rx_buf, .iov_len = sizeof(rx_buf) };
-		union {
-			struct cmsghdr align;
-			char buf[CMSG_SPACE(sizeof(int) * 4)];
-		} u;
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
-				     .msg_controllen = sizeof(u.buf) };
-		ssize_t n = recvmsg(c->sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-		if (n < 0) {
-			if (errno == EAGAIN || errno == EINTR)
-				return true;
-			return false;
-		}
-		if (n == 0)
-			return false; /* orderly hang-up */
 		int fds[4];
 		int nfds = 0;
-		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-				continue;
-			size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			for (size_t j = 0; j < k; j++) {
-				int fd;
-				memcpy(&fd, CMSG_DATA(cm) + j * sizeof(int), sizeof(int));
-				if (nfds < 4)
-					fds[nfds++] = fd;
-				else
-					close(fd);
-			}
-		}
-		if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
-			for (int j = 0; j < nfds; j++)
-				close(fds[j]);
+		ssize_t n = bk_recv_fds(c->sock, rx_buf, sizeof(rx_buf), fds, 4, &nfds);
+		if (n == -EAGAIN)
+			return true;
+		if (n == -EMSGSIZE) {
+			/* bk_recv_fds closed every descriptor that came with it. */
 			bkd_warn("conn %u (pid %d): oversized message or too many descriptors; disconnecting", c->id,
-				(int)c->cred.pid);
+				 (int)c->cred.pid);
 			atomic_fetch_add_explicit(&b->stats.violations, 1, memory_order_relaxed);
 			return false;
 		}
+		if (n <= 0)
+			return false; /* orderly hang-up (0) or a socket error */
 		if (bkd_request_handle(b, c, rx_buf, (size_t)n, fds, nfds) < 0)
 			return false;
 		if (c->state == BKD_CONN_TEARDOWN)

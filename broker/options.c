@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "bk_config.h"
+#include "broker/sys.h"
 #include "log.h"
 
 enum {
@@ -99,20 +100,6 @@ static int parse_uint(const char *flag, const char *s, unsigned long max, unsign
 	}
 	*out = v;
 	return 0;
-}
-
-int bk_default_socket_path(char *buf, size_t len)
-{
-	const char *s = getenv("BROKER_SOCKET");
-	const char *x = getenv("XDG_RUNTIME_DIR");
-	int n;
-	if (s && *s)
-		n = snprintf(buf, len, "%s", s);
-	else if (x && *x)
-		n = snprintf(buf, len, "%s/broker.sock", x);
-	else
-		n = snprintf(buf, len, "/run/broker/broker.sock");
-	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
 static int add_module(struct bkd_options *o, bool dir, const char *arg)

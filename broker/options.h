@@ -38,7 +38,5 @@ struct bkd_options {
  */
 int bkd_options_parse(int argc, char **argv, struct bkd_options *o);
 
-/* The default socket path: $BROKER_SOCKET, $XDG_RUNTIME_DIR/broker.sock, /run/broker/broker.sock. */
-int bk_default_socket_path(char *buf, size_t len);
 
 #endif /* BROKER_OPTIONS_H */

@@ -15,7 +15,8 @@
 #include <unistd.h>
 
 #include "bk_config.h"
-#include "broker/client.h" /* BK_EVERSION, BK_ELAYOUT: the codes the client maps to messages */
+#include "broker/errors.h" /* BK_EVERSION, BK_ELAYOUT, BK_EREFUSED: the codes the client maps to messages */
+#include "broker/sys.h"
 #include "conn.h"
 #include "listener.h"
 #include "loader.h"
@@ -24,28 +25,12 @@
 
 static int send_msg(struct bkd_conn *c, const void *buf, size_t len, const int *fds, int nfds)
 {
-	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * 2)];
-	} u;
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	if (nfds > 0) {
-		memset(&u, 0, sizeof(u));
-		mh.msg_control = u.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-		memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
-	}
-	ssize_t n = sendmsg(c->sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	/* The socket is non-blocking (accept4): a client that does not read its replies loses the connection,
+	 * never the broker's time. */
+	ssize_t n = bk_send_fds(c->sock, buf, len, fds, nfds);
 	if (n < 0) {
-		int e = errno;
-		/* EAGAIN: a client that does not read its replies; it loses the connection, not the broker. */
-		bkd_warn("conn %u (pid %d): cannot send reply: %s", c->id, (int)c->cred.pid, strerror(e));
-		return -e;
+		bkd_warn("conn %u (pid %d): cannot send reply: %s", c->id, (int)c->cred.pid, strerror((int)-n));
+		return (int)n;
 	}
 	return 0;
 }

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "brokerd.h" /* bk_now_ns */
+#include "broker/sys.h"
 
 void bkd_spin_init(struct bkd_spin *s, int64_t budget_ns, enum bkd_spin_policy policy)
 {

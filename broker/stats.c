@@ -1,6 +1,6 @@
+// SPDX-License-Identifier: MIT
 /*
- * stats.c - process figures for STATUS: open fds and RSS from /proc/self,
- * and the monotonic clock used for uptimes.
+ * stats.c - process figures for STATUS: open fds and RSS from /proc/self.
  */
 #include <dirent.h>
 #include <stdio.h>
@@ -8,13 +8,6 @@
 #include <unistd.h>
 
 #include "brokerd.h"
-
-int64_t bk_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 uint32_t bkd_stats_open_fds(void)
 {
