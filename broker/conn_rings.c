@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * conn_rings.c - brokerd's validated engine for one connection's rings
  * (docs/ARCHITECTURE.md, "Rings"): consume the SQ with a private head, check every entry

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * conn_rings.h - brokerd's side of one connection's rings: validated
  * consumption of the submission ring and posting of completions, with

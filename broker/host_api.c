@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * host_api.c - the services modules call (module.h): argument and result
  * buffers, completion, io_uring operations on the worker's own ring, the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * host_api.h - the table of services brokerd offers to modules (module.h).
  */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * listener.c - create the listening socket without ever unlinking a live
  * one: an existing path is probed with connect() first.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * listener.h - the listening SOCK_SEQPACKET socket (docs/ARCHITECTURE.md, "Inside brokerd") and the
  * peer-credential access policy.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * log.c - stderr logging with level and timestamp.  Each line is formatted
  * into a private buffer and written with a single write() so that lines from

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * log.h - brokerd's log: one line per message on stderr, with a timestamp,
  * a level and an origin ("brokerd" or a module name).

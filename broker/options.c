@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * options.c - parse and validate brokerd's flags; every bad value is refused
  * with a message naming the flag, never silently clamped.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * options.h - brokerd's command line (--socket, --workers,
  * --module, --module-dir and --foreground are a fixed contract: scripts and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * region.c - create a connection's shared region (docs/ARCHITECTURE.md, "The shared region").
  *

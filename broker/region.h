@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * region.h - brokerd's side of a connection's shared region: create the
  * sealed memfd, size it from a clamped geometry, initialise and publish it.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * requests.h - the control messages of wire.h, served by the control
  * thread: the handshake (HELLO) and LOOKUP, STATUS, MODULES, CLIENTS, LOAD,

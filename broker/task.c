@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * task.c - life of a task: routing a CALL to its module, the argument copy,
  * completion (exactly once), cancellation, and the op records of the async

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * task.h - one running task (a CALL taken from a connection's SQ) and the
  * private records of the operations it started through the host API.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * uring_futex.c - decide once, at start-up, whether io_uring futex requests
  * work here (docs/ARCHITECTURE.md, "Wake-ups": FUTEX_WAIT through io_uring on 6.7+, an eventfd

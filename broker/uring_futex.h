@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * uring_futex.h - FUTEX_WAIT / FUTEX_WAKE requests for io_uring (kernel
  * 6.7+), filled by hand because liburing 2.3 has no helpers for them.

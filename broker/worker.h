@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * worker.h - a worker thread: its own io_uring, an inbox, the connections it
  * owns, and the loop that drains their submission rings fairly, runs tasks
