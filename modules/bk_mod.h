@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * bk_mod.h - small helpers shared by the built-in modules: the exported
  * entry prototype and a check that the host API brokerd passed has the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * echo.c - the "echo" module: the smallest possible tasks, for round-trip
  * measurements and tests.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * file.c - the "file" module: read part of a file through io_uring, so a
  * slow disk never blocks a worker.

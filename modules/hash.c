@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * hash.c - the "hash" module: message digests with OpenSSL's libcrypto
  * (EVP), never hand-written crypto.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * timer.c - the "timer" module: sleeps that never block a worker.
  *
