@@ -118,6 +118,7 @@ static void identity_init(struct bkd_broker *b)
 	b->stats.start_ns = bk_now_ns();
 	b->futex_ok = bkd_uring_futex_works();
 	b->sq_futex = b->futex_ok && !b->opt.no_futex;
+	b->balance = !b->opt.no_balance && b->opt.workers > 1;
 	b->host = bkd_host_api_table();
 	b->listen_fd = b->sig_fd = b->epfd = -1;
 }

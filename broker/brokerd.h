@@ -64,7 +64,9 @@ struct bkd_conn {
 	int client_efd; /* client's eventfd (BK_HELLO_EVENTFD), -1 if none */
 	int wake_efd; /* BK_FEAT_SQ_EVENTFD: the client writes it to wake us; -1 if unused */
 	struct bkd_region region;
-	struct bkd_worker *w;
+	/* The serving worker: set by the control thread before the first hand-over, then only by the
+	 * worker that hands c to another (worker_conns.c, migrate); read with bkd_conn_worker(). */
+	_Atomic(struct bkd_worker *) w;
 
 	/* worker (after BKD_IN_ADD_CONN until BKD_IN_CONN_DONE) */
 	struct bkd_conn_rings cr;
@@ -75,6 +77,7 @@ struct bkd_conn {
 	bool teardown_received; /* control asked for the teardown; only then may we hand back */
 	bool wait_armed;
 	bool wait_cancel_sent;
+	bool moving; /* going to an idle worker once its wake request is back (worker_conns.c) */
 	bool sleeping; /* sleep_prepare called, sleep_finish due */
 	uint64_t violations_seen; /* cr.violations already logged and counted */
 	struct bkd_ud wait_ud;
@@ -105,6 +108,7 @@ struct bkd_broker {
 	struct bkd_offload *offload;
 	struct bkd_stats stats;
 	uint64_t epoch;
+	bool balance; /* move quiescent connections to idle workers (not --no-balance) */
 	bool futex_ok; /* io_uring has FUTEX_WAIT and FUTEX_WAKE */
 	bool sq_futex; /* workers sleep on FUTEX_WAIT (else the eventfd fallback) */
 	_Atomic bool draining;
@@ -124,5 +128,11 @@ struct bkd_broker {
 /* Process statistics from /proc/self: open fds and resident bytes. */
 uint32_t bkd_stats_open_fds(void);
 uint64_t bkd_stats_rss_bytes(void);
+
+/* The worker serving c now (any thread).  Acquire pairs with the release store of a migration. */
+static inline struct bkd_worker *bkd_conn_worker(struct bkd_conn *c)
+{
+	return atomic_load_explicit(&c->w, memory_order_acquire);
+}
 
 #endif /* BROKER_BROKERD_H */

@@ -94,16 +94,17 @@ void bkd_conn_start(struct bkd_broker *b, struct bkd_conn *c, int client_efd)
 	close(c->region.fd);
 	c->region.fd = -1;
 	c->client_efd = client_efd;
-	c->w = pick_worker(b);
-	atomic_fetch_add_explicit(&c->w->nconns, 1, memory_order_relaxed);
+	struct bkd_worker *w = pick_worker(b);
+	atomic_fetch_add_explicit(&w->nconns, 1, memory_order_relaxed);
+	atomic_store_explicit(&c->w, w, memory_order_relaxed); /* published to w by the inbox's lock */
 	c->state = BKD_CONN_ACTIVE;
 	if (atomic_load_explicit(&b->draining, memory_order_relaxed))
 		atomic_store_explicit(&c->region.v.hdr->broker_state, BK_BROKER_DRAINING, memory_order_release);
 	bkd_dbg("conn %u (pid %d uid %u): region %llu bytes, sq %u cq %u slots %u inline %u, worker %u", c->id,
 		(int)c->cred.pid, (unsigned)c->cred.uid, (unsigned long long)c->region.v.size,
 		c->region.v.geo.sq_entries, c->region.v.geo.cq_entries, c->region.v.geo.nslots,
-		c->region.v.geo.slot_inline, c->w->idx);
-	bkd_inbox_post(&c->w->inbox, &c->add_item, BKD_IN_ADD_CONN, c);
+		c->region.v.geo.slot_inline, w->idx);
+	bkd_inbox_post(&w->inbox, &c->add_item, BKD_IN_ADD_CONN, c);
 }
 
 void bkd_conn_free(struct bkd_conn *c)

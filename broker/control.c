@@ -118,7 +118,8 @@ static void conn_teardown(struct bkd_broker *b, struct bkd_conn *c)
 		sock_close(b, c);
 		c->state = BKD_CONN_TEARDOWN;
 		atomic_store_explicit(&c->region.v.hdr->broker_state, BK_BROKER_GONE, memory_order_release);
-		bkd_inbox_post(&c->w->inbox, &c->teardown_item, BKD_IN_TEARDOWN, c);
+		/* A worker that handed c on meanwhile forwards the item to the new owner (worker.c). */
+		bkd_inbox_post(&bkd_conn_worker(c)->inbox, &c->teardown_item, BKD_IN_TEARDOWN, c);
 		break;
 	case BKD_CONN_TEARDOWN:
 		break;

@@ -31,6 +31,7 @@ enum {
 	OPT_GRACE_MS,
 	OPT_LOG_LEVEL,
 	OPT_NO_FUTEX,
+	OPT_NO_BALANCE,
 	OPT_MAX_LARGE_MB,
 	OPT_HELP,
 	OPT_VERSION,
@@ -49,6 +50,7 @@ static const struct option long_opts[] = {
 	{ "grace-ms", required_argument, NULL, OPT_GRACE_MS },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "no-futex", no_argument, NULL, OPT_NO_FUTEX },
+	{ "no-balance", no_argument, NULL, OPT_NO_BALANCE },
 	{ "max-zero-copy-mb", required_argument, NULL, OPT_MAX_LARGE_MB },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
@@ -210,6 +212,9 @@ static int apply_option(struct bkd_options *o, int c, char **argv, bool *have_so
 		return 0;
 	case OPT_NO_FUTEX:
 		o->no_futex = true;
+		return 0;
+	case OPT_NO_BALANCE:
+		o->no_balance = true;
 		return 0;
 	case OPT_SPIN_POLICY:
 		if (strcmp(optarg, "adaptive") == 0) {

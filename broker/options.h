@@ -30,6 +30,7 @@ struct bkd_options {
 	unsigned grace_ms;
 	int log_level;
 	bool no_futex; /* hidden: force the eventfd wake-up fallback (tests) */
+	bool no_balance; /* hidden: never move connections between workers (tests, benchmarks) */
 	uint64_t max_large; /* cap on a connection's zero-copy area */
 };
 

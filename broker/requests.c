@@ -205,7 +205,7 @@ static int handle_clients(struct bkd_broker *b, struct bkd_conn *c, const struct
 		o->pid = (uint32_t)x->cred.pid;
 		o->uid = (uint32_t)x->cred.uid;
 		o->gid = (uint32_t)x->cred.gid;
-		o->worker = x->w->idx;
+		o->worker = bkd_conn_worker(x)->idx;
 		/* The worker updates these counters with relaxed atomic stores (conn_rings.c). */
 		o->sq_depth = bkd_conn_rings_sq_depth(cr);
 		o->cq_depth = bkd_conn_rings_cq_depth(cr);

@@ -67,9 +67,11 @@ static void task_free_if_done(struct bk_task *t)
 	 * lets the control thread dlclose it, and complete() is called from
 	 * module code that must still be mapped when it returns.
 	 */
-	bkd_registry_release(c->w->b->reg, &t->ref, t->final_status);
+	bkd_registry_release(t->w->b->reg, &t->ref, t->final_status);
 	task_recycle(t->w, t);
-	c->ntasks--; /* a torn conn with none left is handed back by the worker loop (finish_torn) */
+	/* A torn conn with none left is handed back by the worker loop (finish_torn). */
+	if (--c->ntasks == 0)
+		t->w->busy_conns--;
 }
 
 /* Count a completion that never got a task object (unknown function, no memory, shutting down). */
@@ -150,7 +152,8 @@ void bkd_task_run_call(struct bkd_worker *w, struct bkd_conn *c, const struct bk
 		t->arg = src;
 	}
 	c->tasks[e->slot] = t;
-	c->ntasks++;
+	if (c->ntasks++ == 0)
+		w->busy_conns++;
 	bkd_worker_count_start(w);
 
 	/* running stays raised until the result is handled: a completion in between must not free t. */

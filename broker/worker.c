@@ -76,6 +76,12 @@ static void handle_item(struct bkd_worker *w, struct bkd_inbox_item *it)
 			atomic_store_explicit(&c->region.v.hdr->broker_state, BK_BROKER_DRAINING, memory_order_release);
 		break;
 	case BKD_IN_TEARDOWN:
+		if (atomic_load_explicit(&c->w, memory_order_relaxed) != w) {
+			/* We handed c on after the control thread read its owner.  The new owner may see this before
+			 * its ADD (migrate stores the owner first): it then tears c down as soon as c arrives. */
+			bkd_inbox_post(&atomic_load_explicit(&c->w, memory_order_relaxed)->inbox, it, BKD_IN_TEARDOWN, c);
+			break;
+		}
 		c->teardown_received = true;
 		bkd_wconn_tear(w, c);
 		break;
@@ -132,8 +138,10 @@ static void handle_cqe(struct bkd_worker *w, uint64_t data, int res)
 	case BKD_UD_CONN_WAIT: {
 		struct bkd_conn *c = BKD_CONTAINER_OF(ud, struct bkd_conn, wait_ud);
 		c->wait_armed = false;
+		c->wait_cancel_sent = false; /* a later request may need cancelling again (teardown, balance) */
 		if (res < 0 && res != -EAGAIN && res != -ECANCELED && res != -EINTR)
 			bkd_warn("conn %u: wake-up request failed: %s", c->id, strerror(-res));
+		bkd_wconn_wait_done(w, c); /* last: c may go to another worker */
 		break;
 	}
 	case BKD_UD_TASK_OP: {
@@ -223,7 +231,9 @@ static void worker_sleep(struct bkd_worker *w)
 			}
 		}
 		arm_inbox(w);
+		atomic_store_explicit(&w->idle, true, memory_order_relaxed);
 		int r = io_uring_submit_and_wait(&w->ring, 1);
+		atomic_store_explicit(&w->idle, false, memory_order_relaxed);
 		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
 			bkd_err("worker %u: io_uring_submit_and_wait: %s", w->idx, strerror(-r));
 		w->sqes_queued = 0;

@@ -58,6 +58,19 @@ void bkd_wconn_cancel_tasks(struct bkd_conn *c)
 			bkd_task_cancel(c->tasks[s]);
 }
 
+/* Cancel c's armed wake request, once (its completion clears wait_armed and wait_cancel_sent). */
+static void cancel_wait(struct bkd_worker *w, struct bkd_conn *c)
+{
+	if (!c->wait_armed || c->wait_cancel_sent)
+		return;
+	struct io_uring_sqe *sqe = bkd_worker_sqe(w);
+	if (sqe) {
+		io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)&c->wait_ud, 0);
+		io_uring_sqe_set_data64(sqe, 0);
+	}
+	c->wait_cancel_sent = true;
+}
+
 /* Stop serving c: cancel its tasks and its wake request.  Idempotent. */
 void bkd_wconn_tear(struct bkd_worker *w, struct bkd_conn *c)
 {
@@ -65,14 +78,7 @@ void bkd_wconn_tear(struct bkd_worker *w, struct bkd_conn *c)
 		c->torn = true;
 		bkd_wconn_cancel_tasks(c);
 	}
-	if (c->wait_armed && !c->wait_cancel_sent) {
-		struct io_uring_sqe *sqe = bkd_worker_sqe(w);
-		if (sqe) {
-			io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)&c->wait_ud, 0);
-			io_uring_sqe_set_data64(sqe, 0);
-		}
-		c->wait_cancel_sent = true;
-	}
+	cancel_wait(w, c);
 }
 
 /* A violation the connection cannot recover from: stop serving it and ask the control thread to close it. */
@@ -119,8 +125,99 @@ void bkd_wconn_finish_torn(struct bkd_worker *w)
 	}
 }
 
+/*
+ * Balance (docs/ARCHITECTURE.md, "Balance across workers"): a connection
+ * that is quiescent (no task, no unpublished completion, no wait armed on
+ * our ring) and has new entries goes to a sleeping worker when this worker
+ * is loaded: it already ran another connection's entries this round, or
+ * another of its connections has tasks in flight.  Every other such connection goes, so a
+ * burst is shared rather than moved whole.  Nothing of it stays on our
+ * ring, so its entries are still taken in SQ order by one worker at a time.
+ */
+static struct bkd_worker *idle_peer(struct bkd_worker *w)
+{
+	struct bkd_broker *b = w->b;
+	struct bkd_worker *best = NULL;
+	uint32_t best_n = UINT32_MAX;
+	for (unsigned i = 0; i < b->nworkers; i++) {
+		struct bkd_worker *x = &b->workers[i];
+		/* A hint: a peer that woke meanwhile only gets the connection a little early. */
+		if (x == w || !atomic_load_explicit(&x->idle, memory_order_relaxed))
+			continue;
+		uint32_t n = atomic_load_explicit(&x->nconns, memory_order_relaxed);
+		if (n < best_n) {
+			best = x;
+			best_n = n;
+		}
+	}
+	return best;
+}
+
+/* Nothing of c is left on this worker but, possibly, an armed wake request. */
+static bool quiescent(const struct bkd_worker *w, struct bkd_conn *c)
+{
+	return !w->draining && !c->torn && !c->ntasks && !c->dirty && !bkd_conn_rings_backlog(&c->cr);
+}
+
+static void hand_over(struct bkd_worker *w, struct bkd_conn *c, struct bkd_worker *to)
+{
+	/* Queued SQEs may name c's futex word or eventfd (wake-ups): they reach the kernel before c can be
+	 * torn down through its new owner and unmapped or closed. */
+	if (io_uring_sq_ready(&w->ring)) {
+		int r = io_uring_submit(&w->ring);
+		if (r < 0) {
+			bkd_err("worker %u: io_uring_submit: %s", w->idx, strerror(-r));
+			return;
+		}
+		w->sqes_queued = 0;
+	}
+	conn_unlink(w, c);
+	atomic_fetch_sub_explicit(&w->nconns, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&to->nconns, 1, memory_order_relaxed);
+	/* Release: the control thread reads the owner (acquire) to route a teardown; the inbox's lock orders
+	 * everything else for the new owner.  Stored before the post, so that no later owner's store can be
+	 * overtaken by this one. */
+	atomic_store_explicit(&c->w, to, memory_order_release);
+	atomic_fetch_add_explicit(&w->migrated, 1, memory_order_relaxed);
+	bkd_inbox_post(&to->inbox, &c->add_item, BKD_IN_ADD_CONN, c);
+}
+
+static bool migrate(struct bkd_worker *w, struct bkd_conn *c, bool busy)
+{
+	/* Loaded: this round already ran another connection's entries, or another has tasks in flight. */
+	if (!(busy || w->busy_conns > 0) || !w->b->balance || c->moving || !quiescent(w, c) ||
+	    !bkd_conn_rings_sq_pending(&c->cr))
+		return false;
+	if (w->migrate_skip ^= 1)
+		return false; /* keep every second one */
+	struct bkd_worker *to = idle_peer(w);
+	if (!to)
+		return false;
+	if (c->wait_armed) {
+		/* A wake request of ours still names c: cancel it, and move c when its completion is back
+		 * (bkd_wconn_wait_done).  Meanwhile c is served here as usual. */
+		c->moving = true;
+		cancel_wait(w, c);
+		return false;
+	}
+	hand_over(w, c, to);
+	return true;
+}
+
+void bkd_wconn_wait_done(struct bkd_worker *w, struct bkd_conn *c)
+{
+	if (!c->moving)
+		return;
+	c->moving = false;
+	struct bkd_worker *to = quiescent(w, c) ? idle_peer(w) : NULL;
+	if (to)
+		hand_over(w, c, to);
+}
+
 static void run_conn(struct bkd_worker *w, struct bkd_conn *c, bool *busy)
 {
+	if (migrate(w, c, *busy))
+		return;
 	if (bkd_conn_rings_backlog(&c->cr))
 		bkd_worker_mark_dirty(w, c); /* retry publishing what did not fit */
 	int n = bkd_conn_rings_fetch(&c->cr, w->fetch_buf, BKD_WORKER_BUDGET);
@@ -153,6 +250,8 @@ bool bkd_wconn_run_round(struct bkd_worker *w)
 		return false;
 	struct bkd_conn *c = start;
 	do {
+		/* Taken first: run_conn may hand c to another worker.  start itself never goes (busy is false when
+		 * it runs), so the loop ends. */
 		struct bkd_conn *next = c->wnext ? c->wnext : w->conns;
 		if (!c->torn)
 			run_conn(w, c, &busy);

@@ -20,6 +20,8 @@ void bkd_wconn_tear(struct bkd_worker *w, struct bkd_conn *c);
 void bkd_wconn_finish_torn(struct bkd_worker *w);
 /* One fair round over every connection's SQ; true if any entry was taken. */
 bool bkd_wconn_run_round(struct bkd_worker *w);
+/* c's wake request completed (it is no longer armed): finish a move to another worker begun by the round. */
+void bkd_wconn_wait_done(struct bkd_worker *w, struct bkd_conn *c);
 /* Publish the completions of every dirty connection and queue their wake-ups. */
 void bkd_wconn_flush_dirty(struct bkd_worker *w);
 
