@@ -68,8 +68,9 @@ done < <(find "$dest" -type f -print0)
 rm -rf "$build"
 bindir=$(dirname "$(find "$dest" -name broker-stress -type f | head -n 1)")
 libdir=$(dirname "$(find "$dest" -name 'libbkclient.so.1' | head -n 1)")
-[ -x "$bindir/broker-stress" ] && [ -x "$bindir/broker-bench" ] && [ -x "$bindir/brokerd" ] ||
-	fail "broker-stress, broker-bench or brokerd not installed in one bin folder"
+for t in broker-stress broker-bench brokerd; do
+	[ -x "$bindir/$t" ] || fail "$t not installed beside broker-stress"
+done
 export LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 unset BROKER_MODULE_DIR BK_BROKERD BK_MODULE_DIR
 
