@@ -85,7 +85,7 @@ fi
 if timeout 120 "$bindir/broker-bench" --quick --quiet >"$tmp/bench.out" 2>&1 &&
 	grep -qF "own brokerd $bindir/brokerd," "$tmp/bench.out"; then
 	echo "install check: installed broker-bench --quick passed ($(grep -m 1 'syscalls per task' "$tmp/bench.out" |
-		tr -s ' ' || echo 'syscalls not counted'))"
+		tr -s ' ' | sed 's/^ //' || echo 'syscalls not counted'))"
 else
 	cat "$tmp/bench.out" >&2
 	echo "install check: installed broker-bench --quick failed (or did not start $bindir/brokerd)" >&2
