@@ -11,9 +11,9 @@
 #include "broker.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,6 +24,7 @@
 #include "loader.h"
 #include "log.h"
 #include "offload.h"
+#include "paths.h"
 #include "uring_futex.h"
 #include "worker.h"
 
@@ -49,19 +50,7 @@ static void registry_notify(void *arg)
 	bkd_inbox_kick(&b->ctl_inbox);
 }
 
-static bool is_dir(const char *p)
-{
-	struct stat st;
-	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-/* The installed module folder, else the build tree's (running uninstalled). */
-static const char *default_module_dir(void)
-{
-	return is_dir(BK_MODULE_DIR) ? BK_MODULE_DIR : BK_BUILD_MODULE_DIR;
-}
-
-/* Explicit --module/--module-dir flags, else the built-in modules (installed, else the build tree). */
+/* Explicit --module/--module-dir flags, else the built-in modules of this install (paths.h). */
 static int load_modules(struct bkd_broker *b)
 {
 	int loaded = 0;
@@ -82,7 +71,8 @@ static int load_modules(struct bkd_broker *b)
 	if (b->opt.nmodules || b->opt.nmodule_dirs)
 		return loaded;
 	const char *env = getenv("BROKER_MODULE_DIR");
-	const char *dir = env && *env ? env : default_module_dir();
+	char def[PATH_MAX];
+	const char *dir = env && *env ? env : bkd_default_module_dir(def, sizeof(def));
 	int n = bkd_loader_load_dir(b->reg, dir);
 	if (n < 0) {
 		bkd_err("built-in module folder %s: %s", dir, strerror(-n));

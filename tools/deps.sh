@@ -1,7 +1,7 @@
 # tools/deps.sh - sourced by tools/run and tools/test: install the Debian
 # packages the build needs when they are missing (a fresh Debian 12 machine
 # has none of them).  Non-interactive, so it works in CI without stdin.
-BK_DEBIAN_PACKAGES="gcc pkg-config meson ninja-build liburing-dev libbpf-dev libcmocka-dev libssl-dev clang llvm gnuplot-nox procps"
+BK_DEBIAN_PACKAGES="gcc pkg-config meson ninja-build liburing-dev libbpf-dev libcmocka-dev libssl-dev clang llvm bpftool gnuplot-nox procps"
 
 bk_install_deps() {
 	local missing=""

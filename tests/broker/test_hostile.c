@@ -39,7 +39,8 @@ static int raw_socket(const char *path)
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	assert_true(fd >= 0);
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	int n = snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	assert_true(n > 0 && (size_t)n < sizeof(sa.sun_path)); /* a cut path would name another socket */
 	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	return fd;
 }

@@ -61,8 +61,10 @@ static int control_path(struct bkctl *k, uint16_t type, const char *arg, char *m
 
 	memset(&req, 0, sizeof(req));
 	req.h.type = type;
-	snprintf(req.path, sizeof(req.path), "%s", arg);
 	msg[0] = '\0';
+	/* A cut path would name another file; refuse it rather than send it. */
+	if (snprintf(req.path, sizeof(req.path), "%s", arg) >= (int)sizeof(req.path))
+		return -ENAMETOOLONG;
 	rc = bkctl_call(k, &req, sizeof(req), BK_MSG_RESULT, &res, sizeof(res), msg, msglen);
 	if (rc < 0)
 		return rc;

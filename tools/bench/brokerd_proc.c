@@ -32,7 +32,7 @@ int bk_brokerd_init(struct bk_brokerd *b, const char *bin, const char *moddir)
 
 int bk_brokerd_arg(struct bk_brokerd *b, const char *arg)
 {
-	if (b->nextra >= 4 || strlen(arg) >= sizeof(b->extra[0]))
+	if (b->nextra >= BK_BROKERD_MAX_EXTRA || strlen(arg) >= sizeof(b->extra[0]))
 		return -E2BIG;
 	snprintf(b->extra[b->nextra++], sizeof(b->extra[0]), "%s", arg);
 	return 0;
@@ -85,7 +85,7 @@ void bk_brokerd_log_tail(const struct bk_brokerd *b, char *buf, size_t len)
 
 int bk_brokerd_start(struct bk_brokerd *b, char *err, size_t errlen)
 {
-	const char *argv[16];
+	const char *argv[6 + BK_BROKERD_MAX_EXTRA + 1]; /* fixed flags, --module-dir D, extra, NULL */
 	int n = 0;
 	argv[n++] = b->bin;
 	argv[n++] = "--foreground";

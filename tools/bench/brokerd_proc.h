@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#define BK_BROKERD_MAX_EXTRA 8 /* broker-bench's spin mode passes 6 */
+
 struct bk_brokerd {
 	pid_t pid; /* 0 when not running */
 	char dir[128]; /* temporary folder, removed by bk_brokerd_cleanup */
@@ -17,7 +19,7 @@ struct bk_brokerd {
 	char log[192]; /* <dir>/brokerd.log: brokerd's stdout and stderr */
 	char bin[512];
 	char moddir[512];
-	char extra[4][32]; /* extra flags, e.g. "--spin-us" "0" */
+	char extra[BK_BROKERD_MAX_EXTRA][32]; /* extra flags, e.g. "--spin-us" "0" */
 	int nextra;
 };
 
@@ -26,7 +28,7 @@ struct bk_brokerd {
  * path (a name without '/' is looked up on PATH); moddir may be NULL.
  */
 int bk_brokerd_init(struct bk_brokerd *b, const char *bin, const char *moddir);
-/* Add one extra argument (at most 4). */
+/* Add one extra argument (at most BK_BROKERD_MAX_EXTRA). */
 int bk_brokerd_arg(struct bk_brokerd *b, const char *arg);
 /*
  * Start brokerd --foreground --socket <socket> [--module-dir D] [extra] and

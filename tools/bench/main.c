@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,27 +14,19 @@
 #include <unistd.h>
 
 #include "baselines.h"
-#include "bk_config.h"
+#include "broker_runs.h"
 #include "brokerd_proc.h"
+#include "paths.h"
 #include "results.h"
 #include "syscount.h"
 #include "util.h"
-#ifdef BK_HAVE_CLIENT
-#include "broker_runs.h"
-#endif
-
-#ifndef BK_BENCH_BROKERD
-#define BK_BENCH_BROKERD "brokerd"
-#endif
-#ifndef BK_BENCH_BPF_OBJ
-#define BK_BENCH_BPF_OBJ ""
-#endif
 
 #define SPIN_CLIENT_NS 1000000000LL /* "large": a waiting client never gets to sleep */
 #define SPIN_BROKER_US "1000000" /* likewise for brokerd's workers */
 
 struct opts {
-	const char *socket, *brokerd, *moddir, *plot, *bpf_obj;
+	const char *socket, *brokerd, *moddir, *plot;
+	char default_brokerd[PATH_MAX];
 	int json, quick, no_baselines;
 	long long samples, warmup;
 	double seconds, idle_seconds;
@@ -41,6 +34,7 @@ struct opts {
 
 static void usage(FILE *f)
 {
+	char brokerd[PATH_MAX];
 	fprintf(f,
 		"usage: broker-bench [options]\n"
 		"Measure brokerd's round-trip latency and pipelined throughput of echo.noop\n"
@@ -49,20 +43,19 @@ static void usage(FILE *f)
 		"  --socket PATH       use the brokerd at PATH instead of starting our own\n"
 		"                      (its worker spinning is then whatever it was started with)\n"
 		"  --brokerd PATH      brokerd to start (default: %s)\n"
-		"  --module-dir DIR    module folder for that brokerd (default: %s)\n"
+		"  --module-dir DIR    module folder for that brokerd (default: its own)\n"
 		"  --json              print the figures as JSON instead of the table\n"
 		"  --plot FILE.png     draw latency CDFs with gnuplot\n"
 		"  --quick             small sample counts and short phases (for tests)\n"
 		"  --samples N         latency samples per figure (default 200000)\n"
 		"  --seconds S         duration of each throughput figure (default 2)\n"
 		"  --idle-seconds S    how long brokerd's idle CPU is watched (default 5)\n"
-		"  --bpf-obj PATH      the BPF syscall counter object (default: %s)\n"
 		"  --no-baselines      skip the baselines\n"
 		"  --quiet             no progress lines on stderr\n"
 		"  --help              this text\n\n"
-		"Syscalls per task are counted with BPF only when running as root.\n"
+		"Syscalls per task are counted with BPF (built in) only when running as root.\n"
 		"Exit status: 0 all figures measured, 1 a phase failed, 2 bad usage.\n",
-		BK_BENCH_BROKERD, BK_BUILD_MODULE_DIR, BK_BENCH_BPF_OBJ[0] ? BK_BENCH_BPF_OBJ : "(not built)");
+		bk_tool_default_brokerd(brokerd, sizeof(brokerd)));
 }
 
 static int parse_num(const char *name, const char *s, double lo, double hi, double *out)
@@ -80,8 +73,8 @@ static int parse_num(const char *name, const char *s, double lo, double hi, doub
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-	enum { O_SOCKET = 256, O_BROKERD, O_MODDIR, O_JSON, O_PLOT, O_QUICK, O_SAMPLES, O_SECONDS, O_IDLE, O_BPF,
-	       O_NOBASE, O_QUIET, O_HELP };
+	enum { O_SOCKET = 256, O_BROKERD, O_MODDIR, O_JSON, O_PLOT, O_QUICK, O_SAMPLES, O_SECONDS, O_IDLE, O_NOBASE,
+	       O_QUIET, O_HELP };
 	static const struct option lo[] = {
 		{ "socket", required_argument, NULL, O_SOCKET },
 		{ "brokerd", required_argument, NULL, O_BROKERD },
@@ -92,7 +85,6 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "samples", required_argument, NULL, O_SAMPLES },
 		{ "seconds", required_argument, NULL, O_SECONDS },
 		{ "idle-seconds", required_argument, NULL, O_IDLE },
-		{ "bpf-obj", required_argument, NULL, O_BPF },
 		{ "no-baselines", no_argument, NULL, O_NOBASE },
 		{ "quiet", no_argument, NULL, O_QUIET },
 		{ "help", no_argument, NULL, O_HELP },
@@ -120,7 +112,6 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			if (parse_num("--idle-seconds", optarg, 0.1, 3600, &idle))
 				return -EINVAL;
 			break;
-		case O_BPF: o->bpf_obj = optarg; break;
 		case O_NOBASE: o->no_baselines = 1; break;
 		case O_QUIET: bk_bench_quiet = 1; break;
 		case O_HELP: usage(stdout); exit(0);
@@ -138,11 +129,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	o->seconds = seconds > 0 ? seconds : o->quick ? 0.2 : 2.0;
 	o->idle_seconds = idle > 0 ? idle : o->quick ? 0.5 : 5.0;
 	if (!o->brokerd)
-		o->brokerd = BK_BENCH_BROKERD;
-	if (!o->moddir)
-		o->moddir = BK_BUILD_MODULE_DIR;
-	if (!o->bpf_obj)
-		o->bpf_obj = BK_BENCH_BPF_OBJ;
+		o->brokerd = bk_tool_default_brokerd(o->default_brokerd, sizeof(o->default_brokerd));
 	return 0;
 }
 
@@ -158,10 +145,8 @@ static void run_baselines(const struct opts *o, struct bk_results *r)
 	static const base_fn fns[BK_NBASES] = { bk_base_shm_spin, bk_base_futex, bk_base_uds_rtt, bk_base_pipe_rtt,
 						bk_base_zmq_rtt };
 	for (int b = 0; b < BK_NBASES; b++) {
-#ifdef BK_HAVE_CLIENT
 		if (b == BK_BASE_SHM || b == BK_BASE_FUTEX || b == BK_BASE_UDS)
 			continue; /* measured interleaved with the broker mode they are compared with */
-#endif
 		struct bk_rtt_cfg cfg = { (uint64_t)o->warmup, (uint64_t)o->samples, bk_base_labels[b] };
 		if (b == BK_BASE_ZMQ && cfg.samples > 50000)
 			cfg.samples = 50000; /* ~50 us each: keep the run short */
@@ -187,7 +172,6 @@ static void run_baselines(const struct opts *o, struct bk_results *r)
 		r->uds_tps_w256 = (struct bk_figure){ 1, tps };
 }
 
-#ifdef BK_HAVE_CLIENT
 /* Cost counters around the timed part of the 1-client window-256 run. */
 struct costs {
 	struct bk_results *r;
@@ -351,7 +335,7 @@ static void run_broker(const struct opts *o, struct bk_results *r)
 {
 	char note[256] = "";
 	struct bk_syscount *sc = NULL;
-	if (bk_syscount_open(o->bpf_obj, &sc, note, sizeof(note)) < 0) {
+	if (bk_syscount_open(&sc, note, sizeof(note)) < 0) {
 		snprintf(r->syscalls_note, sizeof(r->syscalls_note), "%s", note);
 		bk_progress("syscalls per task will not be counted: %s", note);
 	}
@@ -403,7 +387,6 @@ static void run_broker(const struct opts *o, struct bk_results *r)
 	}
 	bk_syscount_close(sc);
 }
-#endif
 
 int main(int argc, char **argv)
 {
@@ -434,17 +417,13 @@ int main(int argc, char **argv)
 	if (o.socket)
 		snprintf(r->broker_desc, sizeof(r->broker_desc), "brokerd at %s (not started by the bench)", o.socket);
 	else
-		snprintf(r->broker_desc, sizeof(r->broker_desc), "own brokerd %s, modules %s", o.brokerd, o.moddir);
+		snprintf(r->broker_desc, sizeof(r->broker_desc), "own brokerd %s, modules %s", o.brokerd,
+			 o.moddir ? o.moddir : "(its default)");
 	snprintf(r->syscalls_note, sizeof(r->syscalls_note), "not measured");
 
 	if (!o.no_baselines)
 		run_baselines(&o, r);
-#ifdef BK_HAVE_CLIENT
 	run_broker(&o, r);
-#else
-	phase_failed(r, "broker figures", "broker-bench was built without libbkclient");
-	snprintf(r->syscalls_note, sizeof(r->syscalls_note), "built without libbkclient");
-#endif
 	if (o.json)
 		bk_print_json(stdout, r);
 	else

@@ -3,7 +3,8 @@
  * process (tgid) for the few pids the bench pre-inserts into the map (the
  * bench client and brokerd); every other process finds no entry and costs
  * one hash lookup.  Attached to the raw tracepoint sys_enter, which needs no
- * tracefs mount.  Built with clang -target bpf at build time.
+ * tracefs mount.  Built with clang -target bpf at build time and embedded in
+ * broker-bench as a libbpf skeleton (tools/bench/meson.build).
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>

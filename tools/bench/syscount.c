@@ -1,4 +1,9 @@
-/* syscount.c - load and read the BPF syscall counter (see syscount.h). */
+/*
+ * syscount.c - load and read the BPF syscall counter (see syscount.h).  The
+ * BPF object is built into broker-bench as a libbpf skeleton
+ * (syscount.skel.h, made by `bpftool gen skeleton` at build time), so the
+ * installed bench needs no file beside it.
+ */
 #include "syscount.h"
 
 #include <errno.h>
@@ -9,11 +14,10 @@
 #include <unistd.h>
 
 #ifndef BK_HAVE_LIBBPF
-int bk_syscount_open(const char *obj_path, struct bk_syscount **out, char *note, size_t notelen)
+int bk_syscount_open(struct bk_syscount **out, char *note, size_t notelen)
 {
-	(void)obj_path;
 	*out = NULL;
-	snprintf(note, notelen, "broker-bench was built without libbpf");
+	snprintf(note, notelen, "broker-bench was built without libbpf, clang or bpftool");
 	return -ENOTSUP;
 }
 int bk_syscount_watch(struct bk_syscount *s, pid_t pid)
@@ -36,9 +40,10 @@ void bk_syscount_close(struct bk_syscount *s)
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "syscount.skel.h"
+
 struct bk_syscount {
-	struct bpf_object *obj;
-	struct bpf_link *link;
+	struct syscount_bpf *skel;
 	int map_fd;
 };
 
@@ -50,17 +55,12 @@ static int quiet_print(enum libbpf_print_level level, const char *fmt, va_list a
 	return vfprintf(stderr, fmt, ap);
 }
 
-int bk_syscount_open(const char *obj_path, struct bk_syscount **out, char *note, size_t notelen)
+int bk_syscount_open(struct bk_syscount **out, char *note, size_t notelen)
 {
 	*out = NULL;
 	if (geteuid() != 0) {
 		snprintf(note, notelen, "not running as root: syscalls not counted");
 		return -EPERM;
-	}
-	if (!obj_path || access(obj_path, R_OK) != 0) {
-		snprintf(note, notelen, "BPF object %s not readable (clang missing at build time?)",
-			 obj_path ? obj_path : "(none)");
-		return -ENOENT;
 	}
 	libbpf_set_print(quiet_print);
 	struct bk_syscount *s = calloc(1, sizeof(*s));
@@ -70,28 +70,15 @@ int bk_syscount_open(const char *obj_path, struct bk_syscount **out, char *note,
 	}
 	int err;
 	/* libbpf 1.x returns NULL and sets errno on failure. */
-	s->obj = bpf_object__open_file(obj_path, NULL);
-	if (!s->obj) {
+	s->skel = syscount_bpf__open_and_load();
+	if (!s->skel) {
 		err = -errno;
-		snprintf(note, notelen, "bpf_object__open_file(%s): %s", obj_path, strerror(-err));
-		goto fail;
-	}
-	err = bpf_object__load(s->obj);
-	if (err) {
 		snprintf(note, notelen, "loading the BPF program: %s", strerror(-err));
 		goto fail;
 	}
-	struct bpf_program *prog = bpf_object__find_program_by_name(s->obj, "bk_count_sys_enter");
-	struct bpf_map *map = bpf_object__find_map_by_name(s->obj, "counts");
-	if (!prog || !map) {
-		err = -ENOENT;
-		snprintf(note, notelen, "BPF object %s lacks its program or map", obj_path);
-		goto fail;
-	}
-	s->map_fd = bpf_map__fd(map);
-	s->link = bpf_program__attach(prog);
-	if (!s->link) {
-		err = -errno;
+	s->map_fd = bpf_map__fd(s->skel->maps.counts);
+	err = syscount_bpf__attach(s->skel);
+	if (err) {
 		snprintf(note, notelen, "attaching to raw tracepoint sys_enter: %s", strerror(-err));
 		goto fail;
 	}
@@ -124,10 +111,7 @@ void bk_syscount_close(struct bk_syscount *s)
 {
 	if (!s)
 		return;
-	if (s->link)
-		bpf_link__destroy(s->link);
-	if (s->obj)
-		bpf_object__close(s->obj);
+	syscount_bpf__destroy(s->skel); /* detaches too; NULL is fine */
 	free(s);
 }
 #endif

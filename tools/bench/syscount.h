@@ -1,8 +1,9 @@
 /*
  * syscount.h - count the syscalls of chosen processes with a BPF program
  * (syscount.bpf.c) loaded through libbpf.  Needs root (or CAP_BPF +
- * CAP_PERFMON) and a bench built with libbpf and clang; every failure is
- * returned with a readable note so the bench can report "not counted".
+ * CAP_PERFMON) and a bench built with libbpf, clang and bpftool; every
+ * failure is returned with a readable note so the bench can report "not
+ * counted".
  */
 #ifndef BK_BENCH_SYSCOUNT_H
 #define BK_BENCH_SYSCOUNT_H
@@ -13,8 +14,8 @@
 
 struct bk_syscount;
 
-/* Load the object at obj_path and attach it.  0, or -errno with note filled. */
-int bk_syscount_open(const char *obj_path, struct bk_syscount **out, char *note, size_t notelen);
+/* Load the built-in BPF program and attach it.  0, or -errno with note filled. */
+int bk_syscount_open(struct bk_syscount **out, char *note, size_t notelen);
 /* Start counting pid (resets its counter to 0). */
 int bk_syscount_watch(struct bk_syscount *s, pid_t pid);
 /* Syscalls counted for pid since bk_syscount_watch, or -errno. */

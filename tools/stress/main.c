@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <poll.h>
 #include <signal.h>
@@ -18,14 +19,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "bk_config.h"
 #include "brokerd_proc.h"
+#include "paths.h"
 #include "stress.h"
 #include "util.h"
-
-#ifndef BK_STRESS_BROKERD
-#define BK_STRESS_BROKERD "brokerd"
-#endif
 
 #define MAX_CLIENTS 256
 #define FINISH_GRACE_NS (20 * 1000000000LL) /* clients' last round (10 s waits) must end by then */
@@ -35,6 +32,7 @@ struct opts {
 	double seconds, kill_rate;
 	int restart_broker;
 	const char *socket, *brokerd, *moddir;
+	char default_brokerd[PATH_MAX];
 	uint64_t seed;
 };
 
@@ -51,6 +49,7 @@ struct totals {
 
 static void usage(FILE *f)
 {
+	char brokerd[PATH_MAX];
 	fprintf(f,
 		"usage: broker-stress --clients N --seconds S [options]\n"
 		"Run N client processes posting mixed calls (echo.echo, echo.upper, timer.sleep,\n"
@@ -63,12 +62,12 @@ static void usage(FILE *f)
 		"                      BK_EGONE and reconnect (not with --socket)\n"
 		"  --socket PATH       use the brokerd at PATH instead of starting our own\n"
 		"  --brokerd PATH      brokerd to start (default: %s)\n"
-		"  --module-dir DIR    its module folder (default: %s)\n"
+		"  --module-dir DIR    its module folder (default: its own)\n"
 		"  --seed N            random seed (default: from the clock; printed)\n"
 		"  --quiet             no progress lines on stderr\n"
 		"  --help              this text\n\n"
 		"Exit status: 0 nothing failed, 1 something failed, 2 bad usage.\n",
-		MAX_CLIENTS, BK_STRESS_BROKERD, BK_BUILD_MODULE_DIR);
+		MAX_CLIENTS, bk_tool_default_brokerd(brokerd, sizeof(brokerd)));
 }
 
 static int num(const char *name, const char *s, double lo, double hi, double *out)
@@ -99,8 +98,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	int c;
 	o->clients = 4;
 	o->seconds = 5;
-	o->brokerd = BK_STRESS_BROKERD;
-	o->moddir = BK_BUILD_MODULE_DIR;
+	o->brokerd = bk_tool_default_brokerd(o->default_brokerd, sizeof(o->default_brokerd));
 	o->seed = (uint64_t)bk_now_ns() ^ ((uint64_t)getpid() << 32);
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
