@@ -70,7 +70,7 @@ static void usage(FILE *f)
 		"  --module PATH       load this module .so (repeatable)\n"
 		"  --module-dir DIR    load every *.so in DIR (repeatable)\n"
 		"                      without --module/--module-dir the built-in modules are loaded\n"
-		"                      ($BROKER_MODULE_DIR, else %s, else the build tree)\n"
+		"                      ($BROKER_MODULE_DIR, else this install's <libdir>/broker/modules, else %s)\n"
 		"  --foreground        stay in the foreground (default: daemonise)\n"
 		"  --allow-uid UID     also accept clients with this uid (repeatable)\n"
 		"  --allow-gid GID     also accept clients with this gid (repeatable); the socket\n"
