@@ -56,6 +56,7 @@ struct bkd_worker {
 	struct bkd_ud inbox_ud;
 	bool inbox_armed;
 	struct bkd_conn *conns, *conns_tail;
+	unsigned nlinked; /* connections in that list */
 	struct bkd_conn *rr; /* where the next round starts */
 	struct bkd_conn *dirty; /* connections with completions to flush */
 	struct bkd_ud backlog_ud;

@@ -27,6 +27,7 @@ void bkd_wconn_link(struct bkd_worker *w, struct bkd_conn *c)
 	else
 		w->conns = c;
 	w->conns_tail = c;
+	w->nlinked++;
 }
 
 static void conn_unlink(struct bkd_worker *w, struct bkd_conn *c)
@@ -39,6 +40,7 @@ static void conn_unlink(struct bkd_worker *w, struct bkd_conn *c)
 		c->wnext->wprev = c->wprev;
 	else
 		w->conns_tail = c->wprev;
+	w->nlinked--;
 	if (w->rr == c)
 		w->rr = c->wnext;
 	if (c->dirty) {
@@ -248,16 +250,19 @@ bool bkd_wconn_run_round(struct bkd_worker *w)
 	struct bkd_conn *start = w->rr ? w->rr : w->conns;
 	if (!start)
 		return false;
+	/* run_conn may hand any connection to another worker, start included: count the steps instead of
+	 * waiting to come back to start, and let conn_unlink move rr on if start leaves. */
+	w->rr = start;
+	unsigned n = w->nlinked;
 	struct bkd_conn *c = start;
-	do {
-		/* Taken first: run_conn may hand c to another worker.  start itself never goes (busy is false when
-		 * it runs), so the loop ends. */
-		struct bkd_conn *next = c->wnext ? c->wnext : w->conns;
+	for (unsigned k = 0; k < n && c; k++) {
+		struct bkd_conn *next = c->wnext ? c->wnext : w->conns; /* taken first: c may leave */
 		if (!c->torn)
 			run_conn(w, c, &busy);
 		c = next;
-	} while (c != start);
-	w->rr = start->wnext ? start->wnext : w->conns;
+	}
+	if (w->rr == start)
+		w->rr = start->wnext ? start->wnext : w->conns; /* the next round starts one further */
 	return busy;
 }
 
