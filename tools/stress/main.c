@@ -201,6 +201,8 @@ static void take(struct totals *t, struct slot *slots, int n, const struct bk_st
 	t->reconnects += m->reconnects;
 	if (m->kind == MSG_FINAL) {
 		struct slot *s = find(slots, n, m->pid);
+		if (!s) /* reaped before its last report was read: reap() keeps the pid negated */
+			s = find(slots, n, -m->pid);
 		if (s)
 			s->final = 1;
 	}
