@@ -59,6 +59,7 @@ struct bk_future {
 	bk_complete_cb cb;
 	void *user_data;
 	bool cb_queued;
+	bool lost; /* F_DONE by the library, not the broker: the broker died first (client.h) */
 	uint32_t next; /* free FIFO link (slot index, UINT32_MAX = none) */
 	struct bk_future *cb_next; /* callback queue link */
 };
@@ -117,6 +118,11 @@ int bkc_reap(bk_client *c, bool from_dispatch);
 void bkc_mark_done(bk_client *c, struct bk_future *f, int32_t status, uint32_t res_len, bool *signal_cb);
 /* With c->lock held: put f at the tail of the free FIFO. */
 void bkc_free_future(bk_client *c, struct bk_future *f);
+/*
+ * The broker is gone: end every future it did not complete as lost (status
+ * BK_EGONE), queueing callbacks; one it did complete keeps its result.
+ */
+void bkc_fail_pending(bk_client *c);
 /*
  * Test the socket and region for a dead broker (non-blocking); sets c->gone.
  * Returns true when gone.  The socket poll (a syscall) is rate-limited to one

@@ -7,6 +7,11 @@
  * slot's done_gen equals its generation: the broker stores done_gen with
  * release after status and res_len, so a waiter whose cqe another thread
  * claimed still sees its own completion at once.
+ *
+ * Once the broker is gone, a future it did not complete can never complete:
+ * the library ends it itself as "lost" (status BK_EGONE, f->lost), and
+ * bk_wait/bk_poll report BK_EGONE for exactly those (the contract atop
+ * bk_wait in client.h).
  */
 #include <errno.h>
 #include <limits.h>
@@ -29,6 +34,7 @@ void bkc_free_future(bk_client *c, struct bk_future *f)
 {
 	atomic_store_explicit(&f->state, F_FREE, memory_order_relaxed);
 	f->cb = NULL;
+	f->lost = false;
 	f->next = UINT32_MAX;
 	/* FIFO: a released handle is recycled as late as possible, so BK_ESTALE catches misuse longest. */
 	if (c->nfree == 0)
@@ -105,6 +111,27 @@ int bkc_reap(bk_client *c, bool from_dispatch)
 	if (signal_cb && !from_dispatch)
 		bkc_signal_fd(c); /* a callback was queued outside bk_dispatch: make the loop run it */
 	return total;
+}
+
+void bkc_fail_pending(bk_client *c)
+{
+	bool sig = false;
+	bkc_reap(c, false);
+	pthread_mutex_lock(&c->lock);
+	for (uint32_t i = 0; i < c->v.geo.nslots; i++) {
+		struct bk_future *f = &c->futures[i];
+		uint32_t st = atomic_load_explicit(&f->state, memory_order_relaxed);
+		if (st != F_PENDING && st != F_ORPHAN)
+			continue;
+		/* The broker may have finished it just before dying (done_gen is written before the cqe). */
+		if (slot_done_locked(c, f, &sig))
+			continue;
+		f->lost = true; /* published with the state by bkc_mark_done's release store of F_DONE */
+		bkc_mark_done(c, f, BK_EGONE, 0, &sig);
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (sig)
+		bkc_signal_fd(c);
 }
 
 bool bkc_check_gone(bk_client *c, bool force)
@@ -215,6 +242,31 @@ static int check_future(bk_future *f, bool reap)
 }
 
 /*
+ * The broker is gone and f looked pending: end what it left undone, then
+ * look at f again (1 or BK_ESTALE now; "pending" could only be a recycled
+ * handle, and is reported as gone rather than as done).
+ */
+static int check_gone_future(bk_future *f)
+{
+	bkc_fail_pending(f->c);
+	int r = check_future(f, false);
+	return r == 0 ? BK_EGONE : r;
+}
+
+/*
+ * What bk_wait/bk_poll say for check_future's answer r: an error as is, and
+ * for a done future 'done' when the broker completed it, BK_EGONE when the
+ * library ended it.  f->lost is read after check_future's acquire of F_DONE
+ * (or under the lock), which orders it after bkc_fail_pending's write.
+ */
+static int outcome(bk_future *f, int r, int done)
+{
+	if (r <= 0)
+		return r;
+	return f->lost ? BK_EGONE : done;
+}
+
+/*
  * Adaptive spin: fold how long a completed wait took into the EWMA (1/8
  * weight).  Unsynchronised read-modify-write: a lost update between racing
  * threads only slows the average's convergence.
@@ -235,8 +287,8 @@ BK_API int bk_poll(bk_future *f)
 		return -EINVAL;
 	int r = check_future(f, true);
 	if (r == 0 && bkc_check_gone(f->c, false))
-		return BK_EGONE;
-	return r;
+		r = check_gone_future(f);
+	return outcome(f, r, 1);
 }
 
 BK_API int bk_wait(bk_future *f, int64_t timeout_ns)
@@ -245,10 +297,10 @@ BK_API int bk_wait(bk_future *f, int64_t timeout_ns)
 		return -EINVAL;
 	bk_client *c = f->c;
 	int r = check_future(f, true);
+	if (r == 0 && atomic_load(&c->gone))
+		r = check_gone_future(f);
 	if (r != 0)
-		return r < 0 ? r : 0;
-	if (atomic_load(&c->gone))
-		return BK_EGONE;
+		return outcome(f, r, 0);
 	int64_t start = bk_now_ns();
 	int64_t deadline = timeout_ns < 0 ? INT64_MAX : start + timeout_ns;
 
@@ -270,7 +322,7 @@ BK_API int bk_wait(bk_future *f, int64_t timeout_ns)
 		}
 		if (r != 0) {
 			learn_wait_time(c, bk_now_ns() - start);
-			return r < 0 ? r : 0;
+			return outcome(f, r, 0);
 		}
 	}
 
@@ -292,10 +344,10 @@ BK_API int bk_wait(bk_future *f, int64_t timeout_ns)
 		bk_ring_sleep_finish(c->v.cq_ctl, true);
 		if (r != 0) {
 			learn_wait_time(c, bk_now_ns() - start);
-			return r < 0 ? r : 0;
+			return outcome(f, r, 0);
 		}
 		if (atomic_load(&c->gone))
-			return BK_EGONE;
+			return outcome(f, check_gone_future(f), 0);
 	}
 }
 
@@ -305,6 +357,8 @@ BK_API int bk_result(bk_future *f, const void **data, size_t *len)
 		return -EINVAL;
 	bk_client *c = f->c;
 	int r = check_future(f, false);
+	if (r == 0 && atomic_load(&c->gone))
+		r = check_gone_future(f); /* another call saw the broker die: f can never complete now */
 	if (r < 0)
 		return r;
 	if (r == 0)

@@ -69,20 +69,6 @@ BK_API int bk_on_complete(bk_future *f, bk_complete_cb cb, void *user_data)
 	return r;
 }
 
-/* The broker is gone: complete what can never complete now with BK_EGONE, so callbacks still run once. */
-static void fail_pending(bk_client *c)
-{
-	bool sig = false;
-	pthread_mutex_lock(&c->lock);
-	for (uint32_t i = 0; i < c->v.geo.nslots; i++) {
-		struct bk_future *f = &c->futures[i];
-		uint32_t st = atomic_load_explicit(&f->state, memory_order_relaxed);
-		if (st == F_PENDING || st == F_ORPHAN)
-			bkc_mark_done(c, f, BK_EGONE, 0, &sig);
-	}
-	pthread_mutex_unlock(&c->lock);
-}
-
 /* Pop one queued callback; frees zombies on the way.  Returns false when the queue is empty. */
 static bool pop_callback(bk_client *c, bk_future **fp, bk_complete_cb *cbp, void **udp)
 {
@@ -123,7 +109,7 @@ BK_API int bk_dispatch(bk_client *c)
 	for (int round = 0;; round++) {
 		bkc_reap(c, true);
 		if (gone)
-			fail_pending(c);
+			bkc_fail_pending(c);
 		bk_future *f;
 		bk_complete_cb cb;
 		void *ud;

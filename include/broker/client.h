@@ -30,9 +30,11 @@ typedef struct bk_future bk_future;
 typedef uint32_t bk_fn; /* a function id from bk_lookup(), valid for this connection */
 
 /*
- * Completion callback: run once, after f completed, by bk_dispatch() in the
+ * Completion callback: run once, after f ended, by bk_dispatch() in the
  * thread that calls it (never from another thread behind your back).  It may
- * call bk_result, bk_release and bk_submit.
+ * call bk_result, bk_release and bk_submit.  It runs for a future lost with
+ * its broker too: bk_result then returns BK_EGONE (see "How a future ends",
+ * above bk_wait).
  */
 typedef void (*bk_complete_cb)(bk_future *f, void *user_data);
 
@@ -124,21 +126,48 @@ typedef struct bk_call {
 int bk_submit_batch(bk_client *c, const bk_call *calls, size_t n, bk_future **out);
 
 /*
- * Wait until f completes: 0, -ETIMEDOUT when timeout_ns (<0: forever) passed,
- * BK_EGONE when the broker is gone (noticed within a second), BK_ESTALE after
- * release.  Spins up to bk_options.spin_ns, then sleeps on a futex in the
- * region (no syscall from the broker unless someone sleeps).  Several threads
- * may wait on different futures of one client at once.
+ * How a future ends.  Every submitted future ends exactly once, one of two ways:
+ *
+ *   completed  the broker ran the task to its end.  bk_wait returns 0,
+ *              bk_poll 1, and bk_result the task's status (0 or the
+ *              module's error) and result bytes.  This stays so after the
+ *              broker dies: a completion that reached the region before the
+ *              death keeps its status and bytes, readable until bk_release
+ *              (the region stays mapped until bk_disconnect).
+ *   lost       the broker died or closed the connection first, so no result
+ *              will ever come.  The library notices the death within a
+ *              second in a sleeping bk_wait, within a millisecond in a
+ *              bk_poll loop, at the next bk_dispatch, and in any call that
+ *              returns BK_EGONE; from then on bk_wait and bk_poll return
+ *              BK_EGONE for the future, and bk_result BK_EGONE with *len 0.
+ *              Until then it is simply pending (bk_result: -EBUSY).
+ *
+ * Callbacks follow the same rule: a callback runs once for either ending,
+ * from bk_dispatch, and tells them apart by bk_result (BK_EGONE: lost).  So
+ * 0 from bk_wait (1 from bk_poll) always means the broker finished the task,
+ * and BK_EGONE from any of bk_wait, bk_poll and bk_result always means it
+ * never will; the handle is still yours to bk_release.  A zero-copy buffer
+ * given to a lost future may have been in use by the dying broker: do not
+ * reuse it (bk_disconnect frees it with the region).
+ */
+
+/*
+ * Wait until f ends: 0 when completed, BK_EGONE when lost (see above),
+ * -ETIMEDOUT when timeout_ns (<0: forever) passed, BK_ESTALE after release.
+ * Spins up to bk_options.spin_ns, then sleeps on a futex in the region (no
+ * syscall from the broker unless someone sleeps).  Several threads may wait
+ * on different futures of one client at once.
  */
 int bk_wait(bk_future *f, int64_t timeout_ns);
 
-/* Non-blocking check: 1 done, 0 pending, <0 error (BK_EGONE, BK_ESTALE). */
+/* Non-blocking check: 1 completed, 0 pending, BK_EGONE lost (see above bk_wait), BK_ESTALE. */
 int bk_poll(bk_future *f);
 
 /*
  * The task's status (0 or a negative errno from the module; -ECANCELED after
  * a cancel; -ENOBUFS when the result did not fit, *len then being the size
- * needed) and its result bytes, valid until bk_release.  -EBUSY if not done.
+ * needed) and its result bytes, valid until bk_release.  BK_EGONE (*len 0)
+ * for a lost future (see above bk_wait), -EBUSY if still pending.
  */
 int bk_result(bk_future *f, const void **data, size_t *len);
 
@@ -159,9 +188,10 @@ int bk_cancel(bk_future *f);
 void bk_release(bk_future *f);
 
 /*
- * Run cb(f, user_data) once when f completes, from the next bk_dispatch() in
- * the thread that calls it (queued at once, and bk_fd made readable, if f is
- * already done).  Replaces an earlier callback.  BK_ESTALE after release.
+ * Run cb(f, user_data) once when f ends (completed or lost, see above
+ * bk_wait), from the next bk_dispatch() in the thread that calls it (queued
+ * at once, and bk_fd made readable, if f has already ended).  Replaces an
+ * earlier callback.  BK_ESTALE after release.
  */
 int bk_on_complete(bk_future *f, bk_complete_cb cb, void *user_data);
 
@@ -180,9 +210,10 @@ int bk_fd(bk_client *c);
 /*
  * Reap every completion, run pending callbacks in the calling thread and
  * re-arm bk_fd.  Returns the number of callbacks run, or BK_EGONE once the
- * broker is gone: futures still pending then complete with status BK_EGONE
- * and their callbacks run.  Never blocks; a call does a bounded amount of
- * work and leaves bk_fd readable if more is waiting.
+ * broker is gone: futures the broker did not complete are then lost (see
+ * above bk_wait) and their callbacks run, with bk_result giving BK_EGONE.
+ * Never blocks; a call does a bounded amount of work and leaves bk_fd
+ * readable if more is waiting.
  */
 int bk_dispatch(bk_client *c);
 

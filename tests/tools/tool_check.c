@@ -6,7 +6,9 @@
  *       that every broker and baseline figure is a positive number
  *       (syscalls_per_task may be null: it needs root);
  *   tool_check stress BROKER-STRESS [args...]   runs it and checks it ended
- *       with exit status 0 and a last line `N passed, 0 failed`, N > 0.
+ *       with exit status 0 and a last line `N passed, 0 failed, G broker
+ *       gone`, N > 0 (G, calls lost with a killed brokerd, is any number:
+ *       whether a call is in flight at the kill is the scheduler's choice).
  *
  * brokerd and the module folder come from $BK_BROKERD and $BK_MODULE_DIR
  * (set by meson) and are passed as --brokerd/--module-dir.  The tool gets
@@ -328,10 +330,10 @@ static int check_stress(void)
 		start--;
 	char line[256];
 	snprintf(line, sizeof(line), "%.*s", (int)(end - start), out + start);
-	unsigned long long passed, failed;
+	unsigned long long passed, failed, gone;
 	char tail;
-	if (sscanf(line, "%llu passed, %llu failed%c", &passed, &failed, &tail) != 2) {
-		fprintf(stderr, "tool_check: last line is not `N passed, N failed`: '%s'\n", line);
+	if (sscanf(line, "%llu passed, %llu failed, %llu broker gone%c", &passed, &failed, &gone, &tail) != 3) {
+		fprintf(stderr, "tool_check: last line is not `N passed, N failed, N broker gone`: '%s'\n", line);
 		return 1;
 	}
 	if (failed || !passed) {

@@ -3,8 +3,11 @@
  * deadline post rounds of 1-8 mixed futures (some collected by bk_wait,
  * some by completion callbacks through bk_fd + bk_dispatch), check every
  * result, check that every callback ran exactly once, and report the counts
- * of each round to the parent.  When brokerd may be restarted, BK_EGONE is
- * a clear error: the client reconnects and goes on.
+ * of each round to the parent.  A future ends as client.h's "How a future
+ * ends" says: completed (checked as usual) or lost with its broker, when
+ * bk_wait, bk_poll and bk_result must all say BK_EGONE.  While brokerd may
+ * be restarted a lost future is a clear error, counted as "broker gone"
+ * (neither passed nor failed), and the client reconnects and goes on.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -27,6 +30,7 @@ struct rec {
 	int use_cb;
 	int cb_calls;
 	bk_future *cb_future;
+	int cb_status, cb_poll; /* what bk_result and bk_poll said inside the callback */
 	int64_t t_submit, t_done;
 };
 
@@ -64,6 +68,8 @@ static void on_complete(bk_future *f, void *arg)
 	struct rec *r = arg;
 	r->cb_calls++;
 	r->cb_future = f;
+	r->cb_status = bk_result(f, NULL, NULL);
+	r->cb_poll = bk_poll(f);
 	if (!r->t_done)
 		r->t_done = bk_now_ns();
 }
@@ -98,7 +104,7 @@ static int connect_all(struct state *s)
 	}
 }
 
-/* A completion of r came back with BK_EGONE: a clear error if brokerd may be restarting. */
+/* r was lost with its broker (BK_EGONE): a clear error if brokerd may be restarting. */
 static void gone(struct state *s, struct rec *r, const char *where)
 {
 	if (s->cfg->restarts)
@@ -108,13 +114,17 @@ static void gone(struct state *s, struct rec *r, const char *where)
 		     r->op.len, where);
 }
 
-/* Wait for a callback future: dispatch until its callback ran, bounded. */
+/*
+ * Wait for a callback future: dispatch until its callback ran, bounded.
+ * BK_EGONE from bk_dispatch is no reason to stop: the callbacks of lost
+ * futures still run, and the callback tells how r ended.
+ */
 static int wait_cb(struct state *s, struct rec *r)
 {
 	int64_t deadline = r->t_submit + WAIT_NS;
 	for (;;) {
 		int n = bk_dispatch(s->c);
-		if (n < 0)
+		if (n < 0 && n != BK_EGONE)
 			return n;
 		if (r->cb_calls)
 			return 0;
@@ -126,6 +136,59 @@ static int wait_cb(struct state *s, struct rec *r)
 		if (poll(&p, 1, 50) < 0 && errno != EINTR)
 			return -errno;
 	}
+}
+
+/*
+ * Collect r and check how it ended against client.h: bk_wait's answer (or
+ * bk_poll's inside the callback) and bk_result's must agree on completed
+ * versus lost.  Returns BK_EGONE for a lost future, else 0.
+ */
+static int collect(struct state *s, struct rec *r)
+{
+	const char *fn = bk_op_fn_names[r->op.kind];
+	int e = r->use_cb ? wait_cb(s, r) : bk_wait(r->f, WAIT_NS);
+	if (!r->use_cb)
+		r->t_done = bk_now_ns();
+	if (e == -ETIMEDOUT) {
+		fail(s, "%s(%zu bytes) did not end within 10 s", fn, r->op.len);
+		return 0;
+	}
+	if (e < 0 && e != BK_EGONE) {
+		fail(s, "waiting for %s: %s", fn, bk_strerror(e));
+		return 0;
+	}
+	/* The waiting side's word: bk_wait 0 / bk_poll 1 completed, BK_EGONE lost. */
+	int said = r->use_cb ? r->cb_poll : e;
+	const char *who = r->use_cb ? "bk_poll in the callback" : "bk_wait";
+	const void *data = NULL;
+	size_t len = 0;
+	int st = bk_result(r->f, &data, &len);
+	if (st == -EBUSY || st == BK_ESTALE) {
+		fail(s, "%s: bk_result after %s returned %d: %s", fn, who, said, bk_strerror(st));
+		return 0;
+	}
+	if (r->use_cb && st != r->cb_status) {
+		fail(s, "%s: bk_result said %d in the callback, %d after it", fn, r->cb_status, st);
+		return 0;
+	}
+	int lost = said == BK_EGONE;
+	if ((said != BK_EGONE && said != (r->use_cb ? 1 : 0)) || lost != (st == BK_EGONE)) {
+		fail(s, "%s: %s returned %d (%s) but bk_result %d (%s)", fn, who, said, bk_strerror(said), st,
+		     bk_strerror(st));
+		return 0;
+	}
+	if (lost) {
+		gone(s, r, who);
+		return BK_EGONE;
+	}
+	if (st == -ECANCELED && r->op.kind == OP_CANCEL_SLEEP)
+		s->delta.cancelled++;
+	char why[512];
+	if (bk_op_check(&r->op, st, data, len, r->t_done - r->t_submit, why, sizeof(why)) < 0)
+		fail(s, "%s", why);
+	else if (st != -ECANCELED)
+		s->delta.passed++;
+	return 0;
 }
 
 /* One round: submit n futures, collect and check them all.  Returns BK_EGONE when the connection died. */
@@ -160,48 +223,11 @@ static int round_trip(struct state *s, struct rec *recs, int n)
 		if (r->op.kind == OP_CANCEL_SLEEP && (e = bk_cancel(r->f)) < 0 && e != BK_EGONE)
 			fail(s, "bk_cancel: %s", bk_strerror(e));
 	}
-	for (int i = 0; i < posted; i++) {
-		struct rec *r = &recs[i];
-		int e = r->use_cb ? wait_cb(s, r) : bk_wait(r->f, WAIT_NS);
-		if (!r->use_cb)
-			r->t_done = bk_now_ns();
-		if (e == BK_EGONE) {
-			gone(s, r, "waiting");
+	for (int i = 0; i < posted; i++)
+		if (collect(s, &recs[i]) == BK_EGONE)
 			dead = 1;
-			continue;
-		}
-		if (e == -ETIMEDOUT) {
-			fail(s, "%s(%zu bytes) did not complete within 10 s", bk_op_fn_names[r->op.kind], r->op.len);
-			continue;
-		}
-		if (e < 0) {
-			fail(s, "waiting for %s: %s", bk_op_fn_names[r->op.kind], bk_strerror(e));
-			continue;
-		}
-		const void *data;
-		size_t len = 0;
-		int st = bk_result(r->f, &data, &len);
-		if (st == BK_EGONE || st == -EBUSY || st == BK_ESTALE) {
-			fail(s, "bk_result after completion: %s", bk_strerror(st));
-			continue;
-		}
-		if (st == -ECANCELED && r->op.kind == OP_CANCEL_SLEEP)
-			s->delta.cancelled++;
-		char why[512];
-		if (bk_op_check(&r->op, st, data, len, r->t_done - r->t_submit, why, sizeof(why)) < 0) {
-			if (st == BK_EGONE) {
-				gone(s, r, "result");
-				dead = 1;
-			} else {
-				fail(s, "%s", why);
-			}
-			continue;
-		}
-		if (st != -ECANCELED)
-			s->delta.passed++;
-	}
-	/* Exactly once: one more dispatch must not run any callback a second time. */
-	if (!dead && bk_dispatch(s->c) == BK_EGONE)
+	/* Exactly once: one more dispatch must not run any callback a second time (nor after a death). */
+	if (bk_dispatch(s->c) == BK_EGONE)
 		dead = 1;
 	for (int i = 0; i < posted; i++) {
 		struct rec *r = &recs[i];

@@ -50,9 +50,9 @@ struct bk_stress_msg {
 	int32_t pid;
 	uint32_t kind;
 	uint64_t passed; /* completed once, with the right result */
-	uint64_t failed; /* wrong result, no completion in time, completed twice, unexpected error */
-	uint64_t gone; /* ended with BK_EGONE while brokerd was being restarted (a clear error) */
-	uint64_t cancelled; /* a cancelled timer.sleep that ended with -ECANCELED (a clear error) */
+	uint64_t failed; /* wrong result, no ending in time, ended twice, answers against client.h, unexpected error */
+	uint64_t gone; /* lost with its broker (BK_EGONE) while brokerd was being restarted: neither pass nor failure */
+	uint64_t cancelled; /* a cancelled timer.sleep that ended with -ECANCELED (what was asked: a pass) */
 	uint64_t reconnects;
 };
 
