@@ -86,6 +86,8 @@ def main():
         print(f"check_fleet: the output is not JSON ({e}):\n{p.stdout[:400]!r}", file=sys.stderr)
         return 1
     sizes = [int(x) for x in cmd[cmd.index("--fleet") + 1].split(",")]
+    phases = cmd[cmd.index("--fleet-phase") + 1].split(",") if "--fleet-phase" in cmd else ["spread"]
+    want = [(n, ph) for n in sizes for ph in phases]  # fleet.c's order
     cfg = doc.get("fleet_config", {})
     if not is_num(cfg.get("seconds")) or not is_num(cfg.get("period_ms")):
         bad("fleet_config lacks seconds or period_ms")
@@ -93,13 +95,12 @@ def main():
     else:
         ticks_per_app = max(1, round(cfg["seconds"] * 1000 / cfg["period_ms"]))
     fleet = doc.get("fleet")
-    if not isinstance(fleet, list) or [e.get("n") for e in fleet] != sizes:
-        bad(f"fleet entries are for {[e.get('n') for e in fleet or []]}, wanted {sizes}")
+    got = [(e.get("n"), e.get("phase")) for e in fleet] if isinstance(fleet, list) else None
+    if got != want:
+        bad(f"fleet entries are for {got}, wanted {want}")
         fleet = []
     for i, e in enumerate(fleet):
         where = f"fleet[{i}]"
-        if e.get("phase") not in ("spread", "aligned"):
-            bad(f"{where}.phase = {e.get('phase')!r}")
         for kind in ("private", "shared"):
             if not isinstance(e.get(kind), dict):
                 bad(f"{where}: no {kind} object")

@@ -242,12 +242,12 @@ int bk_fleet_main(const struct bk_fleet_opts *o)
 {
 	unsigned ns[BK_FLEET_MAX_NS], nn, np;
 	int ph[BK_FLEET_PHASES];
-	struct bk_fleet_cfg *c = calloc(1, sizeof(*c));
+	struct bk_fleet_cfg cfg = { 0 }, *c = &cfg;
 	struct bk_fleet_results *r = calloc(1, sizeof(*r));
 	struct bk_hist *h[2] = { malloc(sizeof(struct bk_hist)), malloc(sizeof(struct bk_hist)) };
 	char dir[] = "/tmp/bk-fleet.XXXXXX";
 	int status = 1, e;
-	if (!c || !r || !h[0] || !h[1])
+	if (!r || !h[0] || !h[1])
 		goto out;
 	if (parse_opts(o, r, &c->seconds, ns, &nn, ph, &np) < 0) {
 		status = 2;
@@ -292,7 +292,7 @@ int bk_fleet_main(const struct bk_fleet_opts *o)
 	output(o, r);
 	status = r->errors ? 1 : 0;
 out:
-	if (c && c->file[0]) { /* set once the folder exists */
+	if (c->file[0]) { /* set once the folder exists */
 		unlink(c->file);
 		rmdir(dir);
 	}
@@ -301,7 +301,6 @@ out:
 			free(r->rows[i].k[k].hist);
 	free(h[0]);
 	free(h[1]);
-	free(c);
 	free(r);
 	return status;
 }

@@ -180,7 +180,7 @@ static int start_broker(struct run *r, char *err, size_t errlen)
 /* Wait (bounded) until other processes leave the CPUs mostly idle; *quiet says whether they did. */
 static int wait_quiet(const struct run *r, int *quiet)
 {
-	int64_t limit = bk_now_ns() + (r->cfg->quick ? 1 : 30) * 1000000000LL;
+	int64_t limit = bk_now_ns() + (r->cfg->quick ? 1 : 10) * 1000000000LL;
 	int said = 0;
 	for (;;) {
 		struct bk_fleet_snap a, b;
