@@ -72,7 +72,8 @@ static int write_script(const char *path, const char *dir, const char *terminal,
 		   "own runtime each (private) or one brokerd (shared)'\n");
 	fprintf(s, "set logscale x\nset xlabel 'apps (N, log scale)'\nset grid\nset key left top\nset yrange [0:*]\n");
 	panel(s, dir, have, 2, "CPU per run (s, utime+stime, apps + brokerd)");
-	panel(s, dir, have, 4, "tick latency p99 (ms)");
+	fprintf(s, "set logscale y\nset yrange [*:*]\n"); /* tails span from ~1 ms to seconds on a busy machine */
+	panel(s, dir, have, 4, "tick latency p99 (ms, log scale)");
 	fprintf(s, "unset multiplot\n");
 	return fclose(s) == 0 ? 0 : -errno;
 }
