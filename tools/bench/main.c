@@ -16,6 +16,7 @@
 #include "baselines.h"
 #include "broker_runs.h"
 #include "brokerd_proc.h"
+#include "fleet.h"
 #include "paths.h"
 #include "results.h"
 #include "syscount.h"
@@ -26,6 +27,7 @@
 
 struct opts {
 	const char *socket, *brokerd, *moddir, *plot;
+	const char *fleet, *fleet_phase, *fleet_seconds, *fleet_rounds; /* parsed by fleet.c */
 	char default_brokerd[PATH_MAX];
 	int json, quick, no_baselines;
 	long long samples, warmup;
@@ -52,6 +54,14 @@ static void usage(FILE *f)
 		"  --idle-seconds S    how long brokerd's idle CPU is watched (default 5)\n"
 		"  --no-baselines      skip the baselines\n"
 		"  --quiet             no progress lines on stderr\n"
+		"  --fleet N[,N...]    instead: N app processes ticking every 10 ms (8 tasks a tick), each\n"
+		"                      with its own runtime, then all through one brokerd, alternately;\n"
+		"                      threads, PSS, CPU, context switches, tick latency and their ratios\n"
+		"                      (--json, and --plot draws CPU and p99 against N)\n"
+		"  --fleet-phase P     spread (app i ticks i/N of a period later; default), aligned (all\n"
+		"                      on the same 10 ms boundaries) or spread,aligned\n"
+		"  --fleet-seconds S   ticking time of each run (default 10, --quick 1)\n"
+		"  --fleet-rounds R    private+shared rounds (default 2, --quick 1)\n"
 		"  --help              this text\n\n"
 		"Syscalls per task are counted with BPF (built in) only when running as root.\n"
 		"Exit status: 0 all figures measured, 1 a phase failed, 2 bad usage.\n",
@@ -74,7 +84,7 @@ static int parse_num(const char *name, const char *s, double lo, double hi, doub
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	enum { O_SOCKET = 256, O_BROKERD, O_MODDIR, O_JSON, O_PLOT, O_QUICK, O_SAMPLES, O_SECONDS, O_IDLE, O_NOBASE,
-	       O_QUIET, O_HELP };
+	       O_QUIET, O_HELP, O_FLEET, O_FLEET_PHASE, O_FLEET_SECONDS, O_FLEET_ROUNDS };
 	static const struct option lo[] = {
 		{ "socket", required_argument, NULL, O_SOCKET },
 		{ "brokerd", required_argument, NULL, O_BROKERD },
@@ -88,6 +98,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "no-baselines", no_argument, NULL, O_NOBASE },
 		{ "quiet", no_argument, NULL, O_QUIET },
 		{ "help", no_argument, NULL, O_HELP },
+		{ "fleet", required_argument, NULL, O_FLEET },
+		{ "fleet-phase", required_argument, NULL, O_FLEET_PHASE },
+		{ "fleet-seconds", required_argument, NULL, O_FLEET_SECONDS },
+		{ "fleet-rounds", required_argument, NULL, O_FLEET_ROUNDS },
 		{ NULL, 0, NULL, 0 },
 	};
 	double samples = -1, seconds = -1, idle = -1;
@@ -115,6 +129,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case O_NOBASE: o->no_baselines = 1; break;
 		case O_QUIET: bk_bench_quiet = 1; break;
 		case O_HELP: usage(stdout); exit(0);
+		case O_FLEET: o->fleet = optarg; break;
+		case O_FLEET_PHASE: o->fleet_phase = optarg; break;
+		case O_FLEET_SECONDS: o->fleet_seconds = optarg; break;
+		case O_FLEET_ROUNDS: o->fleet_rounds = optarg; break;
 		default:
 			usage(stderr);
 			return -EINVAL;
@@ -393,6 +411,15 @@ int main(int argc, char **argv)
 	struct opts o = { 0 };
 	if (parse_args(argc, argv, &o) < 0)
 		return 2;
+	if (o.fleet) {
+		struct bk_fleet_opts fo = { o.fleet, o.fleet_phase, o.fleet_seconds, o.fleet_rounds, o.brokerd,
+					    o.moddir, o.socket, o.plot, o.json, o.quick };
+		return bk_fleet_main(&fo);
+	}
+	if (o.fleet_phase || o.fleet_seconds || o.fleet_rounds) {
+		fprintf(stderr, "broker-bench: --fleet-phase/--fleet-seconds/--fleet-rounds need --fleet\n");
+		return 2;
+	}
 	struct bk_results *r = calloc(1, sizeof(*r));
 	if (!r)
 		return 1;

@@ -14,7 +14,7 @@
 #include "results.h"
 #include "util.h"
 
-static int find_in_path(const char *name, char *out, size_t len)
+int bk_find_in_path(const char *name, char *out, size_t len)
 {
 	const char *path = getenv("PATH");
 	if (!path || !*path)
@@ -35,8 +35,7 @@ static void put_point(double value, double frac, void *arg)
 	fprintf(arg, "%.0f %.6f\n", value, frac);
 }
 
-/* Run gnuplot on script; its messages go to our stderr.  0 or -errno. */
-static int run_gnuplot(const char *bin, const char *script)
+int bk_run_gnuplot(const char *bin, const char *script)
 {
 	pid_t pid = bk_fork_child();
 	if (pid < 0)
@@ -74,7 +73,7 @@ static int write_script(const char *path, const char *dir, const char *terminal,
 int bk_plot(const struct bk_results *r, const char *png, char *err, size_t errlen)
 {
 	char bin[512];
-	if (find_in_path("gnuplot", bin, sizeof(bin)) != 0) {
+	if (bk_find_in_path("gnuplot", bin, sizeof(bin)) != 0) {
 		snprintf(err, errlen, "gnuplot is not installed (apt-get install gnuplot-nox): no plot drawn");
 		return -ENOENT;
 	}
@@ -122,10 +121,10 @@ int bk_plot(const struct bk_results *r, const char *png, char *err, size_t errle
 	} else {
 		/* pngcairo draws better; Debian's gnuplot-nox has it, some builds only have png. */
 		r2 = write_script(script, dir, "pngcairo", png, files, titles, n);
-		if (r2 == 0 && run_gnuplot(bin, script) != 0) {
+		if (r2 == 0 && bk_run_gnuplot(bin, script) != 0) {
 			r2 = write_script(script, dir, "png", png, files, titles, n);
 			if (r2 == 0)
-				r2 = run_gnuplot(bin, script);
+				r2 = bk_run_gnuplot(bin, script);
 		}
 		if (r2 < 0)
 			snprintf(err, errlen, "gnuplot failed to draw %s (%s)", png, strerror(-r2));

@@ -62,5 +62,9 @@ void bk_print_table(FILE *f, const struct bk_results *r);
 void bk_print_json(FILE *f, const struct bk_results *r);
 /* Draw latency CDFs into png with gnuplot.  0, or -errno with a reason in err. */
 int bk_plot(const struct bk_results *r, const char *png, char *err, size_t errlen);
+/* plot.c's helpers, shared with fleet_plot.c: an executable on $PATH, and gnuplot run on a script (its
+ * messages go to our stderr, bounded to 60 s).  0 or -errno. */
+int bk_find_in_path(const char *name, char *out, size_t len);
+int bk_run_gnuplot(const char *bin, const char *script);
 
 #endif
