@@ -187,7 +187,7 @@ int bkd_conn_rings_fetch(struct bkd_conn_rings *cr, struct bk_sqe *out, unsigned
  * back through its backlog() retry of flush().  Impossible indices are
  * always reported so that fetch() can drop the connection.
  */
-bool bkd_conn_rings_sq_pending(const struct bkd_conn_rings *cr)
+bool bkd_conn_rings_sq_pending(struct bkd_conn_rings *cr)
 {
 	int avail = bk_sq_consumer_avail(&cr->sq);
 	if (avail < 0)

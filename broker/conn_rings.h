@@ -62,7 +62,7 @@ void bkd_conn_rings_fini(struct bkd_conn_rings *cr);
 int bkd_conn_rings_fetch(struct bkd_conn_rings *cr, struct bk_sqe *out, unsigned max);
 
 /* True when the SQ has entries (or impossible indices that fetch will report). */
-bool bkd_conn_rings_sq_pending(const struct bkd_conn_rings *cr);
+bool bkd_conn_rings_sq_pending(struct bkd_conn_rings *cr);
 
 /* slot/gen is in flight. */
 bool bkd_conn_rings_inflight(const struct bkd_conn_rings *cr, uint32_t slot, uint32_t gen);

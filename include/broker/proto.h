@@ -24,7 +24,7 @@
 
 #define BK_REGION_MAGIC 0x4752424bu /* "BKRG" in little-endian memory order */
 #define BK_ABI_MAJOR 1
-#define BK_ABI_MINOR 0
+#define BK_ABI_MINOR 1 /* 1: bk_sqe.seq */
 #define BK_CACHELINE 64
 #define BK_PAGE 4096u
 
@@ -88,11 +88,18 @@ struct bk_ring_ctl {
  * Submission entry, client -> broker.  arg and res are ranges of the arena
  * (offsets relative to the arena start).  For BK_OP_CANCEL only slot and gen
  * matter; it produces no completion of its own.
+ *
+ * seq (ABI 1.1) names the lap of the entry's ring position (ring.h,
+ * bk_sqe_seq) and is stored last of the entry with release ordering: a
+ * broker polling an empty ring sees an entry as soon as its own cache line
+ * arrives, before the tail's.
+ * The tail stays authoritative for everything else; a producer that leaves
+ * seq at 0 only loses that head start.
  */
 struct bk_sqe {
 	uint8_t op;
 	uint8_t flags;
-	uint16_t rsvd;
+	uint16_t seq;
 	uint32_t fn; /* function id from a lookup */
 	uint32_t slot; /* slot index, < nslots */
 	uint32_t gen; /* generation of this use of the slot, echoed in the cqe */
@@ -179,6 +186,7 @@ _Static_assert(sizeof(_Atomic uint32_t) == 4 && alignof(_Atomic uint32_t) == 4, 
 _Static_assert(sizeof(struct bk_sqe) == 32, "sqe size");
 _Static_assert(offsetof(struct bk_sqe, op) == 0, "sqe op");
 _Static_assert(offsetof(struct bk_sqe, flags) == 1, "sqe flags");
+_Static_assert(offsetof(struct bk_sqe, seq) == 2, "sqe seq");
 _Static_assert(offsetof(struct bk_sqe, fn) == 4, "sqe fn");
 _Static_assert(offsetof(struct bk_sqe, slot) == 8, "sqe slot");
 _Static_assert(offsetof(struct bk_sqe, gen) == 12, "sqe gen");

@@ -155,6 +155,17 @@ static inline void bk_ring_sleep_finish(struct bk_ring_ctl *ctl, bool counting)
 		atomic_store_explicit(&ctl->need_wakeup, 0, memory_order_relaxed);
 }
 
+/*
+ * bk_sqe.seq for the entry at ring position pos: the position's lap (pos over
+ * the capacity) in the low 15 bits, with the top bit set.  The previous write
+ * of the same entry was one lap earlier, so a stale entry never matches, and
+ * neither do zeroed memory nor a producer that leaves seq at 0.
+ */
+static inline uint16_t bk_sqe_seq(uint32_t pos, unsigned shift)
+{
+	return (uint16_t)(0x8000u | ((pos >> shift) & 0x7fffu));
+}
+
 /* ======================= broker side ======================================= */
 
 /* SQ consumer: the broker's view of one connection's submission ring. */
@@ -164,6 +175,8 @@ struct bk_sq_consumer {
 	uint32_t head; /* private and authoritative; the shared head is only a copy for the client */
 	uint32_t mask;
 	uint32_t entries;
+	unsigned shift; /* log2(entries), for bk_sqe_seq */
+	uint32_t tail_seen; /* the client's tail as last read: it never moves back */
 };
 
 static inline void bk_sq_consumer_init(struct bk_sq_consumer *c, struct bk_ring_ctl *ctl, const struct bk_sqe *ring,
@@ -174,36 +187,46 @@ static inline void bk_sq_consumer_init(struct bk_sq_consumer *c, struct bk_ring_
 	c->head = start;
 	c->mask = entries - 1;
 	c->entries = entries;
+	c->shift = (unsigned)__builtin_ctz(entries);
+	c->tail_seen = start;
 }
 
 /*
  * Number of published, unconsumed entries, or -EPROTO when the client's tail
- * is impossible (behind our head, or more than the capacity ahead; with
- * free-running u32 counters both show up as tail - head > entries).
- * The tail is read exactly once; the acquire pairs with the client's
- * store-release of tail so the entries before it are visible.
+ * is impossible: moved back since we last read it, or more than the capacity
+ * ahead of our head.  The tail is read exactly once; the acquire pairs with
+ * the client's store-release of tail so the entries before it are visible.
+ *
+ * When the tail shows nothing, the entry at our head is asked directly: the
+ * producer stores its seq word last, with release (bk_sq_producer_write), so
+ * an acquire load that finds the seq of our head's position makes the whole
+ * entry visible, one cache line before the tail arrives (bk_sqe_seq: a stale
+ * entry of the previous lap, zeroed memory or a producer that does not set
+ * seq never match).  Having taken entries that way, our head may be ahead of
+ * a tail still on its way: that reads as "nothing more".
  */
-static inline int bk_sq_consumer_avail(const struct bk_sq_consumer *c)
+static inline int bk_sq_consumer_avail(struct bk_sq_consumer *c)
 {
 	uint32_t tail = atomic_load_explicit(&c->ctl->tail, memory_order_acquire);
-	uint32_t n = tail - c->head;
-	if (n > c->entries)
+	int32_t n = (int32_t)(tail - c->head);
+	if ((int32_t)(tail - c->tail_seen) < 0 || n > (int32_t)c->entries)
 		return -EPROTO;
-	/*
-	 * Empty: a consumer polling us is about to read the next entry's line.
-	 * Asking for it now (a hint, no access) lets that miss overlap the miss
-	 * on the tail instead of following it, one cross-core latency less per
-	 * round trip.
-	 */
-	if (n == 0)
-		__builtin_prefetch(&c->ring[c->head & c->mask], 0, 3);
-	return (int)n;
+	c->tail_seen = tail;
+	if (n > 0)
+		return n;
+	const uint64_t *w0 = (const uint64_t *)(const void *)&c->ring[c->head & c->mask];
+	uint64_t word = __atomic_load_n(w0, __ATOMIC_ACQUIRE);
+	struct bk_sqe head;
+	memcpy(&head, &word, sizeof(word));
+	return head.seq == bk_sqe_seq(c->head, c->shift) ? 1 : 0;
 }
 
-/* Copy the i-th available entry (i < the value avail returned) into private memory. */
+/* Copy the i-th available entry (i < the value avail returned) into private memory.  seq belongs to the
+ * ring, not to the entry: the copy has it at 0. */
 static inline void bk_sq_consumer_read(const struct bk_sq_consumer *c, uint32_t i, struct bk_sqe *out)
 {
 	bk_shm_read_u64s(out, &c->ring[(c->head + i) & c->mask], sizeof(*out) / 8);
+	out->seq = 0;
 }
 
 /*
@@ -296,6 +319,7 @@ struct bk_sq_producer {
 	uint32_t tail; /* private copy of what we published */
 	uint32_t mask;
 	uint32_t entries;
+	unsigned shift; /* log2(entries), for bk_sqe_seq */
 	uint32_t head_seen; /* last broker head seen by bk_sq_producer_space_min() */
 };
 
@@ -307,6 +331,7 @@ static inline void bk_sq_producer_init(struct bk_sq_producer *p, struct bk_ring_
 	p->tail = atomic_load_explicit(&ctl->tail, memory_order_relaxed);
 	p->mask = entries - 1;
 	p->entries = entries;
+	p->shift = (unsigned)__builtin_ctz(entries);
 	p->head_seen = p->tail - entries; /* "full": the first space_min() loads the real head */
 }
 
@@ -344,9 +369,20 @@ static inline uint32_t bk_sq_producer_space_min(struct bk_sq_producer *p, uint32
 	return p->entries - used;
 }
 
+/*
+ * Write the i-th entry after the tail.  The word holding seq goes last, with
+ * release: a consumer that acquires it sees the rest of the entry (ring.h,
+ * bk_sq_consumer_avail).  The release store costs nothing extra on x86.
+ */
 static inline void bk_sq_producer_write(struct bk_sq_producer *p, uint32_t i, const struct bk_sqe *e)
 {
-	bk_shm_write_u64s(&p->ring[(p->tail + i) & p->mask], e, sizeof(*e) / 8);
+	struct bk_sqe x = *e;
+	x.seq = bk_sqe_seq(p->tail + i, p->shift);
+	uint64_t *d = (uint64_t *)(void *)&p->ring[(p->tail + i) & p->mask];
+	bk_shm_write_u64s(d + 1, (const uint8_t *)&x + 8, sizeof(x) / 8 - 1);
+	uint64_t w0;
+	memcpy(&w0, &x, 8);
+	__atomic_store_n(d, w0, __ATOMIC_RELEASE);
 }
 
 /* Release: the entries are written before the broker can see the tail move. */
