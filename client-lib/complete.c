@@ -151,7 +151,7 @@ bool bkc_check_gone(bk_client *c, bool force)
 	int64_t now = bk_now_ns();
 	if (!force && now < atomic_load_explicit(&c->next_gone_poll_ns, memory_order_relaxed))
 		return false;
-	atomic_store_explicit(&c->next_gone_poll_ns, now + BK_GONE_POLL_NS, memory_order_relaxed);
+	atomic_store_explicit(&c->next_gone_poll_ns, now + BKC_GONE_POLL_NS, memory_order_relaxed);
 	struct pollfd p = {.fd = c->sock, .events = POLLIN | POLLRDHUP};
 	if (poll(&p, 1, 0) <= 0)
 		return false;
@@ -276,12 +276,12 @@ static void learn_wait_time(bk_client *c, int64_t took_ns)
 	if (c->spin_ns >= 0)
 		return;
 	int64_t avg = atomic_load_explicit(&c->wait_ewma_ns, memory_order_relaxed);
-	if (took_ns > 4 * BK_SPIN_MAX_NS)
-		took_ns = 4 * BK_SPIN_MAX_NS; /* a long task says nothing about round trips: cap its weight */
+	if (took_ns > 4 * BKC_SPIN_MAX_NS)
+		took_ns = 4 * BKC_SPIN_MAX_NS; /* a long task says nothing about round trips: cap its weight */
 	atomic_store_explicit(&c->wait_ewma_ns, avg + (took_ns - avg) / 8, memory_order_relaxed);
 }
 
-BK_API int bk_poll(bk_future *f)
+BKC_API int bk_poll(bk_future *f)
 {
 	if (!f)
 		return -EINVAL;
@@ -291,7 +291,7 @@ BK_API int bk_poll(bk_future *f)
 	return outcome(f, r, 1);
 }
 
-BK_API int bk_wait(bk_future *f, int64_t timeout_ns)
+BKC_API int bk_wait(bk_future *f, int64_t timeout_ns)
 {
 	if (!f)
 		return -EINVAL;
@@ -308,7 +308,7 @@ BK_API int bk_wait(bk_future *f, int64_t timeout_ns)
 	int64_t spin = c->spin_ns;
 	if (spin < 0) {
 		spin = 2 * atomic_load_explicit(&c->wait_ewma_ns, memory_order_relaxed);
-		spin = spin < BK_SPIN_MIN_NS ? BK_SPIN_MIN_NS : spin > BK_SPIN_MAX_NS ? BK_SPIN_MAX_NS : spin;
+		spin = spin < BKC_SPIN_MIN_NS ? BKC_SPIN_MIN_NS : spin > BKC_SPIN_MAX_NS ? BKC_SPIN_MAX_NS : spin;
 	}
 	if (spin > 0) {
 		int64_t spin_end = start + spin < deadline ? start + spin : deadline;
@@ -335,8 +335,8 @@ BK_API int bk_wait(bk_future *f, int64_t timeout_ns)
 		r = check_future(f, true);
 		if (r == 0 && !bkc_check_gone(c, false)) {
 			int64_t slice = deadline - now;
-			if (slice > BK_WAIT_SLICE_NS)
-				slice = BK_WAIT_SLICE_NS;
+			if (slice > BKC_WAIT_SLICE_NS)
+				slice = BKC_WAIT_SLICE_NS;
 			struct timespec ts = {.tv_sec = slice / 1000000000LL, .tv_nsec = slice % 1000000000LL};
 			bk_futex_wait(&c->v.cq_ctl->wake_seq, seq, &ts);
 			r = check_future(f, false);
@@ -351,7 +351,7 @@ BK_API int bk_wait(bk_future *f, int64_t timeout_ns)
 	}
 }
 
-BK_API int bk_result(bk_future *f, const void **data, size_t *len)
+BKC_API int bk_result(bk_future *f, const void **data, size_t *len)
 {
 	if (!f)
 		return -EINVAL;
@@ -387,7 +387,7 @@ BK_API int bk_result(bk_future *f, const void **data, size_t *len)
 	return status;
 }
 
-BK_API void bk_release(bk_future *f)
+BKC_API void bk_release(bk_future *f)
 {
 	if (!f)
 		return;
@@ -423,7 +423,7 @@ BK_API void bk_release(bk_future *f)
 		bk_futex_wake(&c->v.cq_ctl->wake_seq, INT_MAX);
 }
 
-BK_API bk_client *bk_future_client(bk_future *f)
+BKC_API bk_client *bk_future_client(bk_future *f)
 {
 	return f ? f->c : NULL;
 }

@@ -18,7 +18,7 @@
 
 #include "client_internal.h"
 
-BK_API void bk_options_init(bk_options *o)
+BKC_API void bk_options_init(bk_options *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->size = sizeof(*o);
@@ -63,10 +63,10 @@ static int handshake(bk_client *c, const struct bk_geometry *geo, int fds[2], in
 	if (!u)
 		return -ENOMEM;
 	*nfds = 2;
-	int n = bkc_recv(c->sock, u->raw, sizeof(u->raw), fds, nfds, BK_REPLY_TIMEOUT_MS);
+	int n = bkc_recv(c->sock, u->raw, sizeof(u->raw), fds, nfds, BKC_REPLY_TIMEOUT_MS);
 	if (n == -ETIMEDOUT) {
 		snprintf(err, errlen, "no HELLO reply within %d ms: the socket does not answer like a brokerd",
-			 BK_REPLY_TIMEOUT_MS);
+			 BKC_REPLY_TIMEOUT_MS);
 		r = BK_ENOTBROKER;
 	} else if (n == 0) {
 		snprintf(err, errlen, "the peer closed the connection without a HELLO reply: not a brokerd?");
@@ -178,7 +178,7 @@ static int do_connect(const char *socket_path, const bk_options *opts, bk_client
 		return -ENOMEM;
 	c->sock = c->efd = c->pollfd = c->broker_efd = -1;
 	c->spin_ns = o.spin_ns;
-	atomic_init(&c->wait_ewma_ns, BK_SPIN_DEFAULT_NS / 2);
+	atomic_init(&c->wait_ewma_ns, BKC_SPIN_DEFAULT_NS / 2);
 	atomic_init(&c->next_gone_poll_ns, 0);
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_mutex_init(&c->sock_lock, NULL);
@@ -199,7 +199,7 @@ static int do_connect(const char *socket_path, const bk_options *opts, bk_client
 	r = handshake(c, &req, fds, &nfds, err, errlen);
 	if (r < 0)
 		goto fail;
-	r = bk_region_map(fds[0], &c->v, err, errlen);
+	r = bkc_region_map(fds[0], &c->v, err, errlen);
 	close(fds[0]);
 	if (nfds > 1) {
 		if (c->features & BK_FEAT_SQ_EVENTFD)
@@ -241,7 +241,7 @@ fail:
 	return r;
 }
 
-BK_API int bk_connect_error(const char *socket_path, const bk_options *opts, bk_client **out, char *err,
+BKC_API int bk_connect_error(const char *socket_path, const bk_options *opts, bk_client **out, char *err,
 			    size_t errlen)
 {
 	char local[512];
@@ -256,12 +256,12 @@ BK_API int bk_connect_error(const char *socket_path, const bk_options *opts, bk_
 	return r;
 }
 
-BK_API int bk_connect(const char *socket_path, const bk_options *opts, bk_client **out)
+BKC_API int bk_connect(const char *socket_path, const bk_options *opts, bk_client **out)
 {
 	return bk_connect_error(socket_path, opts, out, NULL, 0);
 }
 
-BK_API void bk_disconnect(bk_client *c)
+BKC_API void bk_disconnect(bk_client *c)
 {
 	if (!c)
 		return;
@@ -275,7 +275,7 @@ BK_API void bk_disconnect(bk_client *c)
 	if (c->broker_efd >= 0)
 		close(c->broker_efd);
 	bkc_bufs_fini(c);
-	bk_region_unmap(&c->v);
+	bkc_region_unmap(&c->v);
 	free(c->futures);
 	pthread_mutex_destroy(&c->lock);
 	pthread_mutex_destroy(&c->sock_lock);

@@ -26,7 +26,7 @@ static void arm_notify(bk_client *c)
 	atomic_thread_fence(memory_order_seq_cst);
 }
 
-BK_API int bk_fd(bk_client *c)
+BKC_API int bk_fd(bk_client *c)
 {
 	if (!c)
 		return -EINVAL;
@@ -37,7 +37,7 @@ BK_API int bk_fd(bk_client *c)
 	return c->pollfd;
 }
 
-BK_API int bk_on_complete(bk_future *f, bk_complete_cb cb, void *user_data)
+BKC_API int bk_on_complete(bk_future *f, bk_complete_cb cb, void *user_data)
 {
 	if (!f || !cb)
 		return -EINVAL;
@@ -94,7 +94,7 @@ static bool pop_callback(bk_client *c, bk_future **fp, bk_complete_cb *cbp, void
 	return found;
 }
 
-BK_API int bk_dispatch(bk_client *c)
+BKC_API int bk_dispatch(bk_client *c)
 {
 	if (!c)
 		return -EINVAL;

@@ -8,7 +8,7 @@
 
 #include "client_internal.h"
 
-BK_API int bk_lookup(bk_client *c, const char *name, bk_fn *out)
+BKC_API int bk_lookup(bk_client *c, const char *name, bk_fn *out)
 {
 	if (!c || !name || !out)
 		return -EINVAL;
@@ -27,7 +27,7 @@ BK_API int bk_lookup(bk_client *c, const char *name, bk_fn *out)
 	pthread_mutex_lock(&c->sock_lock);
 	m.h.seq = ++c->seq;
 	int r = bkc_send(c->sock, &m, sizeof(m), NULL, 0);
-	int64_t deadline = bk_now_ns() + (int64_t)BK_REPLY_TIMEOUT_MS * 1000000LL;
+	int64_t deadline = bk_now_ns() + (int64_t)BKC_REPLY_TIMEOUT_MS * 1000000LL;
 	while (r == 0) {
 		union {
 			struct bk_msg_lookup_reply rep;

@@ -112,7 +112,7 @@ static struct bk_future *post_locked(bk_client *c, const bk_call *k, const struc
 	return f;
 }
 
-BK_API int bk_submit_batch(bk_client *c, const bk_call *calls, size_t n, bk_future **out)
+BKC_API int bk_submit_batch(bk_client *c, const bk_call *calls, size_t n, bk_future **out)
 {
 	if (!c || (n && (!calls || !out)))
 		return -EINVAL;
@@ -149,7 +149,7 @@ BK_API int bk_submit_batch(bk_client *c, const bk_call *calls, size_t n, bk_futu
 	return (int)k;
 }
 
-BK_API int bk_submit(bk_client *c, bk_fn fn, const void *arg, size_t len, bk_future **out)
+BKC_API int bk_submit(bk_client *c, bk_fn fn, const void *arg, size_t len, bk_future **out)
 {
 	bk_call k = {.fn = fn, .arg = arg, .len = len};
 	if (!out)
@@ -158,7 +158,7 @@ BK_API int bk_submit(bk_client *c, bk_fn fn, const void *arg, size_t len, bk_fut
 	return r < 0 ? r : 0;
 }
 
-BK_API int bk_submit_wait(bk_client *c, bk_fn fn, const void *arg, size_t len, int64_t timeout_ns, bk_future **out)
+BKC_API int bk_submit_wait(bk_client *c, bk_fn fn, const void *arg, size_t len, int64_t timeout_ns, bk_future **out)
 {
 	int64_t deadline = timeout_ns < 0 ? INT64_MAX : bk_now_ns() + timeout_ns;
 	for (;;) {
@@ -200,7 +200,7 @@ BK_API int bk_submit_wait(bk_client *c, bk_fn fn, const void *arg, size_t len, i
 	}
 }
 
-BK_API int bk_cancel(bk_future *f)
+BKC_API int bk_cancel(bk_future *f)
 {
 	if (!f)
 		return -EINVAL;

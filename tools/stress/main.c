@@ -319,7 +319,7 @@ int main(int argc, char **argv)
 				if (slots[i].pid > 0)
 					live[nl++] = i;
 			if (nl) {
-				struct slot *s = &slots[live[bk_rand(&rng) % (uint64_t)nl]];
+				struct slot *s = &slots[live[stress_rand(&rng) % (uint64_t)nl]];
 				if (kill(s->pid, SIGKILL) == 0) {
 					s->killed = 1;
 					t.kills++;
