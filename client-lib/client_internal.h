@@ -90,13 +90,32 @@ struct bk_client {
 	pthread_mutex_t buf_lock;
 	struct bkc_buf_block *blocks; /* buffers.c: allocation map of the large area */
 
-	_Atomic int gone; /* broker closed the socket or marked the region gone */
-	_Atomic int draining; /* broker said BYE */
-	_Atomic int fd_armed; /* bk_fd() was called: keep notify_armed up */
+	_Atomic int gone; /* broker closed the socket or marked the region gone: bkc_gone() */
+	_Atomic int draining; /* broker said BYE: recorded only, nothing waits or orders on it (relaxed) */
+	_Atomic int fd_armed; /* bk_fd() was called: keep notify_armed up (dispatch.c) */
 	int64_t spin_ns; /* <0: adaptive */
 	_Atomic int64_t wait_ewma_ns; /* adaptive spin: recent average time a wait took */
 	_Atomic int64_t next_gone_poll_ns; /* bkc_check_gone: earliest time the socket is polled again */
 };
+
+/*
+ * c->gone is sticky, set 0 -> 1 by whichever thread first sees the broker
+ * die (broker_state, read with acquire, or the socket's hang-up).  That
+ * thread then sees every completion the broker wrote before dying; the
+ * release store hands this on to a thread whose acquire load sees the 1, so
+ * that its bkc_fail_pending finds a completion written just before the
+ * death (done_gen, cqe) instead of ending that future as lost.  A reader
+ * that misses a fresh store learns the same from bkc_check_gone.
+ */
+static inline bool bkc_gone(bk_client *c)
+{
+	return atomic_load_explicit(&c->gone, memory_order_acquire) != 0;
+}
+
+static inline void bkc_set_gone(bk_client *c)
+{
+	atomic_store_explicit(&c->gone, 1, memory_order_release);
+}
 
 /* ---- wire_io.c: datagrams with fds and deadlines (also used by brokerctl) ---- */
 /* Connect a SOCK_SEQPACKET socket; -errno (BK_ENOTBROKER for a socket of another type). */

@@ -27,7 +27,7 @@ void bkc_signal_fd(bk_client *c)
 	uint64_t one = 1;
 	/* EAGAIN: the counter is saturated, so the fd is readable anyway. */
 	if (write(c->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		atomic_store(&c->gone, 1);
+		bkc_set_gone(c);
 }
 
 void bkc_free_future(bk_client *c, struct bk_future *f)
@@ -136,11 +136,11 @@ void bkc_fail_pending(bk_client *c)
 
 bool bkc_check_gone(bk_client *c, bool force)
 {
-	if (atomic_load(&c->gone))
+	if (bkc_gone(c))
 		return true;
 	uint32_t bs = atomic_load_explicit(&c->v.hdr->broker_state, memory_order_acquire);
 	if (bs == BK_BROKER_GONE) {
-		atomic_store(&c->gone, 1);
+		bkc_set_gone(c);
 		return true;
 	}
 	/*
@@ -156,7 +156,7 @@ bool bkc_check_gone(bk_client *c, bool force)
 	if (poll(&p, 1, 0) <= 0)
 		return false;
 	if (p.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL)) {
-		atomic_store(&c->gone, 1);
+		bkc_set_gone(c);
 		return true;
 	}
 	/* Readable: maybe an unsolicited BYE.  A reply belongs to whoever holds sock_lock: leave it. */
@@ -164,20 +164,20 @@ bool bkc_check_gone(bk_client *c, bool force)
 		struct bk_msg_hdr h;
 		ssize_t r = recv(c->sock, &h, sizeof(h), MSG_PEEK | MSG_DONTWAIT);
 		if (r == 0) {
-			atomic_store(&c->gone, 1);
+			bkc_set_gone(c);
 		} else if (r == (ssize_t)sizeof(h) && h.magic == BK_WIRE_MAGIC && h.type == BK_MSG_BYE) {
 			char drop[64];
 			if (recv(c->sock, drop, sizeof(drop), MSG_DONTWAIT) >= 0)
-				atomic_store(&c->draining, 1);
+				atomic_store_explicit(&c->draining, 1, memory_order_relaxed); /* a record only */
 		} else if (r > 0) {
 			/* Nobody waits for a reply (we hold sock_lock): a stray datagram; drop it. */
 			char drop[64];
 			if (recv(c->sock, drop, sizeof(drop), MSG_DONTWAIT) < 0 && errno != EAGAIN)
-				atomic_store(&c->gone, 1);
+				bkc_set_gone(c);
 		}
 		pthread_mutex_unlock(&c->sock_lock);
 	}
-	return atomic_load(&c->gone) != 0;
+	return bkc_gone(c);
 }
 
 static inline void cpu_relax(void)
@@ -297,7 +297,7 @@ BKC_API int bk_wait(bk_future *f, int64_t timeout_ns)
 		return -EINVAL;
 	bk_client *c = f->c;
 	int r = check_future(f, true);
-	if (r == 0 && atomic_load(&c->gone))
+	if (r == 0 && bkc_gone(c))
 		r = check_gone_future(f);
 	if (r != 0)
 		return outcome(f, r, 0);
@@ -346,7 +346,7 @@ BKC_API int bk_wait(bk_future *f, int64_t timeout_ns)
 			learn_wait_time(c, bk_now_ns() - start);
 			return outcome(f, r, 0);
 		}
-		if (atomic_load(&c->gone))
+		if (bkc_gone(c))
 			return outcome(f, check_gone_future(f), 0);
 	}
 }
@@ -357,7 +357,7 @@ BKC_API int bk_result(bk_future *f, const void **data, size_t *len)
 		return -EINVAL;
 	bk_client *c = f->c;
 	int r = check_future(f, false);
-	if (r == 0 && atomic_load(&c->gone))
+	if (r == 0 && bkc_gone(c))
 		r = check_gone_future(f); /* another call saw the broker die: f can never complete now */
 	if (r < 0)
 		return r;
@@ -401,7 +401,7 @@ BKC_API void bk_release(bk_future *f)
 		/* Cancel (best effort: with a full SQ the task simply runs out); freed when its completion arrives. */
 		atomic_store_explicit(&f->state, F_ORPHAN, memory_order_relaxed);
 		f->cb = NULL;
-		if (!atomic_load(&c->gone))
+		if (!bkc_gone(c))
 			posted = bkc_post_cancel_locked(c, f->slot, f->gen);
 		else
 			bkc_free_future(c, f); /* the broker is gone: no completion will ever come */

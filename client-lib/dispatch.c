@@ -30,7 +30,12 @@ BKC_API int bk_fd(bk_client *c)
 {
 	if (!c)
 		return -EINVAL;
-	atomic_store(&c->fd_armed, 1);
+	/*
+	 * Relaxed: the flag only tells later bk_dispatch calls to re-arm; this
+	 * call arms at once itself, and the lost-wake-up argument is the fence
+	 * in arm_notify, not this flag.
+	 */
+	atomic_store_explicit(&c->fd_armed, 1, memory_order_relaxed);
 	arm_notify(c);
 	if (bk_cq_consumer_pending(&c->cq))
 		bkc_signal_fd(c);
@@ -117,7 +122,7 @@ BKC_API int bk_dispatch(bk_client *c)
 			cb(f, ud);
 			ran++;
 		}
-		if (atomic_load(&c->fd_armed))
+		if (atomic_load_explicit(&c->fd_armed, memory_order_relaxed)) /* see bk_fd */
 			arm_notify(c);
 		pthread_mutex_lock(&c->lock);
 		bool more = c->cb_head != NULL;

@@ -25,7 +25,7 @@ void bkc_wake_broker(bk_client *c)
 		uint64_t one = 1;
 		/* EAGAIN means the counter is saturated: the broker will wake anyway. */
 		if (write(c->broker_efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-			atomic_store(&c->gone, 1);
+			bkc_set_gone(c);
 	}
 }
 
@@ -116,7 +116,7 @@ BKC_API int bk_submit_batch(bk_client *c, const bk_call *calls, size_t n, bk_fut
 {
 	if (!c || (n && (!calls || !out)))
 		return -EINVAL;
-	if (atomic_load(&c->gone))
+	if (bkc_gone(c))
 		return BK_EGONE;
 	if (n == 0)
 		return 0;
@@ -205,7 +205,7 @@ BKC_API int bk_cancel(bk_future *f)
 	if (!f)
 		return -EINVAL;
 	bk_client *c = f->c;
-	if (atomic_load(&c->gone))
+	if (bkc_gone(c))
 		return BK_EGONE;
 	pthread_mutex_lock(&c->lock);
 	uint32_t st = atomic_load_explicit(&f->state, memory_order_relaxed);
