@@ -1,7 +1,8 @@
 /*
  * complete.c - the completion side: reaping the CQ (lock-free claim, any
  * thread), marking futures done, freeing slots, and the waits of
- * bk_wait/bk_poll with their broker-gone checks (DESIGN.md 5).
+ * bk_wait/bk_poll with their broker-gone checks (docs/ARCHITECTURE.md,
+ * "Wake-ups").
  *
  * A future is done when its cqe was reaped or, without reaping, when its
  * slot's done_gen equals its generation: the broker stores done_gen with

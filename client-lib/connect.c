@@ -1,5 +1,5 @@
 /*
- * connect.c - bk_connect and bk_disconnect: the handshake of DESIGN.md 3.
+ * connect.c - bk_connect and bk_disconnect: the HELLO handshake of wire.h.
  *
  * HELLO carries our geometry request and our eventfd; HELLO_REPLY carries the
  * region memfd (and, on kernels without futex-in-io_uring, the broker's

@@ -1,6 +1,6 @@
 /*
  * dispatch.c - event-loop integration: bk_fd, bk_dispatch and completion
- * callbacks (DESIGN.md 5, "event-loop clients").
+ * callbacks (docs/ARCHITECTURE.md, "Wake-ups", event loops).
  *
  * bk_fd is an epoll set holding our eventfd (signalled by the broker when
  * CQ notify_armed is set) and the control socket (hang-up, BYE), so a loop

@@ -1,5 +1,6 @@
 /*
- * region_map.c - map and validate a connection's region (DESIGN.md 3.3).
+ * region_map.c - map and validate a connection's region (docs/ARCHITECTURE.md,
+ * "The shared region").
  *
  * The client trusts nothing it has not checked: the memfd must be sealed
  * against shrinking (or the broker could SIGBUS us), the header must carry

@@ -2,8 +2,8 @@
  * submit.c - posting futures: take a slot from the pool, copy the argument
  * into the slot's inline area (or point at a zero-copy buffer), write the
  * sqe, publish the SQ tail once per batch, and wake the broker only if it
- * sleeps (DESIGN.md 5).  Submitters serialise on c->lock; the SQ ring itself
- * has one producer side.
+ * sleeps (docs/ARCHITECTURE.md, "Wake-ups").  Submitters serialise on
+ * c->lock; the SQ ring itself has one producer side.
  */
 #include <errno.h>
 #include <limits.h>

@@ -2,8 +2,9 @@
  * fake_broker.c - see fake_broker.h.  Single-threaded server: handshake,
  * then a loop that consumes the SQ with the broker-side ring helpers,
  * completes calls (slot words, done_gen, cqe, publish), issues the wake-ups
- * DESIGN.md 5 asks for, and answers LOOKUP on the socket.  It sleeps in a
- * FUTEX_WAIT on the SQ wake word with a 1 ms bound so stop requests are seen.
+ * of docs/ARCHITECTURE.md "Wake-ups", and answers LOOKUP on the socket.  It
+ * sleeps in a FUTEX_WAIT on the SQ wake word with a 1 ms bound so stop
+ * requests are seen.
  */
 #include "fake_broker.h"
 

@@ -1,5 +1,5 @@
 /*
- * brokerctl.c - inspect and steer a running brokerd (DESIGN.md 9):
+ * brokerctl.c - inspect and steer a running brokerd:
  *
  *   brokerctl [--socket PATH] [--json] status|modules|clients|load PATH|unload NAME
  *

@@ -6,7 +6,6 @@
  * the right result, or lost with its broker (BK_EGONE, the contract in
  * client.h), a clear error counted on its own.  Ends with `N passed,
  * N failed, N broker gone`; exit status 0 only if nothing failed.
- * (DESIGN.md section 9.)
  */
 #include <errno.h>
 #include <fcntl.h>
