@@ -11,11 +11,11 @@
 
 #define BUF_ALIGN 64u
 
-struct bk_buf_block {
+struct bkc_buf_block {
 	uint64_t off; /* arena-relative */
 	uint64_t size;
 	bool used;
-	struct bk_buf_block *next; /* sorted by off; blocks tile the large area */
+	struct bkc_buf_block *next; /* sorted by off; blocks tile the large area */
 };
 
 int bkc_bufs_init(bk_client *c)
@@ -23,7 +23,7 @@ int bkc_bufs_init(bk_client *c)
 	c->blocks = NULL;
 	if (c->v.layout.large_size == 0)
 		return 0;
-	struct bk_buf_block *b = calloc(1, sizeof(*b));
+	struct bkc_buf_block *b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
 	b->off = c->v.layout.large_off;
@@ -34,27 +34,27 @@ int bkc_bufs_init(bk_client *c)
 
 void bkc_bufs_fini(bk_client *c)
 {
-	struct bk_buf_block *b = c->blocks;
+	struct bkc_buf_block *b = c->blocks;
 	while (b) {
-		struct bk_buf_block *n = b->next;
+		struct bkc_buf_block *n = b->next;
 		free(b);
 		b = n;
 	}
 	c->blocks = NULL;
 }
 
-BK_API void *bk_buf_alloc(bk_client *c, size_t len)
+BKC_API void *bk_buf_alloc(bk_client *c, size_t len)
 {
 	if (!c || len == 0 || len > c->v.layout.large_size)
 		return NULL;
 	uint64_t want = bk_align_up(len, BUF_ALIGN);
 	void *p = NULL;
 	pthread_mutex_lock(&c->buf_lock);
-	for (struct bk_buf_block *b = c->blocks; b; b = b->next) {
+	for (struct bkc_buf_block *b = c->blocks; b; b = b->next) {
 		if (b->used || b->size < want)
 			continue;
 		if (b->size > want) {
-			struct bk_buf_block *rest = calloc(1, sizeof(*rest));
+			struct bkc_buf_block *rest = calloc(1, sizeof(*rest));
 			if (!rest)
 				break;
 			rest->off = b->off + want;
@@ -71,7 +71,7 @@ BK_API void *bk_buf_alloc(bk_client *c, size_t len)
 	return p;
 }
 
-BK_API void bk_buf_free(bk_client *c, void *buf)
+BKC_API void bk_buf_free(bk_client *c, void *buf)
 {
 	if (!c || !buf)
 		return;
@@ -79,14 +79,14 @@ BK_API void bk_buf_free(bk_client *c, void *buf)
 		return; /* not ours: ignore rather than corrupt the map */
 	uint64_t off = (uint64_t)((uint8_t *)buf - c->v.arena);
 	pthread_mutex_lock(&c->buf_lock);
-	struct bk_buf_block *prev = NULL, *b = c->blocks;
+	struct bkc_buf_block *prev = NULL, *b = c->blocks;
 	while (b && b->off != off) {
 		prev = b;
 		b = b->next;
 	}
 	if (b && b->used) {
 		b->used = false;
-		struct bk_buf_block *n = b->next;
+		struct bkc_buf_block *n = b->next;
 		if (n && !n->used) {
 			b->size += n->size;
 			b->next = n->next;

@@ -2,7 +2,7 @@
  * client_internal.h - private structures of libbkclient shared by its source
  * files: the client handle, the future pool and the helpers each file
  * provides to the others.  Nothing here is exported (-fvisibility=hidden and
- * the version script); only functions marked BK_API leave the library.
+ * the version script); only functions marked BKC_API leave the library.
  */
 #ifndef BKCLIENT_INTERNAL_H
 #define BKCLIENT_INTERNAL_H
@@ -19,12 +19,12 @@
 #include "broker/wire.h"
 #include "region_map.h"
 
-#define BK_API __attribute__((visibility("default")))
+#define BKC_API __attribute__((visibility("default")))
 
 /* How long a round trip on the control socket (handshake, lookup) may take. */
-#define BK_REPLY_TIMEOUT_MS 5000
+#define BKC_REPLY_TIMEOUT_MS 5000
 /* Longest single futex sleep in a wait: the broker-gone check runs between slices. */
-#define BK_WAIT_SLICE_NS 100000000LL
+#define BKC_WAIT_SLICE_NS 100000000LL
 /*
  * Adaptive spin: a wait spins for twice the recent average completion time
  * (an EWMA of how long waits took, sleeping ones included), within these
@@ -32,11 +32,11 @@
  * spin succeeded means a wait that had to sleep (and so took longer) makes
  * the next one spin longer, instead of locking the spin at its minimum.
  */
-#define BK_SPIN_DEFAULT_NS 20000LL
-#define BK_SPIN_MIN_NS 2000LL
-#define BK_SPIN_MAX_NS 50000LL
+#define BKC_SPIN_DEFAULT_NS 20000LL
+#define BKC_SPIN_MIN_NS 2000LL
+#define BKC_SPIN_MAX_NS 50000LL
 /* The socket is polled for a dead broker at most this often on the non-sleeping paths (bk_poll). */
-#define BK_GONE_POLL_NS 1000000LL
+#define BKC_GONE_POLL_NS 1000000LL
 
 /* bk_future.state */
 enum {
@@ -64,7 +64,7 @@ struct bk_future {
 	struct bk_future *cb_next; /* callback queue link */
 };
 
-struct bk_buf_block; /* buffers.c */
+struct bkc_buf_block; /* buffers.c */
 
 struct bk_client {
 	int sock;
@@ -88,15 +88,34 @@ struct bk_client {
 	uint32_t seq;
 
 	pthread_mutex_t buf_lock;
-	struct bk_buf_block *blocks; /* buffers.c: allocation map of the large area */
+	struct bkc_buf_block *blocks; /* buffers.c: allocation map of the large area */
 
-	_Atomic int gone; /* broker closed the socket or marked the region gone */
-	_Atomic int draining; /* broker said BYE */
-	_Atomic int fd_armed; /* bk_fd() was called: keep notify_armed up */
+	_Atomic int gone; /* broker closed the socket or marked the region gone: bkc_gone() */
+	_Atomic int draining; /* broker said BYE: recorded only, nothing waits or orders on it (relaxed) */
+	_Atomic int fd_armed; /* bk_fd() was called: keep notify_armed up (dispatch.c) */
 	int64_t spin_ns; /* <0: adaptive */
 	_Atomic int64_t wait_ewma_ns; /* adaptive spin: recent average time a wait took */
 	_Atomic int64_t next_gone_poll_ns; /* bkc_check_gone: earliest time the socket is polled again */
 };
+
+/*
+ * c->gone is sticky, set 0 -> 1 by whichever thread first sees the broker
+ * die (broker_state, read with acquire, or the socket's hang-up).  That
+ * thread then sees every completion the broker wrote before dying; the
+ * release store hands this on to a thread whose acquire load sees the 1, so
+ * that its bkc_fail_pending finds a completion written just before the
+ * death (done_gen, cqe) instead of ending that future as lost.  A reader
+ * that misses a fresh store learns the same from bkc_check_gone.
+ */
+static inline bool bkc_gone(bk_client *c)
+{
+	return atomic_load_explicit(&c->gone, memory_order_acquire) != 0;
+}
+
+static inline void bkc_set_gone(bk_client *c)
+{
+	atomic_store_explicit(&c->gone, 1, memory_order_release);
+}
 
 /* ---- wire_io.c: datagrams with fds and deadlines (also used by brokerctl) ---- */
 /* Connect a SOCK_SEQPACKET socket; -errno (BK_ENOTBROKER for a socket of another type). */
@@ -126,7 +145,7 @@ void bkc_fail_pending(bk_client *c);
 /*
  * Test the socket and region for a dead broker (non-blocking); sets c->gone.
  * Returns true when gone.  The socket poll (a syscall) is rate-limited to one
- * per BK_GONE_POLL_NS unless force is set.
+ * per BKC_GONE_POLL_NS unless force is set.
  */
 bool bkc_check_gone(bk_client *c, bool force);
 /* Write 1 to our own eventfd so a loop on bk_fd wakes up. */

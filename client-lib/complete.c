@@ -1,7 +1,8 @@
 /*
  * complete.c - the completion side: reaping the CQ (lock-free claim, any
  * thread), marking futures done, freeing slots, and the waits of
- * bk_wait/bk_poll with their broker-gone checks (DESIGN.md 5).
+ * bk_wait/bk_poll with their broker-gone checks (docs/ARCHITECTURE.md,
+ * "Wake-ups").
  *
  * A future is done when its cqe was reaped or, without reaping, when its
  * slot's done_gen equals its generation: the broker stores done_gen with
@@ -27,7 +28,7 @@ void bkc_signal_fd(bk_client *c)
 	uint64_t one = 1;
 	/* EAGAIN: the counter is saturated, so the fd is readable anyway. */
 	if (write(c->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		atomic_store(&c->gone, 1);
+		bkc_set_gone(c);
 }
 
 void bkc_free_future(bk_client *c, struct bk_future *f)
@@ -136,11 +137,11 @@ void bkc_fail_pending(bk_client *c)
 
 bool bkc_check_gone(bk_client *c, bool force)
 {
-	if (atomic_load(&c->gone))
+	if (bkc_gone(c))
 		return true;
 	uint32_t bs = atomic_load_explicit(&c->v.hdr->broker_state, memory_order_acquire);
 	if (bs == BK_BROKER_GONE) {
-		atomic_store(&c->gone, 1);
+		bkc_set_gone(c);
 		return true;
 	}
 	/*
@@ -151,12 +152,12 @@ bool bkc_check_gone(bk_client *c, bool force)
 	int64_t now = bk_now_ns();
 	if (!force && now < atomic_load_explicit(&c->next_gone_poll_ns, memory_order_relaxed))
 		return false;
-	atomic_store_explicit(&c->next_gone_poll_ns, now + BK_GONE_POLL_NS, memory_order_relaxed);
+	atomic_store_explicit(&c->next_gone_poll_ns, now + BKC_GONE_POLL_NS, memory_order_relaxed);
 	struct pollfd p = {.fd = c->sock, .events = POLLIN | POLLRDHUP};
 	if (poll(&p, 1, 0) <= 0)
 		return false;
 	if (p.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL)) {
-		atomic_store(&c->gone, 1);
+		bkc_set_gone(c);
 		return true;
 	}
 	/* Readable: maybe an unsolicited BYE.  A reply belongs to whoever holds sock_lock: leave it. */
@@ -164,20 +165,20 @@ bool bkc_check_gone(bk_client *c, bool force)
 		struct bk_msg_hdr h;
 		ssize_t r = recv(c->sock, &h, sizeof(h), MSG_PEEK | MSG_DONTWAIT);
 		if (r == 0) {
-			atomic_store(&c->gone, 1);
+			bkc_set_gone(c);
 		} else if (r == (ssize_t)sizeof(h) && h.magic == BK_WIRE_MAGIC && h.type == BK_MSG_BYE) {
 			char drop[64];
 			if (recv(c->sock, drop, sizeof(drop), MSG_DONTWAIT) >= 0)
-				atomic_store(&c->draining, 1);
+				atomic_store_explicit(&c->draining, 1, memory_order_relaxed); /* a record only */
 		} else if (r > 0) {
 			/* Nobody waits for a reply (we hold sock_lock): a stray datagram; drop it. */
 			char drop[64];
 			if (recv(c->sock, drop, sizeof(drop), MSG_DONTWAIT) < 0 && errno != EAGAIN)
-				atomic_store(&c->gone, 1);
+				bkc_set_gone(c);
 		}
 		pthread_mutex_unlock(&c->sock_lock);
 	}
-	return atomic_load(&c->gone) != 0;
+	return bkc_gone(c);
 }
 
 static inline void cpu_relax(void)
@@ -276,12 +277,12 @@ static void learn_wait_time(bk_client *c, int64_t took_ns)
 	if (c->spin_ns >= 0)
 		return;
 	int64_t avg = atomic_load_explicit(&c->wait_ewma_ns, memory_order_relaxed);
-	if (took_ns > 4 * BK_SPIN_MAX_NS)
-		took_ns = 4 * BK_SPIN_MAX_NS; /* a long task says nothing about round trips: cap its weight */
+	if (took_ns > 4 * BKC_SPIN_MAX_NS)
+		took_ns = 4 * BKC_SPIN_MAX_NS; /* a long task says nothing about round trips: cap its weight */
 	atomic_store_explicit(&c->wait_ewma_ns, avg + (took_ns - avg) / 8, memory_order_relaxed);
 }
 
-BK_API int bk_poll(bk_future *f)
+BKC_API int bk_poll(bk_future *f)
 {
 	if (!f)
 		return -EINVAL;
@@ -291,13 +292,13 @@ BK_API int bk_poll(bk_future *f)
 	return outcome(f, r, 1);
 }
 
-BK_API int bk_wait(bk_future *f, int64_t timeout_ns)
+BKC_API int bk_wait(bk_future *f, int64_t timeout_ns)
 {
 	if (!f)
 		return -EINVAL;
 	bk_client *c = f->c;
 	int r = check_future(f, true);
-	if (r == 0 && atomic_load(&c->gone))
+	if (r == 0 && bkc_gone(c))
 		r = check_gone_future(f);
 	if (r != 0)
 		return outcome(f, r, 0);
@@ -308,7 +309,7 @@ BK_API int bk_wait(bk_future *f, int64_t timeout_ns)
 	int64_t spin = c->spin_ns;
 	if (spin < 0) {
 		spin = 2 * atomic_load_explicit(&c->wait_ewma_ns, memory_order_relaxed);
-		spin = spin < BK_SPIN_MIN_NS ? BK_SPIN_MIN_NS : spin > BK_SPIN_MAX_NS ? BK_SPIN_MAX_NS : spin;
+		spin = spin < BKC_SPIN_MIN_NS ? BKC_SPIN_MIN_NS : spin > BKC_SPIN_MAX_NS ? BKC_SPIN_MAX_NS : spin;
 	}
 	if (spin > 0) {
 		int64_t spin_end = start + spin < deadline ? start + spin : deadline;
@@ -335,8 +336,8 @@ BK_API int bk_wait(bk_future *f, int64_t timeout_ns)
 		r = check_future(f, true);
 		if (r == 0 && !bkc_check_gone(c, false)) {
 			int64_t slice = deadline - now;
-			if (slice > BK_WAIT_SLICE_NS)
-				slice = BK_WAIT_SLICE_NS;
+			if (slice > BKC_WAIT_SLICE_NS)
+				slice = BKC_WAIT_SLICE_NS;
 			struct timespec ts = {.tv_sec = slice / 1000000000LL, .tv_nsec = slice % 1000000000LL};
 			bk_futex_wait(&c->v.cq_ctl->wake_seq, seq, &ts);
 			r = check_future(f, false);
@@ -346,18 +347,18 @@ BK_API int bk_wait(bk_future *f, int64_t timeout_ns)
 			learn_wait_time(c, bk_now_ns() - start);
 			return outcome(f, r, 0);
 		}
-		if (atomic_load(&c->gone))
+		if (bkc_gone(c))
 			return outcome(f, check_gone_future(f), 0);
 	}
 }
 
-BK_API int bk_result(bk_future *f, const void **data, size_t *len)
+BKC_API int bk_result(bk_future *f, const void **data, size_t *len)
 {
 	if (!f)
 		return -EINVAL;
 	bk_client *c = f->c;
 	int r = check_future(f, false);
-	if (r == 0 && atomic_load(&c->gone))
+	if (r == 0 && bkc_gone(c))
 		r = check_gone_future(f); /* another call saw the broker die: f can never complete now */
 	if (r < 0)
 		return r;
@@ -387,7 +388,7 @@ BK_API int bk_result(bk_future *f, const void **data, size_t *len)
 	return status;
 }
 
-BK_API void bk_release(bk_future *f)
+BKC_API void bk_release(bk_future *f)
 {
 	if (!f)
 		return;
@@ -401,7 +402,7 @@ BK_API void bk_release(bk_future *f)
 		/* Cancel (best effort: with a full SQ the task simply runs out); freed when its completion arrives. */
 		atomic_store_explicit(&f->state, F_ORPHAN, memory_order_relaxed);
 		f->cb = NULL;
-		if (!atomic_load(&c->gone))
+		if (!bkc_gone(c))
 			posted = bkc_post_cancel_locked(c, f->slot, f->gen);
 		else
 			bkc_free_future(c, f); /* the broker is gone: no completion will ever come */
@@ -423,7 +424,7 @@ BK_API void bk_release(bk_future *f)
 		bk_futex_wake(&c->v.cq_ctl->wake_seq, INT_MAX);
 }
 
-BK_API bk_client *bk_future_client(bk_future *f)
+BKC_API bk_client *bk_future_client(bk_future *f)
 {
 	return f ? f->c : NULL;
 }

@@ -1,5 +1,5 @@
 /*
- * connect.c - bk_connect and bk_disconnect: the handshake of DESIGN.md 3.
+ * connect.c - bk_connect and bk_disconnect: the HELLO handshake of wire.h.
  *
  * HELLO carries our geometry request and our eventfd; HELLO_REPLY carries the
  * region memfd (and, on kernels without futex-in-io_uring, the broker's
@@ -18,7 +18,7 @@
 
 #include "client_internal.h"
 
-BK_API void bk_options_init(bk_options *o)
+BKC_API void bk_options_init(bk_options *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->size = sizeof(*o);
@@ -34,6 +34,62 @@ static void set_err(char *err, size_t errlen, const char *fmt, const char *a)
 static bool is_our_code(int32_t s)
 {
 	return s == BK_EVERSION || s == BK_ELAYOUT || s == BK_EBADREGION || s == BK_EREFUSED;
+}
+
+/* bkc_recv's result n for the HELLO reply: 0 when a well-formed reply to seq arrived, else why not. */
+static int hello_reply_received(int n, const struct bk_msg_hello_reply *rep, uint32_t seq, char *err, size_t errlen)
+{
+	if (n == -ETIMEDOUT) {
+		snprintf(err, errlen, "no HELLO reply within %d ms: the socket does not answer like a brokerd",
+			 BKC_REPLY_TIMEOUT_MS);
+		return BK_ENOTBROKER;
+	}
+	if (n == 0) {
+		snprintf(err, errlen, "the peer closed the connection without a HELLO reply: not a brokerd?");
+		return BK_ENOTBROKER;
+	}
+	if (n < 0 && n != -EMSGSIZE) {
+		snprintf(err, errlen, "receiving HELLO reply: %s", strerror(-n));
+		return n;
+	}
+	if (n < 0 || !bkc_hdr_ok(&rep->h, (size_t)n, BK_MSG_HELLO_REPLY, sizeof(*rep)) || rep->h.seq != seq) {
+		snprintf(err, errlen, "the peer answered HELLO with something that is not a brokerd reply (%d bytes)",
+			 n);
+		return BK_ENOTBROKER;
+	}
+	return 0;
+}
+
+/* A well-formed HELLO reply that came with nfds fds: 0 when brokerd accepted us and sent a region. */
+static int hello_reply_accepted(bk_client *c, struct bk_msg_hello_reply *rep, int nfds, char *err, size_t errlen)
+{
+	rep->error[sizeof(rep->error) - 1] = 0;
+	if (rep->status != 0) {
+		char tmp[400];
+		snprintf(tmp, sizeof(tmp), "brokerd (ABI %u.%u, layout %016" PRIx64 ") refused the connection "
+			 "(library ABI %u.%u, layout %016" PRIx64 "): %s",
+			 rep->abi_major, rep->abi_minor, rep->layout_hash, BK_ABI_MAJOR, BK_ABI_MINOR,
+			 (uint64_t)BK_LAYOUT_HASH, rep->error[0] ? rep->error : strerror(-rep->status));
+		set_err(err, errlen, "%s", tmp);
+		return is_our_code(rep->status) ? rep->status : BK_EREFUSED;
+	}
+	if (rep->abi_major != BK_ABI_MAJOR) {
+		snprintf(err, errlen, "brokerd speaks ABI %u.%u, this library %u.%u", rep->abi_major, rep->abi_minor,
+			 BK_ABI_MAJOR, BK_ABI_MINOR);
+		return BK_EVERSION;
+	}
+	if (rep->layout_hash != BK_LAYOUT_HASH) {
+		snprintf(err, errlen, "brokerd region layout %016" PRIx64 ", this library %016" PRIx64 " (ABI %u.%u)",
+			 rep->layout_hash, (uint64_t)BK_LAYOUT_HASH, BK_ABI_MAJOR, BK_ABI_MINOR);
+		return BK_ELAYOUT;
+	}
+	if (nfds < 1) {
+		snprintf(err, errlen, "brokerd's HELLO reply carried no region fd");
+		return BK_EPROTOCOL;
+	}
+	c->conn_id = rep->conn_id;
+	c->features = rep->features;
+	return 0;
 }
 
 /* Send HELLO, receive and check HELLO_REPLY.  On success fds[0] is the region, fds[1] maybe the broker eventfd. */
@@ -63,49 +119,10 @@ static int handshake(bk_client *c, const struct bk_geometry *geo, int fds[2], in
 	if (!u)
 		return -ENOMEM;
 	*nfds = 2;
-	int n = bkc_recv(c->sock, u->raw, sizeof(u->raw), fds, nfds, BK_REPLY_TIMEOUT_MS);
-	if (n == -ETIMEDOUT) {
-		snprintf(err, errlen, "no HELLO reply within %d ms: the socket does not answer like a brokerd",
-			 BK_REPLY_TIMEOUT_MS);
-		r = BK_ENOTBROKER;
-	} else if (n == 0) {
-		snprintf(err, errlen, "the peer closed the connection without a HELLO reply: not a brokerd?");
-		r = BK_ENOTBROKER;
-	} else if (n < 0 && n != -EMSGSIZE) {
-		snprintf(err, errlen, "receiving HELLO reply: %s", strerror(-n));
-		r = n;
-	} else if (n < 0 || !bkc_hdr_ok(&u->rep.h, (size_t)n, BK_MSG_HELLO_REPLY, sizeof(u->rep)) ||
-		   u->rep.h.seq != h.h.seq) {
-		snprintf(err, errlen, "the peer answered HELLO with something that is not a brokerd reply (%d bytes)", n);
-		r = BK_ENOTBROKER;
-	} else {
-		struct bk_msg_hello_reply *rep = &u->rep;
-		rep->error[sizeof(rep->error) - 1] = 0;
-		if (rep->status != 0) {
-			char tmp[400];
-			snprintf(tmp, sizeof(tmp), "brokerd (ABI %u.%u, layout %016" PRIx64 ") refused the connection "
-				 "(library ABI %u.%u, layout %016" PRIx64 "): %s",
-				 rep->abi_major, rep->abi_minor, rep->layout_hash, BK_ABI_MAJOR, BK_ABI_MINOR,
-				 (uint64_t)BK_LAYOUT_HASH, rep->error[0] ? rep->error : strerror(-rep->status));
-			set_err(err, errlen, "%s", tmp);
-			r = is_our_code(rep->status) ? rep->status : BK_EREFUSED;
-		} else if (rep->abi_major != BK_ABI_MAJOR) {
-			snprintf(err, errlen, "brokerd speaks ABI %u.%u, this library %u.%u", rep->abi_major,
-				 rep->abi_minor, BK_ABI_MAJOR, BK_ABI_MINOR);
-			r = BK_EVERSION;
-		} else if (rep->layout_hash != BK_LAYOUT_HASH) {
-			snprintf(err, errlen, "brokerd region layout %016" PRIx64 ", this library %016" PRIx64
-				 " (ABI %u.%u)", rep->layout_hash, (uint64_t)BK_LAYOUT_HASH, BK_ABI_MAJOR, BK_ABI_MINOR);
-			r = BK_ELAYOUT;
-		} else if (*nfds < 1) {
-			snprintf(err, errlen, "brokerd's HELLO reply carried no region fd");
-			r = BK_EPROTOCOL;
-		} else {
-			c->conn_id = rep->conn_id;
-			c->features = rep->features;
-			r = 0;
-		}
-	}
+	int n = bkc_recv(c->sock, u->raw, sizeof(u->raw), fds, nfds, BKC_REPLY_TIMEOUT_MS);
+	r = hello_reply_received(n, &u->rep, h.h.seq, err, errlen);
+	if (r == 0)
+		r = hello_reply_accepted(c, &u->rep, *nfds, err, errlen);
 	free(u);
 	if (r < 0) {
 		for (int i = 0; i < *nfds; i++)
@@ -136,71 +153,81 @@ static int setup_rings(bk_client *c)
 	return bkc_bufs_init(c);
 }
 
-static int do_connect(const char *socket_path, const bk_options *opts, bk_client **out, char *err, size_t errlen)
+/* The caller's options over the defaults: a size field older or newer than ours is fine, nonsense is not. */
+static int read_options(const bk_options *opts, bk_options *o, char *err, size_t errlen)
 {
-	char path[256];
-	bk_options o;
-	bk_options_init(&o);
-	if (!out) {
-		snprintf(err, errlen, "out is NULL");
+	bk_options_init(o);
+	if (!opts)
+		return 0;
+	if (opts->size < offsetof(bk_options, flags) || opts->size > 4096) {
+		snprintf(err, errlen, "bk_options.size %u is not sizeof(bk_options): use bk_options_init", opts->size);
 		return -EINVAL;
 	}
-	*out = NULL;
-	if (opts) {
-		if (opts->size < offsetof(bk_options, flags) || opts->size > 4096) {
-			snprintf(err, errlen, "bk_options.size %u is not sizeof(bk_options): use bk_options_init", opts->size);
-			return -EINVAL;
-		}
-		memcpy(&o, opts, opts->size < sizeof(o) ? opts->size : sizeof(o));
-	}
-	if (!socket_path) {
-		if (bk_default_socket_path(path, sizeof(path)) < 0) {
-			snprintf(err, errlen, "default socket path is too long");
-			return -ENAMETOOLONG;
-		}
-		socket_path = path;
-	}
-	struct bk_geometry req = {
-		.sq_entries = o.sq_entries,
-		.nslots = o.max_inflight,
-		.slot_inline = o.inline_size,
-		.large_size = o.zero_copy_size,
-	}, geo;
-	if (bk_geometry_clamp(&req, BK_ARENA_MAX, &geo) < 0) {
+	memcpy(o, opts, opts->size < sizeof(*o) ? opts->size : sizeof(*o));
+	return 0;
+}
+
+/*
+ * The geometry to ask for: exactly what the user asked (0 = the broker's
+ * default), since the broker clamps the same way; only checked here so that
+ * impossible options fail before any socket is opened.
+ */
+static int request_geometry(const bk_options *o, struct bk_geometry *req, char *err, size_t errlen)
+{
+	*req = (struct bk_geometry){
+		.sq_entries = o->sq_entries,
+		.nslots = o->max_inflight,
+		.slot_inline = o->inline_size,
+		.large_size = o->zero_copy_size,
+	};
+	struct bk_geometry geo;
+	if (bk_geometry_clamp(req, BK_ARENA_MAX, &geo) < 0) {
 		snprintf(err, errlen, "options beyond limits (ring <= %u, in flight <= %u, inline <= %u, arena <= %u)",
 			 BK_RING_MAX, BK_SLOTS_MAX, BK_INLINE_MAX, BK_ARENA_MAX);
 		return -EINVAL;
 	}
-	/* Ask for exactly what the user asked (0 = broker's default); the broker clamps the same way. */
+	return 0;
+}
 
+/* A handle owning nothing yet (every fd -1), so bk_disconnect can undo any later step. */
+static bk_client *client_new(const bk_options *o)
+{
 	bk_client *c = calloc(1, sizeof(*c));
 	if (!c)
-		return -ENOMEM;
+		return NULL;
 	c->sock = c->efd = c->pollfd = c->broker_efd = -1;
-	c->spin_ns = o.spin_ns;
-	atomic_init(&c->wait_ewma_ns, BK_SPIN_DEFAULT_NS / 2);
+	c->spin_ns = o->spin_ns;
+	atomic_init(&c->wait_ewma_ns, BKC_SPIN_DEFAULT_NS / 2);
 	atomic_init(&c->next_gone_poll_ns, 0);
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_mutex_init(&c->sock_lock, NULL);
 	pthread_mutex_init(&c->buf_lock, NULL);
+	return c;
+}
 
-	int r;
-	int fds[2] = {-1, -1}, nfds = 0;
+/*
+ * Our eventfd, the socket, the handshake and the region mapping.  Every fd
+ * received is either kept in c (freed by bk_disconnect) or closed here.
+ */
+static int open_session(bk_client *c, const char *socket_path, const struct bk_geometry *req, char *err,
+			size_t errlen)
+{
 	c->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (c->efd < 0) {
-		r = -errno;
+		int r = -errno;
 		snprintf(err, errlen, "eventfd: %s", strerror(-r));
-		goto fail;
+		return r;
 	}
-	r = bkc_socket_connect(socket_path, err, errlen);
+	int r = bkc_socket_connect(socket_path, err, errlen);
 	if (r < 0)
-		goto fail;
+		return r;
 	c->sock = r;
-	r = handshake(c, &req, fds, &nfds, err, errlen);
+	int fds[2] = {-1, -1}, nfds = 0;
+	r = handshake(c, req, fds, &nfds, err, errlen);
 	if (r < 0)
-		goto fail;
-	r = bk_region_map(fds[0], &c->v, err, errlen);
-	close(fds[0]);
+		return r;
+	r = bkc_region_map(fds[0], &c->v, err, errlen);
+	close(fds[0]); /* the mapping keeps the memory */
 	if (nfds > 1) {
 		if (c->features & BK_FEAT_SQ_EVENTFD)
 			c->broker_efd = fds[1];
@@ -208,40 +235,75 @@ static int do_connect(const char *socket_path, const bk_options *opts, bk_client
 			close(fds[1]);
 	}
 	if (r < 0)
-		goto fail;
+		return r;
 	if ((c->features & BK_FEAT_SQ_EVENTFD) && !(c->features & BK_FEAT_SQ_FUTEX) && c->broker_efd < 0) {
 		snprintf(err, errlen, "brokerd wants eventfd wake-ups but sent no eventfd");
-		r = BK_EPROTOCOL;
-		goto fail;
+		return BK_EPROTOCOL;
 	}
-	r = setup_rings(c);
-	if (r < 0) {
-		snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
+	return 0;
+}
+
+/* bk_fd is an epoll set so that it also turns readable when the broker hangs up or says BYE. */
+static int setup_pollfd(bk_client *c, char *err, size_t errlen)
+{
 	c->pollfd = epoll_create1(EPOLL_CLOEXEC);
 	if (c->pollfd < 0) {
-		r = -errno;
+		int r = -errno;
 		snprintf(err, errlen, "epoll_create1: %s", strerror(-r));
-		goto fail;
+		return r;
 	}
-	/* bk_fd is an epoll set so that it also turns readable when the broker hangs up or says BYE. */
 	struct epoll_event ev = {.events = EPOLLIN, .data.u32 = 0};
 	struct epoll_event es = {.events = EPOLLIN | EPOLLRDHUP, .data.u32 = 1};
 	if (epoll_ctl(c->pollfd, EPOLL_CTL_ADD, c->efd, &ev) < 0 ||
 	    epoll_ctl(c->pollfd, EPOLL_CTL_ADD, c->sock, &es) < 0) {
-		r = -errno;
+		int r = -errno;
 		snprintf(err, errlen, "epoll_ctl: %s", strerror(-r));
-		goto fail;
+		return r;
+	}
+	return 0;
+}
+
+static int do_connect(const char *socket_path, const bk_options *opts, bk_client **out, char *err, size_t errlen)
+{
+	if (!out) {
+		snprintf(err, errlen, "out is NULL");
+		return -EINVAL;
+	}
+	*out = NULL;
+	bk_options o;
+	int r = read_options(opts, &o, err, errlen);
+	if (r < 0)
+		return r;
+	char path[256];
+	if (!socket_path) {
+		if (bk_default_socket_path(path, sizeof(path)) < 0) {
+			snprintf(err, errlen, "default socket path is too long");
+			return -ENAMETOOLONG;
+		}
+		socket_path = path;
+	}
+	struct bk_geometry req;
+	r = request_geometry(&o, &req, err, errlen);
+	if (r < 0)
+		return r;
+
+	bk_client *c = client_new(&o);
+	if (!c)
+		return -ENOMEM;
+	r = open_session(c, socket_path, &req, err, errlen);
+	if (r == 0 && (r = setup_rings(c)) < 0)
+		snprintf(err, errlen, "out of memory");
+	if (r == 0)
+		r = setup_pollfd(c, err, errlen);
+	if (r < 0) {
+		bk_disconnect(c); /* undoes whichever steps were done: see client_new */
+		return r;
 	}
 	*out = c;
 	return 0;
-fail:
-	bk_disconnect(c);
-	return r;
 }
 
-BK_API int bk_connect_error(const char *socket_path, const bk_options *opts, bk_client **out, char *err,
+BKC_API int bk_connect_error(const char *socket_path, const bk_options *opts, bk_client **out, char *err,
 			    size_t errlen)
 {
 	char local[512];
@@ -256,12 +318,12 @@ BK_API int bk_connect_error(const char *socket_path, const bk_options *opts, bk_
 	return r;
 }
 
-BK_API int bk_connect(const char *socket_path, const bk_options *opts, bk_client **out)
+BKC_API int bk_connect(const char *socket_path, const bk_options *opts, bk_client **out)
 {
 	return bk_connect_error(socket_path, opts, out, NULL, 0);
 }
 
-BK_API void bk_disconnect(bk_client *c)
+BKC_API void bk_disconnect(bk_client *c)
 {
 	if (!c)
 		return;
@@ -275,7 +337,7 @@ BK_API void bk_disconnect(bk_client *c)
 	if (c->broker_efd >= 0)
 		close(c->broker_efd);
 	bkc_bufs_fini(c);
-	bk_region_unmap(&c->v);
+	bkc_region_unmap(&c->v);
 	free(c->futures);
 	pthread_mutex_destroy(&c->lock);
 	pthread_mutex_destroy(&c->sock_lock);

@@ -11,11 +11,11 @@
 
 #include "client_internal.h"
 
-int bkctl_open(struct bkctl *k, const char *path, int timeout_ms, char *err, size_t errlen)
+int bkc_ctl_open(struct bkc_ctl *k, const char *path, int timeout_ms, char *err, size_t errlen)
 {
 	k->fd = -1;
 	k->seq = 0;
-	k->timeout_ms = timeout_ms > 0 ? timeout_ms : BK_REPLY_TIMEOUT_MS;
+	k->timeout_ms = timeout_ms > 0 ? timeout_ms : BKC_REPLY_TIMEOUT_MS;
 	int fd = bkc_socket_connect(path, err, errlen);
 	if (fd < 0)
 		return fd;
@@ -28,7 +28,7 @@ int bkctl_open(struct bkctl *k, const char *path, int timeout_ms, char *err, siz
 	h.flags = BK_HELLO_CONTROL;
 	h.layout_hash = BK_LAYOUT_HASH;
 	struct bk_msg_hello_reply rep;
-	int r = bkctl_call(k, &h, sizeof(h), BK_MSG_HELLO_REPLY, &rep, sizeof(rep), err, errlen);
+	int r = bkc_ctl_call(k, &h, sizeof(h), BK_MSG_HELLO_REPLY, &rep, sizeof(rep), err, errlen);
 	if (r >= 0 && (size_t)r < sizeof(rep)) {
 		snprintf(err, errlen, "short HELLO reply from %s", path);
 		r = BK_ENOTBROKER;
@@ -44,20 +44,20 @@ int bkctl_open(struct bkctl *k, const char *path, int timeout_ms, char *err, siz
 		r = BK_ENOTBROKER;
 	}
 	if (r < 0) {
-		bkctl_close(k);
+		bkc_ctl_close(k);
 		return r;
 	}
 	return 0;
 }
 
-void bkctl_close(struct bkctl *k)
+void bkc_ctl_close(struct bkc_ctl *k)
 {
 	if (k->fd >= 0)
 		close(k->fd);
 	k->fd = -1;
 }
 
-int bkctl_call(struct bkctl *k, void *req, size_t req_len, uint16_t reply_type, void *buf, size_t cap, char *err,
+int bkc_ctl_call(struct bkc_ctl *k, void *req, size_t req_len, uint16_t reply_type, void *buf, size_t cap, char *err,
 	       size_t errlen)
 {
 	struct bk_msg_hdr *h = req;

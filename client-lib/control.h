@@ -9,15 +9,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct bkctl {
+struct bkc_ctl {
 	int fd;
 	uint32_t seq;
 	int timeout_ms;
 };
 
 /* Connect and handshake; 0 or a negative code with a reason in err. */
-int bkctl_open(struct bkctl *k, const char *path, int timeout_ms, char *err, size_t errlen);
-void bkctl_close(struct bkctl *k);
+int bkc_ctl_open(struct bkc_ctl *k, const char *path, int timeout_ms, char *err, size_t errlen);
+void bkc_ctl_close(struct bkc_ctl *k);
 
 /*
  * Send req (a whole message whose header's magic, len and seq are filled
@@ -25,7 +25,7 @@ void bkctl_close(struct bkctl *k);
  * length, or a negative code with a reason in err; a BK_MSG_RESULT reply
  * with a negative status returns that status with its message in err.
  */
-int bkctl_call(struct bkctl *k, void *req, size_t req_len, uint16_t reply_type, void *buf, size_t cap, char *err,
+int bkc_ctl_call(struct bkc_ctl *k, void *req, size_t req_len, uint16_t reply_type, void *buf, size_t cap, char *err,
 	       size_t errlen);
 
 #endif /* BKCLIENT_CONTROL_H */

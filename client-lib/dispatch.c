@@ -1,6 +1,6 @@
 /*
  * dispatch.c - event-loop integration: bk_fd, bk_dispatch and completion
- * callbacks (DESIGN.md 5, "event-loop clients").
+ * callbacks (docs/ARCHITECTURE.md, "Wake-ups", event loops).
  *
  * bk_fd is an epoll set holding our eventfd (signalled by the broker when
  * CQ notify_armed is set) and the control socket (hang-up, BYE), so a loop
@@ -26,18 +26,23 @@ static void arm_notify(bk_client *c)
 	atomic_thread_fence(memory_order_seq_cst);
 }
 
-BK_API int bk_fd(bk_client *c)
+BKC_API int bk_fd(bk_client *c)
 {
 	if (!c)
 		return -EINVAL;
-	atomic_store(&c->fd_armed, 1);
+	/*
+	 * Relaxed: the flag only tells later bk_dispatch calls to re-arm; this
+	 * call arms at once itself, and the lost-wake-up argument is the fence
+	 * in arm_notify, not this flag.
+	 */
+	atomic_store_explicit(&c->fd_armed, 1, memory_order_relaxed);
 	arm_notify(c);
 	if (bk_cq_consumer_pending(&c->cq))
 		bkc_signal_fd(c);
 	return c->pollfd;
 }
 
-BK_API int bk_on_complete(bk_future *f, bk_complete_cb cb, void *user_data)
+BKC_API int bk_on_complete(bk_future *f, bk_complete_cb cb, void *user_data)
 {
 	if (!f || !cb)
 		return -EINVAL;
@@ -94,7 +99,7 @@ static bool pop_callback(bk_client *c, bk_future **fp, bk_complete_cb *cbp, void
 	return found;
 }
 
-BK_API int bk_dispatch(bk_client *c)
+BKC_API int bk_dispatch(bk_client *c)
 {
 	if (!c)
 		return -EINVAL;
@@ -117,7 +122,7 @@ BK_API int bk_dispatch(bk_client *c)
 			cb(f, ud);
 			ran++;
 		}
-		if (atomic_load(&c->fd_armed))
+		if (atomic_load_explicit(&c->fd_armed, memory_order_relaxed)) /* see bk_fd */
 			arm_notify(c);
 		pthread_mutex_lock(&c->lock);
 		bool more = c->cb_head != NULL;

@@ -8,7 +8,7 @@
 
 #include "client_internal.h"
 
-BK_API int bk_lookup(bk_client *c, const char *name, bk_fn *out)
+BKC_API int bk_lookup(bk_client *c, const char *name, bk_fn *out)
 {
 	if (!c || !name || !out)
 		return -EINVAL;
@@ -16,7 +16,7 @@ BK_API int bk_lookup(bk_client *c, const char *name, bk_fn *out)
 	size_t n = strlen(name);
 	if (n == 0 || n >= sizeof(m.name))
 		return -EINVAL;
-	if (atomic_load(&c->gone))
+	if (bkc_gone(c))
 		return BK_EGONE;
 	memset(&m, 0, sizeof(m));
 	m.h.magic = BK_WIRE_MAGIC;
@@ -27,7 +27,7 @@ BK_API int bk_lookup(bk_client *c, const char *name, bk_fn *out)
 	pthread_mutex_lock(&c->sock_lock);
 	m.h.seq = ++c->seq;
 	int r = bkc_send(c->sock, &m, sizeof(m), NULL, 0);
-	int64_t deadline = bk_now_ns() + (int64_t)BK_REPLY_TIMEOUT_MS * 1000000LL;
+	int64_t deadline = bk_now_ns() + (int64_t)BKC_REPLY_TIMEOUT_MS * 1000000LL;
 	while (r == 0) {
 		union {
 			struct bk_msg_lookup_reply rep;
@@ -45,7 +45,7 @@ BK_API int bk_lookup(bk_client *c, const char *name, bk_fn *out)
 		} else if (k < 0) {
 			r = k == -ECONNRESET || k == -EPIPE ? BK_EGONE : k;
 		} else if (bkc_hdr_ok(&u.rep.h, (size_t)k, BK_MSG_BYE, sizeof(u.rep.h))) {
-			atomic_store(&c->draining, 1);
+			atomic_store_explicit(&c->draining, 1, memory_order_relaxed); /* a record only */
 		} else if (u.rep.h.seq != m.h.seq) {
 			continue; /* a stale reply to an earlier, timed-out request */
 		} else if (bkc_hdr_ok(&u.rep.h, (size_t)k, BK_MSG_LOOKUP_REPLY, sizeof(u.rep))) {
@@ -62,7 +62,7 @@ BK_API int bk_lookup(bk_client *c, const char *name, bk_fn *out)
 	}
 	pthread_mutex_unlock(&c->sock_lock);
 	if (r == BK_EGONE || r == -EPIPE || r == -ECONNRESET) {
-		atomic_store(&c->gone, 1);
+		bkc_set_gone(c);
 		r = BK_EGONE;
 	}
 	return r == 1 ? 0 : r;

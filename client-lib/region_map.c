@@ -1,5 +1,6 @@
 /*
- * region_map.c - map and validate a connection's region (DESIGN.md 3.3).
+ * region_map.c - map and validate a connection's region (docs/ARCHITECTURE.md,
+ * "The shared region").
  *
  * The client trusts nothing it has not checked: the memfd must be sealed
  * against shrinking (or the broker could SIGBUS us), the header must carry
@@ -22,7 +23,7 @@
 
 #define REGION_MAP_MAX ((uint64_t)BK_ARENA_MAX + (64u << 20))
 
-int bk_region_validate(void *base, size_t size, struct bk_region_view *v, char *err, size_t errlen)
+int bkc_region_validate(void *base, size_t size, struct bk_region_view *v, char *err, size_t errlen)
 {
 	const struct bk_region_hdr *h = base;
 
@@ -81,7 +82,7 @@ int bk_region_validate(void *base, size_t size, struct bk_region_view *v, char *
 	return 0;
 }
 
-int bk_region_map(int fd, struct bk_region_view *v, char *err, size_t errlen)
+int bkc_region_map(int fd, struct bk_region_view *v, char *err, size_t errlen)
 {
 	struct stat st;
 	if (fstat(fd, &st) < 0) {
@@ -105,13 +106,13 @@ int bk_region_map(int fd, struct bk_region_view *v, char *err, size_t errlen)
 		snprintf(err, errlen, "mmap region: %s", strerror(e));
 		return -e;
 	}
-	int r = bk_region_validate(base, size, v, err, errlen);
+	int r = bkc_region_validate(base, size, v, err, errlen);
 	if (r < 0)
 		munmap(base, size);
 	return r;
 }
 
-void bk_region_unmap(struct bk_region_view *v)
+void bkc_region_unmap(struct bk_region_view *v)
 {
 	if (v->base) {
 		munmap(v->base, v->size);

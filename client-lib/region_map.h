@@ -16,13 +16,13 @@
  * BK_EBADREGION (seals, size, magic, geometry, offsets), BK_EVERSION (ABI
  * major; the message names both versions), BK_ELAYOUT (layout hash; names
  * both hashes), or -errno from fstat/mmap.  On success *v describes the
- * mapping; release it with bk_region_unmap().
+ * mapping; release it with bkc_region_unmap().
  */
-int bk_region_map(int fd, struct bk_region_view *v, char *err, size_t errlen);
+int bkc_region_map(int fd, struct bk_region_view *v, char *err, size_t errlen);
 
 /* Same checks on memory already mapped (size bytes at base); maps nothing. */
-int bk_region_validate(void *base, size_t size, struct bk_region_view *v, char *err, size_t errlen);
+int bkc_region_validate(void *base, size_t size, struct bk_region_view *v, char *err, size_t errlen);
 
-void bk_region_unmap(struct bk_region_view *v);
+void bkc_region_unmap(struct bk_region_view *v);
 
 #endif /* BKCLIENT_REGION_MAP_H */

@@ -7,7 +7,7 @@
 
 #include "client_internal.h"
 
-BK_API const char *bk_strerror(int err)
+BKC_API const char *bk_strerror(int err)
 {
 	switch (err) {
 	case 0:

@@ -2,8 +2,8 @@
  * submit.c - posting futures: take a slot from the pool, copy the argument
  * into the slot's inline area (or point at a zero-copy buffer), write the
  * sqe, publish the SQ tail once per batch, and wake the broker only if it
- * sleeps (DESIGN.md 5).  Submitters serialise on c->lock; the SQ ring itself
- * has one producer side.
+ * sleeps (docs/ARCHITECTURE.md, "Wake-ups").  Submitters serialise on
+ * c->lock; the SQ ring itself has one producer side.
  */
 #include <errno.h>
 #include <limits.h>
@@ -25,7 +25,7 @@ void bkc_wake_broker(bk_client *c)
 		uint64_t one = 1;
 		/* EAGAIN means the counter is saturated: the broker will wake anyway. */
 		if (write(c->broker_efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-			atomic_store(&c->gone, 1);
+			bkc_set_gone(c);
 	}
 }
 
@@ -112,11 +112,11 @@ static struct bk_future *post_locked(bk_client *c, const bk_call *k, const struc
 	return f;
 }
 
-BK_API int bk_submit_batch(bk_client *c, const bk_call *calls, size_t n, bk_future **out)
+BKC_API int bk_submit_batch(bk_client *c, const bk_call *calls, size_t n, bk_future **out)
 {
 	if (!c || (n && (!calls || !out)))
 		return -EINVAL;
-	if (atomic_load(&c->gone))
+	if (bkc_gone(c))
 		return BK_EGONE;
 	if (n == 0)
 		return 0;
@@ -149,7 +149,7 @@ BK_API int bk_submit_batch(bk_client *c, const bk_call *calls, size_t n, bk_futu
 	return (int)k;
 }
 
-BK_API int bk_submit(bk_client *c, bk_fn fn, const void *arg, size_t len, bk_future **out)
+BKC_API int bk_submit(bk_client *c, bk_fn fn, const void *arg, size_t len, bk_future **out)
 {
 	bk_call k = {.fn = fn, .arg = arg, .len = len};
 	if (!out)
@@ -158,7 +158,7 @@ BK_API int bk_submit(bk_client *c, bk_fn fn, const void *arg, size_t len, bk_fut
 	return r < 0 ? r : 0;
 }
 
-BK_API int bk_submit_wait(bk_client *c, bk_fn fn, const void *arg, size_t len, int64_t timeout_ns, bk_future **out)
+BKC_API int bk_submit_wait(bk_client *c, bk_fn fn, const void *arg, size_t len, int64_t timeout_ns, bk_future **out)
 {
 	int64_t deadline = timeout_ns < 0 ? INT64_MAX : bk_now_ns() + timeout_ns;
 	for (;;) {
@@ -200,12 +200,12 @@ BK_API int bk_submit_wait(bk_client *c, bk_fn fn, const void *arg, size_t len, i
 	}
 }
 
-BK_API int bk_cancel(bk_future *f)
+BKC_API int bk_cancel(bk_future *f)
 {
 	if (!f)
 		return -EINVAL;
 	bk_client *c = f->c;
-	if (atomic_load(&c->gone))
+	if (bkc_gone(c))
 		return BK_EGONE;
 	pthread_mutex_lock(&c->lock);
 	uint32_t st = atomic_load_explicit(&f->state, memory_order_relaxed);

@@ -30,7 +30,7 @@ int bkc_socket_connect(const char *path, char *err, size_t errlen)
 		return -e;
 	}
 	/* Bounds connect() on a full backlog and every later send. */
-	struct timeval tv = {.tv_sec = BK_REPLY_TIMEOUT_MS / 1000};
+	struct timeval tv = {.tv_sec = BKC_REPLY_TIMEOUT_MS / 1000};
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0) {
 		int e = errno;
 		close(fd);

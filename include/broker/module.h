@@ -6,7 +6,7 @@
  * loads it with dlopen(RTLD_NOW | RTLD_LOCAL), checks abi_version and the
  * descriptor's size, and calls init with the host API: a size-prefixed table
  * of function pointers.  Modules never link against brokerd's symbols, so no
- * global state is duplicated or interposed (DESIGN.md 7).
+ * global state is duplicated or interposed (docs/ARCHITECTURE.md, "Modules").
  *
  * Threading: a handler and every callback of one task run on the worker
  * thread that owns the task, except offloaded work functions, which run on

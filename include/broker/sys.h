@@ -91,7 +91,8 @@ static inline ssize_t bk_recv_fds(int sock, void *buf, size_t len, int *fds, int
 	struct msghdr m;
 	ssize_t r;
 	do {
-		m = (struct msghdr){.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof(u.b)};
+		m = (struct msghdr){
+			.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.b, .msg_controllen = sizeof(u.b)};
 		r = recvmsg(sock, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	} while (r < 0 && errno == EINTR);
 	if (r < 0)

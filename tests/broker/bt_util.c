@@ -25,14 +25,14 @@ void bt_start(struct bk_test_broker *b, const char *const *extra)
 
 void bt_status(const char *socket, struct bk_msg_status_reply *out)
 {
-	struct bkctl k;
+	struct bkc_ctl k;
 	char err[256] = "";
-	int r = bkctl_open(&k, socket, 5000, err, sizeof(err));
+	int r = bkc_ctl_open(&k, socket, 5000, err, sizeof(err));
 	if (r < 0)
 		fail_msg("control connection: %s (%d)", err, r);
 	struct bk_msg_hdr req = { .type = BK_MSG_STATUS };
-	r = bkctl_call(&k, &req, sizeof(req), BK_MSG_STATUS_REPLY, out, sizeof(*out), err, sizeof(err));
-	bkctl_close(&k);
+	r = bkc_ctl_call(&k, &req, sizeof(req), BK_MSG_STATUS_REPLY, out, sizeof(*out), err, sizeof(err));
+	bkc_ctl_close(&k);
 	if (r != (int)sizeof(*out))
 		fail_msg("STATUS: %s (%d)", err, r);
 }

@@ -35,12 +35,12 @@ static _Alignas(8) uint8_t buf[BK_WIRE_MAX_MSG];
 /* The worker of every client, in connection order; returns how many. */
 static unsigned client_workers(const char *socket, uint32_t *workers, unsigned max)
 {
-	struct bkctl k;
+	struct bkc_ctl k;
 	char err[256];
-	assert_int_equal(bkctl_open(&k, socket, 5000, err, sizeof(err)), 0);
+	assert_int_equal(bkc_ctl_open(&k, socket, 5000, err, sizeof(err)), 0);
 	struct bk_msg_list req = { .h.type = BK_MSG_CLIENTS, .start = 0 };
-	int n = bkctl_call(&k, &req, sizeof(req), BK_MSG_CLIENTS_REPLY, buf, sizeof(buf), err, sizeof(err));
-	bkctl_close(&k);
+	int n = bkc_ctl_call(&k, &req, sizeof(req), BK_MSG_CLIENTS_REPLY, buf, sizeof(buf), err, sizeof(err));
+	bkc_ctl_close(&k);
 	assert_true(n >= (int)sizeof(struct bk_msg_list_reply));
 	const struct bk_msg_list_reply *rep = (const void *)buf;
 	const struct bk_wire_client *cl = (const void *)(rep + 1);

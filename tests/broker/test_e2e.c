@@ -162,7 +162,11 @@ static void test_unknown_function(void **state)
 	assert_int_equal(bt_call(fx->c, 0x7fffffffu, "x", 1, NULL, 0, &n), -ENOENT);
 }
 
-/* The explicit timing requirement of the issue: proves no worker blocks on a sleep. */
+/*
+ * 1000 sleeps of 100 ms on one worker finish in under a second only if the
+ * worker keeps serving while they are pending (one after another they would
+ * take 100 s): proves no worker blocks on a sleep.
+ */
 static void test_thousand_sleeps(void **state)
 {
 	struct fixture *fx = *state;

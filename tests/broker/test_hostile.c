@@ -86,7 +86,7 @@ static int raw_hello(struct raw *r, const char *path, uint16_t abi_major, const 
 	}
 	assert_true(nfds >= 1);
 	char err[256];
-	assert_int_equal(bk_region_map(fds[0], &r->v, err, sizeof(err)), 0);
+	assert_int_equal(bkc_region_map(fds[0], &r->v, err, sizeof(err)), 0);
 	close(fds[0]);
 	if (nfds == 2)
 		r->wake_efd = fds[1];
@@ -96,7 +96,7 @@ static int raw_hello(struct raw *r, const char *path, uint16_t abi_major, const 
 static void raw_close(struct raw *r)
 {
 	if (r->v.base)
-		bk_region_unmap(&r->v);
+		bkc_region_unmap(&r->v);
 	if (r->wake_efd >= 0)
 		close(r->wake_efd);
 	close(r->fd);

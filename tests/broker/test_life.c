@@ -214,12 +214,12 @@ static void test_status_and_clients(void **state)
 	assert_true((int)st.open_fds >= fds_now && (int)st.open_fds <= fds_now + 1);
 	assert_true(st.rss_bytes > 0);
 
-	struct bkctl k;
+	struct bkc_ctl k;
 	char err[256];
-	assert_int_equal(bkctl_open(&k, b.socket, 5000, err, sizeof(err)), 0);
+	assert_int_equal(bkc_ctl_open(&k, b.socket, 5000, err, sizeof(err)), 0);
 	struct bk_msg_list req = { .h.type = BK_MSG_CLIENTS, .start = 0 };
 	static _Alignas(8) uint8_t buf[BK_WIRE_MAX_MSG];
-	int n = bkctl_call(&k, &req, sizeof(req), BK_MSG_CLIENTS_REPLY, buf, sizeof(buf), err, sizeof(err));
+	int n = bkc_ctl_call(&k, &req, sizeof(req), BK_MSG_CLIENTS_REPLY, buf, sizeof(buf), err, sizeof(err));
 	assert_true(n >= (int)sizeof(struct bk_msg_list_reply));
 	const struct bk_msg_list_reply *rep = (const void *)buf;
 	assert_int_equal(rep->total, 1); /* control connections are not clients */
@@ -234,25 +234,25 @@ static void test_status_and_clients(void **state)
 
 	/* Paging past the end gives the total and no records. */
 	req.start = 5;
-	n = bkctl_call(&k, &req, sizeof(req), BK_MSG_CLIENTS_REPLY, buf, sizeof(buf), err, sizeof(err));
+	n = bkc_ctl_call(&k, &req, sizeof(req), BK_MSG_CLIENTS_REPLY, buf, sizeof(buf), err, sizeof(err));
 	assert_int_equal(n, (int)sizeof(struct bk_msg_list_reply));
 	assert_int_equal(rep->total, 1);
 	assert_int_equal(rep->count, 0);
 
 	struct bk_msg_list mreq = { .h.type = BK_MSG_MODULES, .start = 0 };
-	n = bkctl_call(&k, &mreq, sizeof(mreq), BK_MSG_MODULES_REPLY, buf, sizeof(buf), err, sizeof(err));
+	n = bkc_ctl_call(&k, &mreq, sizeof(mreq), BK_MSG_MODULES_REPLY, buf, sizeof(buf), err, sizeof(err));
 	assert_true(n > (int)sizeof(struct bk_msg_list_reply));
 	assert_true(rep->count >= 4);
 
 	/* LOAD of a file that does not exist: a RESULT with an error and a message, brokerd carries on. */
 	struct bk_msg_path lreq = { .h.type = BK_MSG_LOAD };
 	snprintf(lreq.path, sizeof(lreq.path), "/nonexistent/mod.so");
-	n = bkctl_call(&k, &lreq, sizeof(lreq), BK_MSG_RESULT, buf, sizeof(buf), err, sizeof(err));
+	n = bkc_ctl_call(&k, &lreq, sizeof(lreq), BK_MSG_RESULT, buf, sizeof(buf), err, sizeof(err));
 	assert_int_equal(n, (int)sizeof(struct bk_msg_result));
 	const struct bk_msg_result *res = (const void *)buf;
 	assert_int_equal(res->status, -ENOENT);
 	assert_non_null(strstr(res->message, "/nonexistent/mod.so"));
-	bkctl_close(&k);
+	bkc_ctl_close(&k);
 
 	bk_disconnect(c);
 	assert_int_equal(bk_test_broker_stop(&b), 0);

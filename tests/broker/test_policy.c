@@ -1,5 +1,6 @@
 /*
- * test_policy.c - who may talk to brokerd (DESIGN.md 3.2): by default only
+ * test_policy.c - who may talk to brokerd (docs/ARCHITECTURE.md, "Inside
+ * brokerd": handshake and policy): by default only
  * its own uid and root; --allow-uid / --allow-gid widen that, and
  * --allow-gid also hands the socket file to that group so its members can
  * reach it at all.  Clients of another uid are forked children that drop to

@@ -2,8 +2,9 @@
  * fake_broker.c - see fake_broker.h.  Single-threaded server: handshake,
  * then a loop that consumes the SQ with the broker-side ring helpers,
  * completes calls (slot words, done_gen, cqe, publish), issues the wake-ups
- * DESIGN.md 5 asks for, and answers LOOKUP on the socket.  It sleeps in a
- * FUTEX_WAIT on the SQ wake word with a 1 ms bound so stop requests are seen.
+ * of docs/ARCHITECTURE.md "Wake-ups", and answers LOOKUP on the socket.  It
+ * sleeps in a FUTEX_WAIT on the SQ wake word with a 1 ms bound so stop
+ * requests are seen.
  */
 #include "fake_broker.h"
 
@@ -105,7 +106,8 @@ static void serve(struct fake_broker *fb, int cfd, int cefd, const struct bk_msg
 	bk_sq_consumer_init(&sq, v->sq_ctl, v->sq, v->geo.sq_entries, p.ring_start);
 	bk_cq_producer_init(&cq, v->cq_ctl, v->cq, v->geo.cq_entries, p.ring_start);
 	struct held *held = calloc(v->geo.nslots, sizeof(*held));
-	while (!atomic_load(&fb->stop) && !atomic_load(&fb->hangup)) {
+	struct bk_sqe *batch = calloc(v->geo.sq_entries, sizeof(*batch));
+	while (held && batch && !atomic_load(&fb->stop) && !atomic_load(&fb->hangup)) {
 		struct pollfd pf = {.fd = cfd, .events = POLLIN};
 		if (poll(&pf, 1, 0) > 0) {
 			if (pf.revents & (POLLHUP | POLLERR))
@@ -124,9 +126,16 @@ static void serve(struct fake_broker *fb, int cfd, int cefd, const struct bk_msg
 			bk_ring_sleep_finish(v->sq_ctl, false);
 			continue;
 		}
+		/*
+		 * Copy the batch out and give the entries back before completing
+		 * any: a client that resubmits from its completion callbacks must
+		 * find the SQ room its completed calls held, whatever the timing.
+		 */
+		for (int i = 0; i < n; i++)
+			bk_sq_consumer_read(&sq, (uint32_t)i, &batch[i]);
+		bk_sq_consumer_release(&sq, (uint32_t)n);
 		for (int i = 0; i < n; i++) {
-			struct bk_sqe e;
-			bk_sq_consumer_read(&sq, (uint32_t)i, &e);
+			struct bk_sqe e = batch[i];
 			if (e.slot >= v->geo.nslots)
 				continue;
 			if (e.op == BK_OP_CANCEL) {
@@ -158,11 +167,12 @@ static void serve(struct fake_broker *fb, int cfd, int cefd, const struct bk_msg
 				continue;
 			}
 			memmove(v->arena + e.res_off, v->arena + e.arg_off, e.arg_len);
-			complete(v, &cq, e.slot, e.gen, 0, e.arg_len, cefd);
+			/* Counted before the completion is published: a client that saw it done sees the count. */
 			atomic_fetch_add(&fb->served, 1);
+			complete(v, &cq, e.slot, e.gen, 0, e.arg_len, cefd);
 		}
-		bk_sq_consumer_release(&sq, (uint32_t)n);
 	}
+	free(batch);
 	free(held);
 	bkd_region_destroy(&reg);
 }

@@ -53,7 +53,7 @@ static int teardown(void **state)
 }
 
 /* LOAD or UNLOAD through the control socket; returns the status, message in msg. */
-static int control_path(struct bkctl *k, uint16_t type, const char *arg, char *msg, size_t msglen)
+static int control_path(struct bkc_ctl *k, uint16_t type, const char *arg, char *msg, size_t msglen)
 {
 	struct bk_msg_path req;
 	struct bk_msg_result res;
@@ -65,7 +65,7 @@ static int control_path(struct bkctl *k, uint16_t type, const char *arg, char *m
 	/* A cut path would name another file; refuse it rather than send it. */
 	if (snprintf(req.path, sizeof(req.path), "%s", arg) >= (int)sizeof(req.path))
 		return -ENAMETOOLONG;
-	rc = bkctl_call(k, &req, sizeof(req), BK_MSG_RESULT, &res, sizeof(res), msg, msglen);
+	rc = bkc_ctl_call(k, &req, sizeof(req), BK_MSG_RESULT, &res, sizeof(res), msg, msglen);
 	if (rc < 0)
 		return rc;
 	snprintf(msg, msglen, "%.*s", (int)sizeof(res.message), res.message);
@@ -79,7 +79,7 @@ struct upgrade_listing {
 };
 
 /* What the MODULES listing says about the "upgrade" module (every record fits one reply here). */
-static void list_upgrade(struct bkctl *k, struct upgrade_listing *u)
+static void list_upgrade(struct bkc_ctl *k, struct upgrade_listing *u)
 {
 	struct bk_msg_list req;
 	union {
@@ -94,7 +94,7 @@ static void list_upgrade(struct bkctl *k, struct upgrade_listing *u)
 	memset(&req, 0, sizeof(req));
 	memset(u, 0, sizeof(*u));
 	req.h.type = BK_MSG_MODULES;
-	rc = bkctl_call(k, &req, sizeof(req), BK_MSG_MODULES_REPLY, buf, sizeof(*buf), err, sizeof(err));
+	rc = bkc_ctl_call(k, &req, sizeof(req), BK_MSG_MODULES_REPLY, buf, sizeof(*buf), err, sizeof(err));
 	if (rc < 0)
 		fail_msg("modules: %s", err);
 	assert_true((size_t)rc >= sizeof(buf->r) + buf->r.count * sizeof(*w));
@@ -154,7 +154,7 @@ static void expect(bk_future *f, int status, const char *text)
 static void test_upgrade_drains_unload_refuses(void **state)
 {
 	bk_client *c = NULL;
-	struct bkctl k;
+	struct bkc_ctl k;
 	char err[512];
 	bk_fn ver, hold, fn;
 	bk_future *held;
@@ -166,7 +166,7 @@ static void test_upgrade_drains_unload_refuses(void **state)
 	rc = bk_connect_error(B.socket, NULL, &c, err, sizeof(err));
 	if (rc != 0)
 		fail_msg("connect: %s", err);
-	if (bkctl_open(&k, B.socket, 5000, err, sizeof(err)) != 0)
+	if (bkc_ctl_open(&k, B.socket, 5000, err, sizeof(err)) != 0)
 		fail_msg("control connection: %s", err);
 	assert_int_equal(bk_lookup(c, "upgrade.version", &ver), 0);
 	assert_int_equal(bk_lookup(c, "upgrade.hold", &hold), 0);
@@ -248,7 +248,7 @@ static void test_upgrade_drains_unload_refuses(void **state)
 			fail_msg("load of badabi.so: %d \"%s\"", rc, err);
 	}
 
-	bkctl_close(&k);
+	bkc_ctl_close(&k);
 	bk_disconnect(c);
 	rc = bk_test_broker_stop(&B);
 	if (rc != 0)

@@ -28,9 +28,9 @@ static void make(struct bkd_region *r)
 static int map_err(int fd, char *err, size_t len)
 {
 	struct bk_region_view v;
-	int r = bk_region_map(fd, &v, err, len);
+	int r = bkc_region_map(fd, &v, err, len);
 	if (r == 0)
-		bk_region_unmap(&v);
+		bkc_region_unmap(&v);
 	return r;
 }
 
@@ -41,7 +41,7 @@ static void test_good_region_maps(void **state)
 	make(&r);
 	struct bk_region_view v;
 	char err[256] = "";
-	int rc = bk_region_map(r.fd, &v, err, sizeof(err));
+	int rc = bkc_region_map(r.fd, &v, err, sizeof(err));
 	if (rc != 0)
 		fail_msg("map: %d %s", rc, err);
 	assert_int_equal(v.size, r.v.size);
@@ -52,7 +52,7 @@ static void test_good_region_maps(void **state)
 	/* A second view of the same memory: what one side writes, the other reads. */
 	atomic_store(&r.v.sq_ctl->tail, 5);
 	assert_int_equal(atomic_load(&v.sq_ctl->tail), 5);
-	bk_region_unmap(&v);
+	bkc_region_unmap(&v);
 	bkd_region_destroy(&r);
 }
 
@@ -190,8 +190,8 @@ static void test_short(void **state)
 	make(&r);
 	struct bk_region_view v;
 	char err[256] = "";
-	assert_int_equal(bk_region_validate(r.v.base, 100, &v, err, sizeof(err)), BK_EBADREGION);
-	assert_int_equal(bk_region_validate(r.v.base, (size_t)r.v.size - 4096, &v, err, sizeof(err)), BK_EBADREGION);
+	assert_int_equal(bkc_region_validate(r.v.base, 100, &v, err, sizeof(err)), BK_EBADREGION);
+	assert_int_equal(bkc_region_validate(r.v.base, (size_t)r.v.size - 4096, &v, err, sizeof(err)), BK_EBADREGION);
 	int fd = memfd_create("tiny", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	assert_true(fd >= 0);
 	assert_int_equal(ftruncate(fd, 64), 0);

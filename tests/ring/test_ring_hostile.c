@@ -344,7 +344,7 @@ static void test_fuzz_while_running(void **state)
 	assert_true(z->guarded != MAP_FAILED);
 	void *base = mmap(z->guarded + page, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, z->r.fd, 0);
 	assert_true(base == z->guarded + page);
-	int rv = bk_region_validate(base, size, &z->bv, err, sizeof(err));
+	int rv = bkc_region_validate(base, size, &z->bv, err, sizeof(err));
 	if (rv < 0)
 		fail_msg("validate: %s", err);
 

@@ -106,9 +106,9 @@ static void test_no_lost_wakeup(void **state)
 	}
 
 	struct bk_region_view v;
-	if (bk_region_map(r.fd, &v, err, sizeof(err)) < 0) {
+	if (bkc_region_map(r.fd, &v, err, sizeof(err)) < 0) {
 		kill(pid, SIGKILL);
-		fail_msg("bk_region_map: %s", err);
+		fail_msg("bkc_region_map: %s", err);
 	}
 	struct bk_sq_producer sqp;
 	struct bk_cq_consumer cqc;
@@ -175,7 +175,7 @@ static void test_no_lost_wakeup(void **state)
 	assert_true(g_ctl->sleeps > 0);
 	assert_true(wakes > 0);
 
-	bk_region_unmap(&v);
+	bkc_region_unmap(&v);
 	bkd_region_destroy(&r);
 	munmap(g_ctl, sizeof(*g_ctl));
 	g_ctl = NULL;

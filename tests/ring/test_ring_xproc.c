@@ -5,7 +5,7 @@
  * the SQ with bkd_conn_rings (fetch/complete/flush), answers each entry with
  * a function of its argument bytes, and sleeps on the SQ wake_seq futex with
  * the need_wakeup protocol whenever it is idle.  The parent plays the client
- * through its own bk_region_map() mapping: 4 submitter threads (serialised on
+ * through its own bkc_region_map() mapping: 4 submitter threads (serialised on
  * the SQ by a mutex, batches of up to 32) and 2 reaper threads (lock-free
  * bk_cq_consumer_reap, sleeping on the CQ wake_seq when idle).
  *
@@ -385,9 +385,9 @@ static void test_xproc_10m(void **state)
 	g_cl = c;
 	c->total = total;
 	/* The client's own mapping, validated like libbkclient does; the creator's is the broker's. */
-	if (bk_region_map(r.fd, &c->v, err, sizeof(err)) < 0) {
+	if (bkc_region_map(r.fd, &c->v, err, sizeof(err)) < 0) {
 		kill(pid, SIGKILL);
-		fail_msg("bk_region_map: %s", err);
+		fail_msg("bkc_region_map: %s", err);
 	}
 	c->reaped_bits = calloc(total / 64 + 1, sizeof(*c->reaped_bits));
 	assert_non_null(c->reaped_bits);
@@ -449,7 +449,7 @@ static void test_xproc_10m(void **state)
 	assert_false(bk_cq_consumer_pending(&c->cqc));
 
 	g_cl = NULL;
-	bk_region_unmap(&c->v);
+	bkc_region_unmap(&c->v);
 	bkd_region_destroy(&r);
 	free(c->reaped_bits);
 	free(c);

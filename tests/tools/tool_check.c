@@ -2,8 +2,9 @@
  * tool_check.c - end-to-end checks of broker-bench and broker-stress:
  *
  *   tool_check bench  BROKER-BENCH  [args...]   runs it, parses its JSON
- *       output and checks every key of the issue's contract is there and
- *       that every broker and baseline figure is a positive number
+ *       output and checks that every key it must report (the need() calls
+ *       below) is there and that every broker and baseline figure is a
+ *       positive number
  *       (syscalls_per_task may be null: it needs root);
  *   tool_check stress BROKER-STRESS [args...]   runs it and checks it ended
  *       with exit status 0 and a last line `N passed, 0 failed, G broker

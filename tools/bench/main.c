@@ -1,6 +1,6 @@
 /*
  * main.c - broker-bench: measure brokerd against the physical limits and
- * the alternatives in one run (issue "Core 4/4", DESIGN.md section 9).
+ * the alternatives in one run (docs/ARCHITECTURE.md, "Measuring").
  * Orchestrates the phases (baselines, one brokerd per wake-up mode, the
  * throughput and cost figures) and hands the figures to report.c / plot.c.
  */

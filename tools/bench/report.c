@@ -1,7 +1,7 @@
 /*
  * report.c - print one run's figures as an aligned table (with each
  * figure's ratio to the baseline it is judged against, and the goals) or as
- * JSON (the shape of issue "Core 4/4", plus extra keys).
+ * JSON (the keys tests/tools/tool_check.c requires, plus extra ones).
  */
 #include <math.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /*
- * brokerctl.c - inspect and steer a running brokerd (DESIGN.md 9):
+ * brokerctl.c - inspect and steer a running brokerd:
  *
  *   brokerctl [--socket PATH] [--json] status|modules|clients|load PATH|unload NAME
  *
@@ -19,7 +19,7 @@
 #include "output.h"
 
 struct ctx {
-	struct bkctl k;
+	struct bkc_ctl k;
 	const char *sock;
 	int json;
 	char err[512];
@@ -86,7 +86,7 @@ static int cmd_status(struct ctx *x)
 {
 	struct bk_msg_hdr req = {.type = BK_MSG_STATUS};
 	struct bk_msg_status_reply s;
-	int n = bkctl_call(&x->k, &req, sizeof(req), BK_MSG_STATUS_REPLY, &s, sizeof(s), x->err, sizeof(x->err));
+	int n = bkc_ctl_call(&x->k, &req, sizeof(req), BK_MSG_STATUS_REPLY, &s, sizeof(s), x->err, sizeof(x->err));
 	if (n < 0)
 		return n;
 	if ((size_t)n < sizeof(s)) {
@@ -135,7 +135,7 @@ static int fetch_list(struct ctx *x, uint16_t type, uint16_t reply, size_t recsz
 		return -ENOMEM;
 	for (int pages = 0; pages < 100000; pages++) {
 		struct bk_msg_list req = {.h = {.type = type}, .start = have};
-		int n = bkctl_call(&x->k, &req, sizeof(req), reply, buf, BK_WIRE_MAX_MSG, x->err, sizeof(x->err));
+		int n = bkc_ctl_call(&x->k, &req, sizeof(req), reply, buf, BK_WIRE_MAX_MSG, x->err, sizeof(x->err));
 		if (n < 0) {
 			r = n;
 			break;
@@ -288,7 +288,7 @@ static int cmd_load_unload(struct ctx *x, const char *cmd, const char *arg)
 	}
 	strcpy(req.path, arg);
 	struct bk_msg_result res;
-	int n = bkctl_call(&x->k, &req, sizeof(req), BK_MSG_RESULT, &res, sizeof(res), x->err, sizeof(x->err));
+	int n = bkc_ctl_call(&x->k, &req, sizeof(req), BK_MSG_RESULT, &res, sizeof(res), x->err, sizeof(x->err));
 	if (n < 0)
 		return n;
 	if ((size_t)n < sizeof(res)) {
@@ -369,7 +369,7 @@ int main(int argc, char **argv)
 		}
 		x.sock = defpath;
 	}
-	int r = bkctl_open(&x.k, x.sock, 5000, x.err, sizeof(x.err));
+	int r = bkc_ctl_open(&x.k, x.sock, 5000, x.err, sizeof(x.err));
 	if (r < 0) {
 		fprintf(stderr, "brokerctl: no brokerd at %s: %s\n", x.sock, x.err[0] ? x.err : bk_strerror(r));
 		return 1;
@@ -382,7 +382,7 @@ int main(int argc, char **argv)
 		r = cmd_clients(&x);
 	else
 		r = cmd_load_unload(&x, cmd, arg);
-	bkctl_close(&x.k);
+	bkc_ctl_close(&x.k);
 	if (r < 0) {
 		fprintf(stderr, "brokerctl %s: %s\n", cmd, x.err[0] ? x.err : bk_strerror(r));
 		return 1;

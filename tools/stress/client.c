@@ -25,7 +25,7 @@
 #define WAIT_NS (10 * 1000000000LL) /* a future not complete after this is a failure */
 
 struct rec {
-	struct bk_op op;
+	struct stress_op op;
 	bk_future *f;
 	int use_cb;
 	int cb_calls;
@@ -83,7 +83,7 @@ static int connect_all(struct state *s)
 		int r = bk_connect_error(s->cfg->socket, NULL, &s->c, why, sizeof(why));
 		if (r == 0) {
 			for (int k = 0; k < OP_NKINDS && r == 0; k++)
-				r = bk_lookup(s->c, bk_op_fn_names[k], &s->fns[k]);
+				r = bk_lookup(s->c, stress_op_fn_names[k], &s->fns[k]);
 			if (r == 0)
 				return 0;
 			bk_disconnect(s->c);
@@ -110,7 +110,7 @@ static void gone(struct state *s, struct rec *r, const char *where)
 	if (s->cfg->restarts)
 		s->delta.gone++;
 	else
-		fail(s, "%s(%zu bytes): %s: broker gone, but brokerd was not restarted", bk_op_fn_names[r->op.kind],
+		fail(s, "%s(%zu bytes): %s: broker gone, but brokerd was not restarted", stress_op_fn_names[r->op.kind],
 		     r->op.len, where);
 }
 
@@ -145,7 +145,7 @@ static int wait_cb(struct state *s, struct rec *r)
  */
 static int collect(struct state *s, struct rec *r)
 {
-	const char *fn = bk_op_fn_names[r->op.kind];
+	const char *fn = stress_op_fn_names[r->op.kind];
 	int e = r->use_cb ? wait_cb(s, r) : bk_wait(r->f, WAIT_NS);
 	if (!r->use_cb)
 		r->t_done = bk_now_ns();
@@ -184,7 +184,7 @@ static int collect(struct state *s, struct rec *r)
 	if (st == -ECANCELED && r->op.kind == OP_CANCEL_SLEEP)
 		s->delta.cancelled++;
 	char why[512];
-	if (bk_op_check(&r->op, st, data, len, r->t_done - r->t_submit, why, sizeof(why)) < 0)
+	if (stress_op_check(&r->op, st, data, len, r->t_done - r->t_submit, why, sizeof(why)) < 0)
 		fail(s, "%s", why);
 	else if (st != -ECANCELED)
 		s->delta.passed++;
@@ -198,12 +198,12 @@ static int round_trip(struct state *s, struct rec *recs, int n)
 	for (int i = 0; i < n; i++) {
 		struct rec *r = &recs[i];
 		memset(r, 0, sizeof(*r));
-		int e = bk_op_make(&r->op, &s->rng, s->seq++);
+		int e = stress_op_make(&r->op, &s->rng, s->seq++);
 		if (e < 0) {
 			fail(s, "building an operation: %s", strerror(-e));
 			break;
 		}
-		r->use_cb = bk_rand(&s->rng) % 3 == 0;
+		r->use_cb = stress_rand(&s->rng) % 3 == 0;
 		r->t_submit = bk_now_ns();
 		e = bk_submit(s->c, s->fns[r->op.kind], r->op.arg, r->op.len, &r->f);
 		if (e == BK_EGONE) {
@@ -212,7 +212,7 @@ static int round_trip(struct state *s, struct rec *recs, int n)
 			break;
 		}
 		if (e < 0) {
-			fail(s, "bk_submit %s(%zu bytes): %s", bk_op_fn_names[r->op.kind], r->op.len, bk_strerror(e));
+			fail(s, "bk_submit %s(%zu bytes): %s", stress_op_fn_names[r->op.kind], r->op.len, bk_strerror(e));
 			break;
 		}
 		posted++;
@@ -232,7 +232,7 @@ static int round_trip(struct state *s, struct rec *recs, int n)
 	for (int i = 0; i < posted; i++) {
 		struct rec *r = &recs[i];
 		if (r->use_cb && r->cb_calls > 1)
-			fail(s, "the callback of %s ran %d times", bk_op_fn_names[r->op.kind], r->cb_calls);
+			fail(s, "the callback of %s ran %d times", stress_op_fn_names[r->op.kind], r->cb_calls);
 		if (r->use_cb && r->cb_calls == 1 && r->cb_future != r->f)
 			fail(s, "a callback ran with another future than its own");
 		bk_release(r->f);
@@ -249,7 +249,7 @@ void bk_stress_client(const struct bk_stress_client_cfg *cfg)
 		_exit(0);
 	}
 	while (bk_now_ns() < cfg->deadline_ns) {
-		int n = 1 + (int)(bk_rand(&s.rng) % ROUND_MAX);
+		int n = 1 + (int)(stress_rand(&s.rng) % ROUND_MAX);
 		int e = round_trip(&s, recs, n);
 		report(&s, MSG_DELTA);
 		if (e == BK_EGONE) {

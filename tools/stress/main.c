@@ -6,7 +6,6 @@
  * the right result, or lost with its broker (BK_EGONE, the contract in
  * client.h), a clear error counted on its own.  Ends with `N passed,
  * N failed, N broker gone`; exit status 0 only if nothing failed.
- * (DESIGN.md section 9.)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -319,7 +318,7 @@ int main(int argc, char **argv)
 				if (slots[i].pid > 0)
 					live[nl++] = i;
 			if (nl) {
-				struct slot *s = &slots[live[bk_rand(&rng) % (uint64_t)nl]];
+				struct slot *s = &slots[live[stress_rand(&rng) % (uint64_t)nl]];
 				if (kill(s->pid, SIGKILL) == 0) {
 					s->killed = 1;
 					t.kills++;

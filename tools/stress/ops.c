@@ -14,10 +14,10 @@
 
 #include "stress.h"
 
-const char *const bk_op_fn_names[OP_NKINDS] = { "echo.echo", "echo.upper", "timer.sleep", "hash.sha256",
+const char *const stress_op_fn_names[OP_NKINDS] = { "echo.echo", "echo.upper", "timer.sleep", "hash.sha256",
 						"timer.sleep" };
 
-uint64_t bk_rand(uint64_t *s)
+uint64_t stress_rand(uint64_t *s)
 {
 	uint64_t x = *s;
 	x ^= x >> 12;
@@ -30,18 +30,18 @@ uint64_t bk_rand(uint64_t *s)
 static void random_bytes(uint8_t *p, size_t n, uint64_t *rng)
 {
 	for (size_t i = 0; i < n; i++)
-		p[i] = (uint8_t)bk_rand(rng);
+		p[i] = (uint8_t)stress_rand(rng);
 }
 
-int bk_op_make(struct bk_op *op, uint64_t *rng, uint64_t seq)
+int stress_op_make(struct stress_op *op, uint64_t *rng, uint64_t seq)
 {
 	memset(op, 0, sizeof(*op));
-	uint64_t r = bk_rand(rng) % 100;
+	uint64_t r = stress_rand(rng) % 100;
 	/* Mostly cheap calls, so that many futures go through; some sleeps and cancels. */
 	op->kind = r < 35 ? OP_ECHO : r < 60 ? OP_UPPER : r < 85 ? OP_SHA256 : r < 97 ? OP_SLEEP : OP_CANCEL_SLEEP;
 	switch (op->kind) {
 	case OP_ECHO:
-		op->len = (size_t)(bk_rand(rng) % (OP_ARG_MAX + 1));
+		op->len = (size_t)(stress_rand(rng) % (OP_ARG_MAX + 1));
 		random_bytes(op->arg, op->len, rng);
 		if (op->len >= sizeof(seq))
 			memcpy(op->arg, &seq, sizeof(seq)); /* a mixed-up completion cannot match */
@@ -49,15 +49,15 @@ int bk_op_make(struct bk_op *op, uint64_t *rng, uint64_t seq)
 		op->expect_len = op->len;
 		break;
 	case OP_UPPER:
-		op->len = (size_t)(bk_rand(rng) % (OP_ARG_MAX + 1));
+		op->len = (size_t)(stress_rand(rng) % (OP_ARG_MAX + 1));
 		for (size_t i = 0; i < op->len; i++) {
-			op->arg[i] = (uint8_t)(0x20 + bk_rand(rng) % 95); /* printable ASCII */
+			op->arg[i] = (uint8_t)(0x20 + stress_rand(rng) % 95); /* printable ASCII */
 			op->expect[i] = (uint8_t)toupper(op->arg[i]);
 		}
 		op->expect_len = op->len;
 		break;
 	case OP_SHA256: {
-		op->len = (size_t)(bk_rand(rng) % (OP_ARG_MAX + 1));
+		op->len = (size_t)(stress_rand(rng) % (OP_ARG_MAX + 1));
 		random_bytes(op->arg, op->len, rng);
 		unsigned int mdlen = 0;
 		if (EVP_Digest(op->arg, op->len, op->expect, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32)
@@ -67,7 +67,7 @@ int bk_op_make(struct bk_op *op, uint64_t *rng, uint64_t seq)
 	}
 	case OP_SLEEP:
 	case OP_CANCEL_SLEEP: {
-		unsigned ms = op->kind == OP_SLEEP ? 1 + (unsigned)(bk_rand(rng) % 5) : 50;
+		unsigned ms = op->kind == OP_SLEEP ? 1 + (unsigned)(stress_rand(rng) % 5) : 50;
 		op->len = (size_t)snprintf((char *)op->arg, sizeof(op->arg), "%u", ms);
 		op->expect_len = 0;
 		/* io_uring timeouts do not fire early; allow 1 ms for clock granularity. */
@@ -90,10 +90,10 @@ static void hex(char *out, size_t outlen, const void *p, size_t n)
 		o += (size_t)snprintf(out + o, outlen - o, "%02x", b[i]);
 }
 
-int bk_op_check(const struct bk_op *op, int status, const void *data, size_t len, int64_t elapsed_ns, char *why,
+int stress_op_check(const struct stress_op *op, int status, const void *data, size_t len, int64_t elapsed_ns, char *why,
 		size_t whylen)
 {
-	const char *fn = bk_op_fn_names[op->kind];
+	const char *fn = stress_op_fn_names[op->kind];
 	if (op->kind == OP_CANCEL_SLEEP) {
 		/* Either the cancel won (-ECANCELED) or the 50 ms sleep finished first. */
 		if (status == -ECANCELED || (status == 0 && len == 0))

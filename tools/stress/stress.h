@@ -14,12 +14,12 @@
 
 /* ---- operations (ops.c) ---- */
 
-enum bk_op_kind { OP_ECHO, OP_UPPER, OP_SLEEP, OP_SHA256, OP_CANCEL_SLEEP, OP_NKINDS };
+enum stress_op_kind { OP_ECHO, OP_UPPER, OP_SLEEP, OP_SHA256, OP_CANCEL_SLEEP, OP_NKINDS };
 
 #define OP_ARG_MAX 256 /* the default inline size: the largest inline argument */
 
-struct bk_op {
-	enum bk_op_kind kind;
+struct stress_op {
+	enum stress_op_kind kind;
 	uint8_t arg[OP_ARG_MAX];
 	size_t len;
 	uint8_t expect[OP_ARG_MAX]; /* the result the task must produce */
@@ -27,18 +27,18 @@ struct bk_op {
 	int64_t min_ns; /* timer.sleep: it may not complete sooner than this */
 };
 
-extern const char *const bk_op_fn_names[OP_NKINDS]; /* "echo.echo", ... */
+extern const char *const stress_op_fn_names[OP_NKINDS]; /* "echo.echo", ... */
 
 /* xorshift64*: every client seeds its own. */
-uint64_t bk_rand(uint64_t *state);
+uint64_t stress_rand(uint64_t *state);
 /* Build a random operation and its expected result.  0 or -errno. */
-int bk_op_make(struct bk_op *op, uint64_t *rng, uint64_t seq);
+int stress_op_make(struct stress_op *op, uint64_t *rng, uint64_t seq);
 /*
  * Check a completed task: its status and result against op.  elapsed_ns is
  * the time from submission to seeing the completion.  0 when right, else
  * -EPROTO with a description in why.
  */
-int bk_op_check(const struct bk_op *op, int status, const void *data, size_t len, int64_t elapsed_ns, char *why,
+int stress_op_check(const struct stress_op *op, int status, const void *data, size_t len, int64_t elapsed_ns, char *why,
 		size_t whylen);
 
 /* ---- reports (client -> parent) ---- */
