@@ -37,8 +37,9 @@ int bkt_brokerd_init(struct bkt_brokerd *b, const char *bin, const char *moddir,
 	const char *tmp = getenv("TMPDIR");
 	if (!tmp || !*tmp)
 		tmp = "/tmp";
+	_Static_assert(sizeof(b->socket) == sizeof(((struct sockaddr_un *)0)->sun_path), "socket sized as sun_path");
 	/* The socket path must fit sockaddr_un.sun_path. */
-	if (strlen(tmp) + sizeof("/bk-brokerd.XXXXXX/broker.sock") > sizeof(((struct sockaddr_un *)0)->sun_path))
+	if (strlen(tmp) + sizeof("/bk-brokerd.XXXXXX/broker.sock") > sizeof(b->socket))
 		return -ENAMETOOLONG;
 	if (strlen(bin) >= sizeof(b->bin) || (moddir && strlen(moddir) >= sizeof(b->moddir)))
 		return -ENAMETOOLONG;

@@ -23,9 +23,10 @@
 struct bkt_brokerd {
 	pid_t pid; /* 0 when not running */
 	unsigned flags;
-	char dir[256]; /* temporary folder (0700), removed by bkt_brokerd_cleanup */
-	char socket[320]; /* <dir>/broker.sock */
-	char log[320]; /* <dir>/brokerd.log: brokerd's stdout and stderr, appended over restarts */
+	/* Sized so that <dir>/broker.sock always fits sockaddr_un.sun_path (108 bytes on Linux). */
+	char dir[96]; /* temporary folder (0700), removed by bkt_brokerd_cleanup */
+	char socket[108]; /* <dir>/broker.sock */
+	char log[112]; /* <dir>/brokerd.log: brokerd's stdout and stderr, appended over restarts */
 	char bin[512];
 	char moddir[512]; /* empty: no --module-dir */
 	char args[BKT_BROKERD_MAX_ARGS][64];
