@@ -49,7 +49,7 @@ static void broker_status(struct bk_msg_status_reply *st)
 	int r = bkctl_open(&k, B.socket, 5000, err, sizeof(err));
 	if (r < 0)
 		fail_msg("control connection: %s (%d)", err, r);
-	struct bk_msg_hdr req = {.type = BK_MSG_STATUS};
+	struct bk_msg_hdr req = { .type = BK_MSG_STATUS };
 	r = bkctl_call(&k, &req, sizeof(req), BK_MSG_STATUS_REPLY, st, sizeof(*st), err, sizeof(err));
 	bkctl_close(&k);
 	if (r != (int)sizeof(*st))
@@ -72,7 +72,7 @@ static uint32_t broker_idle_fds(void)
 			return st.open_fds;
 		if (bk_now_ns() >= deadline)
 			break;
-		struct timespec ts = {0, 2000000};
+		struct timespec ts = { 0, 2000000 };
 		nanosleep(&ts, NULL);
 	}
 	bk_test_broker_dump_log(&B);
@@ -296,7 +296,7 @@ static unsigned long sweep(unsigned what, const bk_options *o)
 /* Each kind alone, all together, failing for good and failing once. */
 static void sweep_all(const bk_options *o, const char *label)
 {
-	static const unsigned kinds[] = {FAILALLOC_MEM, FAILALLOC_FD, FAILALLOC_MAP, FAILALLOC_EVERYTHING};
+	static const unsigned kinds[] = { FAILALLOC_MEM, FAILALLOC_FD, FAILALLOC_MAP, FAILALLOC_EVERYTHING };
 	unsigned long n[4];
 	for (int once = 0; once < 2; once++)
 		for (size_t k = 0; k < 4; k++) {

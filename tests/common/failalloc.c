@@ -80,7 +80,7 @@ static struct {
 	unsigned used;
 	bool overflow;
 	_Atomic unsigned ntracked; /* lets free() skip the lock when nothing is tracked */
-} t = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} t = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /*
  * Keys are stored complemented: LeakSanitizer scans globals for values that

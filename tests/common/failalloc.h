@@ -63,11 +63,11 @@
 #define FAILALLOC_MAP 0x4u
 #define FAILALLOC_EVERYTHING (FAILALLOC_MEM | FAILALLOC_FD | FAILALLOC_MAP)
 /* How (or-ed into the same argument). */
-#define FAILALLOC_ONCE 0x100u /* fail only call number `after`; let the later ones succeed again */
+#define FAILALLOC_ONCE 0x100u        /* fail only call number `after`; let the later ones succeed again */
 #define FAILALLOC_ALL_THREADS 0x200u /* every thread, not only the arming one */
 
 struct failalloc_stats {
-	unsigned long calls; /* calls of the armed kinds seen (failed ones included) */
+	unsigned long calls;  /* calls of the armed kinds seen (failed ones included) */
 	unsigned long failed; /* of those, how many were made to fail */
 };
 

@@ -26,7 +26,7 @@
 
 static void pause_step(void)
 {
-	struct timespec ts = {0, POLL_STEP_NS};
+	struct timespec ts = { 0, POLL_STEP_NS };
 	nanosleep(&ts, NULL); /* an early wake-up (EINTR) only re-checks sooner */
 }
 
@@ -70,7 +70,7 @@ static int sock_connect(const char *path)
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		close(fd);
 		return -ENAMETOOLONG;
@@ -204,8 +204,9 @@ static int wait_serving(struct bkt_brokerd *b, char *err, size_t errlen)
 		if (r == b->pid) {
 			b->pid = 0;
 			bkt_brokerd_log_tail(b, tail, sizeof(tail));
-			snprintf(err, errlen, "%s exited (status %d) before accepting connections on %s; its log ends:\n%s",
-				 b->bin, status_code(st), b->socket, tail);
+			snprintf(err, errlen,
+				 "%s exited (status %d) before accepting connections on %s; its log ends:\n%s", b->bin,
+				 status_code(st), b->socket, tail);
 			return -ECHILD;
 		}
 		if (r < 0 && errno != EINTR) {
@@ -222,8 +223,8 @@ static int wait_serving(struct bkt_brokerd *b, char *err, size_t errlen)
 	}
 	bkt_brokerd_kill(b);
 	bkt_brokerd_log_tail(b, tail, sizeof(tail));
-	snprintf(err, errlen, "%s did not accept connections on %s within %d ms; its log ends:\n%s", b->bin,
-		 b->socket, BKT_BROKERD_START_TIMEOUT_MS, tail);
+	snprintf(err, errlen, "%s did not accept connections on %s within %d ms; its log ends:\n%s", b->bin, b->socket,
+		 BKT_BROKERD_START_TIMEOUT_MS, tail);
 	return -ETIMEDOUT;
 }
 

@@ -14,9 +14,9 @@
 
 /* bkt_brokerd_init() flags. */
 #define BKT_BROKERD_DIE_WITH_PARENT 0x1u /* PR_SET_PDEATHSIG SIGKILL: brokerd dies with the starting thread */
-#define BKT_BROKERD_OWN_PGRP 0x2u /* its own process group: a ^C on the terminal reaches only the caller */
+#define BKT_BROKERD_OWN_PGRP 0x2u        /* its own process group: a ^C on the terminal reaches only the caller */
 
-#define BKT_BROKERD_MAX_ARGS 8 /* persistent extra flags (bkt_brokerd_arg) */
+#define BKT_BROKERD_MAX_ARGS 8  /* persistent extra flags (bkt_brokerd_arg) */
 #define BKT_BROKERD_MAX_ARGV 64 /* the whole command line, NULL included */
 #define BKT_BROKERD_START_TIMEOUT_MS 10000
 
@@ -24,9 +24,9 @@ struct bkt_brokerd {
 	pid_t pid; /* 0 when not running */
 	unsigned flags;
 	/* Sized so that <dir>/broker.sock always fits sockaddr_un.sun_path (108 bytes on Linux). */
-	char dir[96]; /* temporary folder (0700), removed by bkt_brokerd_cleanup */
+	char dir[96];     /* temporary folder (0700), removed by bkt_brokerd_cleanup */
 	char socket[108]; /* <dir>/broker.sock */
-	char log[112]; /* <dir>/brokerd.log: brokerd's stdout and stderr, appended over restarts */
+	char log[112];    /* <dir>/brokerd.log: brokerd's stdout and stderr, appended over restarts */
 	char bin[512];
 	char moddir[512]; /* empty: no --module-dir */
 	char args[BKT_BROKERD_MAX_ARGS][64];
