@@ -16,7 +16,7 @@
 
 #include "control.h"
 
-void bt_start(struct bk_test_broker *b, const char *const *extra)
+void bt_start(struct bkt_brokerd *b, const char *const *extra)
 {
 	int r = bk_test_broker_start(b, extra);
 	if (r < 0)
@@ -76,7 +76,7 @@ int bt_call(bk_client *c, bk_fn fn, const void *arg, size_t len, void *out, size
 	return st;
 }
 
-int bt_log_count(const struct bk_test_broker *b, const char *needle)
+int bt_log_count(const struct bkt_brokerd *b, const char *needle)
 {
 	FILE *f = fopen(b->log, "re");
 	if (!f)
@@ -90,7 +90,7 @@ int bt_log_count(const struct bk_test_broker *b, const char *needle)
 	return n;
 }
 
-int bt_log_wait(const struct bk_test_broker *b, const char *needle, int64_t timeout_ns)
+int bt_log_wait(const struct bkt_brokerd *b, const char *needle, int64_t timeout_ns)
 {
 	int64_t deadline = bk_now_ns() + timeout_ns;
 	while (bk_now_ns() < deadline) {

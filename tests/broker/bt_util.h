@@ -16,7 +16,7 @@
 #define BT_SEC 1000000000LL
 
 /* Start brokerd (harness) with a NULL-ended list of extra flags; fails the test on error. */
-void bt_start(struct bk_test_broker *b, const char *const *extra);
+void bt_start(struct bkt_brokerd *b, const char *const *extra);
 
 /* Fetch STATUS over a fresh control connection; fails the test on error. */
 void bt_status(const char *socket, struct bk_msg_status_reply *out);
@@ -34,9 +34,9 @@ bk_fn bt_lookup(bk_client *c, const char *name);
 int bt_call(bk_client *c, bk_fn fn, const void *arg, size_t len, void *out, size_t cap, size_t *out_len);
 
 /* Count of lines in brokerd's log containing needle. */
-int bt_log_count(const struct bk_test_broker *b, const char *needle);
+int bt_log_count(const struct bkt_brokerd *b, const char *needle);
 
 /* Wait up to timeout_ns until brokerd's log contains needle: 0, or -ETIMEDOUT. */
-int bt_log_wait(const struct bk_test_broker *b, const char *needle, int64_t timeout_ns);
+int bt_log_wait(const struct bkt_brokerd *b, const char *needle, int64_t timeout_ns);
 
 #endif /* BT_UTIL_H */

@@ -97,7 +97,7 @@ static void *flood_main(void *arg)
 /* Runs the scenario; returns whether the caller's connection changed worker within the bound. */
 static bool scenario(const char *const *extra)
 {
-	struct bk_test_broker b;
+	struct bkt_brokerd b;
 	bt_start(&b, extra);
 	bk_client *c[3];
 	for (int i = 0; i < 3; i++)

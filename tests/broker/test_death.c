@@ -80,7 +80,7 @@ static void one_cycle(const char *socket, int i)
 static void test_client_death(void **state)
 {
 	(void)state;
-	struct bk_test_broker b;
+	struct bkt_brokerd b;
 	bt_start(&b, NULL);
 	const char *env = getenv("BK_DEATH_CYCLES");
 	int cycles = env && atoi(env) > 0 ? atoi(env) : 1000;

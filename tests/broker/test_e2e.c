@@ -22,7 +22,7 @@
 #define NSLEEP 1000
 
 struct fixture {
-	struct bk_test_broker b;
+	struct bkt_brokerd b;
 	bk_client *c;
 };
 

@@ -160,7 +160,7 @@ static void good_client_works(bk_client *c)
 
 static void hostile_indices(const char *const *extra)
 {
-	struct bk_test_broker b;
+	struct bkt_brokerd b;
 	bt_start(&b, extra);
 	bk_client *good = bt_connect(b.socket);
 	good_client_works(good);
@@ -207,7 +207,7 @@ static void test_garbage_indices_eventfd(void **state)
 static void test_bad_entries_kept(void **state)
 {
 	(void)state;
-	struct bk_test_broker b;
+	struct bkt_brokerd b;
 	bt_start(&b, NULL);
 	struct raw r;
 	struct bk_geometry g = { .sq_entries = 16, .nslots = 16, .slot_inline = 64, .large_size = 0 };
@@ -299,7 +299,7 @@ static void reap_round(struct raw *r, uint32_t gen)
 static void test_cq_backlog(void **state)
 {
 	(void)state;
-	struct bk_test_broker b;
+	struct bkt_brokerd b;
 	const char *const extra[] = { "--workers", "1", NULL };
 	bt_start(&b, extra);
 	struct raw r;
@@ -345,7 +345,7 @@ static void test_cq_backlog(void **state)
 static void test_bad_control(void **state)
 {
 	(void)state;
-	struct bk_test_broker b;
+	struct bkt_brokerd b;
 	bt_start(&b, NULL);
 	char buf[512];
 

@@ -99,7 +99,7 @@ static void echo_works(const char *socket)
 static void test_second_refused(void **state)
 {
 	(void)state;
-	struct bk_test_broker b;
+	struct bkt_brokerd b;
 	bt_start(&b, NULL);
 	char out[4096];
 	const char *const args[] = { "--foreground", "--socket", b.socket, "--module-dir", getenv("BK_MODULE_DIR"),
@@ -149,7 +149,7 @@ static void wait_inflight(const char *socket, uint64_t want)
 
 static void sigterm_case(const char *const *extra, const char *ms, int want_status)
 {
-	struct bk_test_broker b;
+	struct bkt_brokerd b;
 	bt_start(&b, extra);
 	bk_client *c = bt_connect(b.socket);
 	bk_fn fn = bt_lookup(c, "timer.sleep");
@@ -191,7 +191,7 @@ static void test_sigterm_cancels_after_grace(void **state)
 static void test_status_and_clients(void **state)
 {
 	(void)state;
-	struct bk_test_broker b;
+	struct bkt_brokerd b;
 	static const char *const extra[] = { "--workers", "2", NULL };
 	bt_start(&b, extra);
 	bk_client *c = bt_connect(b.socket);
@@ -280,7 +280,7 @@ static unsigned long long cpu_ticks(pid_t pid)
 static void test_idle_cpu(void **state)
 {
 	(void)state;
-	struct bk_test_broker b;
+	struct bkt_brokerd b;
 	bt_start(&b, NULL);
 	/* A connected client with a served call: the worker has a wake request armed for it. */
 	bk_client *c = bt_connect(b.socket);

@@ -93,7 +93,7 @@ static int need_root(void **state)
 static void test_default_policy(void **state)
 {
 	(void)state;
-	struct bk_test_broker b;
+	struct bkt_brokerd b;
 	bt_start(&b, NULL);
 	assert_int_equal(chmod(b.dir, 0711), 0); /* the harness's folder is 0700: let other users reach the path */
 	struct stat st;
@@ -115,7 +115,7 @@ static void test_default_policy(void **state)
 static void test_allow_uid(void **state)
 {
 	(void)state;
-	struct bk_test_broker b;
+	struct bkt_brokerd b;
 	const char *const extra[] = {"--allow-uid", "65534", NULL};
 	bt_start(&b, extra);
 	assert_int_equal(chmod(b.dir, 0711), 0);
@@ -130,7 +130,7 @@ static void test_allow_uid(void **state)
 static void test_allow_gid(void **state)
 {
 	(void)state;
-	struct bk_test_broker b;
+	struct bkt_brokerd b;
 	const char *const extra[] = {"--allow-gid", "65534", NULL};
 	bt_start(&b, extra);
 	assert_int_equal(chmod(b.dir, 0711), 0);

@@ -1,10 +1,9 @@
 /*
  * fake_broker.c - see fake_broker.h.  Single-threaded server: handshake,
- * then a loop that consumes the SQ with the broker-side ring helpers,
- * completes calls (slot words, done_gen, cqe, publish), issues the wake-ups
- * of docs/ARCHITECTURE.md "Wake-ups", and answers LOOKUP on the socket.  It
- * sleeps in a FUTEX_WAIT on the SQ wake word with a 1 ms bound so stop
- * requests are seen.
+ * then a loop that runs the SQ through brokerd's ring engine (conn_rings.h:
+ * validated fetch, completions, flush and the wake-ups it asks for) and
+ * answers LOOKUP on the socket.  It sleeps in a FUTEX_WAIT on the SQ wake
+ * word with a 1 ms bound so stop requests are seen.
  */
 #include "fake_broker.h"
 
@@ -22,6 +21,7 @@
 #include "broker/ring.h"
 #include "broker/sys.h"
 #include "broker/wire.h"
+#include "conn_rings.h"
 #include "region.h"
 
 static int send_fds(int fd, const void *buf, size_t len, const int *fds, int nfds)
@@ -29,27 +29,12 @@ static int send_fds(int fd, const void *buf, size_t len, const int *fds, int nfd
 	return bk_send_fds(fd, buf, len, fds, nfds) == (ssize_t)len ? 0 : -1;
 }
 
-struct held {
-	uint32_t slot, gen, used;
-};
-
-static void complete(struct bk_region_view *v, struct bk_cq_producer *cq, uint32_t slot, uint32_t gen, int32_t st,
-		     uint32_t len, int cefd)
+/* Tell the client what the last flush published (the BKD_FLUSH_* bits of conn_rings.h). */
+static void issue_wakeups(struct bkd_conn_rings *cr, int bits, int cefd)
 {
-	struct bk_slot *s = &v->slots[slot];
-	s->status = st;
-	s->res_len = len;
-	atomic_store_explicit(&s->done_gen, gen, memory_order_release);
-	struct bk_cqe e = {.slot = slot, .gen = gen, .status = st, .res_len = len};
-	if (bk_cq_producer_space(cq) < 1)
-		return; /* cannot happen: cq_entries >= nslots */
-	bk_cq_producer_write(cq, 0, &e);
-	bk_cq_producer_publish(cq, 1);
-	if (bk_ring_wake_needed(v->cq_ctl)) {
-		bk_ring_wake_bump(v->cq_ctl);
-		bk_futex_wake(&v->cq_ctl->wake_seq, INT_MAX);
-	}
-	if (atomic_exchange(&v->cq_ctl->notify_armed, 0) != 0 && cefd >= 0) {
+	if (bits & BKD_FLUSH_WAKE_FUTEX)
+		bk_futex_wake(&cr->v.cq_ctl->wake_seq, INT_MAX);
+	if ((bits & BKD_FLUSH_NOTIFY_FD) && cefd >= 0) {
 		uint64_t one = 1;
 		if (write(cefd, &one, sizeof(one)) < 0) {
 			/* the client closed its eventfd: nothing to do */
@@ -80,6 +65,72 @@ static void answer_socket(int cfd)
 	send_fds(cfd, &r, sizeof(r), NULL, 0);
 }
 
+/* Run one call the ring engine accepted: the fake's functions (fake_broker.h). */
+static void run_call(struct fake_broker *fb, struct bkd_conn_rings *cr, const struct bk_sqe *e)
+{
+	if (e->op == BK_OP_CANCEL) {
+		/* fetch() returns a cancel only for a call in flight: here always a FAKE_FN_HOLD. */
+		bkd_conn_rings_complete(cr, e->slot, -ECANCELED, 0);
+		return;
+	}
+	switch (e->fn) {
+	case FAKE_FN_HOLD:
+		return; /* stays in flight until cancelled */
+	case FAKE_FN_FAIL:
+		bkd_conn_rings_complete(cr, e->slot, -EIO, 0);
+		return;
+	case FAKE_FN_ECHO:
+		break;
+	default:
+		bkd_conn_rings_complete(cr, e->slot, -ENOENT, 0);
+		return;
+	}
+	/* The ranges are inside the arena: fetch() checked them. */
+	if (e->arg_len > e->res_cap) {
+		bkd_conn_rings_complete(cr, e->slot, -ENOBUFS, e->arg_len);
+		return;
+	}
+	memmove(bkd_conn_rings_arena(cr, e->res_off), bkd_conn_rings_arena(cr, e->arg_off), e->arg_len);
+	bkd_conn_rings_complete(cr, e->slot, 0, e->arg_len);
+	atomic_fetch_add(&fb->served, 1);
+}
+
+/*
+ * The serving loop: brokerd's own ring engine (broker/conn_rings.c) consumes
+ * the SQ and posts completions, so the client is tested against the real
+ * broker side of the rings; only the functions and the socket are fake.
+ */
+static void serve_rings(struct fake_broker *fb, int cfd, int cefd, struct bkd_conn_rings *cr)
+{
+	struct bk_sqe batch[64];
+	while (!atomic_load(&fb->stop) && !atomic_load(&fb->hangup)) {
+		struct pollfd pf = {.fd = cfd, .events = POLLIN};
+		if (poll(&pf, 1, 0) > 0) {
+			if (pf.revents & (POLLHUP | POLLERR))
+				break;
+			answer_socket(cfd);
+		}
+		if (!bkd_conn_rings_sq_pending(cr)) {
+			uint32_t seq = bkd_conn_rings_sleep_prepare(cr);
+			if (!bkd_conn_rings_sq_pending(cr)) {
+				/* Bounded, so stop, hang-up and socket requests are seen within 1 ms. */
+				struct timespec ts = {0, 1000000};
+				bk_futex_wait(&cr->v.sq_ctl->wake_seq, seq, &ts);
+			}
+			bkd_conn_rings_sleep_finish(cr);
+		}
+		int n = bkd_conn_rings_fetch(cr, batch, sizeof(batch) / sizeof(batch[0]));
+		if (n < 0)
+			break;
+		for (int i = 0; i < n; i++)
+			run_call(fb, cr, &batch[i]);
+		int bits = bkd_conn_rings_flush(cr);
+		if (bits < 0)
+			break;
+		issue_wakeups(cr, bits, cefd);
+	}
+}
+
 static void serve(struct fake_broker *fb, int cfd, int cefd, const struct bk_msg_hello *hello)
 {
 	struct bkd_region reg;
@@ -96,84 +147,19 @@ static void serve(struct fake_broker *fb, int cfd, int cefd, const struct bk_msg
 		send_fds(cfd, &rep, sizeof(rep), NULL, 0);
 		return;
 	}
+	struct bkd_conn_rings cr;
+	if (bkd_conn_rings_init(&cr, &reg.v, p.ring_start) < 0) {
+		rep.status = -ENOMEM;
+		snprintf(rep.error, sizeof(rep.error), "fake broker: out of memory");
+		send_fds(cfd, &rep, sizeof(rep), NULL, 0);
+		bkd_region_destroy(&reg);
+		return;
+	}
 	rep.region_size = reg.v.size;
 	send_fds(cfd, &rep, sizeof(rep), &reg.fd, 1);
 	atomic_store(&fb->connected, 1);
-
-	struct bk_region_view *v = &reg.v;
-	struct bk_sq_consumer sq;
-	struct bk_cq_producer cq;
-	bk_sq_consumer_init(&sq, v->sq_ctl, v->sq, v->geo.sq_entries, p.ring_start);
-	bk_cq_producer_init(&cq, v->cq_ctl, v->cq, v->geo.cq_entries, p.ring_start);
-	struct held *held = calloc(v->geo.nslots, sizeof(*held));
-	struct bk_sqe *batch = calloc(v->geo.sq_entries, sizeof(*batch));
-	while (held && batch && !atomic_load(&fb->stop) && !atomic_load(&fb->hangup)) {
-		struct pollfd pf = {.fd = cfd, .events = POLLIN};
-		if (poll(&pf, 1, 0) > 0) {
-			if (pf.revents & (POLLHUP | POLLERR))
-				break;
-			answer_socket(cfd);
-		}
-		int n = bk_sq_consumer_avail(&sq);
-		if (n < 0)
-			break;
-		if (n == 0) {
-			uint32_t seq = bk_ring_sleep_prepare(v->sq_ctl, false);
-			if (bk_sq_consumer_avail(&sq) == 0) {
-				struct timespec ts = {0, 1000000};
-				bk_futex_wait(&v->sq_ctl->wake_seq, seq, &ts);
-			}
-			bk_ring_sleep_finish(v->sq_ctl, false);
-			continue;
-		}
-		/*
-		 * Copy the batch out and give the entries back before completing
-		 * any: a client that resubmits from its completion callbacks must
-		 * find the SQ room its completed calls held, whatever the timing.
-		 */
-		for (int i = 0; i < n; i++)
-			bk_sq_consumer_read(&sq, (uint32_t)i, &batch[i]);
-		bk_sq_consumer_release(&sq, (uint32_t)n);
-		for (int i = 0; i < n; i++) {
-			struct bk_sqe e = batch[i];
-			if (e.slot >= v->geo.nslots)
-				continue;
-			if (e.op == BK_OP_CANCEL) {
-				if (held[e.slot].used && held[e.slot].gen == e.gen) {
-					held[e.slot].used = 0;
-					complete(v, &cq, e.slot, e.gen, -ECANCELED, 0, cefd);
-				}
-				continue;
-			}
-			if (e.fn == FAKE_FN_HOLD) {
-				held[e.slot] = (struct held){e.slot, e.gen, 1};
-				continue;
-			}
-			if (e.fn == FAKE_FN_FAIL) {
-				complete(v, &cq, e.slot, e.gen, -EIO, 0, cefd);
-				continue;
-			}
-			if (e.fn != FAKE_FN_ECHO) {
-				complete(v, &cq, e.slot, e.gen, -ENOENT, 0, cefd);
-				continue;
-			}
-			uint64_t asz = v->layout.arena_size;
-			if ((uint64_t)e.arg_off + e.arg_len > asz || (uint64_t)e.res_off + e.res_cap > asz) {
-				complete(v, &cq, e.slot, e.gen, -EINVAL, 0, cefd);
-				continue;
-			}
-			if (e.arg_len > e.res_cap) {
-				complete(v, &cq, e.slot, e.gen, -ENOBUFS, e.arg_len, cefd);
-				continue;
-			}
-			memmove(v->arena + e.res_off, v->arena + e.arg_off, e.arg_len);
-			/* Counted before the completion is published: a client that saw it done sees the count. */
-			atomic_fetch_add(&fb->served, 1);
-			complete(v, &cq, e.slot, e.gen, 0, e.arg_len, cefd);
-		}
-	}
-	free(batch);
-	free(held);
+	serve_rings(fb, cfd, cefd, &cr);
+	bkd_conn_rings_fini(&cr);
 	bkd_region_destroy(&reg);
 }
 

@@ -24,7 +24,7 @@
 #include "broker/client.h"
 #include "harness.h"
 
-static struct bk_test_broker B;
+static struct bkt_brokerd B;
 
 struct run {
 	int status; /* exit code */

@@ -31,7 +31,7 @@
 
 #define SEC 1000000000LL
 
-static struct bk_test_broker B;
+static struct bkt_brokerd B;
 /* Extra brokerd flags from our command line, e.g. --no-futex (wake the broker by eventfd). */
 static const char *const *extra_args;
 

@@ -49,7 +49,7 @@ struct scene {
 	struct cbrec on_done, on_pending, on_orphan, on_late;
 };
 
-static struct bk_test_broker B;
+static struct bkt_brokerd B;
 
 static int setup(void **state)
 {

@@ -22,12 +22,12 @@
 
 #define SEC 1000000000ll
 
-static struct bk_test_broker B;
+static struct bkt_brokerd B;
 static char paths[7][512];
 static const char *files[] = { "good.so",    "badabi.so",  "noentry.so",  "initfail.so",
 			       "badname.so", "dupname.so", "smalldesc.so" };
 
-static char *read_log(const struct bk_test_broker *b)
+static char *read_log(const struct bkt_brokerd *b)
 {
 	FILE *f = fopen(b->log, "r");
 	char *buf = calloc(1, 1 << 20);

@@ -25,7 +25,7 @@
 
 #define SEC 1000000000ll
 
-static struct bk_test_broker B;
+static struct bkt_brokerd B;
 static char v1[512], v2[512];
 
 static int setup(void **state)

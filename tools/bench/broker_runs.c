@@ -13,7 +13,7 @@
 
 #include <broker/client.h>
 
-#include "brokerd_proc.h"
+#include "proc_info.h"
 #include "util.h"
 
 #define WAIT_NS (5 * 1000000000LL) /* no single echo.noop may take longer than this */
@@ -411,13 +411,13 @@ int bk_broker_idle_cpu(const char *socket, int broker_pid, double seconds, doubl
 	uint64_t t0 = 0, t1 = 0;
 	int64_t w0 = bk_now_ns();
 	if (r == 0)
-		r = bk_proc_cpu_ticks(broker_pid, &t0);
+		r = bkt_proc_cpu_ticks(broker_pid, &t0);
 	if (r == 0) {
 		/* The measurement window itself: nothing to wait for, we just watch. */
 		struct timespec ts = { (time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9) };
 		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 			;
-		r = bk_proc_cpu_ticks(broker_pid, &t1);
+		r = bkt_proc_cpu_ticks(broker_pid, &t1);
 	}
 	int64_t w1 = bk_now_ns();
 	if (r < 0)

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * fleet_proc.c - what the fleet runs read from /proc: CPU time and context
- * switches of a set of processes (brokerd_proc.c's readers, summed), the
+ * switches of a set of processes (tools/common/proc_info.c's readers, summed), the
  * whole machine's busy time (/proc/stat, to tell how much CPU other work
  * took), Pss and thread counts.
  */
@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "brokerd_proc.h"
+#include "proc_info.h"
 #include "fleet.h"
 #include "util.h"
 
@@ -38,15 +38,15 @@ int bk_fleet_snap(const pid_t *pids, unsigned n, struct bk_fleet_snap *s)
 	s->t_ns = bk_now_ns();
 	for (unsigned i = 0; i < n; i++) {
 		uint64_t t, c;
-		int e = bk_proc_cpu_ticks(pids[i], &t);
+		int e = bkt_proc_cpu_ticks(pids[i], &t);
 		if (e == 0)
-			e = bk_proc_ctxsw(pids[i], &c);
+			e = bkt_proc_ctxsw(pids[i], &c);
 		if (e < 0)
 			return e;
 		s->fleet_ticks += t;
 		s->ctx += c;
 	}
-	int e = bk_proc_cpu_ticks(getpid(), &s->self_ticks);
+	int e = bkt_proc_cpu_ticks(getpid(), &s->self_ticks);
 	return e < 0 ? e : read_stat(&s->busy_ticks, &s->total_ticks);
 }
 

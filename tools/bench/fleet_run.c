@@ -31,7 +31,7 @@ struct run {
 	const struct bk_fleet_cfg *cfg;
 	int kind, phase;
 	unsigned n; /* apps */
-	struct bk_brokerd b;
+	struct bkt_brokerd b;
 	int own_broker;
 	pid_t broker;
 	const char *sock;
@@ -137,14 +137,14 @@ static int finish(struct run *r, int e, char *err, size_t errlen)
 		}
 	}
 	if (r->own_broker) {
-		int st = bk_brokerd_stop(&r->b, 10000);
+		int st = bkt_brokerd_stop(&r->b, 10000);
 		if (e == 0 && st != 0) {
 			char tail[400];
-			bk_brokerd_log_tail(&r->b, tail, sizeof(tail));
+			bkt_brokerd_log_tail(&r->b, tail, sizeof(tail));
 			snprintf(err, errlen, "brokerd did not exit 0 on SIGTERM (%d); its log ends:\n%s", st, tail);
 			e = -ECHILD;
 		}
-		bk_brokerd_cleanup(&r->b);
+		bkt_brokerd_cleanup(&r->b, 10000);
 	}
 	free(r->pids);
 	free(r->fds);
@@ -155,7 +155,7 @@ static int start_broker(struct run *r, char *err, size_t errlen)
 {
 	const struct bk_fleet_cfg *c = r->cfg;
 	if (c->socket) {
-		pid_t pid = bk_socket_peer_pid(c->socket);
+		pid_t pid = bkt_socket_peer_pid(c->socket);
 		if (pid < 0) {
 			snprintf(err, errlen, "cannot find the pid of the brokerd at %s: %s", c->socket, strerror(-pid));
 			return pid;
@@ -164,13 +164,13 @@ static int start_broker(struct run *r, char *err, size_t errlen)
 		r->broker = pid;
 		return 0;
 	}
-	int e = bk_brokerd_init(&r->b, c->brokerd, c->moddir);
+	int e = bkt_brokerd_init(&r->b, c->brokerd, c->moddir, BKT_BROKERD_DIE_WITH_PARENT | BKT_BROKERD_OWN_PGRP);
 	if (e < 0) {
 		snprintf(err, errlen, "preparing brokerd: %s", strerror(-e));
 		return e;
 	}
 	r->own_broker = 1;
-	if ((e = bk_brokerd_start(&r->b, err, errlen)) < 0)
+	if ((e = bkt_brokerd_start(&r->b, NULL, err, errlen)) < 0)
 		return e;
 	r->sock = r->b.socket;
 	r->broker = r->b.pid;

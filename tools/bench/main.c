@@ -18,6 +18,7 @@
 #include "brokerd_proc.h"
 #include "fleet.h"
 #include "paths.h"
+#include "proc_info.h"
 #include "results.h"
 #include "syscount.h"
 #include "util.h"
@@ -209,7 +210,7 @@ static void costs_begin(void *arg)
 		c->sc = NULL;
 	}
 	getrusage(RUSAGE_SELF, &c->ru0);
-	c->bctx_ok = c->broker > 0 && bk_proc_ctxsw(c->broker, &c->bctx0) == 0;
+	c->bctx_ok = c->broker > 0 && bkt_proc_ctxsw(c->broker, &c->bctx0) == 0;
 }
 
 static void costs_end(void *arg, uint64_t tasks)
@@ -234,7 +235,7 @@ static void costs_end(void *arg, uint64_t tasks)
 	uint64_t bctx1;
 	getrusage(RUSAGE_SELF, &ru1);
 	double self = (double)((ru1.ru_nvcsw - c->ru0.ru_nvcsw) + (ru1.ru_nivcsw - c->ru0.ru_nivcsw));
-	if (c->bctx_ok && bk_proc_ctxsw(c->broker, &bctx1) == 0) {
+	if (c->bctx_ok && bkt_proc_ctxsw(c->broker, &bctx1) == 0) {
 		r->ctxsw_client = (struct bk_figure){ 1, self / t };
 		r->ctxsw_broker = (struct bk_figure){ 1, (double)(bctx1 - c->bctx0) / t };
 		r->ctxsw_per_task = (struct bk_figure){ 1, (self + (double)(bctx1 - c->bctx0)) / t };
@@ -358,7 +359,7 @@ static void run_broker(const struct opts *o, struct bk_results *r)
 		bk_progress("syscalls per task will not be counted: %s", note);
 	}
 	if (o->socket) {
-		pid_t pid = bk_socket_peer_pid(o->socket);
+		pid_t pid = bkt_socket_peer_pid(o->socket);
 		for (int m = 0; m < BK_NMODES; m++)
 			run_mode_rtt(o, r, m, o->socket);
 		if (pid < 0)
@@ -375,33 +376,34 @@ static void run_broker(const struct opts *o, struct bk_results *r)
 		{ NULL, NULL, NULL, NULL, NULL, NULL },
 	};
 	for (int m = 0; m < BK_NMODES; m++) {
-		struct bk_brokerd b;
+		struct bkt_brokerd b;
 		char err[1024];
-		int e = bk_brokerd_init(&b, o->brokerd, o->moddir);
+		int e = bkt_brokerd_init(&b, o->brokerd, o->moddir, BKT_BROKERD_DIE_WITH_PARENT | BKT_BROKERD_OWN_PGRP);
 		for (int i = 0; e == 0 && i < 6 && flags[m][i]; i++)
-			e = bk_brokerd_arg(&b, flags[m][i]);
+			e = bkt_brokerd_arg(&b, flags[m][i]);
 		if (e < 0) {
 			phase_failed(r, "preparing brokerd", strerror(-e));
+			bkt_brokerd_cleanup(&b, 0);
 			continue;
 		}
 		bk_progress("starting %s for %s mode", o->brokerd, bk_mode_names[m]);
-		e = bk_brokerd_start(&b, err, sizeof(err));
+		e = bkt_brokerd_start(&b, NULL, err, sizeof(err));
 		if (e < 0) {
 			phase_failed(r, "starting brokerd", err);
-			bk_brokerd_cleanup(&b);
+			bkt_brokerd_cleanup(&b, 0);
 			continue;
 		}
 		run_mode_rtt(o, r, m, b.socket);
 		if (m == BK_MODE_ADAPTIVE)
 			run_throughput(o, r, b.socket, b.pid, sc);
-		e = bk_brokerd_stop(&b, 10000);
+		e = bkt_brokerd_stop(&b, 10000);
 		if (e != 0) {
 			char tail[512];
-			bk_brokerd_log_tail(&b, tail, sizeof(tail));
+			bkt_brokerd_log_tail(&b, tail, sizeof(tail));
 			snprintf(err, sizeof(err), "brokerd did not exit 0 on SIGTERM (%d); its log ends:\n%s", e, tail);
 			phase_failed(r, "stopping brokerd", err);
 		}
-		bk_brokerd_cleanup(&b);
+		bkt_brokerd_cleanup(&b, 10000);
 	}
 	bk_syscount_close(sc);
 }

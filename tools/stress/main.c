@@ -250,19 +250,19 @@ int main(int argc, char **argv)
 		return 2;
 	signal(SIGPIPE, SIG_IGN);
 	struct totals t = { 0 };
-	struct bk_brokerd b = { 0 };
+	struct bkt_brokerd b = { 0 };
 	const char *socket = o.socket;
 	char err[1024];
 	int status = 1;
 	if (!socket) {
-		int e = bk_brokerd_init(&b, o.brokerd, o.moddir);
+		int e = bkt_brokerd_init(&b, o.brokerd, o.moddir, BKT_BROKERD_DIE_WITH_PARENT | BKT_BROKERD_OWN_PGRP);
 		if (e == 0)
-			e = bk_brokerd_start(&b, err, sizeof(err));
+			e = bkt_brokerd_start(&b, NULL, err, sizeof(err));
 		else
 			snprintf(err, sizeof(err), "temporary folder: %s", strerror(-e));
 		if (e < 0) {
 			fprintf(stderr, "broker-stress: starting brokerd: %s\n", err);
-			bk_brokerd_cleanup(&b);
+			bkt_brokerd_cleanup(&b, 10000);
 			printf("0 passed, 1 failed\n");
 			return 1;
 		}
@@ -274,19 +274,19 @@ int main(int argc, char **argv)
 	int pfd[2];
 	if (pipe2(pfd, O_CLOEXEC) != 0) {
 		perror("broker-stress: pipe");
-		bk_brokerd_cleanup(&b);
+		bkt_brokerd_cleanup(&b, 10000);
 		return 1;
 	}
 	if (fcntl(pfd[0], F_SETFL, O_NONBLOCK) != 0) {
 		perror("broker-stress: fcntl");
-		bk_brokerd_cleanup(&b);
+		bkt_brokerd_cleanup(&b, 10000);
 		return 1;
 	}
 	/* Every client ever started keeps its slot, so late reports find it. */
 	int cap = o.clients + (int)(o.kill_rate * o.seconds * 2) + 16;
 	struct slot *slots = calloc((size_t)cap, sizeof(*slots));
 	if (!slots) {
-		bk_brokerd_cleanup(&b);
+		bkt_brokerd_cleanup(&b, 10000);
 		return 1;
 	}
 	int nslots = 0, alive = 0;
@@ -333,8 +333,8 @@ int main(int argc, char **argv)
 		if (now >= next_restart && deadline - now > 500000000LL) {
 			next_restart += restart_every;
 			bk_progress("killing and restarting brokerd");
-			bk_brokerd_kill(&b);
-			if (bk_brokerd_start(&b, err, sizeof(err)) < 0) {
+			bkt_brokerd_kill(&b);
+			if (bkt_brokerd_start(&b, NULL, err, sizeof(err)) < 0) {
 				failure(&t, "restarting brokerd: %s", err);
 				break;
 			}
@@ -343,7 +343,7 @@ int main(int argc, char **argv)
 		if (b.pid > 0 && waitpid(b.pid, NULL, WNOHANG) == b.pid) {
 			char tail[512];
 			b.pid = 0;
-			bk_brokerd_log_tail(&b, tail, sizeof(tail));
+			bkt_brokerd_log_tail(&b, tail, sizeof(tail));
 			failure(&t, "brokerd died under load; its log ends:\n%s", tail);
 			break;
 		}
@@ -380,14 +380,14 @@ int main(int argc, char **argv)
 			failure(&t, "client %d ended without its final report", -slots[i].pid);
 	close(pfd[0]);
 	if (b.pid > 0) {
-		int st = bk_brokerd_stop(&b, 15000);
+		int st = bkt_brokerd_stop(&b, 15000);
 		if (st != 0) {
 			char tail[512];
-			bk_brokerd_log_tail(&b, tail, sizeof(tail));
+			bkt_brokerd_log_tail(&b, tail, sizeof(tail));
 			failure(&t, "brokerd did not exit 0 on SIGTERM (%d); its log ends:\n%s", st, tail);
 		}
 	}
-	bk_brokerd_cleanup(&b);
+	bkt_brokerd_cleanup(&b, 10000);
 	if (t.passed == 0)
 		failure(&t, "no future completed at all");
 	fprintf(stderr,

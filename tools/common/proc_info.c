@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: MIT
+/* proc_info.c - /proc readers for tests and tools (see proc_info.h). */
+#include "proc_info.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int bkt_proc_fd_count(pid_t pid)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return -errno;
+	int n = 0, self = pid == getpid() ? dirfd(d) : -1;
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.' && !(self >= 0 && (int)strtol(e->d_name, NULL, 10) == self))
+			n++;
+	closedir(d);
+	return n;
+}
+
+long bkt_proc_rss_kib(pid_t pid)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	long kib = -ENOENT;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+int bkt_proc_cpu_ticks(pid_t pid, uint64_t *ticks)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	int e = errno;
+	close(fd);
+	if (n <= 0)
+		return n < 0 ? -e : -EIO;
+	buf[n] = 0;
+	/* comm (field 2) may hold spaces and parentheses: parse after the last ')'.
+	 * Then field 3 is state; utime and stime are fields 14 and 15. */
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return -EIO;
+	unsigned long long ut, st;
+	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		return -EIO;
+	*ticks = ut + st;
+	return 0;
+}
+
+static int add_ctxsw(const char *path, uint64_t *n)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	char line[256];
+	int found = 0;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long v;
+		if (sscanf(line, "voluntary_ctxt_switches: %llu", &v) == 1 ||
+		    sscanf(line, "nonvoluntary_ctxt_switches: %llu", &v) == 1) {
+			*n += v;
+			found++;
+		}
+	}
+	fclose(f);
+	return found == 2 ? 0 : -EIO;
+}
+
+int bkt_proc_ctxsw(pid_t pid, uint64_t *n)
+{
+	char path[96];
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	/* /proc/<pid>/status counts only the main thread: sum every task. */
+	DIR *d = opendir(path);
+	if (!d)
+		return -errno;
+	*n = 0;
+	int r = -ESRCH;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		char p[300];
+		snprintf(p, sizeof(p), "/proc/%d/task/%s/status", (int)pid, de->d_name);
+		if (add_ctxsw(p, n) == 0)
+			r = 0; /* a thread that exits while we read is simply skipped */
+	}
+	closedir(d);
+	return r;
+}
