@@ -44,14 +44,14 @@ static uint32_t broker_fds0; /* brokerd's open fds while idle, before any sweep 
 /* brokerd's STATUS over a fresh control connection (which counts in it). */
 static void broker_status(struct bk_msg_status_reply *st)
 {
-	struct bkctl k;
+	struct bkc_ctl k;
 	char err[256] = "";
-	int r = bkctl_open(&k, B.socket, 5000, err, sizeof(err));
+	int r = bkc_ctl_open(&k, B.socket, 5000, err, sizeof(err));
 	if (r < 0)
 		fail_msg("control connection: %s (%d)", err, r);
 	struct bk_msg_hdr req = { .type = BK_MSG_STATUS };
-	r = bkctl_call(&k, &req, sizeof(req), BK_MSG_STATUS_REPLY, st, sizeof(*st), err, sizeof(err));
-	bkctl_close(&k);
+	r = bkc_ctl_call(&k, &req, sizeof(req), BK_MSG_STATUS_REPLY, st, sizeof(*st), err, sizeof(err));
+	bkc_ctl_close(&k);
 	if (r != (int)sizeof(*st))
 		fail_msg("STATUS: %s (%d)", err, r);
 }
