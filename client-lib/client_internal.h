@@ -40,7 +40,7 @@
 
 /* bk_future.state */
 enum {
-	F_FREE = 0, /* in the free FIFO */
+	F_FREE = 0, /* in the free stack, or never used */
 	F_PENDING, /* submitted, the broker owns the slot */
 	F_DONE, /* completed, held by the user */
 	F_ORPHAN, /* released while pending: freed once its completion is seen */
@@ -60,7 +60,7 @@ struct bk_future {
 	void *user_data;
 	bool cb_queued;
 	bool lost; /* F_DONE by the library, not the broker: the broker died first (client.h) */
-	uint32_t next; /* free FIFO link (slot index, UINT32_MAX = none) */
+	uint32_t next; /* free stack link (slot index, UINT32_MAX = none) */
 	struct bk_future *cb_next; /* callback queue link */
 };
 
@@ -78,8 +78,11 @@ struct bk_client {
 	pthread_mutex_t lock; /* the pool, the SQ producer, the callback queue */
 	struct bk_sq_producer sq;
 	struct bk_cq_consumer cq;
-	struct bk_future *futures; /* nslots */
-	uint32_t free_head, free_tail, nfree;
+	struct bk_future *futures; /* nslots, mmap()ed: untouched until used */
+	size_t futures_bytes;
+	uint32_t free_head; /* stack of released futures (slot index, UINT32_MAX = none) */
+	uint32_t fresh; /* futures from here on were never used */
+	uint32_t nfree; /* released ones plus never used ones */
 	struct bk_future *cb_head, *cb_tail;
 	uint32_t slot_waiters; /* threads in bk_submit_wait */
 	uint32_t free_seq; /* bumped whenever a slot is freed */
@@ -95,6 +98,10 @@ struct bk_client {
 	_Atomic int fd_armed; /* bk_fd() was called: keep notify_armed up (dispatch.c) */
 	int64_t spin_ns; /* <0: adaptive */
 	_Atomic int64_t wait_ewma_ns; /* adaptive spin: recent average time a wait took */
+	int loadavg_fd; /* spin.c: /proc/loadavg, -1 if not used */
+	unsigned ncpus;
+	_Atomic int64_t load_checked_ns; /* spin.c: when the runnable count was read last */
+	_Atomic int cpu_busy; /* spin.c: then more threads were runnable than CPUs */
 	_Atomic int64_t next_gone_poll_ns; /* bkc_check_gone: earliest time the socket is polled again */
 };
 
@@ -156,6 +163,12 @@ void bkc_signal_fd(bk_client *c);
 bool bkc_post_cancel_locked(bk_client *c, uint32_t slot, uint32_t gen);
 /* After publishing: wake the broker if it sleeps. */
 void bkc_wake_broker(bk_client *c);
+
+/* ---- spin.c ---- */
+void bkc_spin_init(bk_client *c);
+void bkc_spin_fini(bk_client *c);
+/* How long a wait starting at now spins before sleeping (0: sleep at once). */
+int64_t bkc_spin_budget(bk_client *c, int64_t now);
 
 /* ---- buffers.c ---- */
 int bkc_bufs_init(bk_client *c);

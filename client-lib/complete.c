@@ -36,13 +36,15 @@ void bkc_free_future(bk_client *c, struct bk_future *f)
 	atomic_store_explicit(&f->state, F_FREE, memory_order_relaxed);
 	f->cb = NULL;
 	f->lost = false;
-	f->next = UINT32_MAX;
-	/* FIFO: a released handle is recycled as late as possible, so BK_ESTALE catches misuse longest. */
-	if (c->nfree == 0)
-		c->free_head = f->slot;
-	else
-		c->futures[c->free_tail].next = f->slot;
-	c->free_tail = f->slot;
+	/*
+	 * A stack: the future released last is used next, so an app touches as
+	 * many slots, inline buffers and future records as it has in flight,
+	 * whatever nslots is (docs/ARCHITECTURE.md, "Small by default").  The
+	 * price: a released handle may be recycled at once, so BK_ESTALE catches
+	 * misuse only until the next submission.
+	 */
+	f->next = c->free_head;
+	c->free_head = f->slot;
 	c->nfree++;
 	c->free_seq++;
 }
@@ -119,7 +121,7 @@ void bkc_fail_pending(bk_client *c)
 	bool sig = false;
 	bkc_reap(c, false);
 	pthread_mutex_lock(&c->lock);
-	for (uint32_t i = 0; i < c->v.geo.nslots; i++) {
+	for (uint32_t i = 0; i < c->fresh; i++) { /* the others were never used */
 		struct bk_future *f = &c->futures[i];
 		uint32_t st = atomic_load_explicit(&f->state, memory_order_relaxed);
 		if (st != F_PENDING && st != F_ORPHAN)
@@ -305,12 +307,8 @@ BKC_API int bk_wait(bk_future *f, int64_t timeout_ns)
 	int64_t start = bk_now_ns();
 	int64_t deadline = timeout_ns < 0 ? INT64_MAX : start + timeout_ns;
 
-	/* Spin: cheap when the broker answers within microseconds. */
-	int64_t spin = c->spin_ns;
-	if (spin < 0) {
-		spin = 2 * atomic_load_explicit(&c->wait_ewma_ns, memory_order_relaxed);
-		spin = spin < BKC_SPIN_MIN_NS ? BKC_SPIN_MIN_NS : spin > BKC_SPIN_MAX_NS ? BKC_SPIN_MAX_NS : spin;
-	}
+	/* Spin: cheap when the broker answers within microseconds and nobody waits for our CPU (spin.c). */
+	int64_t spin = bkc_spin_budget(c, start);
 	if (spin > 0) {
 		int64_t spin_end = start + spin < deadline ? start + spin : deadline;
 		/* The clock is read every 16 turns: a vDSO call per turn was a tenth of the client's time. */

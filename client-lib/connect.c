@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -135,18 +136,16 @@ static int handshake(bk_client *c, const struct bk_geometry *geo, int fds[2], in
 static int setup_rings(bk_client *c)
 {
 	uint32_t n = c->v.geo.nslots;
-	c->futures = calloc(n, sizeof(*c->futures));
-	if (!c->futures)
+	/* Anonymous pages read as zeros and cost nothing until a future is first used (submit.c takes fresh
+	 * ones only when no released one waits): an app touches the futures it has in flight, not nslots. */
+	size_t bytes = (size_t)n * sizeof(*c->futures);
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
 		return -ENOMEM;
-	for (uint32_t i = 0; i < n; i++) {
-		struct bk_future *f = &c->futures[i];
-		f->c = c;
-		f->slot = i;
-		f->gen = 0;
-		f->next = i + 1 < n ? i + 1 : UINT32_MAX;
-	}
-	c->free_head = 0;
-	c->free_tail = n - 1;
+	c->futures = p;
+	c->futures_bytes = bytes;
+	c->free_head = UINT32_MAX;
+	c->fresh = 0;
 	c->nfree = n;
 	bk_sq_producer_init(&c->sq, c->v.sq_ctl, c->v.sq, c->v.geo.sq_entries);
 	bk_cq_consumer_init(&c->cq, c->v.cq_ctl, c->v.cq, c->v.geo.cq_entries);
@@ -198,6 +197,7 @@ static bk_client *client_new(const bk_options *o)
 	c->sock = c->efd = c->pollfd = c->broker_efd = -1;
 	c->spin_ns = o->spin_ns;
 	atomic_init(&c->wait_ewma_ns, BKC_SPIN_DEFAULT_NS / 2);
+	bkc_spin_init(c);
 	atomic_init(&c->next_gone_poll_ns, 0);
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_mutex_init(&c->sock_lock, NULL);
@@ -336,9 +336,11 @@ BKC_API void bk_disconnect(bk_client *c)
 		close(c->efd);
 	if (c->broker_efd >= 0)
 		close(c->broker_efd);
+	bkc_spin_fini(c);
 	bkc_bufs_fini(c);
 	bkc_region_unmap(&c->v);
-	free(c->futures);
+	if (c->futures)
+		munmap(c->futures, c->futures_bytes);
 	pthread_mutex_destroy(&c->lock);
 	pthread_mutex_destroy(&c->sock_lock);
 	pthread_mutex_destroy(&c->buf_lock);

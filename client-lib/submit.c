@@ -74,10 +74,16 @@ static int place_call(bk_client *c, const bk_call *k, struct placed *p)
 /* With c->lock held, at least one free future and one SQ entry: post call i of the batch. */
 static struct bk_future *post_locked(bk_client *c, const bk_call *k, const struct placed *p, uint32_t i)
 {
-	struct bk_future *f = &c->futures[c->free_head];
-	c->free_head = f->next;
-	if (--c->nfree == 0)
-		c->free_head = c->free_tail = UINT32_MAX;
+	struct bk_future *f;
+	if (c->free_head != UINT32_MAX) {
+		f = &c->futures[c->free_head];
+		c->free_head = f->next;
+	} else {
+		f = &c->futures[c->fresh]; /* first use: the page was zero until now */
+		f->c = c;
+		f->slot = c->fresh++;
+	}
+	c->nfree--;
 	f->next = UINT32_MAX;
 	uint32_t gen = f->gen + 1;
 	/* 0 is the initial done_gen: never a live generation.  Atomic store: check_future reads it lock-free. */

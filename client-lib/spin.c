@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: MIT
+/*
+ * spin.c - how long a waiting client thread busy-polls before it sleeps
+ * (docs/ARCHITECTURE.md, "Spinning that pays for itself").  A spin only
+ * saves the latency of a sleep and a wake-up, so with the adaptive default
+ * a wait spins only when recent waits were short enough for a spin to catch
+ * them and no thread of the machine is waiting for a CPU, which the spin
+ * would take from the broker or from another app.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include "client_internal.h"
+
+/* How often the machine's runnable count is read again: a pread per quick wait would cost more than it saves. */
+#define LOAD_CHECK_NS 1000000LL
+
+void bkc_spin_init(bk_client *c)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	c->ncpus = n > 0 ? (unsigned)n : 1;
+	/* Unreadable (no /proc): the check is skipped, as if CPUs were idle. */
+	c->loadavg_fd = c->spin_ns < 0 ? open("/proc/loadavg", O_RDONLY | O_CLOEXEC) : -1;
+	atomic_init(&c->load_checked_ns, 0);
+	atomic_init(&c->cpu_busy, 0);
+}
+
+void bkc_spin_fini(bk_client *c)
+{
+	if (c->loadavg_fd >= 0)
+		close(c->loadavg_fd);
+	c->loadavg_fd = -1;
+}
+
+/* Does some thread of the machine wait for a CPU?  Read at most every LOAD_CHECK_NS. */
+static bool cpu_contended(bk_client *c, int64_t now)
+{
+	if (c->loadavg_fd < 0)
+		return false;
+	/* Relaxed: a cached hint shared by the client's threads; racing refreshes are harmless. */
+	if (now - atomic_load_explicit(&c->load_checked_ns, memory_order_relaxed) < LOAD_CHECK_NS)
+		return atomic_load_explicit(&c->cpu_busy, memory_order_relaxed) != 0;
+	atomic_store_explicit(&c->load_checked_ns, now, memory_order_relaxed);
+	/* "0.52 0.58 0.59 3/123 4567": runnable/total threads at the moment of the read, this one included. */
+	char buf[128];
+	ssize_t n = pread(c->loadavg_fd, buf, sizeof(buf) - 1, 0);
+	int running = 0, total = 0;
+	double a, b, d;
+	bool busy = false;
+	if (n > 0) {
+		buf[n] = 0;
+		busy = sscanf(buf, "%lf %lf %lf %d/%d", &a, &b, &d, &running, &total) == 5 && running > (int)c->ncpus;
+	}
+	atomic_store_explicit(&c->cpu_busy, busy, memory_order_relaxed);
+	return busy;
+}
+
+int64_t bkc_spin_budget(bk_client *c, int64_t now)
+{
+	if (c->spin_ns >= 0)
+		return c->spin_ns; /* what the app asked for */
+	/* Twice the recent average wait, within bounds; a wait longer than any spin we allow sleeps at once. */
+	int64_t spin = 2 * atomic_load_explicit(&c->wait_ewma_ns, memory_order_relaxed);
+	if (spin > BKC_SPIN_MAX_NS)
+		return 0;
+	if (spin < BKC_SPIN_MIN_NS)
+		spin = BKC_SPIN_MIN_NS;
+	return cpu_contended(c, now) ? 0 : spin;
+}
