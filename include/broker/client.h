@@ -44,8 +44,8 @@ typedef void (*bk_complete_cb)(bk_future *f, void *user_data);
  */
 typedef struct bk_options {
 	uint32_t size; /* sizeof(bk_options), set by bk_options_init */
-	uint32_t max_inflight; /* futures in flight (slots); 0: 1024 */
-	uint32_t sq_entries; /* submission ring depth; 0: 1024 */
+	uint32_t max_inflight; /* futures in flight (slots); 0: 256 */
+	uint32_t sq_entries; /* submission ring depth; 0: 256 */
 	uint32_t inline_size; /* per-future inline argument/result bytes; 0: 256 */
 	uint64_t zero_copy_size; /* bytes of the zero-copy buffer area; 0: 4 MiB */
 	int64_t spin_ns; /* how long a wait spins before sleeping; <0: default (adaptive), 0: never spin */

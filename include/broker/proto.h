@@ -37,9 +37,14 @@
 #define BK_INLINE_MAX 65536u
 #define BK_ARENA_MAX (1u << 30) /* whole arena, inline + large: offsets are u32 */
 
-/* Defaults a client gets when it asks for 0. */
-#define BK_DEFAULT_SQ 1024u
-#define BK_DEFAULT_SLOTS 1024u
+/*
+ * Defaults a client gets when it asks for 0: sized for a typical app, not for
+ * a benchmark (docs/ARCHITECTURE.md, "Small by default").  The rings are the
+ * only parts every app touches whole, as their counters go round; slots,
+ * inline buffers and the zero-copy area are touched only as far as used.
+ */
+#define BK_DEFAULT_SQ 256u
+#define BK_DEFAULT_SLOTS 256u
 #define BK_DEFAULT_INLINE 256u
 #define BK_DEFAULT_LARGE (4u << 20)
 
@@ -321,6 +326,8 @@ static inline int bk_geometry_clamp(const struct bk_geometry *req, uint64_t max_
 	g.slot_inline = (uint32_t)bk_align_up(g.slot_inline, 64);
 	if (req->large_size == 0 && max_large >= BK_DEFAULT_LARGE)
 		g.large_size = BK_DEFAULT_LARGE;
+	if (g.large_size > max_large || g.large_size > BK_ARENA_MAX)
+		return -22; /* checked before rounding: UINT64_MAX must not wrap to 0 */
 	g.large_size = bk_align_up(g.large_size, BK_PAGE);
 	uint64_t inl = bk_align_up((uint64_t)g.nslots * g.slot_inline, BK_PAGE);
 	if (g.large_size > max_large || inl + g.large_size > BK_ARENA_MAX)

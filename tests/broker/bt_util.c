@@ -39,9 +39,18 @@ void bt_status(const char *socket, struct bk_msg_status_reply *out)
 
 bk_client *bt_connect(const char *socket)
 {
+	return bt_connect_slots(socket, 0);
+}
+
+bk_client *bt_connect_slots(const char *socket, uint32_t slots)
+{
 	bk_client *c = NULL;
 	char err[256] = "";
-	int r = bk_connect_error(socket, NULL, &c, err, sizeof(err));
+	bk_options o;
+	bk_options_init(&o);
+	o.max_inflight = slots;
+	o.sq_entries = slots; /* a burst of that many submissions fits before the broker takes any */
+	int r = bk_connect_error(socket, &o, &c, err, sizeof(err));
 	if (r < 0)
 		fail_msg("bk_connect: %s (%s)", bk_strerror(r), err);
 	return c;

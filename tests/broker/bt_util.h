@@ -23,6 +23,8 @@ void bt_status(const char *socket, struct bk_msg_status_reply *out);
 
 /* Connect with default options; fails the test on error. */
 bk_client *bt_connect(const char *socket);
+/* The same with room for `slots` futures in flight and as many queued submissions (0: the defaults). */
+bk_client *bt_connect_slots(const char *socket, uint32_t slots);
 
 /* Look up name; fails the test on error. */
 bk_fn bt_lookup(bk_client *c, const char *name);

@@ -36,7 +36,7 @@ static int setup_with(void **state, const char *const *extra, const char *mode)
 		bk_test_broker_dump_log(&fx->b);
 		fail_msg("brokerd does not report '%s'", mode);
 	}
-	fx->c = bt_connect(fx->b.socket);
+	fx->c = bt_connect_slots(fx->b.socket, 1024); /* test_thousand_sleeps keeps 1000 in flight */
 	*state = fx;
 	return 0;
 }

@@ -230,7 +230,7 @@ static void test_status_and_clients(void **state)
 	assert_int_equal(cl->submitted, 6);
 	assert_int_equal(cl->completed, 6);
 	assert_int_equal(cl->inflight, 0);
-	assert_int_equal(cl->nslots, 1024);
+	assert_int_equal(cl->nslots, BK_DEFAULT_SLOTS);
 
 	/* Paging past the end gives the total and no records. */
 	req.start = 5;
