@@ -137,7 +137,25 @@ int bkc_recv(int fd, void *buf, size_t cap, int *fds, int *nfds, int timeout_ms)
 /* Check a received header: magic, length within n, type. */
 bool bkc_hdr_ok(const struct bk_msg_hdr *h, size_t n, uint16_t type, size_t min_len);
 
+/* One spin-loop turn: tell the CPU we are polling. */
+static inline void bkc_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ volatile("yield");
+#endif
+}
+
 /* ---- complete.c ---- */
+/* 1 done (completed or lost), 0 pending, BK_ESTALE; reaps the CQ when reap is set; never blocks. */
+int bkc_check_future(bk_future *f, bool reap);
+/* The broker is gone and f looked pending: end what it left undone, then look at f again. */
+int bkc_check_gone_future(bk_future *f);
+/* bk_wait's answer for bkc_check_future's r: errors as they are, done as `done` or BK_EGONE if lost. */
+int bkc_outcome(bk_future *f, int r, int done);
+/* Adaptive spin: fold how long a finished wait took into the average. */
+void bkc_learn_wait_time(bk_client *c, int64_t took_ns);
 /* Reap the CQ and process what was claimed; returns how many were processed. */
 int bkc_reap(bk_client *c, bool from_dispatch);
 /* With c->lock held: f (PENDING) completed with this status/length. */

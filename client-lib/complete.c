@@ -183,17 +183,8 @@ bool bkc_check_gone(bk_client *c, bool force)
 	return bkc_gone(c);
 }
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ volatile("yield");
-#endif
-}
-
 /* 1 done, 0 pending, BK_ESTALE; checks the slot and reaps, never blocks. */
-static int check_future(bk_future *f, bool reap)
+int bkc_check_future(bk_future *f, bool reap)
 {
 	bk_client *c = f->c;
 	bool sig = false;
@@ -249,10 +240,10 @@ static int check_future(bk_future *f, bool reap)
  * look at f again (1 or BK_ESTALE now; "pending" could only be a recycled
  * handle, and is reported as gone rather than as done).
  */
-static int check_gone_future(bk_future *f)
+int bkc_check_gone_future(bk_future *f)
 {
 	bkc_fail_pending(f->c);
-	int r = check_future(f, false);
+	int r = bkc_check_future(f, false);
 	return r == 0 ? BK_EGONE : r;
 }
 
@@ -262,7 +253,7 @@ static int check_gone_future(bk_future *f)
  * library ended it.  f->lost is read after check_future's acquire of F_DONE
  * (or under the lock), which orders it after bkc_fail_pending's write.
  */
-static int outcome(bk_future *f, int r, int done)
+int bkc_outcome(bk_future *f, int r, int done)
 {
 	if (r <= 0)
 		return r;
@@ -274,7 +265,7 @@ static int outcome(bk_future *f, int r, int done)
  * weight).  Unsynchronised read-modify-write: a lost update between racing
  * threads only slows the average's convergence.
  */
-static void learn_wait_time(bk_client *c, int64_t took_ns)
+void bkc_learn_wait_time(bk_client *c, int64_t took_ns)
 {
 	if (c->spin_ns >= 0)
 		return;
@@ -288,10 +279,10 @@ BKC_API int bk_poll(bk_future *f)
 {
 	if (!f)
 		return -EINVAL;
-	int r = check_future(f, true);
+	int r = bkc_check_future(f, true);
 	if (r == 0 && bkc_check_gone(f->c, false))
-		r = check_gone_future(f);
-	return outcome(f, r, 1);
+		r = bkc_check_gone_future(f);
+	return bkc_outcome(f, r, 1);
 }
 
 BKC_API int bk_wait(bk_future *f, int64_t timeout_ns)
@@ -299,11 +290,11 @@ BKC_API int bk_wait(bk_future *f, int64_t timeout_ns)
 	if (!f)
 		return -EINVAL;
 	bk_client *c = f->c;
-	int r = check_future(f, true);
+	int r = bkc_check_future(f, true);
 	if (r == 0 && bkc_gone(c))
-		r = check_gone_future(f);
+		r = bkc_check_gone_future(f);
 	if (r != 0)
-		return outcome(f, r, 0);
+		return bkc_outcome(f, r, 0);
 	int64_t start = bk_now_ns();
 	int64_t deadline = timeout_ns < 0 ? INT64_MAX : start + timeout_ns;
 
@@ -313,15 +304,15 @@ BKC_API int bk_wait(bk_future *f, int64_t timeout_ns)
 		int64_t spin_end = start + spin < deadline ? start + spin : deadline;
 		/* The clock is read every 16 turns: a vDSO call per turn was a tenth of the client's time. */
 		for (unsigned i = 1;; i++) {
-			if ((r = check_future(f, (i & 15) == 0)) != 0)
+			if ((r = bkc_check_future(f, (i & 15) == 0)) != 0)
 				break;
 			if ((i & 15) == 0 && bk_now_ns() >= spin_end)
 				break;
-			cpu_relax();
+			bkc_cpu_relax();
 		}
 		if (r != 0) {
-			learn_wait_time(c, bk_now_ns() - start);
-			return outcome(f, r, 0);
+			bkc_learn_wait_time(c, bk_now_ns() - start);
+			return bkc_outcome(f, r, 0);
 		}
 	}
 
@@ -331,22 +322,22 @@ BKC_API int bk_wait(bk_future *f, int64_t timeout_ns)
 			return -ETIMEDOUT;
 		/* Announce the sleep, then re-check: a completion published after this is seen or wakes us. */
 		uint32_t seq = bk_ring_sleep_prepare(c->v.cq_ctl, true);
-		r = check_future(f, true);
+		r = bkc_check_future(f, true);
 		if (r == 0 && !bkc_check_gone(c, false)) {
 			int64_t slice = deadline - now;
 			if (slice > BKC_WAIT_SLICE_NS)
 				slice = BKC_WAIT_SLICE_NS;
 			struct timespec ts = {.tv_sec = slice / 1000000000LL, .tv_nsec = slice % 1000000000LL};
 			bk_futex_wait(&c->v.cq_ctl->wake_seq, seq, &ts);
-			r = check_future(f, false);
+			r = bkc_check_future(f, false);
 		}
 		bk_ring_sleep_finish(c->v.cq_ctl, true);
 		if (r != 0) {
-			learn_wait_time(c, bk_now_ns() - start);
-			return outcome(f, r, 0);
+			bkc_learn_wait_time(c, bk_now_ns() - start);
+			return bkc_outcome(f, r, 0);
 		}
 		if (bkc_gone(c))
-			return outcome(f, check_gone_future(f), 0);
+			return bkc_outcome(f, bkc_check_gone_future(f), 0);
 	}
 }
 
@@ -355,9 +346,9 @@ BKC_API int bk_result(bk_future *f, const void **data, size_t *len)
 	if (!f)
 		return -EINVAL;
 	bk_client *c = f->c;
-	int r = check_future(f, false);
+	int r = bkc_check_future(f, false);
 	if (r == 0 && bkc_gone(c))
-		r = check_gone_future(f); /* another call saw the broker die: f can never complete now */
+		r = bkc_check_gone_future(f); /* another call saw the broker die: f can never complete now */
 	if (r < 0)
 		return r;
 	if (r == 0)

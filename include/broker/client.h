@@ -160,6 +160,25 @@ int bk_submit_batch(bk_client *c, const bk_call *calls, size_t n, bk_future **ou
  */
 int bk_wait(bk_future *f, int64_t timeout_ns);
 
+/*
+ * Wait until every one of futures[0..n) has ended (all of one client):
+ * 0 when all completed, BK_EGONE when the broker died and at least one was
+ * lost (the completed ones keep their results), -ETIMEDOUT, BK_ESTALE if
+ * one was released, -EINVAL for a NULL future or futures of two clients.
+ * n == 0 returns 0.  One spin and one sleep per wake-up serve all of them,
+ * so waiting for a batch costs what waiting for its slowest future costs.
+ */
+int bk_wait_all(bk_future *const *futures, size_t n, int64_t timeout_ns);
+
+/*
+ * Wait until one of futures[0..n) has ended and say which in *index: 0 when
+ * it completed, BK_EGONE when it was lost, BK_ESTALE when it was released
+ * (*index names it in all three cases), -ETIMEDOUT, -EINVAL (n == 0, a
+ * NULL future, futures of two clients).  Of several that have ended, the
+ * lowest index is reported.
+ */
+int bk_wait_any(bk_future *const *futures, size_t n, int64_t timeout_ns, size_t *index);
+
 /* Non-blocking check: 1 completed, 0 pending, BK_EGONE lost (see above bk_wait), BK_ESTALE. */
 int bk_poll(bk_future *f);
 

@@ -3,7 +3,7 @@
  * fleet_shared.c - the fleet app through brokerd (broker-fleet-shared): one
  * connection with default options; a tick is one bk_submit_batch of the 8
  * tasks (timer.sleep "1", hash.sha256 of 4 KiB, file.read "0 4096 FILE"),
- * then bk_wait on each.  The 4 KiB arguments and results do not fit the
+ * then one bk_wait_all over them.  The 4 KiB arguments and results do not fit the
  * inline buffers, so they live in zero-copy buffers allocated once.
  */
 #include <errno.h>
@@ -150,14 +150,15 @@ int bk_fleet_backend_tick(struct bk_fleet_backend *b, char *err, size_t errlen)
 	}
 	if (e < 0)
 		snprintf(err, errlen, "bk_submit_batch: %s", bk_strerror(e));
+	/* One wait for the whole tick: one spin and one sleep per wake-up, not one per future. */
+	int w = e < 0 || posted == 0 ? 0 : bk_wait_all(f, posted, BK_FLEET_TASK_TIMEOUT_NS);
+	if (w < 0) {
+		snprintf(err, errlen, "bk_wait_all: %s", bk_strerror(w));
+		e = w;
+	}
 	for (unsigned i = 0; i < posted; i++) {
-		int w = e < 0 ? 0 : bk_wait(f[i], BK_FLEET_TASK_TIMEOUT_NS);
-		if (w < 0) {
-			snprintf(err, errlen, "bk_wait: %s", bk_strerror(w));
-			e = w;
-		} else if (e >= 0) {
+		if (e >= 0)
 			e = check(b, i, f[i], err, errlen);
-		}
 		bk_release(f[i]);
 	}
 	return e < 0 ? e : 0;

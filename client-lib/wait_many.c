@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: MIT
+/*
+ * wait_many.c - bk_wait_all and bk_wait_any: one wait over many futures of
+ * one client, with one spin and one sleep per wake-up for all of them
+ * instead of one per future (docs/ARCHITECTURE.md, "Wake-ups").  The sleep
+ * is the same as bk_wait's: announce it on the CQ, re-check every future,
+ * FUTEX_WAIT on the CQ's wake word in slices, with the broker-gone checks in
+ * between; each completion the broker publishes wakes it once.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "client_internal.h"
+
+struct many {
+	bk_future *const *fs;
+	size_t n;
+	bool all; /* bk_wait_all: every future; else the first one found */
+	size_t next; /* all: fs[0..next) are known done (a done future stays done until released) */
+	size_t found; /* any: the one that ended */
+};
+
+/* 1 when the wait is over, 0 not yet, or an error of one future (BK_ESTALE). */
+static int scan(struct many *m, bool reap)
+{
+	for (size_t i = m->all ? m->next : 0; i < m->n; i++) {
+		int r = bkc_check_future(m->fs[i], reap);
+		reap = false; /* one reap serves every future */
+		if (r < 0 || (r > 0 && !m->all)) {
+			m->found = i;
+			return r;
+		}
+		if (r == 0 && m->all) {
+			m->next = i;
+			return 0;
+		}
+	}
+	if (m->all)
+		m->next = m->n;
+	return m->all ? 1 : 0;
+}
+
+/* The answer once the wait is over: 0, or BK_EGONE when a future that counts was lost. */
+static int finish(struct many *m, int r)
+{
+	if (r < 0)
+		return r;
+	if (!m->all)
+		return bkc_outcome(m->fs[m->found], 1, 0);
+	for (size_t i = 0; i < m->n; i++)
+		if (bkc_outcome(m->fs[i], 1, 0) != 0)
+			return BK_EGONE;
+	return 0;
+}
+
+/* After the broker died: end what it left undone, then look again (everything is done now). */
+static int scan_gone(struct many *m, bk_client *c)
+{
+	bkc_fail_pending(c);
+	return scan(m, false);
+}
+
+static int spin(struct many *m, bk_client *c, int64_t start, int64_t deadline)
+{
+	int64_t budget = bkc_spin_budget(c, start);
+	if (budget <= 0)
+		return 0;
+	int64_t end = start + budget < deadline ? start + budget : deadline;
+	for (unsigned i = 1;; i++) {
+		int r = scan(m, (i & 15) == 0);
+		if (r != 0)
+			return r;
+		if ((i & 15) == 0 && bk_now_ns() >= end)
+			return 0;
+		bkc_cpu_relax();
+	}
+}
+
+static int sleep_until_done(struct many *m, bk_client *c, int64_t deadline)
+{
+	for (;;) {
+		int64_t now = bk_now_ns();
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		/* Announce the sleep, then re-check: a completion published after this is seen or wakes us. */
+		uint32_t seq = bk_ring_sleep_prepare(c->v.cq_ctl, true);
+		int r = scan(m, true);
+		if (r == 0 && !bkc_check_gone(c, false)) {
+			int64_t slice = deadline - now < BKC_WAIT_SLICE_NS ? deadline - now : BKC_WAIT_SLICE_NS;
+			struct timespec ts = { .tv_sec = slice / 1000000000LL, .tv_nsec = slice % 1000000000LL };
+			bk_futex_wait(&c->v.cq_ctl->wake_seq, seq, &ts);
+			r = scan(m, false);
+		}
+		bk_ring_sleep_finish(c->v.cq_ctl, true);
+		if (r != 0)
+			return r;
+		if (bkc_gone(c))
+			return scan_gone(m, c);
+	}
+}
+
+static int wait_many(struct many *m, int64_t timeout_ns)
+{
+	if (!m->fs)
+		return -EINVAL;
+	bk_client *c = NULL;
+	for (size_t i = 0; i < m->n; i++) {
+		if (!m->fs[i] || (c && m->fs[i]->c != c))
+			return -EINVAL; /* every future, and all of one client */
+		c = m->fs[i]->c;
+	}
+	if (!c)
+		return m->all ? 0 : -EINVAL; /* all of none are done; any of none never is */
+	int r = scan(m, true);
+	if (r == 0 && bkc_gone(c))
+		r = scan_gone(m, c);
+	if (r != 0)
+		return finish(m, r);
+	int64_t start = bk_now_ns();
+	int64_t deadline = timeout_ns < 0 ? INT64_MAX : start + timeout_ns;
+	r = spin(m, c, start, deadline);
+	if (r == 0)
+		r = sleep_until_done(m, c, deadline);
+	if (r == -ETIMEDOUT)
+		return r;
+	bkc_learn_wait_time(c, bk_now_ns() - start);
+	return finish(m, r);
+}
+
+BKC_API int bk_wait_all(bk_future *const *futures, size_t n, int64_t timeout_ns)
+{
+	struct many m = { .fs = futures, .n = n, .all = true };
+	return wait_many(&m, timeout_ns);
+}
+
+BKC_API int bk_wait_any(bk_future *const *futures, size_t n, int64_t timeout_ns, size_t *index)
+{
+	struct many m = { .fs = futures, .n = n, .all = false };
+	int r = wait_many(&m, timeout_ns);
+	if (index && (r == 0 || r == BK_EGONE || r == BK_ESTALE))
+		*index = m.found;
+	return r;
+}
