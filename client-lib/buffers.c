@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * buffers.c - bk_buf_alloc/bk_buf_free: a small first-fit allocator over the
  * region's large (zero-copy) area.  The allocation map lives in private

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * client_internal.h - private structures of libbkclient shared by its source
  * files: the client handle, the future pool and the helpers each file

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * complete.c - the completion side: reaping the CQ (lock-free claim, any
  * thread), marking futures done, freeing slots, and the waits of

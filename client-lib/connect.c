@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * connect.c - bk_connect and bk_disconnect: the HELLO handshake of wire.h.
  *

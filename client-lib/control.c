@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * control.c - the control connection used by brokerctl (and tests): a
  * region-less HELLO, then bounded request/reply round trips on the socket.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * control.h - control connections (brokerctl): a HELLO with
  * BK_HELLO_CONTROL, then request/reply round trips.  Internal to the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * dispatch.c - event-loop integration: bk_fd, bk_dispatch and completion
  * callbacks (docs/ARCHITECTURE.md, "Wake-ups", event loops).

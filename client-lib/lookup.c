@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * lookup.c - bk_lookup: resolve "module.function" to a numeric id with one
  * LOOKUP round trip on the control socket, bounded in time.  Requests are

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * region_map.c - map and validate a connection's region (docs/ARCHITECTURE.md,
  * "The shared region").

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * region_map.h - the client's side of the region life cycle: map a region fd
  * received from brokerd and validate it before touching anything.

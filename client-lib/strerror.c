@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * strerror.c - bk_strerror: a name for every code the API returns, our own
  * BK_E* codes and the errno values it uses.  Thread-safe: static strings only.

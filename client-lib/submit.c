@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * submit.c - posting futures: take a slot from the pool, copy the argument
  * into the slot's inline area (or point at a zero-copy buffer), write the

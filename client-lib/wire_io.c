@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * wire_io.c - datagrams on the control socket: connect, send with fds,
  * receive with a deadline, check headers.  Shared by libbkclient and

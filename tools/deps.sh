@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: MIT
 # tools/deps.sh - sourced by tools/run and tools/test: install the Debian
 # packages the build needs when they are missing (a fresh Debian 12 machine
 # has none of them).  Non-interactive, so it works in CI without stdin.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * bk-epoll-example.c - libbkclient in an event loop: bk_fd() sits in an
  * epoll set, bk_dispatch() runs completion callbacks, and each callback

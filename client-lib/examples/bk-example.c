@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * bk-example.c - the smallest useful libbkclient program: connect, call each
  * built-in function once and print what came back.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * client.h - libbkclient, the thin library applications link to post
  * futures (task requests) to brokerd and collect their results.

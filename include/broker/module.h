@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * module.h - the versioned C ABI between brokerd and task modules.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * proto.h - layout of the shared region between brokerd and libbkclient.
  *

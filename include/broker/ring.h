@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * ring.h - the two sides of the shared rings, io_uring style.
  *

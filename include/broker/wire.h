@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * wire.h - control messages on the SOCK_SEQPACKET socket between brokerd
  * and its clients (libbkclient, brokerctl).  Not installed.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * bt_util.c - helpers for brokerd's integration tests (see bt_util.h).
  */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * bt_util.h - helpers for brokerd's integration tests: start a brokerd with
  * extra flags, read its STATUS over a control connection, and make one call

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_death.c - client death: many cycles of a client process that
  * connects, submits long sleeps and is SIGKILLed (some mid-handshake).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_e2e.c - brokerd end to end through libbkclient: every built-in
  * function with its result checked byte for byte, 1,000 concurrent 100 ms

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_hostile.c - brokerd against clients that break the protocol, spoken
  * raw (wire.h + ring.h + region_map.h): impossible ring indices drop that

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_life.c - brokerd's life cycle and its command line: bad flags exit 2,
  * a second brokerd on a live socket is refused while the first keeps

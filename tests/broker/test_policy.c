@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_policy.c - who may talk to brokerd (docs/ARCHITECTURE.md, "Inside
  * brokerd": handshake and policy): by default only

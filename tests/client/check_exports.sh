@@ -1,4 +1,5 @@
 #!/bin/sh
+# SPDX-License-Identifier: MIT
 # check_exports.sh LIB HEADER - the dynamic symbols libbkclient defines are
 # exactly the functions declared in client.h: nothing internal leaks, nothing
 # declared is missing.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * fake_broker.c - see fake_broker.h.  Single-threaded server: handshake,
  * then a loop that runs the SQ through brokerd's ring engine (conn_rings.h:

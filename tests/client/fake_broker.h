@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * fake_broker.h - an in-process stand-in for brokerd, for unit tests of
  * libbkclient that need no real daemon: it answers the handshake with a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_brokerctl.c - brokerctl against a harness brokerd: status, modules and
  * clients as tables and as --json, unload and load (validated by a small JSON parser, keys

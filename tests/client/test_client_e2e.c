@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_client_e2e.c - libbkclient against a real brokerd started by the
  * harness: every built-in function byte for byte, several processes and

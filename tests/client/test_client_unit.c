@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_client_unit.c - libbkclient against the in-process fake broker:
  * handshake and its failures, submit/wait/result, full-pool -EAGAIN,

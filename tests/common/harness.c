@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * harness.c - the tests' face of tools/common/brokerd_proc.c: paths from the
  * environment, brokerd tied to the test process, failures explained.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * harness.h - start and stop a real brokerd for integration tests, on a
  * socket in a fresh temporary folder.  Every wait is bounded and fails the

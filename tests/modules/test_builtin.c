@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_builtin.c - the built-in modules' handlers (echo, timer, file, hash)
  * run directly through the registry with the recording test host: results,

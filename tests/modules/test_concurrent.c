@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_concurrent.c - the registry's lock-free hot path under load: worker
  * threads acquire, run and release tasks while the control thread upgrades

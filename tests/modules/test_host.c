@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_host.c - the recording bk_host_api of test_host.h.  Operations run
  * real syscalls (pread, openat, close) when th_run() reaches them, so

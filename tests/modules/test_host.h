@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_host.h - a real bk_host_api for tests that drives modules without
  * brokerd.  Each operation is recorded; io operations are queued and run by

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_loader_e2e.c - the module loader inside a real brokerd (started by
  * the test harness): brokerd is given the good test module and every bad

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_registry.c - unit tests of the module registry (broker/loader.c)
  * with the test modules of testmod.c and the recording host of test_host.c:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_upgrade_e2e.c - upgrade and unload inside a real brokerd: a task of
  * version 1 is in flight (upgrade.hold) when version 2 is loaded through

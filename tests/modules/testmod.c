@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * testmod.c - modules for the loader tests, one variant per build
  * (-DTM_<VARIANT>): a good one, refusals (wrong ABI, no entry symbol, failing

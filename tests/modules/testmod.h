@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * testmod.h - the state of the loader test modules (testmod.c), which the
  * tests reach through bkd_fn_ref.state to count fini calls.

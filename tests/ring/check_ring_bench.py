@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
 """check_ring_bench.py - smoke test of tools/ring-bench: `--quick --json`
 must exit 0 and print one JSON object with every documented key, with
 plausible values; `--help` must work and a bad flag must be refused."""

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * ring_fixture.h - one region with both sides attached in one process, for
  * the single-threaded ring tests: the client side through ring.h's producer

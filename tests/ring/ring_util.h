@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * ring_util.h - helpers shared by the ring tests: monotonic clock, a
  * watchdog that fails the test (and kills the forked "broker") when a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_conn_rings.c - unit tests of the broker's validated ring engine
  * (broker/conn_rings.c) driven single-threaded from both sides: the test

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_region_layout.c - the client refuses regions it cannot trust:
  * another build's layout hash (BK_ELAYOUT) or ABI major (BK_EVERSION), with a

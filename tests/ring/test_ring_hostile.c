@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_ring_hostile.c - the broker side against a malicious client.
  *

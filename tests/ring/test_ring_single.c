@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_ring_single.c - single-threaded ring behaviour: empty and full rings
  * (and the completion back-pressure that keeps the broker's backlog

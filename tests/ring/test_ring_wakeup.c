@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_ring_wakeup.c - the lost-wakeup test.  Both sides go to sleep as
  * often as they possibly can (no spinning at all): the forked broker sleeps

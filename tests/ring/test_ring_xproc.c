@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_ring_xproc.c - the rings across a process boundary, under load.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * test_hist.c - unit tests of broker-bench's log-linear histogram: bucket
  * bounds cover every value exactly once and within 1/64 relative error,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * tool_check.c - end-to-end checks of broker-bench and broker-stress:
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * base_shm.c - the physical limits of a cross-process round trip: a raw
  * cache-line ping-pong with both sides spinning, and a futex ping-pong with

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * base_uds.c - request/response over a Unix SOCK_SEQPACKET socket (the
  * transport a typical local RPC would use), and over a pair of pipes.  The

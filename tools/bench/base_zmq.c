@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * base_zmq.c - ZeroMQ REQ/REP over ipc://, what many users would pick
  * instead of the broker.  Built only when libzmq is found (BK_HAVE_ZMQ).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * baselines.h - the same request/response work as the broker, done over the
  * alternatives and the physical limits, each against a small server process

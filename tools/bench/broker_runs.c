@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* broker_runs.c - echo.noop latency and throughput against brokerd (see broker_runs.h). */
 #include "broker_runs.h"
 

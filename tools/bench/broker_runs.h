@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * broker_runs.h - the broker side of the bench: round-trip latency of
  * echo.noop with one future in flight, and pipelined throughput with a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * hist.c - log-linear latency histogram (see hist.h).  Values below 2^7 get
  * a bucket each; above, each power of two is split into 64 equal buckets.

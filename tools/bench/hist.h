@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * hist.h - a small HDR-style latency histogram: log-linear buckets (64
  * linear sub-buckets per power of two, so any recorded value is known to

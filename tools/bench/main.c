@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * main.c - broker-bench: measure brokerd against the physical limits and
  * the alternatives in one run (docs/ARCHITECTURE.md, "Measuring").

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* measure.c - the shared round-trip timing loop (see measure.h). */
 #include "measure.h"
 

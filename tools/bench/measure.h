@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * measure.h - the timing loop every round-trip figure goes through (broker
  * modes and baselines alike), so all of them pay the same clock overhead.

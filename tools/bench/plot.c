@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * plot.c - draw the latency CDFs of the broker modes and the baselines into
  * a PNG with gnuplot (pngcairo, else the libgd png terminal).  The data go

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * report.c - print one run's figures as an aligned table (with each
  * figure's ratio to the baseline it is judged against, and the goals) or as

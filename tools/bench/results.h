@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * results.h - every figure one broker-bench run produces, filled by main.c
  * and printed by report.c (table, JSON) and plot.c (gnuplot CDFs).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * syscount.bpf.c - BPF program for broker-bench: counts syscall entries per
  * process (tgid) for the few pids the bench pre-inserts into the map (the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * syscount.c - load and read the BPF syscall counter (see syscount.h).  The
  * BPF object is built into broker-bench as a libbpf skeleton

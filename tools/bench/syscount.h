@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * syscount.h - count the syscalls of chosen processes with a BPF program
  * (syscount.bpf.c) loaded through libbpf.  Needs root (or CAP_BPF +

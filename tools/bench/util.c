@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* util.c - helpers shared by the bench's parts (see util.h). */
 #include "util.h"
 

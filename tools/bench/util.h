@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * util.h - small helpers shared by the bench's parts: the clock, a CPU
  * relax hint for spin loops, progress lines on stderr, fork helpers.

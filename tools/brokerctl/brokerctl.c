@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * brokerctl.c - inspect and steer a running brokerd:
  *

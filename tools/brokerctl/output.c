@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * output.c - aligned tables and JSON string escaping for brokerctl.
  */

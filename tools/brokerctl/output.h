@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * output.h - brokerctl's two output forms: aligned text tables and JSON
  * (with proper string escaping), written to stdout.

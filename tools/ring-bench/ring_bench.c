@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * ring-bench - micro-benchmark of the shared-region rings across a process
  * boundary (fork), next to a plain shared-memory baseline measured in the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * client.c - one broker-stress client process: connect, then until the
  * deadline post rounds of 1-8 mixed futures (some collected by bk_wait,

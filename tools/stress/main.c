@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * main.c - broker-stress: N client processes hammer brokerd with mixed
  * built-in calls for S seconds while random clients are SIGKILLed (and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * ops.c - the operations a stress client mixes, with their expected
  * results: echo.echo (random bytes), echo.upper (random printable ASCII),

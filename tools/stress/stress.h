@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /*
  * stress.h - broker-stress's pieces: the operations a stress client mixes
  * (ops.c), the client process (client.c) and the counts it reports to the
