@@ -64,19 +64,6 @@ static int parse_phases(const char *s, int *ph, unsigned *np)
 	return *np ? 0 : bad("--fleet-phase wants spread, aligned or spread,aligned", s);
 }
 
-static int parse_double(const char *name, const char *s, double lo, double hi, double *out)
-{
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end == s || *end || v < lo || v > hi) {
-		fprintf(stderr, "broker-bench: %s wants a number between %g and %g, not '%s'\n", name, lo, hi, s);
-		return -EINVAL;
-	}
-	*out = v;
-	return 0;
-}
-
 /* The apps are installed beside broker-bench (and built beside it): look there, as paths.c does for brokerd. */
 static int find_apps(struct bk_fleet_cfg *c)
 {
@@ -211,8 +198,8 @@ static int parse_opts(const struct bk_fleet_opts *o, struct bk_fleet_results *r,
 	*np = 1;
 	ph[0] = BK_FLEET_SPREAD;
 	if (parse_sizes(o->sizes, ns, nn) < 0 || (o->phase && parse_phases(o->phase, ph, np) < 0) ||
-	    (o->seconds && parse_double("--fleet-seconds", o->seconds, 0.05, 3600, seconds) < 0) ||
-	    (o->rounds && parse_double("--fleet-rounds", o->rounds, 1, BK_FLEET_MAX_ROUNDS, &rounds) < 0))
+	    (o->seconds && bk_parse_num("--fleet-seconds", o->seconds, 0.05, 3600, seconds) < 0) ||
+	    (o->rounds && bk_parse_num("--fleet-rounds", o->rounds, 1, BK_FLEET_MAX_ROUNDS, &rounds) < 0))
 		return -EINVAL;
 	if (rounds != (double)(unsigned)rounds)
 		return bad("--fleet-rounds wants a whole number", o->rounds);

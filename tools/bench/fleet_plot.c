@@ -81,19 +81,10 @@ static int write_script(const char *path, const char *dir, const char *terminal,
 int bk_fleet_plot(const struct bk_fleet_results *r, const char *png, char *err, size_t errlen)
 {
 	char bin[512];
-	if (bk_find_in_path("gnuplot", bin, sizeof(bin)) != 0) {
-		snprintf(err, errlen, "gnuplot is not installed (apt-get install gnuplot-nox): no plot drawn");
-		return -ENOENT;
-	}
-	if (strchr(png, '\'')) {
-		snprintf(err, errlen, "the plot file name may not contain a quote");
-		return -EINVAL;
-	}
 	char dir[] = "/tmp/bk-fleet-plot.XXXXXX";
-	if (!mkdtemp(dir)) {
-		snprintf(err, errlen, "mkdtemp: %s", strerror(errno));
-		return -errno;
-	}
+	int e0 = bk_plot_begin(png, bin, sizeof(bin), dir, err, errlen);
+	if (e0 < 0)
+		return e0;
 	int have[BK_FLEET_PHASES] = { 0 }, e = 0;
 	for (int ph = 0; ph < BK_FLEET_PHASES && e == 0; ph++)
 		e = write_data(r, dir, ph, &have[ph]);

@@ -70,19 +70,6 @@ static void usage(FILE *f)
 		bk_tool_default_brokerd(brokerd, sizeof(brokerd)));
 }
 
-static int parse_num(const char *name, const char *s, double lo, double hi, double *out)
-{
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (errno || end == s || *end || v < lo || v > hi) {
-		fprintf(stderr, "broker-bench: %s wants a number between %g and %g, not '%s'\n", name, lo, hi, s);
-		return -EINVAL;
-	}
-	*out = v;
-	return 0;
-}
-
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	enum { O_SOCKET = 256, O_BROKERD, O_MODDIR, O_JSON, O_PLOT, O_QUICK, O_SAMPLES, O_SECONDS, O_IDLE, O_NOBASE,
@@ -117,15 +104,15 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case O_PLOT: o->plot = optarg; break;
 		case O_QUICK: o->quick = 1; break;
 		case O_SAMPLES:
-			if (parse_num("--samples", optarg, 1, 1e9, &samples))
+			if (bk_parse_num("--samples", optarg, 1, 1e9, &samples))
 				return -EINVAL;
 			break;
 		case O_SECONDS:
-			if (parse_num("--seconds", optarg, 0.01, 3600, &seconds))
+			if (bk_parse_num("--seconds", optarg, 0.01, 3600, &seconds))
 				return -EINVAL;
 			break;
 		case O_IDLE:
-			if (parse_num("--idle-seconds", optarg, 0.1, 3600, &idle))
+			if (bk_parse_num("--idle-seconds", optarg, 0.1, 3600, &idle))
 				return -EINVAL;
 			break;
 		case O_NOBASE: o->no_baselines = 1; break;

@@ -71,10 +71,9 @@ static int write_script(const char *path, const char *dir, const char *terminal,
 	return fclose(s) == 0 ? 0 : -errno;
 }
 
-int bk_plot(const struct bk_results *r, const char *png, char *err, size_t errlen)
+int bk_plot_begin(const char *png, char *bin, size_t binlen, char *dir, char *err, size_t errlen)
 {
-	char bin[512];
-	if (bk_find_in_path("gnuplot", bin, sizeof(bin)) != 0) {
+	if (bk_find_in_path("gnuplot", bin, binlen) != 0) {
 		snprintf(err, errlen, "gnuplot is not installed (apt-get install gnuplot-nox): no plot drawn");
 		return -ENOENT;
 	}
@@ -82,11 +81,21 @@ int bk_plot(const struct bk_results *r, const char *png, char *err, size_t errle
 		snprintf(err, errlen, "the plot file name may not contain a quote");
 		return -EINVAL;
 	}
-	char dir[] = "/tmp/bk-bench-plot.XXXXXX";
 	if (!mkdtemp(dir)) {
-		snprintf(err, errlen, "mkdtemp: %s", strerror(errno));
-		return -errno;
+		int e = errno;
+		snprintf(err, errlen, "mkdtemp: %s", strerror(e));
+		return -e;
 	}
+	return 0;
+}
+
+int bk_plot(const struct bk_results *r, const char *png, char *err, size_t errlen)
+{
+	char bin[512];
+	char dir[] = "/tmp/bk-bench-plot.XXXXXX";
+	int e0 = bk_plot_begin(png, bin, sizeof(bin), dir, err, errlen);
+	if (e0 < 0)
+		return e0;
 	static const char *const mode_titles[BK_NMODES] = { "broker spin", "broker sleep", "broker adaptive" };
 	const char *files[BK_NMODES + BK_NBASES], *titles[BK_NMODES + BK_NBASES];
 	char names[BK_NMODES + BK_NBASES][32];

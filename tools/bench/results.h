@@ -67,5 +67,8 @@ int bk_plot(const struct bk_results *r, const char *png, char *err, size_t errle
  * messages go to our stderr, bounded to 60 s).  0 or -errno. */
 int bk_find_in_path(const char *name, char *out, size_t len);
 int bk_run_gnuplot(const char *bin, const char *script);
+/* Before a plot: gnuplot's path into bin, a png name gnuplot can quote, and the temporary folder dir
+ * (a mkdtemp template, filled in).  0, or -errno with the reason in err. */
+int bk_plot_begin(const char *png, char *bin, size_t binlen, char *dir, char *err, size_t errlen);
 
 #endif

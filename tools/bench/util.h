@@ -39,5 +39,7 @@ int bk_reap(pid_t pid, int timeout_ms);
 /* Read or write exactly len bytes (retrying on EINTR/short transfers); 0 or -errno (-EPIPE at EOF). */
 int bk_read_full(int fd, void *buf, size_t len);
 int bk_write_full(int fd, const void *buf, size_t len);
+/* A number flag: its value in [lo, hi] into *out, or -EINVAL after saying why on stderr. */
+int bk_parse_num(const char *name, const char *s, double lo, double hi, double *out);
 
 #endif
