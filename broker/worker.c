@@ -325,7 +325,8 @@ static bool clients_all_asleep(void *arg)
  */
 static bool sleep_at_once(struct bkd_worker *w, bool busy)
 {
-	if (io_uring_cq_ready(&w->ring) || work_waiting(w))
+	/* A stop taken from the inbox this turn: leave the loop; nobody would wake us again. */
+	if (w->stopping || io_uring_cq_ready(&w->ring) || work_waiting(w))
 		return false;
 	if (busy)
 		bkd_spin_busy(&w->spin);

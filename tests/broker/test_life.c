@@ -189,6 +189,42 @@ static void test_sigterm_cancels_after_grace(void **state)
 	sigterm_case(extra, "60000", -ECANCELED);
 }
 
+/*
+ * SIGTERM while a worker is stuck for a while in one long handler (echo.upper
+ * over 64 MiB of zero-copy argument), right after its client went: the
+ * worker then finds the teardown, the drain and the stop in one turn, and
+ * must leave its loop instead of going to sleep with nobody left to wake it.
+ */
+static void test_sigterm_after_long_handler(void **state)
+{
+	(void)state;
+	static const char *const extra[] = { "--workers", "1", "--spin-us", "0", NULL };
+	for (int round = 0; round < 3; round++) {
+		struct bkt_brokerd b;
+		bt_start(&b, extra);
+		bk_client *c;
+		bk_options o;
+		bk_options_init(&o);
+		o.zero_copy_size = 160u << 20;
+		assert_int_equal(bk_connect(b.socket, &o, &c), 0);
+		bk_fn up = bt_lookup(c, "echo.upper");
+		const size_t len = 64u << 20;
+		void *arg = bk_buf_alloc(c, len), *res = bk_buf_alloc(c, len);
+		assert_non_null(arg);
+		assert_non_null(res);
+		memset(arg, 'a', len);
+		bk_call k = { .fn = up, .arg = arg, .len = len, .result = res, .result_cap = len };
+		bk_future *f;
+		assert_int_equal(bk_submit_batch(c, &k, 1, &f), 1);
+		bk_disconnect(c);
+		int rc = bk_test_broker_stop(&b); /* fails (-ETIMEDOUT) if brokerd hangs */
+		if (rc != 0)
+			bk_test_broker_dump_log(&b);
+		assert_int_equal(rc, 0);
+		bk_test_broker_cleanup(&b);
+	}
+}
+
 static void test_status_and_clients(void **state)
 {
 	(void)state;
@@ -310,6 +346,7 @@ int main(void)
 		cmocka_unit_test(test_second_refused),
 		cmocka_unit_test(test_sigterm_drains),
 		cmocka_unit_test(test_sigterm_cancels_after_grace),
+		cmocka_unit_test(test_sigterm_after_long_handler),
 		cmocka_unit_test(test_status_and_clients),
 		cmocka_unit_test(test_idle_cpu),
 	};
