@@ -42,3 +42,51 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
         }
     }
 }
+
+struct TaskWaker {
+    index: usize,
+    ready: Arc<std::sync::Mutex<std::collections::VecDeque<usize>>>,
+    thread: Thread,
+}
+
+impl Wake for TaskWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        crate::core::lock(&self.ready).push_back(self.index);
+        self.thread.unpark();
+    }
+}
+
+/// Run many futures at once on this thread; their outputs in order.  Each
+/// future's Waker queues its index, so a poll only touches woken futures.
+pub fn block_on_all<F: Future>(futs: Vec<F>) -> Vec<F::Output> {
+    let n = futs.len();
+    let ready = Arc::new(std::sync::Mutex::new((0..n).collect::<std::collections::VecDeque<usize>>()));
+    let mut tasks: Vec<Option<Pin<Box<F>>>> = futs.into_iter().map(|f| Some(Box::pin(f))).collect();
+    let wakers: Vec<Waker> = (0..n)
+        .map(|index| Waker::from(Arc::new(TaskWaker { index, ready: ready.clone(), thread: thread::current() })))
+        .collect();
+    let mut out: Vec<Option<F::Output>> = (0..n).map(|_| None).collect();
+    let mut left = n;
+    while left > 0 {
+        let next = crate::core::lock(&ready).pop_front();
+        let i = match next {
+            Some(i) => i,
+            None => {
+                thread::park(); // a wake queues its index before unparking: none is missed
+                continue;
+            }
+        };
+        if let Some(f) = tasks[i].as_mut() {
+            let mut cx = Context::from_waker(&wakers[i]);
+            if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                out[i] = Some(v);
+                tasks[i] = None;
+                left -= 1;
+            }
+        }
+    }
+    out.into_iter().map(|v| v.expect("every task completed")).collect()
+}
