@@ -98,6 +98,11 @@ impl Drop for Shared {
         if let Some(h) = lock(&self.reactor).take() {
             let _ = h.join();
         }
+        // Lookups end within bk_lookup's 5 s bound.
+        let helpers = std::mem::take(&mut *lock(&self.core.helpers));
+        for h in helpers {
+            let _ = h.join();
+        }
         // No callback runs any more: abandoned calls' blocks would keep the Core alive.
         self.core.drop_tickets();
     }
@@ -295,12 +300,22 @@ fn spawn_lookup(core: Arc<Core>, name: String, slot: Arc<LookupSlot>) {
             w.wake();
         }
     };
-    if let Err(e) = std::thread::Builder::new().name("bkclient-lookup".into()).spawn(job) {
-        lock(&core2.fns).remove(&name2);
-        let mut g = lock(&slot2.inner);
-        g.0 = Some(Err(Error::with_detail(-e.raw_os_error().unwrap_or(sys::ENOMEM), "lookup thread")));
-        for w in std::mem::take(&mut g.1) {
-            w.wake();
+    match std::thread::Builder::new().name("bkclient-lookup".into()).spawn(job) {
+        Ok(h) => {
+            let mut hs = lock(&core2.helpers);
+            hs.retain(|h| !h.is_finished()); // finished ones need no join
+            hs.push(h);
         }
+        Err(e) => spawn_failed(&core2, &name2, &slot2, e),
+    }
+}
+
+/// No thread for the lookup: fail its waiters, and let a later call try again.
+fn spawn_failed(core: &Core, name: &str, slot: &LookupSlot, e: std::io::Error) {
+    lock(&core.fns).remove(name);
+    let mut g = lock(&slot.inner);
+    g.0 = Some(Err(Error::with_detail(-e.raw_os_error().unwrap_or(sys::ENOMEM), "lookup thread")));
+    for w in std::mem::take(&mut g.1) {
+        w.wake();
     }
 }

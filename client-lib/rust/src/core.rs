@@ -163,6 +163,9 @@ pub(crate) struct Core {
     timers: Mutex<Timers>,
     next_timer: AtomicU64,
     wake_tx: UnixStream,
+    /// Lookup threads, joined when the last Client goes: after that no
+    /// thread runs this crate's code (a plugin may then be dlclose'd).
+    pub helpers: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
 // SAFETY: libbkclient is thread-safe for every call made through Core from
@@ -185,6 +188,7 @@ impl Core {
             timers: Mutex::new(Timers { heap: BinaryHeap::new(), wakers: HashMap::new() }),
             next_timer: AtomicU64::new(1),
             wake_tx,
+            helpers: Mutex::new(Vec::new()),
         }
     }
 
