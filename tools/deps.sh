@@ -4,7 +4,8 @@
 # has none of them).  Non-interactive, so it works in CI without stdin.
 BK_DEBIAN_PACKAGES="gcc pkg-config meson ninja-build liburing-dev libbpf-dev libcmocka-dev libssl-dev clang llvm bpftool gnuplot-nox procps"
 # The bindings' tests (tests/bindings): Debian's pytest and uvloop for client-lib/python.
-BK_DEBIAN_PACKAGES="$BK_DEBIAN_PACKAGES python3-pytest python3-uvloop"
+# Debian's tokio 1.24 (sources for cargo --offline): bkclient's futures are also tested under it.
+BK_DEBIAN_PACKAGES="$BK_DEBIAN_PACKAGES python3-pytest python3-uvloop librust-tokio-dev"
 
 bk_install_deps() {
 	local missing=""

@@ -264,7 +264,9 @@ class AsyncClient:
                 result, exc = b"", e
             self._lib.bk_release(bkf)
             p.bkf = None
-            if p.place is not None:
+            # A lost future's blocks may have been in use by the dying broker: they are
+            # not reused (client.h, "How a future ends"); bk_disconnect frees them.
+            if p.place is not None and not (exc is not None and exc.errno == _lib.BK_EGONE):
                 p.place.free()
             if p.abandoned or p.afut.done():
                 return

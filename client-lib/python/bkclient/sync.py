@@ -168,9 +168,11 @@ class Client:
         if place.arg_buf is None and place.res_buf is None:
             self._lib.bk_release(fut)
             return
-        if self._lib.bk_poll(fut) != 0:  # done, or the broker is gone: nobody uses the blocks
+        r = self._lib.bk_poll(fut)
+        if r != 0:
             self._lib.bk_release(fut)
-            place.free()
+            if r == 1:  # completed: nobody uses the blocks.  Lost ones are not reused (client.h).
+                place.free()
             return
         self._lib.bk_cancel(fut)  # pending: keep fut until the broker completes it
         with self._lock:
@@ -183,9 +185,11 @@ class Client:
         with self._lock:
             keep = []
             for fut, place in self._graveyard:
-                if self._lib.bk_poll(fut) != 0:
-                    self._lib.bk_release(fut)
-                    place.free()
-                else:
+                r = self._lib.bk_poll(fut)
+                if r == 0:
                     keep.append((fut, place))
+                    continue
+                self._lib.bk_release(fut)
+                if r == 1:
+                    place.free()
             self._graveyard = keep

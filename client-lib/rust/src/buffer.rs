@@ -46,6 +46,15 @@ impl Buffer {
     pub(crate) fn as_ptr(&self) -> *mut u8 {
         self.ptr
     }
+
+    /// Give the block up without freeing it: a lost future's block may have
+    /// been in use by the dying broker, so it is never reused (client.h,
+    /// "How a future ends"); bk_disconnect frees it with the region.
+    pub(crate) fn retire(self) {
+        let me = std::mem::ManuallyDrop::new(self);
+        // SAFETY: me is never dropped, so its Arc is read out (and dropped) exactly once.
+        drop(unsafe { std::ptr::read(&me.core) });
+    }
 }
 
 impl Deref for Buffer {

@@ -400,6 +400,15 @@ fn complete(st: &CallState, f: *mut sys::bk_future) {
     // SAFETY: released once, here; g.f is cleared under the same lock.
     unsafe { sys::bk_release(f) };
     g.f = ptr::null_mut();
+    if status == sys::BK_EGONE {
+        // Lost with its broker: its blocks are not reused (client.h, "How a future ends").
+        if let Some(b) = g.arg_buf.take() {
+            b.retire();
+        }
+        if let Some(b) = g.res_buf.take() {
+            b.retire();
+        }
+    }
     if g.abandoned {
         g.arg_buf = None;
         g.res_buf = None;
