@@ -17,7 +17,12 @@ tasks=${TASKS:-100000}
 dir=$(mktemp -d)
 brokerd_pid=
 cleanup() {
-	[ -n "$brokerd_pid" ] && kill "$brokerd_pid" 2>/dev/null && wait "$brokerd_pid" 2>/dev/null
+	if [ -n "$brokerd_pid" ] && kill "$brokerd_pid" 2>/dev/null; then
+		# SIGTERM, then at most 15 s for a clean exit before SIGKILL.
+		for _ in $(seq 1 1500); do kill -0 "$brokerd_pid" 2>/dev/null || break; sleep 0.01; done
+		kill -9 "$brokerd_pid" 2>/dev/null || true
+		wait "$brokerd_pid" 2>/dev/null || true
+	fi
 	rm -rf "$dir"
 }
 trap cleanup EXIT

@@ -43,11 +43,12 @@ def brokerctl(sock: str, *args: str, timeout: float = 30.0) -> subprocess.Comple
 class Broker:
     """One brokerd process serving <tmp>/broker.sock."""
 
-    def __init__(self, extra=()):
+    def __init__(self, extra=(), env=None):
         self.dir = tempfile.mkdtemp(prefix="bk-py-")
         self.socket = os.path.join(self.dir, "broker.sock")
         self.log = os.path.join(self.dir, "brokerd.log")
         self.extra = list(extra)
+        self.env = None if env is None else {**os.environ, **env}
         self.proc = None
 
     def start(self) -> "Broker":
@@ -56,7 +57,7 @@ class Broker:
         mods = os.environ.get("BK_MODULE_DIR") or str(bd / "modules")
         argv = [brokerd, "--foreground", "--socket", self.socket, "--module-dir", mods] + self.extra
         with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(argv, stdout=log, stderr=log, preexec_fn=_set_pdeathsig)
+            self.proc = subprocess.Popen(argv, stdout=log, stderr=log, env=self.env, preexec_fn=_set_pdeathsig)
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

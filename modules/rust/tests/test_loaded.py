@@ -35,7 +35,10 @@ def rbroker():
     for d in (V1, V2):
         for m in ("librsecho.so", "librsasync.so"):
             assert (d / m).is_file(), f"{d / m} missing: run through tests/bindings/rust_modules.sh"
-    b = Broker(["--workers", "2", "--module", str(V1 / "librsecho.so"), "--module", str(V1 / "librsasync.so")])
+    # Panics print one line: symbolising a backtrace of these debug builds would hold
+    # the worker for a noticeable time, which is not what these tests are about.
+    b = Broker(["--workers", "2", "--module", str(V1 / "librsecho.so"), "--module", str(V1 / "librsasync.so")],
+               env={"RUST_BACKTRACE": "0"})
     b.start()
     yield b
     rc = b.stop()

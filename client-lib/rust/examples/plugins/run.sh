@@ -29,7 +29,12 @@ CARGO_TARGET_DIR="$target/host" "$cargo" build --offline --release --quiet --man
 dir=$(mktemp -d)
 pid=
 cleanup() {
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	if [ -n "$pid" ] && kill "$pid" 2>/dev/null; then
+		# SIGTERM, then at most 15 s for a clean exit before SIGKILL.
+		for _ in $(seq 1 1500); do kill -0 "$pid" 2>/dev/null || break; sleep 0.01; done
+		kill -9 "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	fi
 	rm -rf "$dir"
 }
 trap cleanup EXIT
