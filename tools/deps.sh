@@ -3,6 +3,9 @@
 # packages the build needs when they are missing (a fresh Debian 12 machine
 # has none of them).  Non-interactive, so it works in CI without stdin.
 BK_DEBIAN_PACKAGES="gcc pkg-config meson ninja-build liburing-dev libbpf-dev libcmocka-dev libssl-dev clang llvm bpftool gnuplot-nox procps"
+# The bindings' tests (tests/bindings): Debian's pytest and uvloop for client-lib/python.
+# Debian's tokio 1.24 (sources for cargo --offline): bkclient's futures are also tested under it.
+BK_DEBIAN_PACKAGES="$BK_DEBIAN_PACKAGES python3-pytest python3-uvloop librust-tokio-dev"
 
 bk_install_deps() {
 	local missing=""
@@ -10,6 +13,8 @@ bk_install_deps() {
 	for p in $BK_DEBIAN_PACKAGES; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
 	done
+	# The Rust crates build with any cargo on PATH; without one, Debian's (rustc 1.63).
+	command -v cargo >/dev/null 2>&1 || [ -x /usr/bin/cargo ] || missing="$missing cargo rustc"
 	[ -z "$missing" ] && return 0
 	echo "installing missing packages:$missing"
 	local sudo=""

@@ -9,6 +9,15 @@
  * state: everything lives in the bk_client handle, so two copies of the
  * library in one process simply make two connections.  It starts no threads.
  * After fork() the child must bk_connect() anew.
+ *
+ * Threads: every function may be called from several threads on one client
+ * at once (they serialise on the client's locks), except bk_disconnect,
+ * which no other thread may overlap.  A future may be waited on, polled and
+ * cancelled from any thread, but once one thread has called bk_release on
+ * it no thread may use it again; callbacks run in whichever thread calls
+ * bk_dispatch, so release a future from its own callback or make sure its
+ * callback cannot be running.  (The Rust binding relies on exactly this to
+ * be Send + Sync; see client-lib/rust.)
  */
 #ifndef BROKER_CLIENT_H
 #define BROKER_CLIENT_H
