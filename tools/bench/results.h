@@ -56,7 +56,7 @@ struct bk_goal {
 	int met;
 	char detail[96];
 };
-#define BK_NGOALS 7
+#define BK_NGOALS (7 + BK_NWINDOWS)
 void bk_eval_goals(const struct bk_results *r, struct bk_goal g[BK_NGOALS]);
 
 void bk_print_table(FILE *f, const struct bk_results *r);
