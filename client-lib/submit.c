@@ -212,14 +212,14 @@ BKC_API int bk_cancel(bk_future *f)
 	if (!f)
 		return -EINVAL;
 	bk_client *c = f->c;
-	if (bkc_gone(c))
-		return BK_EGONE;
 	pthread_mutex_lock(&c->lock);
 	uint32_t st = atomic_load_explicit(&f->state, memory_order_relaxed);
 	int r = 0;
 	bool posted = false;
 	if (st == F_FREE || st == F_ORPHAN || st == F_ZOMBIE)
 		r = BK_ESTALE;
+	else if (st == F_PENDING && bkc_gone(c))
+		r = BK_EGONE; /* nobody left to cancel it; a done future still answers 0, as client.h says */
 	else if (st == F_PENDING)
 		r = (posted = bkc_post_cancel_locked(c, f->slot, f->gen)) ? 0 : -EAGAIN;
 	/* F_DONE: nothing to cancel, and that is not an error. */
