@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * broker.c - set-up and teardown of brokerd as one cleanup ladder: init
- * climbs it (inbox, registry, offload pool, workers, modules, socket,
- * control loop) and records how far it got; fini walks back down from
+ * climbs it (inbox, security, registry, offload pool, workers, modules,
+ * socket, control loop) and records how far it got; fini walks back down from
  * there, so a start that fails half way unwinds exactly what it built.
  * Teardown order matters: offload threads post into worker inboxes and
  * workers into the control inbox, so each is stopped before what it posts
@@ -17,14 +17,19 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "access.h"
+#include "admit.h"
 #include "bk_config.h"
 #include "control.h"
+#include "creds.h"
+#include "fsguard.h"
 #include "host_api.h"
 #include "listener.h"
 #include "loader.h"
 #include "log.h"
 #include "offload.h"
 #include "paths.h"
+#include "personality.h"
 #include "uring_futex.h"
 #include "worker.h"
 
@@ -35,6 +40,7 @@
 enum {
 	UP_NOTHING = 0,
 	UP_INBOX,
+	UP_SECURITY,
 	UP_REGISTRY,
 	UP_OFFLOAD,
 	UP_WORKERS,
@@ -100,6 +106,42 @@ static int start_workers(struct bkd_broker *b)
 	return 0;
 }
 
+/* Who brokerd is, the procfs guard, the module rules, the per-uid limits and the personality caches. */
+static int security_init(struct bkd_broker *b)
+{
+	int r;
+	if ((r = bkd_creds_init()) < 0) {
+		bkd_err("reading brokerd's own credentials: %s", strerror(-r));
+		return r;
+	}
+	if ((r = bkd_fsguard_init()) < 0) {
+		bkd_err("reading /proc/self/mountinfo (needed to keep clients out of brokerd's procfs): %s",
+			strerror(-r));
+		return r;
+	}
+	if ((r = bkd_access_create(b->opt.module_access, b->opt.nmodule_access, &b->access)) < 0 ||
+	    (r = bkd_admit_init(b)) < 0 || (r = bkd_pers_create(b->opt.workers, &b->pers)) < 0) {
+		bkd_err("security set-up: %s", strerror(-r));
+		return r;
+	}
+	if (bkd_creds_privileged())
+		bkd_info("privileged: every client's I/O runs with that client's uid, gid and groups");
+	else if (b->opt.nallow_uid || b->opt.nallow_gid)
+		bkd_warn("not privileged (no CAP_SETUID/CAP_SETGID): clients of other users admitted by --allow-uid/"
+			 "--allow-gid act with brokerd's rights (docs/SECURITY.md)");
+	return 0;
+}
+
+static void security_fini(struct bkd_broker *b)
+{
+	bkd_pers_destroy(b->pers);
+	b->pers = NULL;
+	bkd_admit_fini(b);
+	bkd_access_destroy(b->access);
+	b->access = NULL;
+	bkd_fsguard_fini();
+}
+
 static void identity_init(struct bkd_broker *b)
 {
 	struct timespec ts;
@@ -110,7 +152,7 @@ static void identity_init(struct bkd_broker *b)
 	b->sq_futex = b->futex_ok && !b->opt.no_futex;
 	b->balance = !b->opt.no_balance && b->opt.workers > 1;
 	b->host = bkd_host_api_table();
-	b->listen_fd = b->sig_fd = b->epfd = -1;
+	b->listen_fd = b->sig_fd = b->epfd = b->spare_fd = -1;
 }
 
 int bkd_broker_init(struct bkd_broker *b)
@@ -122,10 +164,15 @@ int bkd_broker_init(struct bkd_broker *b)
 		return r;
 	}
 	b->up = UP_INBOX;
+	r = security_init(b);
+	b->up = UP_SECURITY; /* also after a failure: what was made is freed */
+	if (r < 0)
+		return r;
 	if ((r = bkd_registry_create(b->host, registry_notify, b, &b->reg)) < 0) {
 		bkd_err("module registry: %s", strerror(-r));
 		return r;
 	}
+	bkd_registry_set_access(b->reg, b->access);
 	b->up = UP_REGISTRY;
 	if ((r = bkd_offload_create(OFFLOAD_THREADS, OFFLOAD_QUEUE, &b->offload)) < 0) {
 		bkd_err("offload pool: %s", strerror(-r));
@@ -137,7 +184,8 @@ int bkd_broker_init(struct bkd_broker *b)
 	if (r < 0)
 		return r;
 	load_modules(b);
-	b->listen_fd = bkd_listener_open(b->opt.socket, b->opt.nallow_gid ? (long)b->opt.allow_gid[0] : -1);
+	long group = b->opt.socket_group >= 0 ? b->opt.socket_group : b->opt.nallow_gid ? (long)b->opt.allow_gid[0] : -1;
+	b->listen_fd = bkd_listener_open(b->opt.socket, b->opt.socket_mode, group);
 	if (b->listen_fd < 0)
 		return b->listen_fd;
 	b->up = UP_LISTENER;
@@ -200,6 +248,8 @@ int bkd_broker_fini(struct bkd_broker *b)
 		}
 		b->reg = NULL;
 	}
+	if (b->up >= UP_SECURITY)
+		security_fini(b);
 	if (b->up >= UP_INBOX)
 		bkd_inbox_fini(&b->ctl_inbox);
 	if (b->up == UP_CONTROL)

@@ -29,6 +29,10 @@
 struct bkd_worker;
 struct bk_task;
 struct bkd_offload;
+struct bkd_caller;
+struct bkd_pers;
+struct bkd_limits;
+struct bkd_access;
 
 /* The object that embeds member at ptr. */
 #define BKD_CONTAINER_OF(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
@@ -58,6 +62,7 @@ struct bkd_conn {
 	enum bkd_conn_state state;
 	uint32_t id;
 	struct ucred cred;
+	struct bkd_caller *caller; /* the peer's credentials and groups (creds.h); never NULL once accepted */
 	int64_t connected_ns;
 	bool in_epoll;
 	bool drop_requested;
@@ -67,6 +72,15 @@ struct bkd_conn {
 	/* The serving worker: set by the control thread before the first hand-over, then only by the
 	 * worker that hands c to another (worker_conns.c, migrate); read with bkd_conn_worker(). */
 	_Atomic(struct bkd_worker *) w;
+	/* admission (control thread: admit.c, uid_limits.c) */
+	struct bkd_conn *hs_next, *hs_prev; /* waiting for HELLO, oldest first */
+	int64_t hs_deadline_ns;
+	bool hs_listed;
+	bool counted; /* in the per-uid connection count */
+	bool refusing_counted; /* in the per-uid count of over-limit connections told why at HELLO */
+	bool low_fds; /* accepted while brokerd was low on descriptors: refused at HELLO */
+	uint32_t reserved_slots; /* per-uid reservation of a served connection */
+	uint64_t reserved_bytes;
 
 	/* worker (after BKD_IN_ADD_CONN until BKD_IN_CONN_DONE) */
 	struct bkd_conn_rings cr;
@@ -106,6 +120,9 @@ struct bkd_broker {
 	struct bkd_worker *workers;
 	unsigned nworkers;
 	struct bkd_offload *offload;
+	struct bkd_pers *pers; /* io_uring personalities per worker (personality.h) */
+	struct bkd_limits *limits; /* per-uid accounting (uid_limits.h) */
+	struct bkd_access *access; /* --module-access rules (access.h), NULL: none */
 	struct bkd_stats stats;
 	uint64_t epoch;
 	bool balance; /* move quiescent connections to idle workers (not --no-balance) */
@@ -121,6 +138,12 @@ struct bkd_broker {
 	struct bkd_inbox ctl_inbox; /* workers' hand-backs; kicked alone for a registry collect */
 	_Atomic bool collect_needed;
 	struct bkd_conn *conns_head, *conns_tail;
+	struct bkd_conn *hs_head, *hs_tail; /* connections waiting for HELLO (admit.c) */
+	int spare_fd; /* kept free for accepting (and dropping) a connection when descriptors run out */
+	unsigned low_fd_conns; /* accepted while low on descriptors, waiting for their HELLO to be refused */
+	int64_t accept_paused_until; /* no descriptor even for the spare: accepting resumes then (0: not paused) */
+	int64_t drops_logged_ns; /* when a connection closed at once was last logged (one line a second) */
+	uint64_t drops_unlogged;
 	uint32_t next_conn_id;
 	unsigned rr_next;
 };

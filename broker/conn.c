@@ -14,6 +14,9 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "broker/errors.h"
+#include "creds.h"
+#include "uid_limits.h"
 #include "log.h"
 #include "worker.h"
 
@@ -22,12 +25,17 @@ struct bkd_conn *bkd_conn_new(struct bkd_broker *b, int sock)
 	struct bkd_conn *c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
-	socklen_t len = sizeof(c->cred);
-	if (getsockopt(sock, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) < 0) {
-		bkd_warn("SO_PEERCRED: %s", strerror(errno));
+	int r = bkd_caller_from_socket(sock, &c->caller);
+	if (r < 0) {
+		/* The kernel always knows the peer; what fails is our memory, or a caller with too many groups. */
+		bkd_warn("new connection: its credentials: %s", r == -EMSGSIZE ? "more supplementary groups than "
+			 "brokerd keeps (refused: dropping some could widen its rights)" : strerror(-r));
 		free(c);
 		return NULL;
 	}
+	c->cred.pid = c->caller->pid;
+	c->cred.uid = c->caller->uid;
+	c->cred.gid = c->caller->gid;
 	c->sock = sock;
 	c->id = ++b->next_conn_id;
 	c->connected_ns = bk_now_ns();
@@ -38,9 +46,28 @@ struct bkd_conn *bkd_conn_new(struct bkd_broker *b, int sock)
 	return c;
 }
 
+/* The region's size and slots for geo, reserved against the caller's per-uid limits (uid_limits.h). */
+static int reserve(struct bkd_broker *b, struct bkd_conn *c, const struct bk_geometry *geo, char *err, size_t errlen)
+{
+	struct bk_geometry g;
+	struct bk_layout l;
+	if (bk_geometry_clamp(geo, b->opt.max_large, &g) < 0)
+		return 0; /* bkd_region_create refuses it with the reason */
+	bk_layout_compute(&g, &l);
+	int r = bkd_limits_reserve(b->limits, c->cred.uid, g.nslots, l.region_size, err, errlen);
+	if (r < 0)
+		return BK_EREFUSED;
+	c->reserved_slots = g.nslots;
+	c->reserved_bytes = l.region_size;
+	return 0;
+}
+
 int bkd_conn_prepare(struct bkd_broker *b, struct bkd_conn *c, const struct bk_geometry *geo, char *err,
 		     size_t errlen)
 {
+	int r = reserve(b, c, geo, err, errlen);
+	if (r < 0)
+		return r;
 	struct bkd_region_params p = {
 		.max_large = b->opt.max_large,
 		.ring_start = 0,
@@ -48,7 +75,7 @@ int bkd_conn_prepare(struct bkd_broker *b, struct bkd_conn *c, const struct bk_g
 		.epoch = b->epoch,
 		.features = bkd_conn_features(b),
 	};
-	int r = bkd_region_create(geo, &p, &c->region, err, errlen);
+	r = bkd_region_create(geo, &p, &c->region, err, errlen);
 	if (r < 0)
 		return r;
 	if (!b->sq_futex) {
@@ -94,14 +121,15 @@ void bkd_conn_start(struct bkd_broker *b, struct bkd_conn *c, int client_efd)
 	close(c->region.fd);
 	c->region.fd = -1;
 	c->client_efd = client_efd;
+	bkd_caller_read_comm(c->caller);
 	struct bkd_worker *w = pick_worker(b);
 	atomic_fetch_add_explicit(&w->nconns, 1, memory_order_relaxed);
 	atomic_store_explicit(&c->w, w, memory_order_relaxed); /* published to w by the inbox's lock */
 	c->state = BKD_CONN_ACTIVE;
 	if (atomic_load_explicit(&b->draining, memory_order_relaxed))
 		atomic_store_explicit(&c->region.v.hdr->broker_state, BK_BROKER_DRAINING, memory_order_release);
-	bkd_dbg("conn %u (pid %d uid %u): region %llu bytes, sq %u cq %u slots %u inline %u, worker %u", c->id,
-		(int)c->cred.pid, (unsigned)c->cred.uid, (unsigned long long)c->region.v.size,
+	bkd_dbg("conn %u (pid %d uid %u %s): region %llu bytes, sq %u cq %u slots %u inline %u, worker %u", c->id,
+		(int)c->cred.pid, (unsigned)c->cred.uid, c->caller->comm, (unsigned long long)c->region.v.size,
 		c->region.v.geo.sq_entries, c->region.v.geo.cq_entries, c->region.v.geo.nslots,
 		c->region.v.geo.slot_inline, w->idx);
 	bkd_inbox_post(&w->inbox, &c->add_item, BKD_IN_ADD_CONN, c);
@@ -121,5 +149,6 @@ void bkd_conn_free(struct bkd_conn *c)
 		bkd_conn_rings_fini(&c->cr);
 	bkd_region_destroy(&c->region);
 	free(c->tasks);
+	bkd_caller_free(c->caller);
 	free(c);
 }

@@ -17,11 +17,13 @@ static inline uint32_t bkd_conn_features(const struct bkd_broker *b)
 	return b->sq_futex ? BK_FEAT_SQ_FUTEX : BK_FEAT_SQ_EVENTFD;
 }
 
-/* A freshly accepted socket; reads SO_PEERCRED.  NULL on ENOMEM or when the credentials cannot be read. */
+/* A freshly accepted socket; reads the peer's credentials (creds.h).  NULL on ENOMEM or when the credentials
+ * cannot be read or kept (logged). */
 struct bkd_conn *bkd_conn_new(struct bkd_broker *b, int sock);
 
-/* Build the connection's region for geometry geo, its wake-up eventfd (eventfd mode), ring tables and task
- * table.  0, or a negative code with the reason in err; whatever was built is freed by bkd_conn_free. */
+/* Reserve the region and slots against the caller's per-uid limits (BK_EREFUSED over a limit), then build the
+ * connection's region for geometry geo, its wake-up eventfd (eventfd mode), ring tables and task table.  0, or
+ * a negative code with the reason in err; whatever was built or reserved is released with the connection. */
 int bkd_conn_prepare(struct bkd_broker *b, struct bkd_conn *c, const struct bk_geometry *geo, char *err,
 		     size_t errlen);
 

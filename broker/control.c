@@ -7,7 +7,8 @@
  * in-flight tasks finish within --grace-ms, cancel the rest, stop.
  *
  * No timer runs while idle: epoll_wait blocks without timeout except during
- * shutdown.
+ * shutdown, while a connection has yet to send its HELLO (the handshake
+ * deadline, admit.c) and while accepting is paused for want of descriptors.
  */
 #include "control.h"
 
@@ -20,6 +21,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "admit.h"
 #include "conn.h"
 #include "log.h"
 #include "offload.h"
@@ -87,6 +89,14 @@ static void list_del(struct bkd_broker *b, struct bkd_conn *c)
 	atomic_fetch_sub_explicit(&b->stats.connections, 1, memory_order_relaxed);
 }
 
+/* Gone from every count, list and descriptor. */
+static void conn_destroy(struct bkd_broker *b, struct bkd_conn *c)
+{
+	list_del(b, c);
+	bkd_admit_release(b, c);
+	bkd_conn_free(c);
+}
+
 static void sock_close(struct bkd_broker *b, struct bkd_conn *c)
 {
 	if (c->in_epoll) {
@@ -111,8 +121,7 @@ static void conn_teardown(struct bkd_broker *b, struct bkd_conn *c)
 	case BKD_CONN_NEW:
 	case BKD_CONN_CONTROL:
 		sock_close(b, c);
-		list_del(b, c);
-		bkd_conn_free(c);
+		conn_destroy(b, c);
 		break;
 	case BKD_CONN_ACTIVE:
 		sock_close(b, c);
@@ -126,25 +135,22 @@ static void conn_teardown(struct bkd_broker *b, struct bkd_conn *c)
 	}
 }
 
+/* Whether epoll reports the listener: off while accepting is paused for want of descriptors (admit.h). */
+static void listener_interest(struct bkd_broker *b, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = &tag_listen };
+	if (b->listen_fd >= 0 && epoll_ctl(b->epfd, EPOLL_CTL_MOD, b->listen_fd, &ev) < 0)
+		bkd_err("epoll_ctl MOD listener: %s", strerror(errno));
+}
+
 static void accept_all(struct bkd_broker *b)
 {
-	for (;;) {
-		int fd = accept4(b->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-		if (fd < 0) {
-			if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED)
-				return;
-			/* EMFILE and friends: the client waits in the backlog; the next connection retries. */
-			bkd_warn("accept: %s", strerror(errno));
-			return;
-		}
-		struct bkd_conn *c = bkd_conn_new(b, fd);
-		if (!c) {
-			close(fd);
-			continue;
-		}
+	struct bkd_conn *c;
+	int r;
+	while ((r = bkd_admit_accept(b, &c)) == 1) {
 		atomic_fetch_add_explicit(&b->stats.connections_total, 1, memory_order_relaxed);
 		list_add(b, c);
-		if (ep_add(b, fd, c, EPOLLIN | EPOLLRDHUP) < 0) {
+		if (ep_add(b, c->sock, c, EPOLLIN | EPOLLRDHUP) < 0) {
 			bkd_err("epoll_ctl ADD: %s", strerror(errno));
 			conn_teardown(b, c);
 			continue;
@@ -153,6 +159,18 @@ static void accept_all(struct bkd_broker *b)
 		if (atomic_load_explicit(&b->draining, memory_order_relaxed))
 			bkd_request_send_bye(c);
 	}
+	if (r == -EMFILE)
+		listener_interest(b, 0);
+}
+
+/* Handshake deadlines and the end of an accept pause (admit.h). */
+static void admit_timers(struct bkd_broker *b, int64_t now)
+{
+	struct bkd_conn *c;
+	while ((c = bkd_admit_expired(b, now)))
+		conn_teardown(b, c);
+	if (bkd_admit_resume_due(b, now))
+		listener_interest(b, EPOLLIN);
 }
 
 /* Read up to MSGS_PER_EVENT datagrams.  Returns false when the connection must go. */
@@ -202,8 +220,7 @@ static void inbox(struct bkd_broker *b)
 		if (it->type == BKD_IN_CONN_DROP) {
 			conn_teardown(b, c);
 		} else if (it->type == BKD_IN_CONN_DONE) {
-			list_del(b, c);
-			bkd_conn_free(c);
+			conn_destroy(b, c);
 		}
 		it = next;
 	}
@@ -255,8 +272,7 @@ void bkd_control_free_conns(struct bkd_broker *b)
 	while (b->conns_head) {
 		struct bkd_conn *c = b->conns_head;
 		sock_close(b, c);
-		list_del(b, c);
-		bkd_conn_free(c);
+		conn_destroy(b, c);
 	}
 }
 
@@ -275,7 +291,9 @@ int bkd_control_run(struct bkd_broker *b)
 	int64_t deadline = 0;
 	struct epoll_event evs[MAX_EVENTS];
 	while (phase != DONE) {
-		int timeout = phase == RUNNING ? -1 : SHUTDOWN_POLL_MS;
+		int timeout = bkd_admit_timeout_ms(b, bk_now_ns());
+		if (phase != RUNNING && (timeout < 0 || timeout > SHUTDOWN_POLL_MS))
+			timeout = SHUTDOWN_POLL_MS;
 		int n = epoll_wait(b->epfd, evs, MAX_EVENTS, timeout);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -304,6 +322,7 @@ int bkd_control_run(struct bkd_broker *b)
 			}
 		}
 		int64_t now = bk_now_ns();
+		admit_timers(b, now);
 		if (stop_signal) {
 			if (phase == RUNNING) {
 				begin_shutdown(b);

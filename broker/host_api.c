@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
  * host_api.c - the services modules call (module.h): argument and result
- * buffers, completion, io_uring operations on the worker's own ring, the
- * offload pool and logging.  Every entry point except arg/cancelled/log runs
- * on the task's worker thread.
+ * buffers, completion, io_uring operations on the worker's own ring (each
+ * with the caller's personality; opens without magic links and never onto
+ * procfs), the offload pool (work runs with the caller's credentials), the
+ * caller's identity and logging.  Every entry point except
+ * arg/cancelled/log/caller/open_sync runs on the task's worker thread.
  */
 #include "host_api.h"
 
@@ -12,9 +14,15 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
+#include "creds.h"
+#include "fsguard.h"
 #include "log.h"
 #include "offload.h"
+#include "personality.h"
 #include "task.h"
 #include "worker.h"
 
@@ -44,7 +52,9 @@ static int h_cancelled(bk_task *t)
 
 /*
  * Common start of an io op.  A cancelled task may only close (so that a
- * module can always release its fds); anything else is refused.
+ * module can always release its fds); anything else is refused.  The op
+ * runs as the task's caller (personality.h; 0 when brokerd's own
+ * credentials are the caller's, or brokerd cannot switch).
  */
 static int op_begin(bk_task *t, enum bkd_op_type type, bool allow_cancelled, bk_io_cb cb, void *ud,
 		    struct bkd_op **opp, struct io_uring_sqe **sqep)
@@ -53,9 +63,13 @@ static int op_begin(bk_task *t, enum bkd_op_type type, bool allow_cancelled, bk_
 		return -EPERM;
 	if (!allow_cancelled && atomic_load_explicit(&t->cancelled, memory_order_relaxed))
 		return -ECANCELED;
+	int pers = bkd_pers_for(t->w->b->pers, t->w, t->conn->caller);
+	if (pers < 0)
+		return pers;
 	struct bkd_op *op = bkd_task_op_new(t, type, cb, ud);
 	if (!op)
 		return -ENOMEM;
+	op->personality = (uint16_t)pers;
 	struct io_uring_sqe *sqe = bkd_worker_sqe(t->w);
 	if (!sqe) {
 		bkd_task_op_abort(op);
@@ -68,7 +82,31 @@ static int op_begin(bk_task *t, enum bkd_op_type type, bool allow_cancelled, bk_
 
 static void op_commit(struct bkd_op *op, struct io_uring_sqe *sqe)
 {
+	/* After the prep helper, which clears the field. */
+	sqe->personality = op->personality;
 	io_uring_sqe_set_data(sqe, &op->ud);
+}
+
+/* An open's result: a descriptor of a procfs file (brokerd's own /proc/self, fsguard.h) is closed, -EACCES. */
+static int open_filter(int res)
+{
+	if (res < 0)
+		return res;
+	int r = bkd_fsguard_check_fd(res);
+	if (r == 0)
+		return res;
+	close(res);
+	return r;
+}
+
+/* openat2's how for a module's open: close-on-exec, no magic link (/proc/self/fd/N, /dev/stdin...). */
+static void open_how_init(struct open_how *how, int flags, uint32_t mode)
+{
+	memset(how, 0, sizeof(*how));
+	how->flags = (uint64_t)(unsigned)(flags | O_CLOEXEC);
+	/* openat2 refuses a mode without O_CREAT/O_TMPFILE, where openat ignored it. */
+	how->mode = (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? mode : 0;
+	how->resolve = RESOLVE_NO_MAGICLINKS;
 }
 
 static int h_read(bk_task *t, int fd, void *buf, uint32_t len, uint64_t offset, bk_io_cb cb, void *ud)
@@ -102,8 +140,9 @@ static int h_openat(bk_task *t, int dfd, const char *path, int flags, uint32_t m
 	int r = op_begin(t, BKD_OPT_IO, false, cb, ud, &op, &sqe);
 	if (r < 0)
 		return r;
-	/* The fd must not leak into anything brokerd might exec. */
-	io_uring_prep_openat(sqe, dfd, path, flags | O_CLOEXEC, mode);
+	open_how_init(&op->how, flags, mode);
+	io_uring_prep_openat2(sqe, dfd, path, &op->how);
+	op->filter = open_filter;
 	op_commit(op, sqe);
 	return 0;
 }
@@ -134,11 +173,20 @@ static int h_timeout(bk_task *t, uint64_t ns, bk_io_cb cb, void *ud)
 	return 0;
 }
 
-/* Pool thread: the module's blocking work. */
+/* Pool thread: the module's blocking work, on this thread switched to the caller's credentials (creds.h). */
 static void offload_work(struct bkd_work *item)
 {
 	struct bkd_op *op = BKD_CONTAINER_OF(item, struct bkd_op, work_item);
+	struct bkd_creds_saved saved;
+	int r = bkd_creds_enter(op->caller, &saved);
+	if (r < 0) {
+		bkd_warn("offloaded work of uid %u not run: cannot take its credentials: %s", (unsigned)op->caller->uid,
+			 strerror(-r));
+		op->result = r;
+		return;
+	}
 	op->result = op->work(op->task, op->cb_ud);
+	bkd_creds_leave(&saved);
 }
 
 /* Pool thread: the callback runs on the task's worker (module.h), so hand the op back there. */
@@ -160,6 +208,7 @@ static int h_offload(bk_task *t, bk_work_fn work, bk_io_cb cb, void *ud)
 	if (!op)
 		return -ENOMEM;
 	op->work = work;
+	op->caller = t->conn->caller;
 	op->work_item.work = offload_work;
 	op->work_item.done = offload_done;
 	int r = bkd_offload_submit(t->w->b->offload, &op->work_item);
@@ -178,6 +227,35 @@ static void h_log(bk_task *t, int level, const char *fmt, ...)
 	va_end(ap);
 }
 
+static int h_caller(bk_task *t, bk_caller *out)
+{
+	if (!out || out->size < offsetof(bk_caller, groups) + sizeof(out->groups))
+		return -EINVAL;
+	const struct bkd_caller *c = t->conn->caller;
+	uint32_t size = out->size;
+	memset(out, 0, sizeof(*out));
+	out->size = size < sizeof(*out) ? size : (uint32_t)sizeof(*out);
+	out->uid = (uint32_t)c->uid;
+	out->gid = (uint32_t)c->gid;
+	out->pid = (int32_t)c->pid;
+	out->ngroups = c->ngroups;
+	_Static_assert(sizeof(gid_t) == sizeof(uint32_t), "bk_caller.groups is gid_t");
+	out->groups = (const uint32_t *)c->groups;
+	return 0;
+}
+
+/* Offloaded work only: the thread already has the caller's credentials (offload_work). */
+static int h_open_sync(bk_task *t, int dfd, const char *path, int flags, uint32_t mode)
+{
+	(void)t;
+	struct open_how how;
+	open_how_init(&how, flags, mode);
+	long fd = syscall(SYS_openat2, dfd, path, &how, sizeof(how));
+	if (fd < 0)
+		return -errno;
+	return open_filter((int)fd);
+}
+
 static const bk_host_api host_api = {
 	.size = sizeof(bk_host_api),
 	.abi_version = BK_MODULE_ABI_VERSION,
@@ -192,6 +270,8 @@ static const bk_host_api host_api = {
 	.timeout = h_timeout,
 	.offload = h_offload,
 	.log = h_log,
+	.caller = h_caller,
+	.open_sync = h_open_sync,
 };
 
 const bk_host_api *bkd_host_api_table(void)

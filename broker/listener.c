@@ -90,7 +90,7 @@ int bkd_listener_probe(const char *path)
 	return check_existing(path, &sa, &stale);
 }
 
-int bkd_listener_open(const char *path, long group)
+int bkd_listener_open(const char *path, unsigned mode, long group)
 {
 	struct sockaddr_un sa;
 	if (fill_addr(path, &sa) < 0) {
@@ -118,8 +118,8 @@ int bkd_listener_open(const char *path, long group)
 		bkd_err("socket: %s", strerror(e));
 		return -e;
 	}
-	/* The umask makes the socket file 0660 from the start, so there is no window with wider rights. */
-	mode_t old = umask(0117);
+	/* The umask gives the socket file its mode from the start, so there is no window with wider rights. */
+	mode_t old = umask((mode_t)(~mode & 0777));
 	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 	int e = errno;
 	umask(old);
@@ -128,9 +128,10 @@ int bkd_listener_open(const char *path, long group)
 		close(fd);
 		return -e;
 	}
-	if (chmod(path, 0660) < 0)
-		bkd_warn("chmod 0660 %s: %s", path, strerror(errno));
-	/* --allow-gid: the group's members need write access to the socket file before the policy can admit them. */
+	if (chmod(path, (mode_t)mode) < 0)
+		bkd_warn("chmod %#o %s: %s", mode, path, strerror(errno));
+	/* --socket-group, else --allow-gid: the group's members need write access to the socket file before the
+	 * policy can admit them. */
 	if (group >= 0 && chown(path, (uid_t)-1, (gid_t)group) < 0)
 		bkd_warn("chgrp %ld %s: %s (members of that group cannot reach the socket)", group, path, strerror(errno));
 	if (listen(fd, SOMAXCONN) < 0) {
@@ -143,15 +144,20 @@ int bkd_listener_open(const char *path, long group)
 	return fd;
 }
 
-bool bkd_peer_allowed(const struct bkd_options *o, const struct ucred *cred)
+bool bkd_peer_allowed(const struct bkd_options *o, const struct bkd_caller *c)
 {
-	if (cred->uid == 0 || cred->uid == geteuid())
+	if (c->uid == 0 || c->uid == geteuid())
 		return true;
 	for (unsigned i = 0; i < o->nallow_uid; i++)
-		if (o->allow_uid[i] == cred->uid)
+		if (o->allow_uid[i] == c->uid)
 			return true;
 	for (unsigned i = 0; i < o->nallow_gid; i++)
-		if (o->allow_gid[i] == cred->gid)
+		if (bkd_caller_in_group(c, o->allow_gid[i]))
 			return true;
 	return false;
+}
+
+bool bkd_peer_admin(const struct bkd_options *o, const struct bkd_caller *c)
+{
+	return c->uid == 0 || c->uid == geteuid() || (o->admin_gid >= 0 && bkd_caller_in_group(c, (gid_t)o->admin_gid));
 }

@@ -2,8 +2,9 @@
 /*
  * loader.c - module files into the registry (loader.h): a module's code
  * first runs inside dlopen (its constructors), so every check that can be
- * made before is made before; then the entry symbol, the descriptor, the
- * ids, init, and the hand-over to the registry, which cannot fail.
+ * made before is made before (modcheck.c: owner, mode, folder); then the
+ * entry symbol, the descriptor, the ids, init, and the hand-over to the
+ * registry, which cannot fail.
  */
 #include <dirent.h>
 #include <dlfcn.h>
@@ -13,9 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "loader.h"
 #include "log.h"
+#include "modcheck.h"
 #include "registry_impl.h"
 
 /* [a-z0-9_]+ of at most max characters. */
@@ -111,6 +114,7 @@ static int module_new(const char *path, const bk_module_desc *d, struct bkd_modu
 
 	if (!m)
 		return -ENOMEM;
+	m->fd = -1;
 	atomic_init(&m->active, 0);
 	atomic_init(&m->inflight, 0);
 	atomic_init(&m->done, 0);
@@ -137,44 +141,44 @@ nomem:
 	return -ENOMEM;
 }
 
-/* stat, dlopen (the module's constructors run here) and the entry symbol's descriptor. */
-static int open_module(const char *path, void **dlp, const bk_module_desc **dp, char *err, size_t errlen)
+/*
+ * The file checks (modcheck.c), dlopen of the checked descriptor (the module's constructors run here) and
+ * the entry symbol's descriptor.  *fdp stays open while the module is loaded (modcheck.h says why).
+ */
+static int open_module(const char *path, void **dlp, const bk_module_desc **dp, int *fdp, char *err, size_t errlen)
 {
-	struct stat st;
-	if (stat(path, &st) != 0) {
-		int rc = -errno;
-		bkd_reg_set_err(err, errlen, "refusing module %s: %s", path, strerror(-rc));
-		return rc;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		bkd_reg_set_err(err, errlen, "refusing module %s: not a regular file", path);
-		return -EINVAL;
-	}
+	int fd = bkd_modcheck_open(path, err, errlen);
+	if (fd < 0)
+		return fd;
+	char self_path[64];
+	snprintf(self_path, sizeof(self_path), "/proc/self/fd/%d", fd);
 	dlerror();
-	void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	void *dl = dlopen(self_path, RTLD_NOW | RTLD_LOCAL);
 	if (!dl) {
 		const char *e = dlerror();
 		bkd_reg_set_err(err, errlen, "refusing module %s: dlopen failed: %s", path, e ? e : "unknown error");
+		close(fd);
 		return -ELIBBAD;
 	}
 	dlerror();
 	bk_module_entry_fn entry;
 	/* POSIX: a function pointer fits in the object pointer dlsym returns. */
 	*(void **)&entry = dlsym(dl, BK_MODULE_ENTRY_NAME);
+	int rc = -ENOEXEC;
 	if (!entry) {
 		bkd_reg_set_err(err, errlen, "refusing module %s: no %s symbol (not a broker module, or built for another ABI)",
 			path, BK_MODULE_ENTRY_NAME);
-		dlclose(dl);
-		return -ENOEXEC;
+	} else {
+		*dp = entry();
+		rc = check_desc(path, *dp, err, errlen);
 	}
-	const bk_module_desc *d = entry();
-	int rc = check_desc(path, d, err, errlen);
 	if (rc < 0) {
 		dlclose(dl);
+		close(fd);
 		return rc;
 	}
 	*dlp = dl;
-	*dp = d;
+	*fdp = fd;
 	return 0;
 }
 
@@ -196,6 +200,7 @@ static int init_module(struct bkd_registry *r, const char *path, const bk_module
 int bkd_loader_load(struct bkd_registry *r, const char *path, char *err, size_t errlen)
 {
 	void *dl = NULL;
+	int fd = -1;
 	const bk_module_desc *d = NULL;
 	struct bkd_module *m = NULL;
 	uint32_t ids[BKD_REG_MAX_MODULE_FNS];
@@ -207,7 +212,7 @@ int bkd_loader_load(struct bkd_registry *r, const char *path, char *err, size_t 
 		bkd_reg_set_err(err, errlen, "refusing module: no path");
 		return -EINVAL;
 	}
-	int rc = open_module(path, &dl, &d, err, errlen);
+	int rc = open_module(path, &dl, &d, &fd, err, errlen);
 	if (rc < 0)
 		return rc;
 	/* Resolve ids before init so that nothing can fail after the module has state. */
@@ -225,6 +230,7 @@ int bkd_loader_load(struct bkd_registry *r, const char *path, char *err, size_t 
 	if (rc < 0)
 		goto refuse;
 	m->dl = dl;
+	m->fd = fd;
 	bkd_reg_commit(r, m, nnew);
 	return 0;
 
@@ -233,6 +239,7 @@ refuse:
 	if (m)
 		bkd_reg_module_free(m);
 	dlclose(dl);
+	close(fd);
 	return rc;
 }
 

@@ -4,10 +4,12 @@
  * with a message naming the flag, never silently clamped.
  */
 #include "options.h"
+#include "access.h"
 #include "spin.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +35,14 @@ enum {
 	OPT_NO_FUTEX,
 	OPT_NO_BALANCE,
 	OPT_MAX_LARGE_MB,
+	OPT_ADMIN_GID,
+	OPT_MODULE_ACCESS,
+	OPT_MAX_CONNS_UID,
+	OPT_MAX_INFLIGHT_UID,
+	OPT_MAX_REGION_UID,
+	OPT_HANDSHAKE_MS,
+	OPT_SOCKET_MODE,
+	OPT_SOCKET_GROUP,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -52,6 +62,14 @@ static const struct option long_opts[] = {
 	{ "no-futex", no_argument, NULL, OPT_NO_FUTEX },
 	{ "no-balance", no_argument, NULL, OPT_NO_BALANCE },
 	{ "max-zero-copy-mb", required_argument, NULL, OPT_MAX_LARGE_MB },
+	{ "admin-gid", required_argument, NULL, OPT_ADMIN_GID },
+	{ "module-access", required_argument, NULL, OPT_MODULE_ACCESS },
+	{ "max-conns-per-uid", required_argument, NULL, OPT_MAX_CONNS_UID },
+	{ "max-inflight-per-uid", required_argument, NULL, OPT_MAX_INFLIGHT_UID },
+	{ "max-region-bytes-per-uid", required_argument, NULL, OPT_MAX_REGION_UID },
+	{ "handshake-timeout-ms", required_argument, NULL, OPT_HANDSHAKE_MS },
+	{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
+	{ "socket-group", required_argument, NULL, OPT_SOCKET_GROUP },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -72,10 +90,24 @@ static void usage(FILE *f)
 		"                      without --module/--module-dir the built-in modules are loaded\n"
 		"                      ($BROKER_MODULE_DIR, else this install's <libdir>/broker/modules, else %s)\n"
 		"  --foreground        stay in the foreground (default: daemonise)\n"
-		"  --allow-uid UID     also accept clients with this uid (repeatable)\n"
+		"  --allow-uid UID     also accept clients with this uid (repeatable); the socket file's\n"
+		"                      mode and group (--socket-mode, --socket-group) must let that user\n"
+		"                      connect at all\n"
 		"  --allow-gid GID     also accept clients with this gid (repeatable); the socket\n"
 		"                      file's group becomes the first one given\n"
 		"                      (default policy: same uid as brokerd, or root)\n"
+		"  --socket-mode MODE  the socket file's mode, octal (default 0660)\n"
+		"  --socket-group GROUP  the socket file's group, a name or a gid\n"
+		"                      A brokerd started as root (or with CAP_SETUID and CAP_SETGID) runs every\n"
+		"                      client's I/O with that client's uid, gid and groups (docs/SECURITY.md).\n"
+		"  --admin-gid GID     members of GID may load and unload modules (besides root and brokerd's uid)\n"
+		"  --module-access MODULE=RULE  only these callers may use MODULE (repeatable); RULE is\n"
+		"                      all, uid:N or gid:N, comma-separated (default: every module open to all)\n"
+		"  --max-conns-per-uid N     connections one uid may hold (default 64)\n"
+		"  --max-inflight-per-uid N  task slots one uid may reserve over its connections (default 65536)\n"
+		"  --max-region-bytes-per-uid BYTES  shared-region bytes one uid may map (default 1G; K, M, G suffixes)\n"
+		"                      (root and brokerd's own uid are not limited)\n"
+		"  --handshake-timeout-ms N  drop a connection that sent no HELLO within N ms (default 5000)\n"
 		"  --spin-us N         a worker busy-polls at most N microseconds before it sleeps (default 50, 0 = never)\n"
 		"  --spin-policy P     adaptive (default): spin only while recent idle periods were shorter than\n"
 		"                      --spin-us, some client is awake and no thread waits for a CPU;\n"
@@ -166,6 +198,105 @@ static int set_number(struct bkd_options *o, int c, const char *arg)
 	}
 }
 
+/* BYTES with an optional K, M, G or T suffix (powers of 1024). */
+static int parse_bytes(const char *flag, const char *s, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	if (!*s || *s == '-' || *s == '+') {
+		fprintf(stderr, "brokerd: %s needs a size in bytes, got '%s'\n", flag, s);
+		return -1;
+	}
+	unsigned long long v = strtoull(s, &end, 10);
+	unsigned shift = 0;
+	if (*end && !end[1]) {
+		const char *sfx = strchr("KMGT", *end & ~0x20);
+		shift = sfx ? 10u * (unsigned)(sfx - "KMGT" + 1) : 64u;
+		end++;
+	}
+	if (errno || *end || end == s || shift == 64u || v == 0 || v > (UINT64_MAX >> shift)) {
+		fprintf(stderr, "brokerd: %s needs a size in bytes above 0 (K, M, G, T suffixes), got '%s'\n", flag, s);
+		return -1;
+	}
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static int parse_group(const char *s, long *out)
+{
+	unsigned long v;
+	if (*s >= '0' && *s <= '9')
+		return parse_uint("--socket-group", s, UINT32_MAX - 1, &v) < 0 ? -1 : (*out = (long)v, 0);
+	struct group gr, *res = NULL;
+	char buf[4096];
+	int r = getgrnam_r(s, &gr, buf, sizeof(buf), &res);
+	if (r || !res) {
+		fprintf(stderr, "brokerd: --socket-group: no group named '%s'%s%s\n", s, r ? ": " : "",
+			r ? strerror(r) : "");
+		return -1;
+	}
+	*out = (long)res->gr_gid;
+	return 0;
+}
+
+/* The multi-user flags (docs/SECURITY.md): 0 or 2 after a message. */
+static int set_security(struct bkd_options *o, int c, const char *arg)
+{
+	unsigned long v;
+	char err[160];
+	switch (c) {
+	case OPT_ADMIN_GID:
+		if (parse_uint("--admin-gid", arg, UINT32_MAX - 1, &v) < 0)
+			return 2;
+		o->admin_gid = (long)v;
+		return 0;
+	case OPT_MODULE_ACCESS:
+		if (bkd_access_check_arg(arg, err, sizeof(err)) < 0) {
+			fprintf(stderr, "brokerd: --module-access: %s\n", err);
+			return 2;
+		}
+		if (o->nmodule_access >= BKD_OPT_MAX_LIST) {
+			fprintf(stderr, "brokerd: at most %d --module-access flags\n", BKD_OPT_MAX_LIST);
+			return 2;
+		}
+		o->module_access[o->nmodule_access++] = arg;
+		return 0;
+	case OPT_MAX_CONNS_UID:
+		if (parse_uint("--max-conns-per-uid", arg, 1000000, &v) < 0)
+			return 2;
+		o->max_conns_per_uid = (uint32_t)v;
+		return 0;
+	case OPT_MAX_INFLIGHT_UID:
+		if (parse_uint("--max-inflight-per-uid", arg, 1ul << 32, &v) < 0)
+			return 2;
+		o->max_inflight_per_uid = v;
+		return 0;
+	case OPT_MAX_REGION_UID:
+		return parse_bytes("--max-region-bytes-per-uid", arg, &o->max_region_bytes_per_uid) < 0 ? 2 : 0;
+	case OPT_HANDSHAKE_MS:
+		if (parse_uint("--handshake-timeout-ms", arg, 3600000, &v) < 0)
+			return 2;
+		if (v == 0) {
+			fprintf(stderr, "brokerd: --handshake-timeout-ms must be at least 1\n");
+			return 2;
+		}
+		o->handshake_timeout_ms = (unsigned)v;
+		return 0;
+	case OPT_SOCKET_MODE:
+		errno = 0;
+		char *end;
+		v = strtoul(arg, &end, 8);
+		if (!*arg || *arg == '-' || *arg == '+' || errno || *end || v > 0777) {
+			fprintf(stderr, "brokerd: --socket-mode needs an octal mode from 0 to 0777, got '%s'\n", arg);
+			return 2;
+		}
+		o->socket_mode = (unsigned)v;
+		return 0;
+	default: /* OPT_SOCKET_GROUP */
+		return parse_group(arg, &o->socket_group) < 0 ? 2 : 0;
+	}
+}
+
 static int bad_option(int c, char **argv)
 {
 	if (c == ':')
@@ -226,6 +357,15 @@ static int apply_option(struct bkd_options *o, int c, char **argv, bool *have_so
 			return 2;
 		}
 		return 0;
+	case OPT_ADMIN_GID:
+	case OPT_MODULE_ACCESS:
+	case OPT_MAX_CONNS_UID:
+	case OPT_MAX_INFLIGHT_UID:
+	case OPT_MAX_REGION_UID:
+	case OPT_HANDSHAKE_MS:
+	case OPT_SOCKET_MODE:
+	case OPT_SOCKET_GROUP:
+		return set_security(o, c, optarg);
 	case OPT_HELP:
 		usage(stdout);
 		return 1;
@@ -246,6 +386,13 @@ int bkd_options_parse(int argc, char **argv, struct bkd_options *o)
 	o->grace_ms = 5000;
 	o->log_level = BK_LOG_INFO;
 	o->max_large = 1024ull << 20;
+	o->admin_gid = -1;
+	o->max_conns_per_uid = 64;
+	o->max_inflight_per_uid = 65536;
+	o->max_region_bytes_per_uid = 1ull << 30;
+	o->handshake_timeout_ms = 5000;
+	o->socket_mode = 0660;
+	o->socket_group = -1;
 	bool have_socket = false;
 
 	opterr = 0;

@@ -32,6 +32,16 @@ struct bkd_options {
 	bool no_futex; /* hidden: force the eventfd wake-up fallback (tests) */
 	bool no_balance; /* hidden: never move connections between workers (tests, benchmarks) */
 	uint64_t max_large; /* cap on a connection's zero-copy area */
+	/* multi-user (docs/SECURITY.md) */
+	long admin_gid; /* --admin-gid: may load/unload besides root; -1 if none */
+	const char *module_access[BKD_OPT_MAX_LIST]; /* --module-access MODULE=RULE, checked */
+	unsigned nmodule_access;
+	uint32_t max_conns_per_uid;
+	uint64_t max_inflight_per_uid;
+	uint64_t max_region_bytes_per_uid;
+	unsigned handshake_timeout_ms;
+	unsigned socket_mode; /* --socket-mode, default 0660 */
+	long socket_group; /* --socket-group as a gid, -1 if none (then the first --allow-gid) */
 };
 
 /*

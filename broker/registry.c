@@ -26,7 +26,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "access.h"
 #include "log.h"
 #include "registry_impl.h"
 
@@ -68,6 +70,11 @@ int bkd_registry_create(const bk_host_api *host, void (*notify)(void *arg), void
 	return 0;
 }
 
+void bkd_registry_set_access(struct bkd_registry *r, const struct bkd_access *a)
+{
+	r->access = a;
+}
+
 void bkd_reg_module_free(struct bkd_module *m)
 {
 	if (m->fnames) {
@@ -77,6 +84,8 @@ void bkd_reg_module_free(struct bkd_module *m)
 	}
 	free(m->bindings);
 	free(m->path);
+	if (m->fd >= 0)
+		close(m->fd);
 	free(m);
 }
 
@@ -90,6 +99,10 @@ static void module_finalise(struct bkd_module *m)
 	if (m->dl && dlclose(m->dl) != 0)
 		bkd_warn("dlclose of module %s (%s): %s", m->name, m->path, dlerror());
 	m->dl = NULL;
+	/* Only now: glibc knows the module by its /proc/self/fd name until dlclose. */
+	if (m->fd >= 0)
+		close(m->fd);
+	m->fd = -1;
 }
 
 void bkd_registry_destroy(struct bkd_registry *r)
@@ -195,6 +208,7 @@ void bkd_reg_unreserve(struct bkd_registry *r, uint32_t nnew)
 void bkd_reg_commit(struct bkd_registry *r, struct bkd_module *m, uint32_t nnew)
 {
 	r->nslots += nnew;
+	m->access = bkd_access_find(r->access, m->name, strlen(m->name));
 	struct bkd_module *old = find_active(r, m->name);
 	atomic_store_explicit(&m->active, 1, memory_order_relaxed); /* published by the release stores below */
 	m->next = r->modules;
@@ -272,6 +286,7 @@ int bkd_registry_acquire(struct bkd_registry *r, uint32_t fn, struct bkd_fn_ref 
 			out->handler = b->handler;
 			out->state = m->state;
 			out->mod = m;
+			out->access = m->access;
 			out->fn = fn;
 			return 0;
 		}

@@ -21,12 +21,15 @@
 
 struct bkd_registry;
 struct bkd_module;
+struct bkd_access;
+struct bkd_access_rule;
 
 /* What a worker needs to run one task; valid until bkd_registry_release(). */
 struct bkd_fn_ref {
 	bk_handler_fn handler;
 	void *state; /* the module's init state */
 	struct bkd_module *mod;
+	const struct bkd_access_rule *access; /* who may call it (access.h), NULL: everyone */
 	uint32_t fn;
 };
 
@@ -36,6 +39,9 @@ struct bkd_fn_ref {
  * the control thread can call bkd_registry_collect().
  */
 int bkd_registry_create(const bk_host_api *host, void (*notify)(void *arg), void *arg, struct bkd_registry **out);
+
+/* --module-access rules for modules loaded from now on (control thread, before loading).  a may be NULL. */
+void bkd_registry_set_access(struct bkd_registry *r, const struct bkd_access *a);
 
 /* Finalise (fini + dlclose) every module; no task may be in flight. */
 void bkd_registry_destroy(struct bkd_registry *r);

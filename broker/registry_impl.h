@@ -44,8 +44,11 @@ struct bkd_module {
 	char *path;
 	char **fnames; /* short names, for list */
 
+	const struct bkd_access_rule *access; /* --module-access rule of this name, NULL: open to all */
+
 	/* Control thread only. */
 	void *dl;
+	int fd; /* the checked file dlopen loaded through; open while loaded (modcheck.h) */
 	bool finalised;
 	struct bkd_module *next;
 };
@@ -62,6 +65,7 @@ struct bkd_registry {
 	char **slot_names; /* control thread only */
 	uint32_t nslots; /* control thread only; workers rely on NULL slots */
 	struct bkd_module *modules; /* every module ever loaded, newest first */
+	const struct bkd_access *access; /* --module-access rules, NULL: none */
 };
 
 /* snprintf into err when there is room for one; a NULL err is allowed. */

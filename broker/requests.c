@@ -17,7 +17,10 @@
 #include "bk_config.h"
 #include "broker/errors.h" /* BK_EVERSION, BK_ELAYOUT, BK_EREFUSED: the codes the client maps to messages */
 #include "broker/sys.h"
+#include "access.h"
+#include "admit.h"
 #include "conn.h"
+#include "creds.h"
 #include "listener.h"
 #include "loader.h"
 #include "log.h"
@@ -98,10 +101,14 @@ __attribute__((format(printf, 4, 5))) static int hello_fail(struct bkd_conn *c, 
 static int hello_check(struct bkd_broker *b, struct bkd_conn *c, const struct bk_msg_hello *m)
 {
 	uint32_t seq = m->h.seq;
-	if (!bkd_peer_allowed(&b->opt, &c->cred))
+	if (!bkd_peer_allowed(&b->opt, c->caller))
 		return hello_fail(c, seq, BK_EREFUSED,
 				  "uid %u gid %u is not allowed (brokerd runs as uid %u; see --allow-uid/--allow-gid)",
 				  (unsigned)c->cred.uid, (unsigned)c->cred.gid, (unsigned)geteuid());
+	char why[160];
+	int r = bkd_admit_refusal(b, c, why, sizeof(why));
+	if (r < 0)
+		return hello_fail(c, seq, r, "%s", why);
 	if (atomic_load_explicit(&b->draining, memory_order_relaxed))
 		return hello_fail(c, seq, -ESHUTDOWN, "brokerd is shutting down");
 	if (m->abi_major != BK_ABI_MAJOR)
@@ -127,6 +134,7 @@ static int handle_hello(struct bkd_broker *b, struct bkd_conn *c, const struct b
 		if (send_msg(c, &rep, sizeof(rep), NULL, 0) < 0)
 			return -EPIPE;
 		c->state = BKD_CONN_CONTROL;
+		bkd_admit_hello_done(b, c);
 		return 0;
 	}
 	if ((m->flags & BK_HELLO_EVENTFD) && client_fd < 0)
@@ -141,6 +149,7 @@ static int handle_hello(struct bkd_broker *b, struct bkd_conn *c, const struct b
 	int fds[2] = { c->region.fd, c->wake_efd };
 	if (send_msg(c, &rep, sizeof(rep), fds, c->wake_efd >= 0 ? 2 : 1) < 0)
 		return -EPIPE;
+	bkd_admit_hello_done(b, c);
 	bkd_conn_start(b, c, client_fd);
 	return 0;
 }
@@ -194,8 +203,10 @@ static int handle_clients(struct bkd_broker *b, struct bkd_conn *c, const struct
 	uint32_t total = 0, n = 0;
 	int64_t now = bk_now_ns();
 	memset(list_buf, 0, sizeof(list_buf));
+	/* Who runs what is private: a caller who is not an administrator sees its own uid's clients only. */
+	bool all = bkd_peer_admin(&b->opt, c->caller);
 	for (struct bkd_conn *x = b->conns_head; x; x = x->next) {
-		if (x->state != BKD_CONN_ACTIVE)
+		if (x->state != BKD_CONN_ACTIVE || (!all && x->cred.uid != c->cred.uid))
 			continue;
 		if (total++ < m->start || n >= max)
 			continue;
@@ -205,6 +216,7 @@ static int handle_clients(struct bkd_broker *b, struct bkd_conn *c, const struct
 		o->pid = (uint32_t)x->cred.pid;
 		o->uid = (uint32_t)x->cred.uid;
 		o->gid = (uint32_t)x->cred.gid;
+		memcpy(o->comm, x->caller->comm, sizeof(o->comm));
 		o->worker = bkd_conn_worker(x)->idx;
 		/* The worker updates these counters with relaxed atomic stores (conn_rings.c). */
 		o->sq_depth = bkd_conn_rings_sq_depth(cr);
@@ -235,7 +247,15 @@ static int handle_lookup(struct bkd_broker *b, struct bkd_conn *c, const struct 
 	memset(&r, 0, sizeof(r));
 	hdr_init(&r.h, BK_MSG_LOOKUP_REPLY, sizeof(r), m->h.seq);
 	uint32_t fn = 0;
-	r.status = bkd_registry_lookup(b->reg, name, &fn);
+	const char *dot = strchr(name, '.');
+	const struct bkd_access_rule *rule = bkd_access_find(b->access, name, dot ? (size_t)(dot - name) : strlen(name));
+	if (!bkd_access_allows(rule, c->caller)) {
+		bkd_warn("conn %u (pid %d uid %u): lookup of %s refused by --module-access", c->id, (int)c->cred.pid,
+			 (unsigned)c->cred.uid, name);
+		r.status = -EACCES;
+	} else {
+		r.status = bkd_registry_lookup(b->reg, name, &fn);
+	}
 	r.fn = fn;
 	return send_msg(c, &r, sizeof(r), NULL, 0);
 }
@@ -246,10 +266,19 @@ static int handle_load(struct bkd_broker *b, struct bkd_conn *c, const struct bk
 	memcpy(path, m->path, sizeof(path));
 	path[sizeof(path) - 1] = 0;
 	char err[256] = "";
+	const char *what = load ? "load" : "unload";
+	if (!bkd_peer_admin(&b->opt, c->caller)) {
+		char need[64] = "";
+		if (b->opt.admin_gid >= 0)
+			snprintf(need, sizeof(need), " or group %ld", b->opt.admin_gid);
+		bkd_warn("conn %u (pid %d uid %u): %s %s refused: not an administrator", c->id, (int)c->cred.pid,
+			 (unsigned)c->cred.uid, what, path);
+		return send_result(c, m->h.seq, -EPERM, "permission denied: %s needs root%s", what, need);
+	}
 	int r = load ? bkd_loader_load(b->reg, path, err, sizeof(err))
 		     : bkd_registry_unload(b->reg, path, err, sizeof(err));
 	if (r < 0)
-		bkd_warn("%s %s refused: %s", load ? "load" : "unload", path, err);
+		bkd_warn("%s %s refused: %s", what, path, err);
 	else
 		bkd_info("%s %s", load ? "loaded" : "unloading", path);
 	return send_result(c, m->h.seq, r < 0 ? r : 0, "%s", r < 0 ? err : "ok");

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "access.h"
 #include "log.h"
 #include "worker.h"
 
@@ -105,33 +106,31 @@ static void check_stuck(struct bk_task *t, const char *where)
 	bkd_task_complete(t, -EIO, 0);
 }
 
-void bkd_task_run_call(struct bkd_worker *w, struct bkd_conn *c, const struct bk_sqe *e)
+/* The module reference for entry e, or false after completing it directly (shutting down, unknown, refused). */
+static bool route(struct bkd_worker *w, struct bkd_conn *c, const struct bk_sqe *e, struct bkd_fn_ref *ref)
 {
 	struct bkd_broker *b = w->b;
 	if (w->draining) {
 		complete_direct(w, c, e->slot, -ESHUTDOWN);
-		return;
+		return false;
 	}
-	struct bkd_fn_ref ref;
-	int r = bkd_registry_acquire(b->reg, e->fn, &ref);
+	int r = bkd_registry_acquire(b->reg, e->fn, ref);
 	if (r < 0) {
 		complete_direct(w, c, e->slot, r);
-		return;
+		return false;
 	}
-	struct bk_task *t = task_alloc(w);
-	if (!t) {
-		bkd_registry_release(b->reg, &ref, -ENOMEM);
-		complete_direct(w, c, e->slot, -ENOMEM);
-		return;
+	/* Function ids are small numbers: a client may name one without a lookup, so the rule is checked here. */
+	if (!bkd_access_allows(ref->access, c->caller)) {
+		bkd_registry_release(b->reg, ref, -EACCES);
+		complete_direct(w, c, e->slot, -EACCES);
+		return false;
 	}
-	t->w = w;
-	t->conn = c;
-	t->slot = e->slot;
-	t->gen = e->gen;
-	t->ref = ref;
-	t->res = bkd_conn_rings_arena(&c->cr, e->res_off);
-	t->res_cap = e->res_cap;
-	t->arg_len = e->arg_len;
+	return true;
+}
+
+/* The task's argument: inside the task, a private copy, or (large, zero copy) a view of the arena. */
+static int take_arg(struct bk_task *t, struct bkd_conn *c, const struct bk_sqe *e)
+{
 	/* conn_rings validated both ranges against the arena. */
 	const uint8_t *src = bkd_conn_rings_arena(&c->cr, e->arg_off);
 	if (e->arg_len <= BKD_TASK_ARG_INLINE) {
@@ -140,25 +139,19 @@ void bkd_task_run_call(struct bkd_worker *w, struct bkd_conn *c, const struct bk
 		t->arg = t->arg_inline;
 	} else if (e->arg_len <= BKD_ARG_COPY_MAX || ranges_overlap(e->arg_off, e->arg_len, e->res_off, e->res_cap)) {
 		t->arg_copy = malloc(e->arg_len);
-		if (!t->arg_copy) {
-			task_recycle(w, t);
-			bkd_registry_release(b->reg, &ref, -ENOMEM);
-			complete_direct(w, c, e->slot, -ENOMEM);
-			return;
-		}
+		if (!t->arg_copy)
+			return -ENOMEM;
 		memcpy(t->arg_copy, src, e->arg_len);
 		t->arg = t->arg_copy;
 	} else {
 		t->arg = src;
 	}
-	c->tasks[e->slot] = t;
-	if (c->ntasks++ == 0)
-		w->busy_conns++;
-	bkd_worker_count_start(w);
+	return 0;
+}
 
-	/* running stays raised until the result is handled: a completion in between must not free t. */
-	t->running++;
-	int rc = ref.handler(t, b->host, ref.state);
+/* What the handler returned, made into exactly one completion (now or later). */
+static void handler_returned(struct bk_task *t, int rc)
+{
 	if (rc == BK_TASK_DONE) {
 		if (!t->completed) {
 			bkd_log(BK_LOG_ERROR, "module %s: handler returned DONE without completing; failing the task",
@@ -175,6 +168,42 @@ void bkd_task_run_call(struct bkd_worker *w, struct bkd_conn *c, const struct bk
 		       bkd_registry_module_name(&t->ref), rc);
 		bkd_task_complete(t, -EIO, 0);
 	}
+}
+
+void bkd_task_run_call(struct bkd_worker *w, struct bkd_conn *c, const struct bk_sqe *e)
+{
+	struct bkd_broker *b = w->b;
+	struct bkd_fn_ref ref;
+	if (!route(w, c, e, &ref))
+		return;
+	struct bk_task *t = task_alloc(w);
+	if (!t) {
+		bkd_registry_release(b->reg, &ref, -ENOMEM);
+		complete_direct(w, c, e->slot, -ENOMEM);
+		return;
+	}
+	t->w = w;
+	t->conn = c;
+	t->slot = e->slot;
+	t->gen = e->gen;
+	t->ref = ref;
+	t->res = bkd_conn_rings_arena(&c->cr, e->res_off);
+	t->res_cap = e->res_cap;
+	t->arg_len = e->arg_len;
+	if (take_arg(t, c, e) < 0) {
+		task_recycle(w, t);
+		bkd_registry_release(b->reg, &ref, -ENOMEM);
+		complete_direct(w, c, e->slot, -ENOMEM);
+		return;
+	}
+	c->tasks[e->slot] = t;
+	if (c->ntasks++ == 0)
+		w->busy_conns++;
+	bkd_worker_count_start(w);
+
+	/* running stays raised until the result is handled: a completion in between must not free t. */
+	t->running++;
+	handler_returned(t, ref.handler(t, b->host, ref.state));
 	t->running--;
 	task_free_if_done(t);
 }
@@ -281,6 +310,8 @@ void bkd_task_op_done(struct bkd_op *op, int res)
 	struct bk_task *t = op->task;
 	bk_io_cb cb = op->cb;
 	void *ud = op->cb_ud;
+	if (op->filter)
+		res = op->filter(res);
 	op_unlink(op);
 	free(op);
 	t->running++;

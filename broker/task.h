@@ -10,6 +10,7 @@
 #ifndef BROKER_TASK_H
 #define BROKER_TASK_H
 
+#include <linux/openat2.h>
 #include <linux/time_types.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -33,13 +34,17 @@ struct bkd_op {
 	struct bkd_ud ud; /* BKD_UD_TASK_OP; its address is the io_uring user_data */
 	uint8_t type;
 	bool cancel_sent;
+	uint16_t personality; /* io_uring personality of the task's caller, 0: brokerd's own (personality.h) */
 	struct bk_task *task;
 	bk_io_cb cb;
 	void *cb_ud;
+	int (*filter)(int res); /* applied to the result before cb (an open's procfs check, host_api.c) */
+	struct open_how how; /* IORING_OP_OPENAT2 reads it at submission */
 	struct bkd_op *next, *prev; /* the task's pending ops */
 	struct __kernel_timespec ts;
 	/* offload: work runs on a pool thread, which writes result and posts item to the task's worker */
 	bk_work_fn work;
+	const struct bkd_caller *caller; /* whose credentials the pool thread takes for the work (creds.h) */
 	int result;
 	struct bkd_work work_item;
 	struct bkd_inbox_item item;

@@ -12,6 +12,15 @@
  * Threading: a handler and every callback of one task run on the worker
  * thread that owns the task, except offloaded work functions, which run on
  * the offload pool.  Several workers may run handlers of one module at once.
+ *
+ * Rights (docs/SECURITY.md): brokerd may serve many users at once.  A
+ * handler must do file-system and network access through host operations
+ * (openat, read, write, close; open_sync in offloaded work), never through
+ * raw syscalls: a privileged brokerd runs every host operation with the
+ * calling client's credentials (an io_uring personality) and offloaded work
+ * on a thread switched to them, while a raw syscall in a handler has
+ * brokerd's own rights and can reach brokerd's own /proc/self, which maps
+ * every client's memory.  host->caller tells a module who it works for.
  */
 #ifndef BROKER_MODULE_H
 #define BROKER_MODULE_H
@@ -39,6 +48,17 @@ extern "C" {
 
 typedef struct bk_task bk_task; /* opaque; owned by brokerd */
 typedef struct bk_host_api bk_host_api;
+
+/* The client a task runs for, as its socket reported it at connect (host->caller). */
+typedef struct bk_caller {
+	uint32_t size; /* set by the module to sizeof(bk_caller) as it was built; nothing past it is written */
+	uint32_t uid;
+	uint32_t gid;
+	int32_t pid; /* at connect time; the process may be gone and the pid reused */
+	uint32_t ngroups; /* supplementary groups */
+	uint32_t rsvd;
+	const uint32_t *groups; /* ngroups entries, valid while the task is alive */
+} bk_caller;
 
 /* Completion of a host operation: res is what io_uring returned (>= 0 or -errno), on the task's worker. */
 typedef void (*bk_io_cb)(bk_task *task, int res, void *user_data);
@@ -78,6 +98,10 @@ struct bk_host_api {
 	 * with the result.  When the task is cancelled, pending operations are
 	 * cancelled and their callbacks get -ECANCELED.  Buffers must stay valid
 	 * until cb runs.  Return 0 or -errno (then cb is not called).
+	 * They run with the client's credentials when brokerd is privileged.
+	 * openat resolves no magic link (-ELOOP, as openat2's
+	 * RESOLVE_NO_MAGICLINKS) and never opens a procfs file (-EACCES), so no
+	 * client reaches brokerd's /proc/self; the file is close-on-exec.
 	 */
 	int (*read)(bk_task *task, int fd, void *buf, uint32_t len, uint64_t offset, bk_io_cb cb, void *ud);
 	int (*write)(bk_task *task, int fd, const void *buf, uint32_t len, uint64_t offset, bk_io_cb cb, void *ud);
@@ -91,6 +115,16 @@ struct bk_host_api {
 
 	/* Log through brokerd (stderr, with level and module name). */
 	void (*log)(bk_task *task, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+	/* Added after the first release: check host->size (BK_HOST_HAS in modules/bk_mod.h) before use. */
+
+	/* Who the task runs for; out->size must be set first.  0, or -EINVAL for a bad size.  Any thread. */
+	int (*caller)(bk_task *task, bk_caller *out);
+	/*
+	 * For offloaded work (it blocks): open as openat does, with the same
+	 * rules and the client's credentials.  Returns the descriptor or -errno.
+	 */
+	int (*open_sync)(bk_task *task, int dfd, const char *path, int flags, uint32_t mode);
 };
 
 typedef struct bk_function_desc {

@@ -77,7 +77,7 @@ struct bk_msg_lookup {
 
 struct bk_msg_lookup_reply {
 	struct bk_msg_hdr h;
-	int32_t status; /* 0 or -ENOENT */
+	int32_t status; /* 0, -ENOENT, or -EACCES (--module-access) */
 	uint32_t fn;
 };
 
@@ -144,6 +144,7 @@ struct bk_wire_client {
 	uint64_t errors; /* tasks completed with an error status */
 	uint64_t violations;
 	uint64_t connected_ns; /* how long ago it connected */
+	char comm[16]; /* its process name when it connected (display only) */
 };
 
 struct bk_msg_path {
@@ -161,6 +162,6 @@ struct bk_msg_result {
 _Static_assert(sizeof(struct bk_msg_hdr) == 16, "msg hdr");
 _Static_assert(sizeof(struct bk_msg_hello) == 56, "hello");
 _Static_assert(sizeof(struct bk_wire_module) == 472, "wire module");
-_Static_assert(sizeof(struct bk_wire_client) == 88, "wire client");
+_Static_assert(sizeof(struct bk_wire_client) == 104, "wire client");
 
 #endif /* BROKER_WIRE_H */
