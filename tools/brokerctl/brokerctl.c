@@ -33,7 +33,8 @@ static const char usage_main[] =
 	"commands:\n"
 	"  status        version, uptime, workers, connections, tasks done, errors\n"
 	"  modules       loaded modules: name, version, functions, tasks done, in flight\n"
-	"  clients       connections: pid, uid, ring depths now, in flight, submitted, completed, errors\n"
+	"  clients       connections: pid, uid, process name, ring depths now, in flight, submitted,\n"
+	"                completed, errors (a caller who is not an administrator sees its own uid's only)\n"
 	"  load PATH     load a module .so\n"
 	"  unload NAME   unload a module once its tasks have drained\n"
 	"\n"
@@ -53,13 +54,18 @@ static const char *const usage_cmd[][2] = {
 		    "List loaded modules: name, version, state (active/draining), functions,\n"
 		    "tasks done, tasks in flight and the file it was loaded from.\n"},
 	{"clients", "usage: brokerctl [--socket PATH] [--json] clients\n"
-		    "List client connections: id, pid, uid, gid, worker, submission and completion ring\n"
-		    "depths now (used/size), slots, in flight, submitted, completed, errors, violations, age.\n"},
+		    "List client connections: id, pid, uid, gid, process name (comm, when it connected), worker,\n"
+		    "submission and completion ring depths now (used/size), slots, in flight, submitted,\n"
+		    "completed, errors, violations, age.  Root, brokerd's own uid and members of brokerd's\n"
+		    "--admin-gid see every client; anyone else sees the clients of their own uid.\n"},
 	{"load", "usage: brokerctl [--socket PATH] [--json] load PATH\n"
 		 "Load the module at PATH (a .so built against module.h).  A module of the same name\n"
-		 "is upgraded: new tasks go to the new version while the old one drains.\n"},
+		 "is upgraded: new tasks go to the new version while the old one drains.  Needs root,\n"
+		 "brokerd's uid or brokerd's --admin-gid; the file and its folder must be owned by root or\n"
+		 "brokerd's uid and not writable by group or others (brokerd checks before it runs any code).\n"},
 	{"unload", "usage: brokerctl [--socket PATH] [--json] unload NAME\n"
-		   "Stop routing tasks to module NAME, let its in-flight tasks finish, then unload it.\n"},
+		   "Stop routing tasks to module NAME, let its in-flight tasks finish, then unload it.\n"
+		   "Needs root, brokerd's uid or brokerd's --admin-gid.\n"},
 };
 
 static const char *cmd_usage(const char *cmd)
@@ -234,20 +240,23 @@ static int cmd_clients(struct ctx *x)
 	if (x->json)
 		printf("[");
 	struct table t;
-	const char *head[] = {"CONN", "PID",       "UID",       "WORKER", "SQ",         "CQ",
+	const char *head[] = {"CONN", "PID", "UID", "COMM", "WORKER", "SQ", "CQ",
 			      "SLOTS", "INFLIGHT", "SUBMITTED", "COMPLETED", "ERRORS", "VIOLATIONS", "AGE"};
-	const int right[] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
-	table_init(&t, 13, head, right);
+	const int right[] = {1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+	table_init(&t, 14, head, right);
 	for (uint32_t i = 0; i < n; i++) {
 		struct bk_wire_client *e = &m[i];
+		FIX(e->comm);
 		if (x->json) {
-			printf("%s\n  {\"conn_id\": %u, \"pid\": %u, \"uid\": %u, \"gid\": %u, \"worker\": %u, "
+			printf("%s\n  {\"conn_id\": %u, \"pid\": %u, \"uid\": %u, \"gid\": %u, \"comm\": ", i ? "," : "",
+			       e->conn_id, e->pid, e->uid, e->gid);
+			json_str(e->comm);
+			printf(", \"worker\": %u, "
 			       "\"sq_depth\": %u, \"sq_entries\": %u, \"cq_depth\": %u, \"cq_entries\": %u, \"nslots\": %u, "
 			       "\"inflight\": %" PRIu64 ", \"submitted\": %" PRIu64 ", \"completed\": %" PRIu64
 			       ", \"errors\": %" PRIu64 ", \"violations\": %" PRIu64 ", \"connected_ns\": %" PRIu64 "}",
-			       i ? "," : "", e->conn_id, e->pid, e->uid, e->gid, e->worker, e->sq_depth, e->sq_entries,
-			       e->cq_depth, e->cq_entries, e->nslots, e->inflight, e->submitted, e->completed, e->errors,
-			       e->violations, e->connected_ns);
+			       e->worker, e->sq_depth, e->sq_entries, e->cq_depth, e->cq_entries, e->nslots, e->inflight,
+			       e->submitted, e->completed, e->errors, e->violations, e->connected_ns);
 			continue;
 		}
 		char v[13][32];
@@ -264,9 +273,9 @@ static int cmd_clients(struct ctx *x)
 		snprintf(v[10], 32, "%" PRIu64, e->errors);
 		snprintf(v[11], 32, "%" PRIu64, e->violations);
 		fmt_dur(v[12], 32, e->connected_ns);
-		const char *row[13];
-		for (int k = 0; k < 13; k++)
-			row[k] = v[k];
+		const char *row[14] = {v[0], v[1], v[2], e->comm};
+		for (int k = 3; k < 13; k++)
+			row[k + 1] = v[k];
 		table_add(&t, row);
 	}
 	if (x->json)
