@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: MIT
+/*
+ * mu_util.c - helpers of the multi-user tests (mu_util.h).
+ */
+#include "mu_util.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#define CHILD_TIMEOUT_NS (30LL * BT_SEC)
+
+pid_t mu_spawn_as(const struct mu_ids *ids, int (*body)(void *arg), void *arg)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (ids->comm)
+			prctl(PR_SET_NAME, ids->comm);
+		/* A single-threaded child: the glibc wrappers change the whole (one-thread) process. */
+		if (setgroups(ids->ngroups, ids->groups) < 0 || setresgid(ids->gid, ids->gid, ids->gid) < 0 ||
+		    setresuid(ids->uid, ids->uid, ids->uid) < 0)
+			_exit(MU_SETID);
+		int rc = body(arg);
+		fflush(NULL);
+		_exit(rc);
+	}
+	return pid;
+}
+
+int mu_wait(pid_t pid)
+{
+	int64_t deadline = bk_now_ns() + CHILD_TIMEOUT_NS;
+	for (;;) {
+		int st;
+		pid_t r = waitpid(pid, &st, WNOHANG);
+		if (r == pid) {
+			if (WIFSIGNALED(st))
+				fail_msg("child %d died of signal %d", (int)pid, WTERMSIG(st));
+			return WEXITSTATUS(st);
+		}
+		assert_int_equal(r, 0);
+		if (bk_now_ns() > deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			fail_msg("child %d did not finish within 30 s", (int)pid);
+		}
+		struct timespec ts = { 0, 2000000 }; /* polls a deadline-bounded wait for the child */
+		nanosleep(&ts, NULL);
+	}
+}
+
+int mu_run_as(const struct mu_ids *ids, int (*body)(void *arg), void *arg)
+{
+	return mu_wait(mu_spawn_as(ids, body, arg));
+}
+
+int mu_need_root(void **state)
+{
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	return 0;
+}
+
+void mu_start(struct bk_test_broker *b, const char *const *extra)
+{
+	const char *mod = getenv("BK_CREDMOD");
+	if (!mod)
+		fail_msg("BK_CREDMOD is not set");
+	const char *argv[48];
+	int n = 0;
+	argv[n++] = "--socket-mode";
+	argv[n++] = "0666";
+	argv[n++] = "--module";
+	argv[n++] = mod;
+	for (int i = 0; extra && extra[i] && n < 47; i++)
+		argv[n++] = extra[i];
+	argv[n] = NULL;
+	bt_start(b, argv);
+	assert_int_equal(chmod(b->dir, 0711), 0); /* the harness's folder is 0700 */
+}
+
+int mu_connect(const char *socket, bk_client **c, char *why, size_t len)
+{
+	why[0] = 0;
+	*c = NULL;
+	return bk_connect_error(socket, NULL, c, why, len);
+}
+
+int mu_call(bk_client *c, const char *name, const char *arg, char *out, size_t cap)
+{
+	bk_fn fn;
+	int r = bk_lookup(c, name, &fn);
+	if (r < 0)
+		return r;
+	bk_future *f = NULL;
+	r = bk_submit(c, fn, arg, arg ? strlen(arg) : 0, &f);
+	if (r < 0)
+		return r;
+	r = bk_wait(f, 10 * BT_SEC);
+	if (r < 0) {
+		bk_release(f);
+		return r;
+	}
+	const void *data = NULL;
+	size_t n = 0;
+	int st = bk_result(f, &data, &n);
+	if (out && cap) {
+		size_t k = st == 0 && data ? (n < cap - 1 ? n : cap - 1) : 0;
+		memcpy(out, data, k);
+		out[k] = 0;
+	}
+	bk_release(f);
+	return st;
+}
