@@ -5,6 +5,9 @@
 #include "mu_util.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <grp.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -20,7 +23,19 @@
 
 #include <cmocka.h>
 
+#include "control.h"
+
 #define CHILD_TIMEOUT_NS (30LL * BT_SEC)
+
+/* In a child: groups, gid, uid (all three of each); false if any step failed. */
+static bool become(const struct mu_ids *ids)
+{
+	if (ids->comm)
+		prctl(PR_SET_NAME, ids->comm);
+	/* A single-threaded child: the glibc wrappers change the whole (one-thread) process. */
+	return setgroups(ids->ngroups, ids->groups) == 0 && setresgid(ids->gid, ids->gid, ids->gid) == 0 &&
+	       setresuid(ids->uid, ids->uid, ids->uid) == 0;
+}
 
 pid_t mu_spawn_as(const struct mu_ids *ids, int (*body)(void *arg), void *arg)
 {
@@ -28,11 +43,7 @@ pid_t mu_spawn_as(const struct mu_ids *ids, int (*body)(void *arg), void *arg)
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		if (ids->comm)
-			prctl(PR_SET_NAME, ids->comm);
-		/* A single-threaded child: the glibc wrappers change the whole (one-thread) process. */
-		if (setgroups(ids->ngroups, ids->groups) < 0 || setresgid(ids->gid, ids->gid, ids->gid) < 0 ||
-		    setresuid(ids->uid, ids->uid, ids->uid) < 0)
+		if (!become(ids))
 			_exit(MU_SETID);
 		int rc = body(arg);
 		fflush(NULL);
@@ -126,4 +137,68 @@ int mu_call(bk_client *c, const char *name, const char *arg, char *out, size_t c
 	}
 	bk_release(f);
 	return st;
+}
+
+int mu_ctl(const char *socket, uint16_t type, const char *arg, char *msg, size_t len)
+{
+	struct bkctl k;
+	msg[0] = 0;
+	int r = bkctl_open(&k, socket, 5000, msg, len);
+	if (r < 0)
+		return r;
+	struct bk_msg_path req = { .h.type = type };
+	snprintf(req.path, sizeof(req.path), "%s", arg);
+	struct bk_msg_result res;
+	r = bkctl_call(&k, &req, sizeof(req), BK_MSG_RESULT, &res, sizeof(res), msg, len);
+	bkctl_close(&k);
+	if (r >= (int)sizeof(res)) {
+		res.message[sizeof(res.message) - 1] = 0;
+		snprintf(msg, len, "%s", res.message);
+		return res.status;
+	}
+	return r;
+}
+
+int mu_brokerctl(const struct mu_ids *ids, const char *const *args, char *out, size_t cap)
+{
+	const char *bin = getenv("BK_BROKERCTL");
+	if (!bin)
+		return -EINVAL;
+	int p[2];
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return -errno;
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		if (ids && !become(ids))
+			_exit(MU_SETID);
+		dup2(p[1], STDOUT_FILENO);
+		dup2(p[1], STDERR_FILENO);
+		const char *argv[32] = { bin };
+		for (int i = 0; args[i] && i < 30; i++)
+			argv[i + 1] = args[i];
+		execv(bin, (char *const *)argv);
+		_exit(127);
+	}
+	close(p[1]);
+	size_t got = 0;
+	int64_t deadline = bk_now_ns() + 10 * BT_SEC;
+	for (;;) {
+		struct pollfd pf = { .fd = p[0], .events = POLLIN };
+		int64_t left_ms = (deadline - bk_now_ns()) / 1000000;
+		if (left_ms <= 0 || poll(&pf, 1, (int)left_ms) <= 0)
+			break;
+		char tmp[512];
+		ssize_t n = read(p[0], tmp, sizeof(tmp));
+		if (n <= 0)
+			break;
+		size_t k = (size_t)n < cap - 1 - got ? (size_t)n : cap - 1 - got;
+		memcpy(out + got, tmp, k);
+		got += k;
+	}
+	out[got] = 0;
+	close(p[0]);
+	return mu_wait(pid);
 }

@@ -48,6 +48,13 @@ int mu_connect(const char *socket, bk_client **c, char *why, size_t len);
  * result as a NUL-ended string (cut to cap - 1). */
 int mu_call(bk_client *c, const char *name, const char *arg, char *out, size_t cap);
 
+/* LOAD or UNLOAD (type) of arg over a control connection: the status, with brokerd's message in msg. */
+int mu_ctl(const char *socket, uint16_t type, const char *arg, char *msg, size_t len);
+
+/* Run $BK_BROKERCTL with args (NULL-ended) as ids (NULL: as we are): its exit status, its stdout and stderr
+ * together in out (cut to cap - 1 bytes).  In the test process only (it fails the test on a timeout). */
+int mu_brokerctl(const struct mu_ids *ids, const char *const *args, char *out, size_t cap);
+
 /* Exit code of a failed check in a child: print where and why, then return from the body with it. */
 #define MU_CHECK(cond, code, ...)                                                                               \
 	do {                                                                                                     \
