@@ -13,12 +13,14 @@
  *              end of file.  LENGTH is capped at the task's result buffer size
  *              (like read(2), the result length says how much was read).
  *              Errors of open/read complete with their -errno (e.g. -ENOENT,
- *              -EACCES, -EISDIR), cancellation with -ECANCELED.
- * The file is opened with brokerd's credentials (brokerd's access policy
- * decides who may connect at all).  The chain is openat -> read (repeated on
- * short reads) -> close, each step a host io_uring operation whose callback
- * starts the next; the fd is closed on every path, errors and cancellation
- * included.
+ *              -EACCES, -EISDIR, -ELOOP), cancellation with -ECANCELED.
+ * The file is opened through host->openat, so with the caller's credentials
+ * when brokerd is privileged (a nobody client reads what nobody may read),
+ * never through a magic link (-ELOOP) and never onto procfs (-EACCES: not
+ * brokerd's /proc/self/mem or maps; docs/SECURITY.md).  The chain is openat
+ * -> read (repeated on short reads) -> close, each step a host io_uring
+ * operation whose callback starts the next; the fd is closed on every path,
+ * errors and cancellation included.
  */
 #include <errno.h>
 #include <fcntl.h>
