@@ -58,15 +58,19 @@ void bkd_admit_fini(struct bkd_broker *b)
 	b->limits = NULL;
 }
 
-/* A connection closed at once: a line a second at most, so a flood cannot fill the log. */
-static void log_drop(struct bkd_broker *b, const char *why, unsigned uid, int pid)
+/* A connection closed at once (c NULL: not even its credentials were read): a line a second at most, so a flood
+ * cannot fill the log. */
+static void log_drop(struct bkd_broker *b, const char *why, const struct bkd_conn *c)
 {
 	int64_t now = bk_now_ns();
 	if (now - b->drops_logged_ns < 1000 * NS_PER_MS) {
 		b->drops_unlogged++;
 		return;
 	}
-	bkd_warn("connection of uid %u pid %d closed at once: %s (%llu more since the last such line)", uid, pid, why,
+	char who[48] = "a connection";
+	if (c)
+		snprintf(who, sizeof(who), "connection of uid %u pid %d", (unsigned)c->cred.uid, (int)c->cred.pid);
+	bkd_warn("%s closed at once: %s (%llu more since the last such line)", who, why,
 		 (unsigned long long)b->drops_unlogged);
 	b->drops_logged_ns = now;
 	b->drops_unlogged = 0;
@@ -81,7 +85,7 @@ static int drop_with_spare(struct bkd_broker *b)
 		b->spare_fd = -1;
 		int fd = accept4(b->listen_fd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd >= 0) {
-			log_drop(b, "out of file descriptors", (unsigned)-1, -1);
+			log_drop(b, "out of file descriptors", NULL);
 			close(fd);
 		}
 		b->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -120,7 +124,7 @@ static bool count_new(struct bkd_broker *b, struct bkd_conn *c, int fd)
 {
 	if (low_on_fds(fd)) {
 		if (b->low_fd_conns >= BKD_ADMIT_LOW_FD_CONNS) {
-			log_drop(b, "low on file descriptors", (unsigned)c->cred.uid, (int)c->cred.pid);
+			log_drop(b, "low on file descriptors", c);
 			return false;
 		}
 		b->low_fd_conns++;
@@ -135,7 +139,7 @@ static bool count_new(struct bkd_broker *b, struct bkd_conn *c, int fd)
 		c->refusing_counted = true;
 		return true;
 	default:
-		log_drop(b, "over --max-conns-per-uid", (unsigned)c->cred.uid, (int)c->cred.pid);
+		log_drop(b, "over --max-conns-per-uid", c);
 		return false;
 	}
 }
