@@ -124,7 +124,13 @@ static int lookup_slow(struct bkd_worker *w, struct pers_table *t, struct bkd_ca
 
 int bkd_pers_for(struct bkd_pers *p, struct bkd_worker *w, struct bkd_caller *c)
 {
-	if (!c->switch_needed)
+	/*
+	 * A privileged brokerd gives every client operation a personality, its own credentials included for
+	 * a caller that has them: an SQE without one runs with whatever credentials the thread issuing it has,
+	 * and an io-wq thread the kernel creates from task work that runs while the worker is switched (during
+	 * a registration) would have the switched ones for life.
+	 */
+	if (!bkd_creds_privileged())
 		return 0;
 	struct pers_table *t = &p->t[w->idx];
 	if (c->pers_w == w) {

@@ -29,8 +29,9 @@ void bkd_pers_destroy(struct bkd_pers *p);
 
 /*
  * On worker thread w only: the personality id to put in an SQE that must
- * run as c, registering it if needed; 0 when c's operations run with
- * brokerd's own credentials (!c->switch_needed), or -errno when the
+ * run as c, registering it if needed (when c's credentials are brokerd's
+ * own, they are registered as they are, without a switch); 0 when brokerd
+ * is not privileged (nothing is ever switched), or -errno when the
  * credentials could not be switched or registered (the operation must then
  * not be started).
  */
