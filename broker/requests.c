@@ -38,6 +38,35 @@ static int send_msg(struct bkd_conn *c, const void *buf, size_t len, const int *
 	return 0;
 }
 
+/*
+ * Refusals are logged with uid and pid, but a client can be refused as fast as it can ask: at most
+ * REFUSALS_PER_SEC lines a second, then one line saying how many were left out.  Control thread only.
+ */
+#define REFUSALS_PER_SEC 20
+__attribute__((format(printf, 1, 2))) static void log_refusal(const char *fmt, ...)
+{
+	static int64_t second;
+	static unsigned lines;
+	static unsigned long long skipped;
+	int64_t now = bk_now_ns() / 1000000000;
+	if (now != second) {
+		if (skipped)
+			bkd_warn("%llu more refusal(s) not logged", skipped);
+		second = now;
+		lines = 0;
+		skipped = 0;
+	}
+	if (lines >= REFUSALS_PER_SEC) {
+		skipped++;
+		return;
+	}
+	lines++;
+	va_list ap;
+	va_start(ap, fmt);
+	bkd_logv_from("brokerd", BK_LOG_WARN, fmt, ap);
+	va_end(ap);
+}
+
 static void hdr_init(struct bk_msg_hdr *h, uint16_t type, size_t len, uint32_t seq)
 {
 	h->magic = BK_WIRE_MAGIC;
@@ -91,7 +120,7 @@ __attribute__((format(printf, 4, 5))) static int hello_fail(struct bkd_conn *c, 
 	va_start(ap, fmt);
 	vsnprintf(r.error, sizeof(r.error), fmt, ap);
 	va_end(ap);
-	bkd_warn("conn %u (pid %d uid %u): handshake refused: %s", c->id, (int)c->cred.pid, (unsigned)c->cred.uid,
+	log_refusal("conn %u (pid %d uid %u): handshake refused: %s", c->id, (int)c->cred.pid, (unsigned)c->cred.uid,
 		 r.error);
 	(void)send_msg(c, &r, sizeof(r), NULL, 0);
 	return -EPROTO;
@@ -250,7 +279,7 @@ static int handle_lookup(struct bkd_broker *b, struct bkd_conn *c, const struct 
 	const char *dot = strchr(name, '.');
 	const struct bkd_access_rule *rule = bkd_access_find(b->access, name, dot ? (size_t)(dot - name) : strlen(name));
 	if (!bkd_access_allows(rule, c->caller)) {
-		bkd_warn("conn %u (pid %d uid %u): lookup of %s refused by --module-access", c->id, (int)c->cred.pid,
+		log_refusal("conn %u (pid %d uid %u): lookup of %s refused by --module-access", c->id, (int)c->cred.pid,
 			 (unsigned)c->cred.uid, name);
 		r.status = -EACCES;
 	} else {
@@ -271,7 +300,7 @@ static int handle_load(struct bkd_broker *b, struct bkd_conn *c, const struct bk
 		char need[64] = "";
 		if (b->opt.admin_gid >= 0)
 			snprintf(need, sizeof(need), " or group %ld", b->opt.admin_gid);
-		bkd_warn("conn %u (pid %d uid %u): %s %s refused: not an administrator", c->id, (int)c->cred.pid,
+		log_refusal("conn %u (pid %d uid %u): %s %s refused: not an administrator", c->id, (int)c->cred.pid,
 			 (unsigned)c->cred.uid, what, path);
 		return send_result(c, m->h.seq, -EPERM, "permission denied: %s needs root%s", what, need);
 	}
