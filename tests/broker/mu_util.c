@@ -87,7 +87,7 @@ int mu_need_root(void **state)
 	return 0;
 }
 
-void mu_start(struct bk_test_broker *b, const char *const *extra)
+void mu_start(struct bkt_brokerd *b, const char *const *extra)
 {
 	const char *mod = getenv("BK_CREDMOD");
 	if (!mod)
@@ -141,16 +141,16 @@ int mu_call(bk_client *c, const char *name, const char *arg, char *out, size_t c
 
 int mu_ctl(const char *socket, uint16_t type, const char *arg, char *msg, size_t len)
 {
-	struct bkctl k;
+	struct bkc_ctl k;
 	msg[0] = 0;
-	int r = bkctl_open(&k, socket, 5000, msg, len);
+	int r = bkc_ctl_open(&k, socket, 5000, msg, len);
 	if (r < 0)
 		return r;
 	struct bk_msg_path req = { .h.type = type };
 	snprintf(req.path, sizeof(req.path), "%s", arg);
 	struct bk_msg_result res;
-	r = bkctl_call(&k, &req, sizeof(req), BK_MSG_RESULT, &res, sizeof(res), msg, len);
-	bkctl_close(&k);
+	r = bkc_ctl_call(&k, &req, sizeof(req), BK_MSG_RESULT, &res, sizeof(res), msg, len);
+	bkc_ctl_close(&k);
 	if (r >= (int)sizeof(res)) {
 		res.message[sizeof(res.message) - 1] = 0;
 		snprintf(msg, len, "%s", res.message);

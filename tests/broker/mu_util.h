@@ -39,7 +39,7 @@ int mu_need_root(void **state);
 
 /* Start brokerd with the test module (cred, from $BK_CREDMOD), the socket open to everyone (0666) and extra
  * flags; the harness's folder becomes searchable so other users reach the socket. */
-void mu_start(struct bk_test_broker *b, const char *const *extra);
+void mu_start(struct bkt_brokerd *b, const char *const *extra);
 
 /* Connect to socket: the bk_connect_error result; the reason goes to why. */
 int mu_connect(const char *socket, bk_client **c, char *why, size_t len);

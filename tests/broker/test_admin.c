@@ -71,7 +71,7 @@ static int group_member_is_admin(void *arg)
 static void test_admin_operations(void **state)
 {
 	(void)state;
-	struct bk_test_broker b;
+	struct bkt_brokerd b;
 	const char *const extra[] = { "--allow-uid", "65534", "--allow-uid", "65533", "--admin-gid", "4242", NULL };
 	/* The cred module is not loaded at start here: mu_start loads it, so start plainly with an open socket. */
 	const char *const flags[] = { "--socket-mode", "0666", extra[0], extra[1], extra[2], extra[3], extra[4],
@@ -144,7 +144,7 @@ static void test_module_file_checks(void **state)
 	snprintf(marker, sizeof(marker), "%s/constructor-ran", dir);
 	assert_int_equal(mkdir(open_dir, 0700), 0);
 	assert_int_equal(setenv("BK_TEST_CTOR_MARKER", marker, 1), 0); /* brokerd inherits it */
-	struct bk_test_broker b;
+	struct bkt_brokerd b;
 	bt_start(&b, NULL);
 	const char *mod = getenv("BK_CREDMOD");
 
@@ -213,7 +213,7 @@ static int lookups_of(void *arg)
 static void test_module_access(void **state)
 {
 	(void)state;
-	struct bk_test_broker b;
+	struct bkt_brokerd b;
 	const char *const extra[] = { "--allow-uid", "65534", "--allow-uid", "65533", "--module-access", "hash=uid:0",
 				      "--module-access", "echo=gid:4242,uid:0", NULL };
 	mu_start(&b, extra);

@@ -98,7 +98,7 @@ static int raw_open(struct raw *r, const char *path)
 	    rep.status != 0 || nfds < 1)
 		return -EPROTO;
 	char err[256];
-	int rc = bk_region_map(fds[0], &r->v, err, sizeof(err));
+	int rc = bkc_region_map(fds[0], &r->v, err, sizeof(err));
 	close(fds[0]);
 	if (nfds == 2)
 		r->wake_efd = fds[1];
@@ -218,7 +218,7 @@ static int attacker(void *arg)
 	int rc = attack_rings(&r);
 	if (rc == MU_OK)
 		rc = attack_proc(x);
-	bk_region_unmap(&r.v);
+	bkc_region_unmap(&r.v);
 	if (r.wake_efd >= 0)
 		close(r.wake_efd);
 	close(r.fd);
@@ -228,7 +228,7 @@ static int attacker(void *arg)
 static void test_futures_isolated(void **state)
 {
 	(void)state;
-	struct bk_test_broker b;
+	struct bkt_brokerd b;
 	const char *const extra[] = { "--allow-uid", "65534", "--allow-uid", "65533", NULL };
 	mu_start(&b, extra);
 	int up[2], down[2];

@@ -88,7 +88,7 @@ static int fill_to_limit(void *arg)
 /* nobody fills one limit; while it sits there root connects and is served. */
 static void limit_case(const char *flag, const char *value, unsigned fit, uint32_t small_slots)
 {
-	struct bk_test_broker b;
+	struct bkt_brokerd b;
 	const char *const extra[] = { "--allow-uid", "65534", flag, value, NULL };
 	mu_start(&b, extra);
 	int up[2], down[2];
@@ -127,15 +127,15 @@ static void test_conns_per_uid(void **state)
 static void test_inflight_per_uid(void **state)
 {
 	(void)state;
-	/* Two default connections reserve 2 x 1024 slots; a third of 1024 is over, one of 256 fits. */
-	limit_case("--max-inflight-per-uid", "2500", 2, 256);
+	/* Two default connections reserve 2 x 256 slots; a third of 256 is over, one of 64 fits. */
+	limit_case("--max-inflight-per-uid", "600", 2, 64);
 }
 
 static void test_region_bytes_per_uid(void **state)
 {
 	(void)state;
 	/* A default region is a little over 4 MiB (its 4 MiB zero-copy area and the rest). */
-	limit_case("--max-region-bytes-per-uid", "10M", 2, 256);
+	limit_case("--max-region-bytes-per-uid", "10M", 2, 64);
 }
 
 /* ---- descriptors -------------------------------------------------------------------- */
@@ -150,7 +150,7 @@ static void test_fd_exhaustion(void **state)
 	assert_int_equal(getrlimit(RLIMIT_NOFILE, &mine), 0);
 	low = (struct rlimit){ .rlim_cur = 128, .rlim_max = mine.rlim_max };
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
-	struct bk_test_broker b;
+	struct bkt_brokerd b;
 	bt_start(&b, NULL);
 	assert_int_equal(setrlimit(RLIMIT_NOFILE, &mine), 0);
 	assert_int_equal(prlimit(b.pid, RLIMIT_NOFILE, NULL, &theirs), 0);
@@ -265,7 +265,7 @@ static int connect_retry(void *arg)
 static void test_silent_handshakes(void **state)
 {
 	(void)state;
-	struct bk_test_broker b;
+	struct bkt_brokerd b;
 	char ms[16];
 	snprintf(ms, sizeof(ms), "%d", HANDSHAKE_MS);
 	const char *const extra[] = { "--allow-uid", "65534", "--handshake-timeout-ms", ms, NULL };

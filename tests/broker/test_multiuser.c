@@ -111,7 +111,7 @@ static void test_file_rights(void **state)
 	(void)state;
 	struct files f;
 	files_make(&f);
-	struct bk_test_broker b;
+	struct bkt_brokerd b;
 	const char *const extra[] = { "--allow-uid", "65534", NULL };
 	mu_start(&b, extra);
 	struct ctx x = { .socket = b.socket, .f = &f };
@@ -170,7 +170,7 @@ static void test_procfs_refused(void **state)
 	(void)state;
 	struct files f;
 	files_make(&f);
-	struct bk_test_broker b;
+	struct bkt_brokerd b;
 	const char *const extra[] = { "--allow-uid", "65534", NULL };
 	mu_start(&b, extra);
 	struct ctx x = { .socket = b.socket, .f = &f, .brokerd = b.pid };
@@ -191,14 +191,14 @@ static _Alignas(8) uint8_t list_buf[BK_WIRE_MAX_MSG];
 /* CLIENTS as whoever calls: the number of records, how many are of uid and whether one is named comm. */
 static int list_clients(const char *socket, uid_t uid, unsigned *of_uid, bool *named, const char *comm)
 {
-	struct bkctl k;
+	struct bkc_ctl k;
 	char err[256];
-	int r = bkctl_open(&k, socket, 5000, err, sizeof(err));
+	int r = bkc_ctl_open(&k, socket, 5000, err, sizeof(err));
 	if (r < 0)
 		return r;
 	struct bk_msg_list req = { .h.type = BK_MSG_CLIENTS, .start = 0 };
-	int n = bkctl_call(&k, &req, sizeof(req), BK_MSG_CLIENTS_REPLY, list_buf, sizeof(list_buf), err, sizeof(err));
-	bkctl_close(&k);
+	int n = bkc_ctl_call(&k, &req, sizeof(req), BK_MSG_CLIENTS_REPLY, list_buf, sizeof(list_buf), err, sizeof(err));
+	bkc_ctl_close(&k);
 	if (n < (int)sizeof(struct bk_msg_list_reply))
 		return n < 0 ? n : -EPROTO;
 	const struct bk_msg_list_reply *rep = (const void *)list_buf;
@@ -236,7 +236,7 @@ static int nobody_lists(void *arg)
 static void test_clients_visibility(void **state)
 {
 	(void)state;
-	struct bk_test_broker b;
+	struct bkt_brokerd b;
 	const char *const extra[] = { "--allow-uid", "65534", NULL };
 	mu_start(&b, extra);
 	bk_client *mine = bt_connect(b.socket);
@@ -286,7 +286,7 @@ static int connect_gives(void *arg)
 /* brokerd with mode and group flags: the socket's mode/group, and what nobody's connect gives. */
 static void socket_case(const char *mode, const char *group, unsigned want_mode, int want_code)
 {
-	struct bk_test_broker b;
+	struct bkt_brokerd b;
 	const char *const extra[] = { "--allow-uid", "65534", "--socket-mode", mode, group ? "--socket-group" : NULL,
 				      group, NULL };
 	mu_start(&b, extra); /* its --socket-mode 0666 comes first; ours is the one that counts */
