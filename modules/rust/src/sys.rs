@@ -44,6 +44,19 @@ pub struct bk_host_api {
     pub timeout: Option<unsafe extern "C" fn(*mut bk_task, u64, bk_io_cb, *mut c_void) -> c_int>,
     pub offload: Option<unsafe extern "C" fn(*mut bk_task, bk_work_fn, bk_io_cb, *mut c_void) -> c_int>,
     pub log: Option<unsafe extern "C" fn(task: *mut bk_task, level: c_int, fmt: *const c_char, ...)>,
+    pub caller: Option<unsafe extern "C" fn(task: *mut bk_task, out: *mut bk_caller) -> c_int>,
+    pub open_sync: Option<unsafe extern "C" fn(*mut bk_task, c_int, *const c_char, c_int, u32) -> c_int>,
+}
+
+#[repr(C)]
+pub struct bk_caller {
+    pub size: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub pid: i32,
+    pub ngroups: u32,
+    pub rsvd: u32,
+    pub groups: *const u32,
 }
 
 #[repr(C)]

@@ -22,7 +22,9 @@ int main(void)
 	S(bk_host_api); F(bk_host_api, size); F(bk_host_api, abi_version); F(bk_host_api, arg);
 	F(bk_host_api, result); F(bk_host_api, complete); F(bk_host_api, cancelled); F(bk_host_api, read);
 	F(bk_host_api, write); F(bk_host_api, openat); F(bk_host_api, close); F(bk_host_api, timeout);
-	F(bk_host_api, offload); F(bk_host_api, log);
+	F(bk_host_api, offload); F(bk_host_api, log); F(bk_host_api, caller); F(bk_host_api, open_sync);
+	S(bk_caller); F(bk_caller, size); F(bk_caller, uid); F(bk_caller, gid); F(bk_caller, pid);
+	F(bk_caller, ngroups); F(bk_caller, groups);
 	S(bk_function_desc); F(bk_function_desc, name); F(bk_function_desc, handler); F(bk_function_desc, flags);
 	S(bk_module_desc); F(bk_module_desc, size); F(bk_module_desc, abi_version); F(bk_module_desc, name);
 	F(bk_module_desc, version); F(bk_module_desc, functions); F(bk_module_desc, nfunctions);
@@ -85,6 +87,15 @@ fn mirror_matches_module_h() {
         ("bk_host_api.timeout", offset!(bk_host_api, timeout)),
         ("bk_host_api.offload", offset!(bk_host_api, offload)),
         ("bk_host_api.log", offset!(bk_host_api, log)),
+        ("bk_host_api.caller", offset!(bk_host_api, caller)),
+        ("bk_host_api.open_sync", offset!(bk_host_api, open_sync)),
+        ("bk_caller", size_of::<bk_caller>() as i64),
+        ("bk_caller.size", offset!(bk_caller, size)),
+        ("bk_caller.uid", offset!(bk_caller, uid)),
+        ("bk_caller.gid", offset!(bk_caller, gid)),
+        ("bk_caller.pid", offset!(bk_caller, pid)),
+        ("bk_caller.ngroups", offset!(bk_caller, ngroups)),
+        ("bk_caller.groups", offset!(bk_caller, groups)),
         ("bk_function_desc", size_of::<bk_function_desc>() as i64),
         ("bk_function_desc.name", offset!(bk_function_desc, name)),
         ("bk_function_desc.handler", offset!(bk_function_desc, handler)),
