@@ -231,8 +231,7 @@ int bkd_broker_fini(struct bkd_broker *b)
 		b->offload = NULL;
 	}
 	if (b->up >= UP_WORKERS) {
-		for (unsigned i = 0; i < b->nworkers; i++)
-			bkd_worker_join(&b->workers[i]);
+		bkd_workers_join(b->workers, b->nworkers);
 		bkd_control_free_conns(b);
 		free(b->workers);
 		b->workers = NULL;

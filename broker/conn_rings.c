@@ -276,8 +276,11 @@ static uint32_t depth(const struct bk_ring_ctl *ctl, uint32_t entries)
 {
 	uint32_t head = atomic_load_explicit(&((struct bk_ring_ctl *)ctl)->head, memory_order_relaxed);
 	uint32_t tail = atomic_load_explicit(&((struct bk_ring_ctl *)ctl)->tail, memory_order_relaxed);
-	uint32_t d = tail - head;
-	return d > entries ? entries : d;
+	int32_t d = (int32_t)(tail - head);
+	/* A tail behind the head: the broker took entries by their seq before the tail arrived (ring.h). */
+	if (d < 0)
+		return 0;
+	return (uint32_t)d > entries ? entries : (uint32_t)d;
 }
 
 uint32_t bkd_conn_rings_sq_depth(const struct bkd_conn_rings *cr)

@@ -73,13 +73,20 @@ static void handle_item(struct bkd_worker *w, struct bkd_inbox_item *it)
 	case BKD_IN_ADD_CONN:
 		bkd_wconn_link(w, c);
 		if (w->draining)
-			atomic_store_explicit(&c->region.v.hdr->broker_state, BK_BROKER_DRAINING, memory_order_release);
+		{
+			/* Only from running: a teardown that overtook this hand-over already said GONE. */
+			uint32_t running = BK_BROKER_RUNNING;
+			atomic_compare_exchange_strong_explicit(&c->region.v.hdr->broker_state, &running,
+								BK_BROKER_DRAINING, memory_order_release,
+								memory_order_relaxed);
+		}
 		break;
 	case BKD_IN_TEARDOWN:
-		if (atomic_load_explicit(&c->w, memory_order_relaxed) != w) {
+		/* Acquire: pairs with the release of a hand-over, so what the other owner did to c is seen. */
+		if (bkd_conn_worker(c) != w) {
 			/* We handed c on after the control thread read its owner.  The new owner may see this before
 			 * its ADD (migrate stores the owner first): it then tears c down as soon as c arrives. */
-			bkd_inbox_post(&atomic_load_explicit(&c->w, memory_order_relaxed)->inbox, it, BKD_IN_TEARDOWN, c);
+			bkd_inbox_post(&bkd_conn_worker(c)->inbox, it, BKD_IN_TEARDOWN, c);
 			break;
 		}
 		c->teardown_received = true;
@@ -412,14 +419,22 @@ int bkd_worker_start(struct bkd_broker *b, struct bkd_worker *w, unsigned idx)
 	return r;
 }
 
-void bkd_worker_join(struct bkd_worker *w)
+void bkd_workers_join(struct bkd_worker *ws, unsigned n)
 {
-	if (!w->started)
-		return;
-	bkd_inbox_post(&w->inbox, &w->stop_item, BKD_IN_STOP, NULL);
-	pthread_join(w->thread, NULL);
-	w->started = false;
-	bkd_inbox_fini(&w->inbox);
-	pthread_mutex_destroy(&w->start_lock);
-	pthread_cond_destroy(&w->start_cond);
+	/* In three passes: a worker still running may post to another (a hand-over, a forwarded teardown), so
+	 * no inbox is finalised before every thread has left its loop. */
+	for (unsigned i = 0; i < n; i++)
+		if (ws[i].started)
+			bkd_inbox_post(&ws[i].inbox, &ws[i].stop_item, BKD_IN_STOP, NULL);
+	for (unsigned i = 0; i < n; i++)
+		if (ws[i].started)
+			pthread_join(ws[i].thread, NULL);
+	for (unsigned i = 0; i < n; i++) {
+		if (!ws[i].started)
+			continue;
+		ws[i].started = false;
+		bkd_inbox_fini(&ws[i].inbox);
+		pthread_mutex_destroy(&ws[i].start_lock);
+		pthread_cond_destroy(&ws[i].start_cond);
+	}
 }

@@ -77,7 +77,8 @@ struct bkd_worker {
 
 /* Create the thread and its ring; returns once the ring exists (0) or failed (-errno). */
 int bkd_worker_start(struct bkd_broker *b, struct bkd_worker *w, unsigned idx);
-void bkd_worker_join(struct bkd_worker *w);
+/* Stop and join every started worker of ws[0..n). */
+void bkd_workers_join(struct bkd_worker *ws, unsigned n);
 
 /* ---- for task.c and host_api.c (worker thread only) ---------------------- */
 

@@ -60,16 +60,28 @@ void bkd_wconn_cancel_tasks(struct bkd_conn *c)
 			bkd_task_cancel(c->tasks[s]);
 }
 
+/* Every queued SQE to the kernel; false if some are still queued (a partial submit, or an error). */
+static bool submit_all(struct bkd_worker *w)
+{
+	if (io_uring_sq_ready(&w->ring)) {
+		int r = io_uring_submit(&w->ring);
+		if (r < 0)
+			bkd_err("worker %u: io_uring_submit: %s", w->idx, strerror(-r));
+		w->sqes_queued = 0;
+	}
+	return io_uring_sq_ready(&w->ring) == 0;
+}
+
 /* Cancel c's armed wake request, once (its completion clears wait_armed and wait_cancel_sent). */
 static void cancel_wait(struct bkd_worker *w, struct bkd_conn *c)
 {
 	if (!c->wait_armed || c->wait_cancel_sent)
 		return;
 	struct io_uring_sqe *sqe = bkd_worker_sqe(w);
-	if (sqe) {
-		io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)&c->wait_ud, 0);
-		io_uring_sqe_set_data64(sqe, 0);
-	}
+	if (!sqe)
+		return; /* tried again by the next teardown or round that asks */
+	io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)&c->wait_ud, 0);
+	io_uring_sqe_set_data64(sqe, 0);
 	c->wait_cancel_sent = true;
 }
 
@@ -112,14 +124,10 @@ void bkd_wconn_finish_torn(struct bkd_worker *w)
 	struct bkd_conn *c = w->conns;
 	while (c) {
 		struct bkd_conn *next = c->wnext;
-		if (c->torn && c->teardown_received && c->ntasks == 0 && !c->wait_armed) {
+		/* Every SQE that names this connection's memory or fds goes to the kernel before the control thread
+		 * may unmap or close them; what cannot go now is retried on a later turn. */
+		if (c->torn && c->teardown_received && c->ntasks == 0 && !c->wait_armed && submit_all(w)) {
 			conn_unlink(w, c);
-			/* Every SQE that names this connection's memory or fds goes to the kernel before the control
-			 * thread may unmap or close them. */
-			int r = io_uring_submit(&w->ring);
-			if (r < 0)
-				bkd_err("worker %u: io_uring_submit: %s", w->idx, strerror(-r));
-			w->sqes_queued = 0;
 			atomic_fetch_sub_explicit(&w->nconns, 1, memory_order_relaxed);
 			bkd_inbox_post(&w->b->ctl_inbox, &c->done_item, BKD_IN_CONN_DONE, c);
 		}
@@ -161,18 +169,12 @@ static bool quiescent(const struct bkd_worker *w, struct bkd_conn *c)
 	return !w->draining && !c->torn && !c->ntasks && !c->dirty && !bkd_conn_rings_backlog(&c->cr);
 }
 
-static void hand_over(struct bkd_worker *w, struct bkd_conn *c, struct bkd_worker *to)
+static bool hand_over(struct bkd_worker *w, struct bkd_conn *c, struct bkd_worker *to)
 {
 	/* Queued SQEs may name c's futex word or eventfd (wake-ups): they reach the kernel before c can be
-	 * torn down through its new owner and unmapped or closed. */
-	if (io_uring_sq_ready(&w->ring)) {
-		int r = io_uring_submit(&w->ring);
-		if (r < 0) {
-			bkd_err("worker %u: io_uring_submit: %s", w->idx, strerror(-r));
-			return;
-		}
-		w->sqes_queued = 0;
-	}
+	 * torn down through its new owner and unmapped or closed.  If they cannot all go now, c stays. */
+	if (!submit_all(w))
+		return false;
 	conn_unlink(w, c);
 	atomic_fetch_sub_explicit(&w->nconns, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&to->nconns, 1, memory_order_relaxed);
@@ -182,12 +184,14 @@ static void hand_over(struct bkd_worker *w, struct bkd_conn *c, struct bkd_worke
 	atomic_store_explicit(&c->w, to, memory_order_release);
 	atomic_fetch_add_explicit(&w->migrated, 1, memory_order_relaxed);
 	bkd_inbox_post(&to->inbox, &c->add_item, BKD_IN_ADD_CONN, c);
+	return true;
 }
 
 static bool migrate(struct bkd_worker *w, struct bkd_conn *c, bool busy)
 {
 	/* Loaded: this round already ran another connection's entries, or another has tasks in flight. */
 	if (!(busy || w->busy_conns > 0) || !w->b->balance || c->moving || !quiescent(w, c) ||
+	    atomic_load_explicit(&w->b->draining, memory_order_relaxed) ||
 	    !bkd_conn_rings_sq_pending(&c->cr))
 		return false;
 	if (w->migrate_skip ^= 1)
@@ -202,8 +206,7 @@ static bool migrate(struct bkd_worker *w, struct bkd_conn *c, bool busy)
 		cancel_wait(w, c);
 		return false;
 	}
-	hand_over(w, c, to);
-	return true;
+	return hand_over(w, c, to);
 }
 
 void bkd_wconn_wait_done(struct bkd_worker *w, struct bkd_conn *c)
