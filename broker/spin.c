@@ -64,8 +64,13 @@ static bool worth_spinning(struct bkd_spin *s, bool (*clients_all_asleep)(void *
 		return false;
 	if (s->policy == BKD_SPIN_ALWAYS)
 		return true;
-	/* Recent idle periods outlasted the budget: this one most likely will too. */
-	if (s->gap_ewma_ns > s->budget_ns)
+	/*
+	 * Recent idle periods outlasted the budget: this one most likely will too.
+	 * Every 8th such period spins anyway, as a probe: a period that ended in a
+	 * sleep is measured with the wake-up latency in it, so without probes a
+	 * client that went back to a tight loop would never bring spinning back.
+	 */
+	if (s->gap_ewma_ns > s->budget_ns && (++s->probe & 7) != 0)
 		return false;
 	/* Every client waits on us: no submission can come before one of our own completions, which wakes
 	 * a sleeping io_uring_enter as well. */

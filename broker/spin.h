@@ -27,6 +27,7 @@ struct bkd_spin {
 	int64_t idle_since; /* 0 while busy */
 	int64_t spin_until; /* end of this idle period's spin */
 	unsigned idle_turns;
+	unsigned probe; /* counts periods that would not spin: every 8th probes */
 	int loadavg_fd; /* /proc/loadavg, -1 if unavailable (then that check is skipped) */
 	unsigned ncpus;
 	/* Figures for tests and STATUS: idle periods that spun and that slept at once. */

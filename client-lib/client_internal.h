@@ -103,6 +103,7 @@ struct bk_client {
 	unsigned ncpus;
 	_Atomic int64_t load_checked_ns; /* spin.c: when the runnable count was read last */
 	_Atomic int cpu_busy; /* spin.c: then more threads were runnable than CPUs */
+	_Atomic unsigned spin_probe; /* spin.c: waits that would not spin; every 8th probes */
 	_Atomic int64_t next_gone_poll_ns; /* bkc_check_gone: earliest time the socket is polled again */
 };
 

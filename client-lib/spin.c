@@ -24,6 +24,7 @@ void bkc_spin_init(bk_client *c)
 	c->loadavg_fd = c->spin_ns < 0 ? open("/proc/loadavg", O_RDONLY | O_CLOEXEC) : -1;
 	atomic_init(&c->load_checked_ns, 0);
 	atomic_init(&c->cpu_busy, 0);
+	atomic_init(&c->spin_probe, 0);
 }
 
 void bkc_spin_fini(bk_client *c)
@@ -62,8 +63,14 @@ int64_t bkc_spin_budget(bk_client *c, int64_t now)
 		return c->spin_ns; /* what the app asked for */
 	/* Twice the recent average wait, within bounds; a wait longer than any spin we allow sleeps at once. */
 	int64_t spin = 2 * atomic_load_explicit(&c->wait_ewma_ns, memory_order_relaxed);
-	if (spin > BKC_SPIN_MAX_NS)
-		return 0;
+	if (spin > BKC_SPIN_MAX_NS) {
+		/* Every 8th such wait spins the budget anyway: a wait that slept is measured with the wake-up
+		 * latency in it, so without probes a broker that answers fast again would never be noticed.
+		 * Relaxed: a counter shared as a hint; a lost update only shifts a probe. */
+		if ((atomic_fetch_add_explicit(&c->spin_probe, 1, memory_order_relaxed) & 7) != 0)
+			return 0;
+		spin = BKC_SPIN_MAX_NS;
+	}
 	if (spin < BKC_SPIN_MIN_NS)
 		spin = BKC_SPIN_MIN_NS;
 	return cpu_contended(c, now) ? 0 : spin;
