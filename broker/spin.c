@@ -13,9 +13,12 @@
 
 #include "broker/sys.h"
 
+#define PROBE_MIN 8u
+#define PROBE_MAX 256u
+
 void bkd_spin_init(struct bkd_spin *s, int64_t budget_ns, enum bkd_spin_policy policy)
 {
-	*s = (struct bkd_spin){ .budget_ns = budget_ns, .policy = policy, .loadavg_fd = -1 };
+	*s = (struct bkd_spin){ .budget_ns = budget_ns, .policy = policy, .loadavg_fd = -1, .probe_every = PROBE_MIN };
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 	s->ncpus = n > 0 ? (unsigned)n : 1;
 	if (policy == BKD_SPIN_ADAPTIVE && budget_ns > 0)
@@ -53,6 +56,8 @@ void bkd_spin_busy(struct bkd_spin *s)
 	int64_t gap = bk_now_ns() - s->idle_since;
 	/* EWMA with weight 1/8: a few short gaps bring spinning back, one long one does not stop it. */
 	s->gap_ewma_ns += (gap - s->gap_ewma_ns) / 8;
+	if (gap <= s->budget_ns)
+		s->probe_every = PROBE_MIN; /* spinning would have paid: probe often again */
 	s->idle_since = 0;
 	s->idle_turns = 0;
 }
@@ -66,12 +71,19 @@ static bool worth_spinning(struct bkd_spin *s, bool (*clients_all_asleep)(void *
 		return true;
 	/*
 	 * Recent idle periods outlasted the budget: this one most likely will too.
-	 * Every 8th such period spins anyway, as a probe: a period that ended in a
-	 * sleep is measured with the wake-up latency in it, so without probes a
-	 * client that went back to a tight loop would never bring spinning back.
+	 * Now and then such a period spins anyway, as a probe: a period that ended
+	 * in a sleep is measured with the wake-up latency in it, so without probes
+	 * a client that went back to a tight loop would never bring spinning back.
+	 * Probes back off: every 8th period, doubling to every 256th while they
+	 * fail, back to 8 when a period is short again (bkd_spin_busy).
 	 */
-	if (s->gap_ewma_ns > s->budget_ns && (++s->probe & 7) != 0)
-		return false;
+	if (s->gap_ewma_ns > s->budget_ns) {
+		if (++s->probe < s->probe_every)
+			return false;
+		s->probe = 0;
+		if (s->probe_every < PROBE_MAX)
+			s->probe_every *= 2;
+	}
 	/* Every client waits on us: no submission can come before one of our own completions, which wakes
 	 * a sleeping io_uring_enter as well. */
 	if (clients_all_asleep && clients_all_asleep(arg))

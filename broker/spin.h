@@ -27,7 +27,8 @@ struct bkd_spin {
 	int64_t idle_since; /* 0 while busy */
 	int64_t spin_until; /* end of this idle period's spin */
 	unsigned idle_turns;
-	unsigned probe; /* counts periods that would not spin: every 8th probes */
+	unsigned probe; /* periods that did not spin since the last probe */
+	unsigned probe_every; /* probe once in that many (8 to 256, doubling while probes fail) */
 	int loadavg_fd; /* /proc/loadavg, -1 if unavailable (then that check is skipped) */
 	unsigned ncpus;
 	/* Figures for tests and STATUS: idle periods that spun and that slept at once. */

@@ -103,7 +103,8 @@ struct bk_client {
 	unsigned ncpus;
 	_Atomic int64_t load_checked_ns; /* spin.c: when the runnable count was read last */
 	_Atomic int cpu_busy; /* spin.c: then more threads were runnable than CPUs */
-	_Atomic unsigned spin_probe; /* spin.c: waits that would not spin; every 8th probes */
+	_Atomic unsigned spin_probe; /* spin.c: waits that would not spin */
+	_Atomic unsigned spin_probe_every; /* spin.c: one probe in that many (8 to 256) */
 	_Atomic int64_t next_gone_poll_ns; /* bkc_check_gone: earliest time the socket is polled again */
 };
 
@@ -189,6 +190,8 @@ void bkc_spin_init(bk_client *c);
 void bkc_spin_fini(bk_client *c);
 /* How long a wait starting at now spins before sleeping (0: sleep at once). */
 int64_t bkc_spin_budget(bk_client *c, int64_t now);
+/* A wait took took_ns: a short one makes probes frequent again. */
+void bkc_spin_learned(bk_client *c, int64_t took_ns);
 
 /* ---- buffers.c ---- */
 int bkc_bufs_init(bk_client *c);

@@ -270,6 +270,7 @@ void bkc_learn_wait_time(bk_client *c, int64_t took_ns)
 {
 	if (c->spin_ns >= 0)
 		return;
+	bkc_spin_learned(c, took_ns);
 	int64_t avg = atomic_load_explicit(&c->wait_ewma_ns, memory_order_relaxed);
 	if (took_ns > 4 * BKC_SPIN_MAX_NS)
 		took_ns = 4 * BKC_SPIN_MAX_NS; /* a long task says nothing about round trips: cap its weight */

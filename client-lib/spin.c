@@ -25,6 +25,7 @@ void bkc_spin_init(bk_client *c)
 	atomic_init(&c->load_checked_ns, 0);
 	atomic_init(&c->cpu_busy, 0);
 	atomic_init(&c->spin_probe, 0);
+	atomic_init(&c->spin_probe_every, 8);
 }
 
 void bkc_spin_fini(bk_client *c)
@@ -64,14 +65,27 @@ int64_t bkc_spin_budget(bk_client *c, int64_t now)
 	/* Twice the recent average wait, within bounds; a wait longer than any spin we allow sleeps at once. */
 	int64_t spin = 2 * atomic_load_explicit(&c->wait_ewma_ns, memory_order_relaxed);
 	if (spin > BKC_SPIN_MAX_NS) {
-		/* Every 8th such wait spins the budget anyway: a wait that slept is measured with the wake-up
-		 * latency in it, so without probes a broker that answers fast again would never be noticed.
-		 * Relaxed: a counter shared as a hint; a lost update only shifts a probe. */
-		if ((atomic_fetch_add_explicit(&c->spin_probe, 1, memory_order_relaxed) & 7) != 0)
+		/*
+		 * Now and then such a wait spins the budget anyway: a wait that slept
+		 * is measured with the wake-up latency in it, so without probes a
+		 * broker that answers fast again would never be noticed.  Every 8th,
+		 * doubling to every 256th while they fail; a short wait resets it
+		 * (bkc_spin_learned).  Relaxed: hints shared by the client's threads.
+		 */
+		unsigned every = atomic_load_explicit(&c->spin_probe_every, memory_order_relaxed);
+		if ((atomic_fetch_add_explicit(&c->spin_probe, 1, memory_order_relaxed) + 1) % every != 0)
 			return 0;
+		if (every < 256)
+			atomic_store_explicit(&c->spin_probe_every, every * 2, memory_order_relaxed);
 		spin = BKC_SPIN_MAX_NS;
 	}
 	if (spin < BKC_SPIN_MIN_NS)
 		spin = BKC_SPIN_MIN_NS;
 	return cpu_contended(c, now) ? 0 : spin;
+}
+
+void bkc_spin_learned(bk_client *c, int64_t took_ns)
+{
+	if (took_ns <= BKC_SPIN_MAX_NS)
+		atomic_store_explicit(&c->spin_probe_every, 8, memory_order_relaxed); /* spinning would have paid */
 }
