@@ -7,8 +7,6 @@
 #include "spin.h"
 
 #include <fcntl.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <unistd.h>
 
 #include "broker/sys.h"
@@ -34,19 +32,7 @@ void bkd_spin_fini(struct bkd_spin *s)
 
 int bkd_spin_runnable(struct bkd_spin *s)
 {
-	if (s->loadavg_fd < 0)
-		return -1;
-	/* "0.52 0.58 0.59 3/123 4567": the fourth field is runnable/total, counted at the moment of the read. */
-	char buf[128];
-	ssize_t n = pread(s->loadavg_fd, buf, sizeof(buf) - 1, 0);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
-	double a, b, c;
-	int running, total;
-	if (sscanf(buf, "%lf %lf %lf %d/%d", &a, &b, &c, &running, &total) != 5 || running < 0)
-		return -1;
-	return running;
+	return bk_runnable_threads(s->loadavg_fd);
 }
 
 void bkd_spin_busy(struct bkd_spin *s)

@@ -8,7 +8,6 @@
  * would take from the broker or from another app.
  */
 #include <fcntl.h>
-#include <stdio.h>
 #include <unistd.h>
 
 #include "client_internal.h"
@@ -44,16 +43,7 @@ static bool cpu_contended(bk_client *c, int64_t now)
 	if (now - atomic_load_explicit(&c->load_checked_ns, memory_order_relaxed) < LOAD_CHECK_NS)
 		return atomic_load_explicit(&c->cpu_busy, memory_order_relaxed) != 0;
 	atomic_store_explicit(&c->load_checked_ns, now, memory_order_relaxed);
-	/* "0.52 0.58 0.59 3/123 4567": runnable/total threads at the moment of the read, this one included. */
-	char buf[128];
-	ssize_t n = pread(c->loadavg_fd, buf, sizeof(buf) - 1, 0);
-	int running = 0, total = 0;
-	double a, b, d;
-	bool busy = false;
-	if (n > 0) {
-		buf[n] = 0;
-		busy = sscanf(buf, "%lf %lf %lf %d/%d", &a, &b, &d, &running, &total) == 5 && running > (int)c->ncpus;
-	}
+	bool busy = bk_runnable_threads(c->loadavg_fd) > (int)c->ncpus;
 	atomic_store_explicit(&c->cpu_busy, busy, memory_order_relaxed);
 	return busy;
 }

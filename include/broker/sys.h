@@ -144,4 +144,33 @@ static inline int bk_default_socket_path(char *buf, size_t len)
 	return 0;
 }
 
+/*
+ * Threads runnable on the machine right now (the reader included), from the
+ * "R/T" field of /proc/loadavg ("0.52 0.58 0.59 3/123 4567"), read with one
+ * pread on fd (opened once on /proc/loadavg).  -1 if unreadable.  Both spin
+ * policies ask it whether any thread waits for a CPU (docs/ARCHITECTURE.md,
+ * "Spinning that pays for itself").
+ */
+static inline int bk_runnable_threads(int fd)
+{
+	if (fd < 0)
+		return -1;
+	char buf[128];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	/* Skip the three load averages, then read the runnable count. */
+	const char *p = buf;
+	for (int field = 0; field < 3; field++) {
+		p = strchr(p, ' ');
+		if (!p)
+			return -1;
+		p++;
+	}
+	char *end;
+	long running = strtol(p, &end, 10);
+	return end != p && *end == '/' && running >= 0 && running <= INT32_MAX ? (int)running : -1;
+}
+
 #endif /* BROKER_SYS_H */
