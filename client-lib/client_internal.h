@@ -153,8 +153,6 @@ static inline void bkc_cpu_relax(void)
 /* ---- complete.c ---- */
 /* 1 done (completed or lost), 0 pending, BK_ESTALE; reaps the CQ when reap is set; never blocks. */
 int bkc_check_future(bk_future *f, bool reap);
-/* The broker is gone and f looked pending: end what it left undone, then look at f again. */
-int bkc_check_gone_future(bk_future *f);
 /* bk_wait's answer for bkc_check_future's r: errors as they are, done as `done` or BK_EGONE if lost. */
 int bkc_outcome(bk_future *f, int r, int done);
 /* Adaptive spin: fold how long a finished wait took into the average. */

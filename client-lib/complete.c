@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * complete.c - the completion side: reaping the CQ (lock-free claim, any
- * thread), marking futures done, freeing slots, and the waits of
- * bk_wait/bk_poll with their broker-gone checks (docs/ARCHITECTURE.md,
- * "Wake-ups").
+ * thread), marking futures done, freeing slots, and bk_poll/bk_result with
+ * their broker-gone checks; the waits that spin and sleep on these checks
+ * are in wait_many.c (docs/ARCHITECTURE.md, "Wake-ups").
  *
  * A future is done when its cqe was reaped or, without reaping, when its
  * slot's done_gen equals its generation: the broker stores done_gen with
@@ -241,7 +241,7 @@ int bkc_check_future(bk_future *f, bool reap)
  * look at f again (1 or BK_ESTALE now; "pending" could only be a recycled
  * handle, and is reported as gone rather than as done).
  */
-int bkc_check_gone_future(bk_future *f)
+static int check_gone_future(bk_future *f)
 {
 	bkc_fail_pending(f->c);
 	int r = bkc_check_future(f, false);
@@ -283,65 +283,10 @@ BKC_API int bk_poll(bk_future *f)
 		return -EINVAL;
 	int r = bkc_check_future(f, true);
 	if (r == 0 && bkc_check_gone(f->c, false))
-		r = bkc_check_gone_future(f);
+		r = check_gone_future(f);
 	return bkc_outcome(f, r, 1);
 }
 
-BKC_API int bk_wait(bk_future *f, int64_t timeout_ns)
-{
-	if (!f)
-		return -EINVAL;
-	bk_client *c = f->c;
-	int r = bkc_check_future(f, true);
-	if (r == 0 && bkc_gone(c))
-		r = bkc_check_gone_future(f);
-	if (r != 0)
-		return bkc_outcome(f, r, 0);
-	int64_t start = bk_now_ns();
-	int64_t deadline = timeout_ns < 0 ? INT64_MAX : start + timeout_ns;
-
-	/* Spin: cheap when the broker answers within microseconds and nobody waits for our CPU (spin.c). */
-	int64_t spin = bkc_spin_budget(c, start);
-	if (spin > 0) {
-		int64_t spin_end = start + spin < deadline ? start + spin : deadline;
-		/* The clock is read every 16 turns: a vDSO call per turn was a tenth of the client's time. */
-		for (unsigned i = 1;; i++) {
-			if ((r = bkc_check_future(f, (i & 15) == 0)) != 0)
-				break;
-			if ((i & 15) == 0 && bk_now_ns() >= spin_end)
-				break;
-			bkc_cpu_relax();
-		}
-		if (r != 0) {
-			bkc_learn_wait_time(c, bk_now_ns() - start);
-			return bkc_outcome(f, r, 0);
-		}
-	}
-
-	for (;;) {
-		int64_t now = bk_now_ns();
-		if (now >= deadline)
-			return -ETIMEDOUT;
-		/* Announce the sleep, then re-check: a completion published after this is seen or wakes us. */
-		uint32_t seq = bk_ring_sleep_prepare(c->v.cq_ctl, true);
-		r = bkc_check_future(f, true);
-		if (r == 0 && !bkc_check_gone(c, false)) {
-			int64_t slice = deadline - now;
-			if (slice > BKC_WAIT_SLICE_NS)
-				slice = BKC_WAIT_SLICE_NS;
-			struct timespec ts = {.tv_sec = slice / 1000000000LL, .tv_nsec = slice % 1000000000LL};
-			bk_futex_wait(&c->v.cq_ctl->wake_seq, seq, &ts);
-			r = bkc_check_future(f, false);
-		}
-		bk_ring_sleep_finish(c->v.cq_ctl, true);
-		if (r != 0) {
-			bkc_learn_wait_time(c, bk_now_ns() - start);
-			return bkc_outcome(f, r, 0);
-		}
-		if (bkc_gone(c))
-			return bkc_outcome(f, bkc_check_gone_future(f), 0);
-	}
-}
 
 BKC_API int bk_result(bk_future *f, const void **data, size_t *len)
 {
@@ -350,7 +295,7 @@ BKC_API int bk_result(bk_future *f, const void **data, size_t *len)
 	bk_client *c = f->c;
 	int r = bkc_check_future(f, false);
 	if (r == 0 && bkc_gone(c))
-		r = bkc_check_gone_future(f); /* another call saw the broker die: f can never complete now */
+		r = check_gone_future(f); /* another call saw the broker die: f can never complete now */
 	if (r < 0)
 		return r;
 	if (r == 0)

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * wait_many.c - bk_wait_all and bk_wait_any: one wait over many futures of
- * one client, with one spin and one sleep per wake-up for all of them
- * instead of one per future (docs/ARCHITECTURE.md, "Wake-ups").  The sleep
+ * wait_many.c - bk_wait, bk_wait_all and bk_wait_any: one wait over one or
+ * many futures of one client, with one spin and one sleep per wake-up for
+ * all of them instead of one per future (docs/ARCHITECTURE.md, "Wake-ups").
+ * bk_wait is the one-future case.  The sleep
  * is the same as bk_wait's: announce it on the CQ, re-check every future,
  * FUTEX_WAIT on the CQ's wake word in slices, with the broker-gone checks in
  * between; each completion the broker publishes wakes it once.
@@ -126,6 +127,12 @@ static int wait_many(struct many *m, int64_t timeout_ns)
 		return r;
 	bkc_learn_wait_time(c, bk_now_ns() - start);
 	return finish(m, r);
+}
+
+BKC_API int bk_wait(bk_future *f, int64_t timeout_ns)
+{
+	struct many m = { .fs = &f, .n = 1, .all = true };
+	return f ? wait_many(&m, timeout_ns) : -EINVAL;
 }
 
 BKC_API int bk_wait_all(bk_future *const *futures, size_t n, int64_t timeout_ns)
