@@ -86,6 +86,12 @@ __attribute__((format(printf, 2, 3))) static void violation(struct bkd_conn_ring
 	STAT_ADD(cr->violations, 1);
 }
 
+uint64_t bkd_conn_rings_deadline(const struct bkd_conn_rings *cr, uint32_t slot)
+{
+	/* One read of client memory (a hostile client may rewrite it): any value is a valid deadline. */
+	return __atomic_load_n(&cr->v.slots[slot].deadline_ns, __ATOMIC_RELAXED);
+}
+
 bool bkd_conn_rings_inflight(const struct bkd_conn_rings *cr, uint32_t slot, uint32_t gen)
 {
 	return slot < cr->v.geo.nslots && slot_busy(cr, slot) && cr->gen[slot] == gen;
@@ -137,6 +143,8 @@ static int check_entry(struct bkd_conn_rings *cr, const struct bk_sqe *e, uint32
 		why = "argument range past the arena";
 	else if ((uint64_t)e->res_off + e->res_cap > arena)
 		why = "result range past the arena";
+	else if ((e->flags & ~BK_SQE_F_KNOWN) || (e->flags & BK_SQE_PRIO_MASK) == BK_SQE_PRIO_MASK)
+		why = "unknown flags";
 	if (why) {
 		violation(cr, "sqe %u: %s (op %u slot %u arg %u+%u res %u+%u arena %llu)", idx, why, e->op, e->slot,
 			  e->arg_off, e->arg_len, e->res_off, e->res_cap, (unsigned long long)arena);

@@ -64,6 +64,8 @@ int bkd_conn_rings_fetch(struct bkd_conn_rings *cr, struct bk_sqe *out, unsigned
 /* True when the SQ has entries (or impossible indices that fetch will report). */
 bool bkd_conn_rings_sq_pending(struct bkd_conn_rings *cr);
 
+/* The deadline the client stored in slot (validated: slot < nslots), BK_SQE_F_DEADLINE. */
+uint64_t bkd_conn_rings_deadline(const struct bkd_conn_rings *cr, uint32_t slot);
 /* slot/gen is in flight. */
 bool bkd_conn_rings_inflight(const struct bkd_conn_rings *cr, uint32_t slot, uint32_t gen);
 

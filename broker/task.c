@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "access.h"
+#include "lanes.h"
 #include "log.h"
 #include "worker.h"
 
@@ -170,7 +171,8 @@ static void handler_returned(struct bk_task *t, int rc)
 	}
 }
 
-void bkd_task_run_call(struct bkd_worker *w, struct bkd_conn *c, const struct bk_sqe *e)
+/* Take one validated CALL entry: a task object queued in its lane, or a direct completion. */
+void bkd_task_take(struct bkd_worker *w, struct bkd_conn *c, const struct bk_sqe *e)
 {
 	struct bkd_broker *b = w->b;
 	struct bkd_fn_ref ref;
@@ -190,6 +192,10 @@ void bkd_task_run_call(struct bkd_worker *w, struct bkd_conn *c, const struct bk
 	t->res = bkd_conn_rings_arena(&c->cr, e->res_off);
 	t->res_cap = e->res_cap;
 	t->arg_len = e->arg_len;
+	/* conn_rings refused lane 3 and unknown flags. */
+	t->prio = e->flags & BK_SQE_PRIO_MASK;
+	if (e->flags & BK_SQE_F_DEADLINE)
+		t->deadline = bkd_conn_rings_deadline(&c->cr, e->slot);
 	if (take_arg(t, c, e) < 0) {
 		task_recycle(w, t);
 		bkd_registry_release(b->reg, &ref, -ENOMEM);
@@ -200,12 +206,47 @@ void bkd_task_run_call(struct bkd_worker *w, struct bkd_conn *c, const struct bk
 	if (c->ntasks++ == 0)
 		w->busy_conns++;
 	bkd_worker_count_start(w);
+	bkd_lanes_push(&w->lanes, t);
+}
 
+/* Run the handler of a task taken from a lane, unless it ended while queued. */
+static void task_start(struct bkd_worker *w, struct bk_task *t)
+{
+	int why = 0;
+	if (atomic_load_explicit(&t->cancelled, memory_order_relaxed))
+		why = -ECANCELED; /* a CANCEL, or its connection went away, while it was queued */
+	else if (w->draining)
+		why = -ESHUTDOWN;
+	else if (t->deadline && (uint64_t)bk_now_ns() >= t->deadline)
+		why = -ETIMEDOUT;
+	if (why) {
+		t->timed_out = why == -ETIMEDOUT;
+		bkd_task_complete(t, why, 0);
+		return;
+	}
 	/* running stays raised until the result is handled: a completion in between must not free t. */
 	t->running++;
-	handler_returned(t, ref.handler(t, b->host, ref.state));
+	handler_returned(t, t->ref.handler(t, w->b->host, t->ref.state));
 	t->running--;
 	task_free_if_done(t);
+}
+
+bool bkd_task_run_lanes(struct bkd_worker *w)
+{
+	if (!w->lanes.queued)
+		return false;
+	unsigned take[BKD_LANES];
+	bkd_lanes_plan(&w->lanes, BKD_LANES_ROUND, take);
+	static const unsigned order[BKD_LANES] = {BK_SQE_PRIO_INTERACTIVE, BK_SQE_PRIO_NORMAL, BK_SQE_PRIO_BACKGROUND};
+	for (unsigned k = 0; k < BKD_LANES; k++) {
+		for (unsigned i = 0; i < take[order[k]]; i++) {
+			struct bk_task *t = bkd_lanes_pop(&w->lanes, order[k]);
+			if (!t)
+				break;
+			task_start(w, t);
+		}
+	}
+	return w->lanes.queued != 0;
 }
 
 void bkd_task_complete(struct bk_task *t, int status, size_t len)
@@ -231,7 +272,9 @@ void bkd_task_complete(struct bk_task *t, int status, size_t len)
 	} else {
 		res_len = (uint32_t)(len > t->res_cap ? t->res_cap : len);
 	}
-	if (status < 0 && atomic_load_explicit(&t->cancelled, memory_order_relaxed))
+	if (t->timed_out)
+		status = -ETIMEDOUT; /* the deadline cancelled it: whatever the module says now is late */
+	else if (status < 0 && atomic_load_explicit(&t->cancelled, memory_order_relaxed))
 		status = -ECANCELED;
 	if (status < 0)
 		res_len = status == -ENOBUFS ? res_len : 0;

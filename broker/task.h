@@ -61,6 +61,10 @@ struct bk_task {
 	uint8_t *res;
 	size_t res_cap;
 	bool completed;
+	bool timed_out; /* its deadline passed: it completes with -ETIMEDOUT */
+	uint8_t prio; /* its lane, BK_SQE_PRIO_* (lanes.h) */
+	uint64_t deadline; /* absolute CLOCK_MONOTONIC ns, 0: none */
+	struct bk_task *lane_next; /* taken, not yet started (lanes.h) */
 	int final_status; /* the status it completed with, for bkd_registry_release */
 	unsigned running; /* inside the handler or a callback: do not free */
 	_Atomic int cancelled; /* read by offloaded work through host->cancelled */
@@ -74,8 +78,10 @@ struct bk_task {
 /* Free the worker's cache of task objects (worker exit). */
 void bkd_task_cache_drop(struct bkd_worker *w);
 
-/* Run one validated CALL entry of conn. */
-void bkd_task_run_call(struct bkd_worker *w, struct bkd_conn *c, const struct bk_sqe *e);
+/* Take one validated CALL entry of conn into the worker's lanes (or complete it at once with an error). */
+void bkd_task_take(struct bkd_worker *w, struct bkd_conn *c, const struct bk_sqe *e);
+/* Start one round's worth of the lanes' tasks (lanes.h); true if some are left for the next round. */
+bool bkd_task_run_lanes(struct bkd_worker *w);
 /* Cancel: pending ops are cancelled; the module completes with an error, forced to -ECANCELED. */
 void bkd_task_cancel(struct bk_task *t);
 /* Complete (host->complete); checks that it happens once. */

@@ -12,6 +12,7 @@
 #include <stdalign.h>
 
 #include "brokerd.h"
+#include "lanes.h"
 #include "spin.h"
 
 /* Entries taken from one connection's SQ per turn, so a flooding client cannot starve the others. */
@@ -66,6 +67,7 @@ struct bkd_worker {
 	struct bkd_spin spin; /* when to busy-poll before sleeping (spin.h) */
 	unsigned sqes_queued; /* SQEs prepared since the last submit */
 	struct bk_sqe fetch_buf[BKD_WORKER_BUDGET];
+	struct bkd_lanes lanes; /* taken tasks waiting to start, by priority (lanes.h) */
 	struct bk_task *task_cache; /* free task objects for reuse (task.c) */
 	unsigned task_cache_n;
 

@@ -238,7 +238,7 @@ static void run_conn(struct bkd_worker *w, struct bkd_conn *c, bool *busy)
 	for (int i = 0; i < n && !c->torn; i++) {
 		const struct bk_sqe *e = &w->fetch_buf[i];
 		if (e->op == BK_OP_CALL) {
-			bkd_task_run_call(w, c, e);
+			bkd_task_take(w, c, e);
 		} else if (e->op == BK_OP_CANCEL) {
 			struct bk_task *t = c->tasks[e->slot];
 			if (t && t->gen == e->gen)
@@ -266,6 +266,9 @@ bool bkd_wconn_run_round(struct bkd_worker *w)
 	}
 	if (w->rr == start)
 		w->rr = start->wnext ? start->wnext : w->conns; /* the next round starts one further */
+	/* Start what this round took, by lane; what is left keeps the worker awake for the next round. */
+	if (bkd_task_run_lanes(w))
+		busy = true;
 	return busy;
 }
 

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -46,10 +47,32 @@ struct placed {
 	uint32_t arg_off, arg_len;
 	bool res_zc;
 	uint32_t res_off, res_cap;
+	uint8_t flags; /* bk_sqe.flags */
+	uint64_t deadline; /* absolute, when flags has BK_SQE_F_DEADLINE */
 };
 
-static int place_call(bk_client *c, const bk_call *k, struct placed *p)
+/* The lane and deadline of a call, as sqe flags; now is read once per batch, only if a call has a deadline. */
+static int place_opts(const bk_call *k, struct placed *p, int64_t *now)
 {
+	if (k->priority > BK_PRIO_BACKGROUND || k->flags || k->deadline_ns < 0 || k->deadline_ns > BK_DEADLINE_MAX_NS)
+		return -EINVAL;
+	_Static_assert(BK_PRIO_INTERACTIVE == BK_SQE_PRIO_INTERACTIVE && BK_PRIO_BACKGROUND == BK_SQE_PRIO_BACKGROUND,
+		       "lanes are passed through");
+	p->flags = (uint8_t)k->priority;
+	if (k->deadline_ns > 0) {
+		if (*now == 0)
+			*now = bk_now_ns();
+		p->flags |= BK_SQE_F_DEADLINE;
+		p->deadline = (uint64_t)*now + (uint64_t)k->deadline_ns;
+	}
+	return 0;
+}
+
+static int place_call(bk_client *c, const bk_call *k, struct placed *p, int64_t *now)
+{
+	int r = place_opts(k, p, now);
+	if (r < 0)
+		return r;
 	if (k->len && !k->arg)
 		return -EINVAL;
 	if (k->len > UINT32_MAX)
@@ -104,8 +127,11 @@ static struct bk_future *post_locked(bk_client *c, const bk_call *k, const struc
 	 * broker ignores them and we keep both in the future.  Writing them
 	 * made the slot's cache line travel one more time per task.
 	 */
+	if (p->flags & BK_SQE_F_DEADLINE)
+		c->v.slots[f->slot].deadline_ns = p->deadline; /* ordered before the broker's read by the sqe's release store */
 	struct bk_sqe e = {
 		.op = BK_OP_CALL,
+		.flags = p->flags,
 		.fn = k->fn,
 		.slot = f->slot,
 		.gen = f->gen,
@@ -119,8 +145,15 @@ static struct bk_future *post_locked(bk_client *c, const bk_call *k, const struc
 	return f;
 }
 
-BKC_API int bk_submit_batch(bk_client *c, const bk_call *calls, size_t n, bk_future **out)
+/*
+ * bk_submit_batch@@BKCLIENT_1.1, the default for programs linked now.  Both
+ * versions are bound explicitly: a plain definition would take the version
+ * the script gives the name, which is 1.0's.
+ */
+__asm__(".symver bkc_submit_batch, bk_submit_batch@@BKCLIENT_1.1");
+BKC_API int bkc_submit_batch(bk_client *c, const bk_call *calls, size_t n, bk_future **out)
 {
+	int64_t now = 0;
 	if (!c || (n && (!calls || !out)))
 		return -EINVAL;
 	if (bkc_gone(c))
@@ -131,7 +164,7 @@ BKC_API int bk_submit_batch(bk_client *c, const bk_call *calls, size_t n, bk_fut
 	if (n > 64)
 		n = 64; /* one publication per 64 calls; callers loop on the count */
 	for (size_t i = 0; i < n; i++) {
-		int r = place_call(c, &calls[i], &pl[i]);
+		int r = place_call(c, &calls[i], &pl[i], &now);
 		if (r < 0)
 			return r;
 	}
@@ -156,12 +189,51 @@ BKC_API int bk_submit_batch(bk_client *c, const bk_call *calls, size_t n, bk_fut
 	return (int)k;
 }
 
+/* bk_call as version 1.0 had it: programs built against 1.0 pass arrays of these. */
+struct bkc_call_v1_0 {
+	bk_fn fn;
+	const void *arg;
+	size_t len;
+	void *result;
+	size_t result_cap;
+	bk_complete_cb cb;
+	void *user_data;
+};
+_Static_assert(offsetof(bk_call, user_data) == offsetof(struct bkc_call_v1_0, user_data), "1.1 extends 1.0");
+
+/* bk_submit_batch@BKCLIENT_1: widen each call (at most 64 are taken per call anyway). */
+__asm__(".symver bkc_submit_batch_v1_0, bk_submit_batch@BKCLIENT_1");
+BKC_API int bkc_submit_batch_v1_0(bk_client *c, const struct bkc_call_v1_0 *calls, size_t n, bk_future **out);
+BKC_API int bkc_submit_batch_v1_0(bk_client *c, const struct bkc_call_v1_0 *calls, size_t n, bk_future **out)
+{
+	if (n && !calls)
+		return -EINVAL;
+	bk_call wide[64];
+	if (n > 64)
+		n = 64;
+	for (size_t i = 0; i < n; i++) {
+		memset(&wide[i], 0, sizeof(wide[i]));
+		memcpy(&wide[i], &calls[i], sizeof(calls[i]));
+	}
+	return bkc_submit_batch(c, n ? wide : NULL, n, out);
+}
+
+BKC_API int bk_submit_opts(bk_client *c, bk_fn fn, const void *arg, size_t len, int64_t deadline_ns, unsigned priority,
+			   bk_future **out)
+{
+	bk_call k = {.fn = fn, .arg = arg, .len = len, .deadline_ns = deadline_ns, .priority = priority};
+	if (!out)
+		return -EINVAL;
+	int r = bkc_submit_batch(c, &k, 1, out);
+	return r < 0 ? r : 0;
+}
+
 BKC_API int bk_submit(bk_client *c, bk_fn fn, const void *arg, size_t len, bk_future **out)
 {
 	bk_call k = {.fn = fn, .arg = arg, .len = len};
 	if (!out)
 		return -EINVAL;
-	int r = bk_submit_batch(c, &k, 1, out);
+	int r = bkc_submit_batch(c, &k, 1, out);
 	return r < 0 ? r : 0;
 }
 

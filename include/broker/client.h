@@ -33,7 +33,7 @@ extern "C" {
 
 /* Library version; the soname carries the major. */
 #define BK_CLIENT_VERSION_MAJOR 1
-#define BK_CLIENT_VERSION_MINOR 0
+#define BK_CLIENT_VERSION_MINOR 1
 
 typedef struct bk_client bk_client;
 typedef struct bk_future bk_future;
@@ -114,7 +114,22 @@ int bk_submit(bk_client *c, bk_fn fn, const void *arg, size_t len, bk_future **o
 /* As bk_submit, but waits up to timeout_ns (<0: forever) for a free slot instead of -EAGAIN; -ETIMEDOUT then. */
 int bk_submit_wait(bk_client *c, bk_fn fn, const void *arg, size_t len, int64_t timeout_ns, bk_future **out);
 
-/* One task of a batch. */
+/*
+ * Lanes (bk_call.priority).  A worker starts interactive calls first, then
+ * normal, then background, and gives normal and background a guaranteed
+ * share of every round so neither starves (docs/ARCHITECTURE.md,
+ * "Priorities").  Zero, the default, is normal.
+ */
+#define BK_PRIO_NORMAL 0u
+#define BK_PRIO_INTERACTIVE 1u
+#define BK_PRIO_BACKGROUND 2u
+
+/*
+ * One task of a batch.  Fields after user_data came with version 1.1
+ * (symbol bk_submit_batch@BKCLIENT_1.1); programs built against 1.0 keep
+ * the shorter struct through bk_submit_batch@BKCLIENT_1.  Zero-initialise
+ * it ({0} or designated initialisers) so fields added later stay unset.
+ */
 typedef struct bk_call {
 	bk_fn fn;
 	const void *arg; /* inline argument, or a bk_buf_alloc() buffer (then zero copy) */
@@ -123,6 +138,16 @@ typedef struct bk_call {
 	size_t result_cap;
 	bk_complete_cb cb; /* optional, run by bk_dispatch */
 	void *user_data;
+	/*
+	 * 1.1.  deadline_ns > 0: the broker completes the call with -ETIMEDOUT
+	 * that long after submission (measured from bk_submit_batch, on
+	 * CLOCK_MONOTONIC) and cancels what it started; a call whose deadline
+	 * passed while queued is not started.  0: no deadline.  A handler that
+	 * ignores cancellation delays that completion (module.h).
+	 */
+	int64_t deadline_ns;
+	uint32_t priority; /* BK_PRIO_* */
+	uint32_t flags; /* 0: reserved */
 } bk_call;
 
 /*
@@ -134,6 +159,15 @@ typedef struct bk_call {
  * a bk_buf_alloc() buffer).
  */
 int bk_submit_batch(bk_client *c, const bk_call *calls, size_t n, bk_future **out);
+
+/*
+ * As bk_submit, with a deadline (relative ns, 0: none) and a priority
+ * (BK_PRIO_*), as bk_call describes them.  -EINVAL for a negative deadline,
+ * an unknown priority or an oversize deadline (over BK_DEADLINE_MAX_NS).
+ */
+int bk_submit_opts(bk_client *c, bk_fn fn, const void *arg, size_t len, int64_t deadline_ns, unsigned priority,
+		   bk_future **out);
+#define BK_DEADLINE_MAX_NS (86400ll * 365 * 1000000000ll) /* a year */
 
 /*
  * How a future ends.  Every submitted future ends exactly once, one of two ways:

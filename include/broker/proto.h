@@ -25,7 +25,7 @@
 
 #define BK_REGION_MAGIC 0x4752424bu /* "BKRG" in little-endian memory order */
 #define BK_ABI_MAJOR 1
-#define BK_ABI_MINOR 1 /* 1: bk_sqe.seq */
+#define BK_ABI_MINOR 2 /* 1: bk_sqe.seq; 2: bk_sqe.flags (priority, deadline) and bk_slot.deadline_ns */
 #define BK_CACHELINE 64
 #define BK_PAGE 4096u
 
@@ -91,6 +91,20 @@ struct bk_ring_ctl {
 #define BK_OP_CANCEL 2u /* cancel the task in slot/gen; completes it with -ECANCELED */
 
 /*
+ * bk_sqe.flags of a BK_OP_CALL (ABI 1.2).  The low two bits are the lane
+ * (docs/ARCHITECTURE.md, "Priorities"); BK_SQE_F_DEADLINE says the slot's
+ * deadline_ns holds an absolute CLOCK_MONOTONIC deadline, written before the
+ * entry is published (so the entry's release store orders it).  Any other bit
+ * or lane 3 completes the call with -EINVAL.
+ */
+#define BK_SQE_PRIO_MASK 0x03u
+#define BK_SQE_F_DEADLINE 0x04u
+#define BK_SQE_F_KNOWN (BK_SQE_PRIO_MASK | BK_SQE_F_DEADLINE)
+#define BK_SQE_PRIO_NORMAL 0u
+#define BK_SQE_PRIO_INTERACTIVE 1u
+#define BK_SQE_PRIO_BACKGROUND 2u
+
+/*
  * Submission entry, client -> broker.  arg and res are ranges of the arena
  * (offsets relative to the arena start).  For BK_OP_CANCEL only slot and gen
  * matter; it produces no completion of its own.
@@ -144,7 +158,8 @@ struct bk_slot {
 	int32_t status; /* broker-written */
 	uint32_t res_len; /* broker-written */
 	_Atomic uint32_t done_gen; /* broker-written futex word: gen of the last completed use */
-	uint32_t rsvd[3];
+	uint32_t rsvd;
+	uint64_t deadline_ns; /* client-written when the sqe has BK_SQE_F_DEADLINE: CLOCK_MONOTONIC ns */
 };
 
 /*
@@ -211,6 +226,7 @@ _Static_assert(offsetof(struct bk_slot, gen) == 4, "slot gen");
 _Static_assert(offsetof(struct bk_slot, status) == 8, "slot status");
 _Static_assert(offsetof(struct bk_slot, res_len) == 12, "slot res_len");
 _Static_assert(offsetof(struct bk_slot, done_gen) == 16, "slot done_gen");
+_Static_assert(offsetof(struct bk_slot, deadline_ns) == 24, "slot deadline_ns");
 
 _Static_assert(sizeof(struct bk_region_hdr) == 256, "header size");
 _Static_assert(offsetof(struct bk_region_hdr, layout_hash) == 8, "hdr hash");
@@ -246,7 +262,7 @@ _Static_assert(offsetof(struct bk_region_hdr, broker_state) == 192, "hdr broker_
 		      offsetof(struct bk_cqe, res_len), sizeof(struct bk_slot), offsetof(struct bk_slot, state),      \
 		      offsetof(struct bk_slot, gen)),                                                               \
 	       offsetof(struct bk_slot, status), offsetof(struct bk_slot, res_len),                                  \
-	       offsetof(struct bk_slot, done_gen), 3)
+	       offsetof(struct bk_slot, done_gen), offsetof(struct bk_slot, deadline_ns))
 #define BK_LAYOUT_HASH_HDR_                                                                                       \
 	BK_H4_(BK_H4_(BK_H4_(BK_H4_(BK_LAYOUT_HASH_CQE_SLOT_, sizeof(struct bk_region_hdr),                         \
 				    offsetof(struct bk_region_hdr, magic), offsetof(struct bk_region_hdr, abi_major), \

@@ -60,6 +60,10 @@ class Call(ctypes.Structure):
         ("result_cap", ctypes.c_size_t),
         ("cb", COMPLETE_CB),
         ("user_data", ctypes.c_void_p),
+        # 1.1 (bk_submit_batch@BKCLIENT_1.1, which ctypes binds): zero is "no deadline, normal lane".
+        ("deadline_ns", ctypes.c_int64),
+        ("priority", ctypes.c_uint32),
+        ("flags", ctypes.c_uint32),
     ]
 
 

@@ -217,6 +217,9 @@ impl Core {
             result_cap: res_cap,
             cb: Some(on_complete),
             user_data: key as *mut c_void,
+            deadline_ns: 0,
+            priority: 0,
+            flags: 0,
         };
         let mut out = ptr::null_mut();
         // SAFETY: call points at live memory for the duration of the call.

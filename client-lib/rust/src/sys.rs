@@ -59,6 +59,10 @@ pub struct bk_call {
     pub result_cap: usize,
     pub cb: bk_complete_cb,
     pub user_data: *mut c_void,
+    // 1.1 (bk_submit_batch@BKCLIENT_1.1, the default the linker binds): 0 is "no deadline, normal lane".
+    pub deadline_ns: i64,
+    pub priority: u32,
+    pub flags: u32,
 }
 
 extern "C" {

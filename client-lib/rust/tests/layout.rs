@@ -22,7 +22,7 @@ int main(void)
 	F(bk_options, inline_size); F(bk_options, zero_copy_size); F(bk_options, spin_ns); F(bk_options, flags);
 	F(bk_options, rsvd);
 	S(bk_call); F(bk_call, fn); F(bk_call, arg); F(bk_call, len); F(bk_call, result); F(bk_call, result_cap);
-	F(bk_call, cb); F(bk_call, user_data);
+	F(bk_call, cb); F(bk_call, user_data); F(bk_call, deadline_ns); F(bk_call, priority); F(bk_call, flags);
 	printf("BK_EGONE %d\nBK_EVERSION %d\nBK_ELAYOUT %d\nBK_EBADREGION %d\n", BK_EGONE, BK_EVERSION, BK_ELAYOUT, BK_EBADREGION);
 	printf("BK_ENOTBROKER %d\nBK_EPROTOCOL %d\nBK_ESTALE %d\nBK_EREFUSED %d\n", BK_ENOTBROKER, BK_EPROTOCOL, BK_ESTALE, BK_EREFUSED);
 	return 0;
@@ -83,6 +83,9 @@ fn structs_match_client_h() {
         ("bk_call.result_cap", offset!(bk_call, result_cap)),
         ("bk_call.cb", offset!(bk_call, cb)),
         ("bk_call.user_data", offset!(bk_call, user_data)),
+        ("bk_call.deadline_ns", offset!(bk_call, deadline_ns)),
+        ("bk_call.priority", offset!(bk_call, priority)),
+        ("bk_call.flags", offset!(bk_call, flags)),
     ];
     use bkclient::sys::*;
     let codes = [

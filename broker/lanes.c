@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: MIT
+/*
+ * lanes.c - priority lanes: three intrusive FIFOs and the share rule of a
+ * round (docs/ARCHITECTURE.md, "Priorities").  Pure bookkeeping; task.c
+ * starts what bkd_lanes_plan says.
+ */
+#include "lanes.h"
+
+#include <stddef.h>
+
+#include "task.h"
+
+void bkd_lanes_push(struct bkd_lanes *l, struct bk_task *t)
+{
+	struct bkd_lane *q = &l->lane[t->prio];
+	t->lane_next = NULL;
+	if (q->tail)
+		q->tail->lane_next = t;
+	else
+		q->head = t;
+	q->tail = t;
+	q->n++;
+	l->queued++;
+}
+
+struct bk_task *bkd_lanes_pop(struct bkd_lanes *l, unsigned i)
+{
+	struct bkd_lane *q = &l->lane[i];
+	struct bk_task *t = q->head;
+	if (!t)
+		return NULL;
+	q->head = t->lane_next;
+	if (!q->head)
+		q->tail = NULL;
+	q->n--;
+	l->queued--;
+	t->lane_next = NULL;
+	return t;
+}
+
+static unsigned min_u(unsigned a, unsigned b)
+{
+	return a < b ? a : b;
+}
+
+/*
+ * Strict priority with reserved shares: normal and background first get
+ * their guaranteed minimum (if they have work), interactive takes what it
+ * needs of the rest, then normal, then background take what is left.  With
+ * only one lane busy it gets the whole round.
+ */
+void bkd_lanes_plan(const struct bkd_lanes *l, unsigned round, unsigned take[BKD_LANES])
+{
+	const unsigned ni = l->lane[BK_SQE_PRIO_INTERACTIVE].n;
+	const unsigned nn = l->lane[BK_SQE_PRIO_NORMAL].n;
+	const unsigned nb = l->lane[BK_SQE_PRIO_BACKGROUND].n;
+	unsigned rn = min_u(nn, round / BKD_LANES_SHARE_NORMAL ? round / BKD_LANES_SHARE_NORMAL : 1);
+	unsigned rb = min_u(nb, round / BKD_LANES_SHARE_BACKGROUND ? round / BKD_LANES_SHARE_BACKGROUND : 1);
+	if (rn + rb > round)
+		rb = round - min_u(rn, round);
+	unsigned left = round - rn - rb;
+	unsigned ti = min_u(ni, left);
+	left -= ti;
+	unsigned tn = rn + min_u(nn - rn, left);
+	left -= tn - rn;
+	unsigned tb = rb + min_u(nb - rb, left);
+	take[BK_SQE_PRIO_INTERACTIVE] = ti;
+	take[BK_SQE_PRIO_NORMAL] = tn;
+	take[BK_SQE_PRIO_BACKGROUND] = tb;
+}
