@@ -18,6 +18,7 @@
 #include "broker_runs.h"
 #include "brokerd_proc.h"
 #include "fleet.h"
+#include "prio.h"
 #include "paths.h"
 #include "proc_info.h"
 #include "results.h"
@@ -31,8 +32,8 @@ struct opts {
 	const char *socket, *brokerd, *moddir, *plot;
 	const char *fleet, *fleet_phase, *fleet_seconds, *fleet_rounds; /* parsed by fleet.c */
 	char default_brokerd[PATH_MAX];
-	int json, quick, no_baselines;
-	long long samples, warmup;
+	int json, quick, no_baselines, priority;
+	long long samples, warmup, samples_given;
 	double seconds, idle_seconds;
 };
 
@@ -64,6 +65,9 @@ static void usage(FILE *f)
 		"                      on the same 10 ms boundaries) or spread,aligned\n"
 		"  --fleet-seconds S   ticking time of each run (default 10, --quick 1)\n"
 		"  --fleet-rounds R    private+shared rounds (default 2, --quick 1)\n"
+		"  --priority          instead: interactive round trips alone, then beside a flood of\n"
+		"                      bulk calls in the background lane, then in the normal lane\n"
+		"                      (one worker; --samples per phase, default 50000)\n"
 		"  --help              this text\n\n"
 		"Syscalls per task are counted with BPF (built in) only when running as root.\n"
 		"Exit status: 0 all figures measured, 1 a phase failed, 2 bad usage.\n",
@@ -73,7 +77,7 @@ static void usage(FILE *f)
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	enum { O_SOCKET = 256, O_BROKERD, O_MODDIR, O_JSON, O_PLOT, O_QUICK, O_SAMPLES, O_SECONDS, O_IDLE, O_NOBASE,
-	       O_QUIET, O_HELP, O_FLEET, O_FLEET_PHASE, O_FLEET_SECONDS, O_FLEET_ROUNDS };
+	       O_QUIET, O_HELP, O_FLEET, O_FLEET_PHASE, O_FLEET_SECONDS, O_FLEET_ROUNDS, O_PRIORITY };
 	static const struct option lo[] = {
 		{ "socket", required_argument, NULL, O_SOCKET },
 		{ "brokerd", required_argument, NULL, O_BROKERD },
@@ -91,6 +95,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "fleet-phase", required_argument, NULL, O_FLEET_PHASE },
 		{ "fleet-seconds", required_argument, NULL, O_FLEET_SECONDS },
 		{ "fleet-rounds", required_argument, NULL, O_FLEET_ROUNDS },
+		{ "priority", no_argument, NULL, O_PRIORITY },
 		{ NULL, 0, NULL, 0 },
 	};
 	double samples = -1, seconds = -1, idle = -1;
@@ -122,6 +127,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case O_FLEET_PHASE: o->fleet_phase = optarg; break;
 		case O_FLEET_SECONDS: o->fleet_seconds = optarg; break;
 		case O_FLEET_ROUNDS: o->fleet_rounds = optarg; break;
+		case O_PRIORITY: o->priority = 1; break;
 		default:
 			usage(stderr);
 			return -EINVAL;
@@ -131,6 +137,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		fprintf(stderr, "broker-bench: unexpected argument '%s' (see --help)\n", argv[optind]);
 		return -EINVAL;
 	}
+	o->samples_given = samples > 0 ? (long long)samples : 0;
 	o->samples = samples > 0 ? (long long)samples : o->quick ? 3000 : 200000;
 	o->warmup = o->quick ? 500 : 20000;
 	o->seconds = seconds > 0 ? seconds : o->quick ? 0.2 : 2.0;
@@ -405,6 +412,11 @@ int main(int argc, char **argv)
 		struct bk_fleet_opts fo = { o.fleet, o.fleet_phase, o.fleet_seconds, o.fleet_rounds, o.brokerd,
 					    o.moddir, o.socket, o.plot, o.json, o.quick };
 		return bk_fleet_main(&fo);
+	}
+	if (o.priority) {
+		struct bk_prio_opts po = { o.brokerd, o.moddir, (uint64_t)o.samples_given, o.json, o.quick,
+					   bk_bench_quiet };
+		return bk_prio_main(&po);
 	}
 	if (o.fleet_phase || o.fleet_seconds || o.fleet_rounds) {
 		fprintf(stderr, "broker-bench: --fleet-phase/--fleet-seconds/--fleet-rounds need --fleet\n");
