@@ -18,7 +18,7 @@ The library is ctypes over libbkclient.so.1, found through $BKCLIENT_LIB,
 the build tree or the install prefix (see _lib.py).
 """
 
-from ._common import BrokerError, CallOptions
+from ._common import PRIO_BACKGROUND, PRIO_INTERACTIVE, PRIO_NORMAL, BrokerError, CallOptions
 from ._lib import (
     BK_EBADREGION,
     BK_EGONE,
@@ -42,6 +42,9 @@ __all__ = [
     "connect",
     "find_library",
     "strerror",
+    "PRIO_BACKGROUND",
+    "PRIO_INTERACTIVE",
+    "PRIO_NORMAL",
     "BK_EBADREGION",
     "BK_EGONE",
     "BK_ELAYOUT",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import ctypes
 import dataclasses
 import errno as _errno
+import time
 from typing import Optional, Union
 
 from . import _lib
@@ -49,7 +50,11 @@ class CallOptions:
 
     timeout:     seconds for the whole call (slot wait, lookup and task);
                  on expiry the broker future is cancelled and TimeoutError
-                 raised.  None: no limit.
+                 raised.  None: no limit.  What is left of it when the call
+                 is posted also goes to brokerd as the call's deadline
+                 (bk_call.deadline_ns), so brokerd stops the work itself.
+    priority:    the lane, PRIO_NORMAL (0, the default), PRIO_INTERACTIVE
+                 or PRIO_BACKGROUND (bk_call.priority).
     result_size: bytes reserved for the result.  None: the inline buffer
                  (inline_size bytes, 256 by default); larger sizes use a
                  zero-copy buffer in the shared region.
@@ -57,9 +62,22 @@ class CallOptions:
 
     timeout: Optional[float] = None
     result_size: Optional[int] = None
+    priority: int = 0
 
 
 _NO_OPTIONS = CallOptions()
+
+
+PRIO_NORMAL = 0
+PRIO_INTERACTIVE = 1
+PRIO_BACKGROUND = 2
+
+
+def deadline_ns(deadline: Optional[float]) -> int:
+    """bk_call.deadline_ns for an absolute time.monotonic() deadline: 0 for none, at least 1."""
+    if deadline is None:
+        return 0
+    return max(1, int((deadline - time.monotonic()) * 1e9))
 
 
 def merge_options(opts: Optional[CallOptions], timeout: Optional[float], result_size: Optional[int]) -> CallOptions:
@@ -147,6 +165,8 @@ class Placement:
 
     def fill(self, call: _lib.Call, fn: int) -> None:
         call.fn = fn
+        call.priority = 0
+        call.deadline_ns = 0
         call.arg = self.arg_ptr if self.arg_len else None
         call.len = self.arg_len
         call.result = self.res_buf

@@ -21,6 +21,7 @@ import collections
 import ctypes
 import errno as _errno
 import itertools
+import time
 from typing import Deque, Dict, List, Optional
 
 from . import _lib
@@ -33,6 +34,7 @@ from ._common import (
     connect_handle,
     lookup_blocking,
     make_options,
+    deadline_ns,
     merge_options,
     needs_blocks,
     take_result,
@@ -45,7 +47,7 @@ _BATCH = 64  # bk_submit_batch posts at most 64 calls per publication
 class _Pending:
     """One call between submission and its completion callback."""
 
-    __slots__ = ("afut", "fn", "data", "result_size", "place", "bkf", "key", "abandoned")
+    __slots__ = ("afut", "fn", "data", "result_size", "place", "bkf", "key", "abandoned", "priority", "deadline")
 
     def __init__(self, afut: asyncio.Future, fn: int, data: BytesLike, result_size: Optional[int],
                  place: Optional[Placement]):
@@ -57,6 +59,8 @@ class _Pending:
         self.bkf: Optional[int] = None  # the bk_future once posted
         self.key = 0  # its user_data and the index in AsyncClient._inflight
         self.abandoned = False  # the caller gave up; only the slot and buffers remain to reclaim
+        self.priority = 0  # bk_call.priority
+        self.deadline: Optional[float] = None  # time.monotonic() deadline, sent as bk_call.deadline_ns
 
 
 class AsyncClient:
@@ -117,9 +121,10 @@ class AsyncClient:
         """
         o = merge_options(opts, timeout=timeout, result_size=result_size)
         if o.timeout is None:
-            return await self._call_now(name, data, o.result_size)
+            return await self._call_now(name, data, o.result_size, o.priority, None)
+        deadline = time.monotonic() + o.timeout
         try:
-            return await asyncio.wait_for(self._call_now(name, data, o.result_size), o.timeout)
+            return await asyncio.wait_for(self._call_now(name, data, o.result_size, o.priority, deadline), o.timeout)
         except asyncio.TimeoutError:  # the builtin TimeoutError from 3.11 on; one type before too
             raise TimeoutError("bkclient call timed out") from None
 
@@ -164,7 +169,8 @@ class AsyncClient:
         if self._gone:
             raise BrokerError(_lib.BK_EGONE)
 
-    async def _call_now(self, name: str, data: BytesLike, result_size: Optional[int]) -> bytes:
+    async def _call_now(self, name: str, data: BytesLike, result_size: Optional[int], priority: int = 0,
+                        deadline: Optional[float] = None) -> bytes:
         fn = self._fns.get(name)
         if fn is None:
             fn = await self.lookup(name)
@@ -173,6 +179,8 @@ class AsyncClient:
             raise BrokerError(-_errno.EMSGSIZE, "larger than the zero-copy area")
         place = Placement(self._h) if needs_blocks(len(data), self._inline, result_size) else None
         p = _Pending(self._loop.create_future(), fn, data, result_size, place)
+        p.priority = priority
+        p.deadline = deadline
         while self._waiting and self._waiting[0].afut.done():
             self._waiting.popleft()  # cancelled while queued
         # FIFO: while others wait for a slot, a new call queues behind them.
@@ -201,6 +209,8 @@ class AsyncClient:
             return False
         else:
             p.place.fill(k, p.fn)
+        k.priority = p.priority
+        k.deadline_ns = deadline_ns(p.deadline)
         key = next(self._keys)
         k.user_data = key
         r = self._lib.bk_submit_batch(self._h, self._call_ref, 1, self._out)

@@ -27,6 +27,7 @@ from ._common import (
     connect_handle,
     lookup_blocking,
     make_options,
+    deadline_ns,
     merge_options,
     take_result,
     too_big,
@@ -79,7 +80,7 @@ class Client:
         place = Placement(h)
         fut = None
         try:
-            fut = self._submit(h, fn, data, o.result_size, place, deadline)
+            fut = self._submit(h, fn, data, o.result_size, place, deadline, o.priority)
             self._wait(fut, deadline)
             return take_result(fut)
         finally:
@@ -125,13 +126,13 @@ class Client:
         return min(left, _SLICE_NS)
 
     def _submit(self, h, fn: int, data: BytesLike, result_size: Optional[int], place: Placement,
-                deadline: Optional[float]) -> int:
+                deadline: Optional[float], priority: int = 0) -> int:
         out = ctypes.c_void_p()
         inline = result_size is None or result_size <= self._inline
         backoff = _RETRY_S
         while True:
             if place.place(data, self._inline, result_size):
-                if inline and place.arg_buf is None:
+                if inline and place.arg_buf is None and deadline is None and not priority:
                     r = self._lib.bk_submit_wait(h, fn, place.arg_ptr, place.arg_len, self._left_ns(deadline),
                                                  ctypes.byref(out))
                     if r == -_errno.ETIMEDOUT:
@@ -139,6 +140,8 @@ class Client:
                 else:
                     k = _lib.Call()
                     place.fill(k, fn)
+                    k.priority = priority
+                    k.deadline_ns = deadline_ns(deadline)
                     r = self._lib.bk_submit_batch(h, ctypes.byref(k), 1, ctypes.byref(out))
                     r = 0 if r == 1 else r
                 if r == 0:

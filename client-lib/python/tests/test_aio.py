@@ -173,3 +173,16 @@ def test_uvloop_is_used(run):
 
     kind = run(loop_type())
     assert kind.startswith("uvloop") == (run.kind == "uvloop")
+
+
+def test_priorities_and_deadlines(broker, run):
+    async def main():
+        async with await bkclient.connect(broker.socket) as c:
+            for prio in (bkclient.PRIO_NORMAL, bkclient.PRIO_INTERACTIVE, bkclient.PRIO_BACKGROUND):
+                opts = bkclient.CallOptions(priority=prio, timeout=10)
+                assert await c.call_with("echo.upper", b"lane", opts) == b"LANE"
+            with pytest.raises(bkclient.BrokerError) as e:
+                await c.call_with("echo.noop", b"", bkclient.CallOptions(priority=7))
+            assert e.value.errno == -errno.EINVAL
+
+    run(main())

@@ -90,3 +90,13 @@ def test_sync_broker_death(own_broker):
         c.call("echo.echo", b"x")
     assert e.value.errno == bkclient.BK_EGONE
     c.close()
+
+
+def test_sync_priorities_and_deadlines(broker):
+    with bkclient.Client(broker.socket) as c:
+        for prio in (bkclient.PRIO_NORMAL, bkclient.PRIO_INTERACTIVE, bkclient.PRIO_BACKGROUND):
+            opts = bkclient.CallOptions(priority=prio, timeout=10)
+            assert c.call_with("echo.upper", b"lane", opts) == b"LANE"
+        with pytest.raises(bkclient.BrokerError) as e:
+            c.call_with("echo.noop", b"", bkclient.CallOptions(priority=7))
+        assert e.value.errno == -errno.EINVAL
