@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use crate::buffer::Buffer;
 use crate::client::{CallOpts, Client};
-use crate::core::{lock, Arg, CallState, Core, LookupSlot, Reply, WaitEntry};
+use crate::core::{lock, Arg, CallState, Core, LookupSlot, Reply, SubmitOpts, WaitEntry};
 use crate::error::{Error, Result};
 use crate::exec::block_on;
 use crate::sys;
@@ -63,6 +63,7 @@ struct RawCall {
     client: Client,
     stage: Stage,
     deadline: Option<Instant>,
+    priority: u32,
     timer: Option<u64>,
     result_size: Option<usize>,
     wait: Arc<WaitEntry>,
@@ -110,6 +111,7 @@ impl RawCall {
             client: client.clone(),
             stage,
             deadline: opts.timeout.map(|d| Instant::now() + d),
+            priority: opts.priority as u32,
             timer: None,
             result_size: opts.result_size,
             wait: WaitEntry::new(),
@@ -134,7 +136,12 @@ impl RawCall {
             Ok(Err(p)) => return Err((Error::with_detail(-sys::ENOMEM, "the zero-copy area has no such free block"), p)),
             Err(e) => return Err((e, Parts { arg: Payload::Bytes(Vec::new()), res_buf: None })),
         };
-        post_parts(core, fn_, p)
+        post_parts(core, fn_, p, self.submit_opts())
+    }
+
+    /// The lane and what is left of the timeout, as brokerd's deadline for this call.
+    fn submit_opts(&self) -> SubmitOpts {
+        SubmitOpts { priority: self.priority, deadline: self.deadline }
     }
 
     fn pending(&mut self, cx: &Context<'_>) -> Poll<Output> {
@@ -216,17 +223,17 @@ impl RawCall {
 }
 
 /// Post a call's parts; when there is no slot (or on an error) they come back.
-fn post_parts(core: &Arc<Core>, fn_: u32, p: Parts) -> std::result::Result<Posting, (Error, Parts)> {
+fn post_parts(core: &Arc<Core>, fn_: u32, p: Parts, so: SubmitOpts) -> std::result::Result<Posting, (Error, Parts)> {
     let Parts { arg, res_buf } = p;
     let (st, r, bytes, block_len) = match arg {
         Payload::Bytes(v) => {
             let st = CallState::new(None, res_buf);
-            let r = core.submit(fn_, Arg::Bytes(&v), &st);
+            let r = core.submit(fn_, Arg::Bytes(&v), &st, so);
             (st, r, Some(v), 0)
         }
         Payload::Block(b, n) => {
             let st = CallState::new(Some(b), res_buf);
-            let r = core.submit(fn_, Arg::Block(n), &st);
+            let r = core.submit(fn_, Arg::Block(n), &st, so);
             (st, r, None, n)
         }
     };
@@ -269,7 +276,7 @@ fn first_stage(raw: &RawCall, fn_: u32, arg: &[u8]) -> Stage {
     let core = raw.core();
     if arg.len() <= core.inline_size && raw.result_size.map_or(true, |n| n <= core.inline_size) && !core.has_waiters() {
         let st = CallState::new(None, None);
-        match core.submit(fn_, Arg::Bytes(arg), &st) {
+        match core.submit(fn_, Arg::Bytes(arg), &st, raw.submit_opts()) {
             Ok(true) => return Stage::Posted(st),
             Ok(false) => {}
             Err(e) => return Stage::Failed(e, Parts { arg: Payload::Bytes(Vec::new()), res_buf: None }),

@@ -52,14 +52,29 @@ impl ConnectOptions {
     }
 }
 
-/// Options of one call.  New options (deadlines, priorities) arrive as new
-/// fields with defaults; build with `CallOpts::default()` and the setters.
+/// The lane of a call (bk_call.priority): brokerd starts interactive calls
+/// first and keeps a share of every round for normal and background.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Priority {
+    #[default]
+    Normal = 0,
+    Interactive = 1,
+    Background = 2,
+}
+
+/// Options of one call.  New options arrive as new fields with defaults;
+/// build with `CallOpts::default()` and the setters.
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub struct CallOpts {
-    /// Client-side limit on the whole call (slot wait, lookup, task): the
-    /// call then fails with `-ETIMEDOUT` and the broker future is cancelled.
+    /// Limit on the whole call (slot wait, lookup, task): the call then
+    /// fails with `-ETIMEDOUT` and the broker future is cancelled.  What is
+    /// left of it when the call is posted is also brokerd's deadline for
+    /// the task (bk_call.deadline_ns), so brokerd stops the work itself.
     pub timeout: Option<Duration>,
+    /// The lane.
+    pub priority: Priority,
     /// Bytes to reserve for the result; beyond the inline size the result
     /// goes through a zero-copy block.  None: the inline buffer.
     pub result_size: Option<usize>,
@@ -72,6 +87,10 @@ impl CallOpts {
     }
     pub fn result_size(mut self, n: usize) -> Self {
         self.result_size = Some(n);
+        self
+    }
+    pub fn priority(mut self, p: Priority) -> Self {
+        self.priority = p;
         self
     }
 }

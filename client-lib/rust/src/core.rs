@@ -94,6 +94,23 @@ pub(crate) enum Arg<'a> {
 }
 
 /// user_data of a posted call: boxed so its address is stable, owned by Core::tickets.
+/// What bk_call carries beside the call itself: the lane and an absolute deadline.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SubmitOpts {
+    pub priority: u32,
+    pub deadline: Option<Instant>,
+}
+
+impl SubmitOpts {
+    /// bk_call.deadline_ns: what is left until the deadline, at least 1 ns; 0 for none.
+    pub fn deadline_ns(&self) -> i64 {
+        match self.deadline {
+            None => 0,
+            Some(d) => d.saturating_duration_since(Instant::now()).as_nanos().clamp(1, i64::MAX as u128) as i64,
+        }
+    }
+}
+
 struct Ticket {
     core: *const Core,
     state: Arc<CallState>,
@@ -192,8 +209,8 @@ impl Core {
         }
     }
 
-    /// Post one call.  Ok(false): no slot or ring space now (wait_slot, then retry).
-    pub fn submit(self: &Arc<Self>, fn_: u32, arg: Arg<'_>, st: &Arc<CallState>) -> Result<bool> {
+    /// Post one call (with its lane and deadline, `so`).  Ok(false): no slot or ring space now (wait_slot, then retry).
+    pub fn submit(self: &Arc<Self>, fn_: u32, arg: Arg<'_>, st: &Arc<CallState>, so: SubmitOpts) -> Result<bool> {
         let ticket = Box::new(Ticket { core: Arc::as_ptr(self), state: st.clone() });
         let key = &*ticket as *const Ticket as usize;
         // In the map before the post: the callback may run on the reactor at once.
@@ -217,8 +234,8 @@ impl Core {
             result_cap: res_cap,
             cb: Some(on_complete),
             user_data: key as *mut c_void,
-            deadline_ns: 0,
-            priority: 0,
+            deadline_ns: so.deadline_ns(),
+            priority: so.priority,
             flags: 0,
         };
         let mut out = ptr::null_mut();

@@ -35,7 +35,7 @@ pub mod sys;
 
 pub use crate::buffer::Buffer;
 pub use crate::call::{BufferCall, BufferReply, Call};
-pub use crate::client::{CallOpts, Client, ConnectOptions, Function};
+pub use crate::client::{CallOpts, Client, ConnectOptions, Function, Priority};
 pub use crate::error::{strerror, Error, Result};
 pub use crate::exec::{block_on, block_on_all};
 pub use crate::sys::{BK_EBADREGION, BK_EGONE, BK_ELAYOUT, BK_ENOTBROKER, BK_EPROTOCOL, BK_EREFUSED, BK_ESTALE, BK_EVERSION};

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use bkclient::{block_on, CallOpts, Client, ConnectOptions, Error};
+use bkclient::{block_on, CallOpts, Client, ConnectOptions, Error, Priority};
 use common::{run_all, wait_until, within, Broker};
 
 const ENOENT: i32 = -2;
@@ -123,6 +123,18 @@ fn timeout_fails_and_cancels() {
         wait_until(Duration::from_secs(10), || c.inflight() == 0);
         assert_eq!(block_on(c.call("echo.echo", b"ok")).unwrap(), b"ok");
         assert!(t0.elapsed() < Duration::from_secs(10));
+    });
+}
+
+#[test]
+fn priorities_and_deadlines() {
+    let b = Broker::start(1);
+    let c = Client::connect(Some(&b.socket)).unwrap();
+    within(Duration::from_secs(30), move || {
+        for p in [Priority::Normal, Priority::Interactive, Priority::Background] {
+            let opts = CallOpts::default().priority(p).timeout(Duration::from_secs(10));
+            assert_eq!(block_on(c.call_with("echo.upper", b"lane", opts)).unwrap(), b"LANE");
+        }
     });
 }
 
