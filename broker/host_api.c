@@ -193,6 +193,8 @@ static void offload_work(struct bkd_work *item)
 static void offload_done(struct bkd_work *item)
 {
 	struct bkd_op *op = BKD_CONTAINER_OF(item, struct bkd_op, work_item);
+	if (item->dropped)
+		op->result = -ECANCELED; /* cancelled or shutting down before it ran (offload.h) */
 	bkd_inbox_post(&op->task->w->inbox, &op->item, BKD_IN_OFFLOAD_DONE, op);
 }
 
@@ -211,6 +213,8 @@ static int h_offload(bk_task *t, bk_work_fn work, bk_io_cb cb, void *ud)
 	op->caller = t->conn->caller;
 	op->work_item.work = offload_work;
 	op->work_item.done = offload_done;
+	op->work_item.key = t->conn; /* one queue per connection, served round robin (offload.h) */
+	op->work_item.cancelled = &t->cancelled;
 	int r = bkd_offload_submit(t->w->b->offload, &op->work_item);
 	if (r < 0) {
 		bkd_task_op_abort(op);

@@ -138,12 +138,16 @@ static int take_arg(struct bk_task *t, struct bkd_conn *c, const struct bk_sqe *
 		/* A private copy: a client rewriting its argument mid-task hurts only itself. */
 		memcpy(t->arg_inline, src, e->arg_len);
 		t->arg = t->arg_inline;
-	} else if (e->arg_len <= BKD_ARG_COPY_MAX || ranges_overlap(e->arg_off, e->arg_len, e->res_off, e->res_cap)) {
+	} else if (e->arg_len <= BKD_ARG_COPY_MAX) {
 		t->arg_copy = malloc(e->arg_len);
 		if (!t->arg_copy)
 			return -ENOMEM;
 		memcpy(t->arg_copy, src, e->arg_len);
 		t->arg = t->arg_copy;
+	} else if (ranges_overlap(e->arg_off, e->arg_len, e->res_off, e->res_cap)) {
+		/* The result would overwrite a zero-copy argument under the module: refused, never a giant copy
+		 * (docs/ARCHITECTURE.md, "Bounded copies"). */
+		return -EINVAL;
 	} else {
 		t->arg = src;
 	}
@@ -196,10 +200,11 @@ void bkd_task_take(struct bkd_worker *w, struct bkd_conn *c, const struct bk_sqe
 	t->prio = e->flags & BK_SQE_PRIO_MASK;
 	if (e->flags & BK_SQE_F_DEADLINE)
 		t->deadline = bkd_conn_rings_deadline(&c->cr, e->slot);
-	if (take_arg(t, c, e) < 0) {
+	int r = take_arg(t, c, e);
+	if (r < 0) {
 		task_recycle(w, t);
-		bkd_registry_release(b->reg, &ref, -ENOMEM);
-		complete_direct(w, c, e->slot, -ENOMEM);
+		bkd_registry_release(b->reg, &ref, r);
+		complete_direct(w, c, e->slot, r);
 		return;
 	}
 	c->tasks[e->slot] = t;

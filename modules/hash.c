@@ -10,7 +10,9 @@
  * Arguments up to HASH_INLINE_MAX (64 KiB, some tens of microseconds) are
  * hashed on the worker; longer ones run on brokerd's offload pool
  * (host->offload) so a 16 MiB argument does not stall the worker's other
- * tasks.
+ * tasks.  Offloaded hashing goes in HASH_CHUNK steps and stops between
+ * two with -ECANCELED once the task is cancelled (a disconnecting client's
+ * 1 GiB hash must not hold a pool thread to its end).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -22,6 +24,7 @@
 
 #define HASH_INLINE_MAX (64u * 1024u)
 #define SHA256_LEN 32u
+#define HASH_CHUNK (1u << 20) /* about a millisecond of SHA-256: how late a cancellation is seen */
 
 struct hash_state {
 	EVP_MD *sha256; /* fetched once: EVP_MD objects are safe to share between threads */
@@ -41,7 +44,7 @@ static int hash_init(const bk_host_api *host, void **state)
 
 	*state = NULL;
 	if (!BK_HOST_HAS(host, arg) || !BK_HOST_HAS(host, result) || !BK_HOST_HAS(host, complete) ||
-	    !BK_HOST_HAS(host, offload))
+	    !BK_HOST_HAS(host, offload) || !BK_HOST_HAS(host, cancelled))
 		return -EPROTO;
 	st = calloc(1, sizeof(*st));
 	if (!st)
@@ -87,12 +90,34 @@ static void put_digest(bk_task *task, const bk_host_api *host, const unsigned ch
 	host->complete(task, 0, SHA256_LEN); /* cap < 32: the host completes with -ENOBUFS */
 }
 
+/* Pool thread: the digest in chunks, looking for a cancellation between two. */
 static int job_work(bk_task *task, void *ud)
 {
 	struct hash_job *job = ud;
+	const unsigned char *p = job->arg;
+	unsigned int n = 0;
+	int rc = -EIO;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 
-	(void)task;
-	return digest(job->md, job->arg, job->len, job->digest);
+	if (!ctx)
+		return -ENOMEM;
+	if (EVP_DigestInit_ex(ctx, job->md, NULL) != 1)
+		goto out;
+	for (size_t done = 0; done < job->len;) {
+		size_t step = job->len - done < HASH_CHUNK ? job->len - done : HASH_CHUNK;
+		if (job->host->cancelled(task)) {
+			rc = -ECANCELED;
+			goto out;
+		}
+		if (EVP_DigestUpdate(ctx, p + done, step) != 1)
+			goto out;
+		done += step;
+	}
+	if (EVP_DigestFinal_ex(ctx, job->digest, &n) == 1 && n == SHA256_LEN)
+		rc = 0;
+out:
+	EVP_MD_CTX_free(ctx);
+	return rc;
 }
 
 static void job_done(bk_task *task, int res, void *ud)
