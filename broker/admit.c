@@ -76,6 +76,19 @@ static void log_drop(struct bkd_broker *b, const char *why, const struct bkd_con
 	b->drops_unlogged = 0;
 }
 
+/* Stop polling the listener for ACCEPT_PAUSE_NS: a listener that stays readable must not spin the control loop
+ * (nor fill the log: at most a line a second, with the count of those left out). */
+static int pause_accepting(struct bkd_broker *b, const char *why)
+{
+	static struct bkd_ratelimit rl;
+	b->accept_paused_until = bk_now_ns() + ACCEPT_PAUSE_NS;
+	uint64_t n = 0;
+	if (bkd_ratelimit_take(&rl, bk_now_ns(), 1, 1000 * NS_PER_MS, &n))
+		bkd_warn("%s: not accepting for %lld ms (%llu suppressed)", why, ACCEPT_PAUSE_NS / NS_PER_MS,
+			 (unsigned long long)n);
+	return -EMFILE;
+}
+
 /* accept failed with EMFILE/ENFILE: give the spare up to take the connection off the queue and close it.
  * -EMFILE when even that failed: accepting pauses. */
 static int drop_with_spare(struct bkd_broker *b)
@@ -92,9 +105,7 @@ static int drop_with_spare(struct bkd_broker *b)
 	}
 	if (b->spare_fd >= 0)
 		return 0;
-	b->accept_paused_until = bk_now_ns() + ACCEPT_PAUSE_NS;
-	bkd_warn("out of file descriptors: not accepting for %lld ms", ACCEPT_PAUSE_NS / NS_PER_MS);
-	return -EMFILE;
+	return pause_accepting(b, "out of file descriptors");
 }
 
 static bool low_on_fds(int fd)
@@ -158,9 +169,9 @@ int bkd_admit_accept(struct bkd_broker *b, struct bkd_conn **out)
 					return -EMFILE;
 				continue;
 			}
-			if (errno != EAGAIN)
-				bkd_warn("accept: %s", strerror(errno));
-			return 0;
+			if (errno == EAGAIN)
+				return 0;
+			return pause_accepting(b, strerror(errno)); /* ENOBUFS, ENOMEM...: would fail again at once */
 		}
 		struct bkd_conn *c = bkd_conn_new(b, fd);
 		if (!c) {

@@ -24,6 +24,7 @@
 #include "inbox.h"
 #include "registry.h"
 #include "options.h"
+#include "ratelimit.h"
 #include "region.h"
 
 struct bkd_worker;
@@ -81,6 +82,12 @@ struct bkd_conn {
 	bool low_fds; /* accepted while brokerd was low on descriptors: refused at HELLO */
 	uint32_t reserved_slots; /* per-uid reservation of a served connection */
 	uint64_t reserved_bytes;
+	/* control thread: warnings and requests per connection (ratelimit.h, control.c) */
+	struct bkd_ratelimit warn_rl, req_rl;
+	uint32_t ctl_violations; /* malformed requests answered -EINVAL; BKD_VIOLATIONS_MAX drops it */
+	struct bkd_conn *thr_next, *thr_prev; /* over its request rate: not read until thr_until_ns */
+	int64_t thr_until_ns;
+	bool throttled;
 
 	/* worker (after BKD_IN_ADD_CONN until BKD_IN_CONN_DONE) */
 	struct bkd_conn_rings cr;
@@ -94,6 +101,7 @@ struct bkd_conn {
 	bool moving; /* going to an idle worker once its wake request is back (worker_conns.c) */
 	bool sleeping; /* sleep_prepare called, sleep_finish due */
 	uint64_t violations_seen; /* cr.violations already logged and counted */
+	struct bkd_ratelimit wwarn_rl; /* the worker's warnings about this connection (ratelimit.h) */
 	struct bkd_ud wait_ud;
 	uint64_t wake_buf;
 	struct bk_task **tasks; /* by slot, in-flight tasks */
@@ -144,13 +152,16 @@ struct bkd_broker {
 	int64_t accept_paused_until; /* no descriptor even for the spare: accepting resumes then (0: not paused) */
 	int64_t drops_logged_ns; /* when a connection closed at once was last logged (one line a second) */
 	uint64_t drops_unlogged;
+	struct bkd_conn *thr_head; /* connections over their request rate (control.c) */
 	uint32_t next_conn_id;
 	unsigned rr_next;
 };
 
-/* Process statistics from /proc/self: open fds and resident bytes. */
+/* Process statistics from /proc/self: open fds and resident bytes.  Control thread only: both are cached
+ * (docs/ARCHITECTURE.md, "Hostile clients"); the fd count is taken again after bkd_stats_fds_changed(). */
 uint32_t bkd_stats_open_fds(void);
 uint64_t bkd_stats_rss_bytes(void);
+void bkd_stats_fds_changed(void);
 
 /* The worker serving c now (any thread).  Acquire pairs with the release store of a migration. */
 static inline struct bkd_worker *bkd_conn_worker(struct bkd_conn *c)

@@ -33,8 +33,14 @@
 #define MSGS_PER_EVENT 32 /* per wake-up and connection, so one chatty client cannot starve the loop */
 #define CANCEL_WAIT_NS (3LL * 1000000000LL)
 #define SHUTDOWN_POLL_MS 5
+/* Control requests per connection: a burst of REQ_BURST, then one per REQ_PERIOD_NS; a connection over it is
+ * not read for REQ_PAUSE_NS (docs/ARCHITECTURE.md, "Hostile clients").  brokerctl needs a handful. */
+#define REQ_BURST 64u
+#define REQ_PERIOD_NS 1000000LL
+#define REQ_PAUSE_NS (16 * REQ_PERIOD_NS)
 
 static char tag_listen, tag_signal, tag_inbox;
+static struct bkd_ratelimit drop_rl; /* one line per dropped connection, but a client can reconnect at will */
 static _Alignas(8) uint8_t rx_buf[BK_WIRE_MAX_MSG];
 
 static int ep_add(struct bkd_broker *b, int fd, void *ptr, uint32_t events)
@@ -89,9 +95,62 @@ static void list_del(struct bkd_broker *b, struct bkd_conn *c)
 	atomic_fetch_sub_explicit(&b->stats.connections, 1, memory_order_relaxed);
 }
 
+/* ---- request rate ------------------------------------------------------------- */
+
+static void conn_interest(struct bkd_broker *b, struct bkd_conn *c, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = c };
+	if (c->in_epoll && epoll_ctl(b->epfd, EPOLL_CTL_MOD, c->sock, &ev) < 0)
+		bkd_err("epoll_ctl MOD: %s", strerror(errno));
+}
+
+static void thr_unlink(struct bkd_broker *b, struct bkd_conn *c)
+{
+	if (!c->throttled)
+		return;
+	if (c->thr_prev)
+		c->thr_prev->thr_next = c->thr_next;
+	else
+		b->thr_head = c->thr_next;
+	if (c->thr_next)
+		c->thr_next->thr_prev = c->thr_prev;
+	c->throttled = false;
+}
+
+/* c went over its request rate: only hang-ups are reported until its pause is over. */
+static void throttle(struct bkd_broker *b, struct bkd_conn *c, int64_t now)
+{
+	c->throttled = true;
+	c->thr_until_ns = now + REQ_PAUSE_NS;
+	c->thr_prev = NULL;
+	c->thr_next = b->thr_head;
+	if (b->thr_head)
+		b->thr_head->thr_prev = c;
+	b->thr_head = c;
+	conn_interest(b, c, EPOLLRDHUP);
+}
+
+/* Read throttled connections again whose pause is over; the ms until the next one ends (-1: none). */
+static int throttle_timers(struct bkd_broker *b, int64_t now)
+{
+	int64_t next = -1;
+	for (struct bkd_conn *c = b->thr_head, *n; c; c = n) {
+		n = c->thr_next;
+		if (now >= c->thr_until_ns) {
+			thr_unlink(b, c);
+			conn_interest(b, c, EPOLLIN | EPOLLRDHUP);
+		} else if (next < 0 || c->thr_until_ns - now < next) {
+			next = c->thr_until_ns - now;
+		}
+	}
+	return next < 0 ? -1 : (int)((next + 999999) / 1000000);
+}
+
 /* Gone from every count, list and descriptor. */
 static void conn_destroy(struct bkd_broker *b, struct bkd_conn *c)
 {
+	thr_unlink(b, c);
+	bkd_stats_fds_changed();
 	list_del(b, c);
 	bkd_admit_release(b, c);
 	bkd_conn_free(c);
@@ -99,6 +158,7 @@ static void conn_destroy(struct bkd_broker *b, struct bkd_conn *c)
 
 static void sock_close(struct bkd_broker *b, struct bkd_conn *c)
 {
+	thr_unlink(b, c);
 	if (c->in_epoll) {
 		if (epoll_ctl(b->epfd, EPOLL_CTL_DEL, c->sock, NULL) < 0)
 			bkd_err("epoll_ctl DEL: %s", strerror(errno));
@@ -158,6 +218,7 @@ static void accept_all(struct bkd_broker *b)
 		c->in_epoll = true;
 		if (atomic_load_explicit(&b->draining, memory_order_relaxed))
 			bkd_request_send_bye(c);
+		bkd_stats_fds_changed();
 	}
 	if (r == -EMFILE)
 		listener_interest(b, 0);
@@ -184,8 +245,8 @@ static bool conn_read(struct bkd_broker *b, struct bkd_conn *c)
 			return true;
 		if (n == -EMSGSIZE) {
 			/* bk_recv_fds closed every descriptor that came with it. */
-			bkd_warn("conn %u (pid %d): oversized message or too many descriptors; disconnecting", c->id,
-				 (int)c->cred.pid);
+			bkd_warn_limited(&drop_rl, "conn %u (pid %d): oversized message or too many descriptors; "
+					 "disconnecting", c->id, (int)c->cred.pid);
 			atomic_fetch_add_explicit(&b->stats.violations, 1, memory_order_relaxed);
 			return false;
 		}
@@ -195,6 +256,11 @@ static bool conn_read(struct bkd_broker *b, struct bkd_conn *c)
 			return false;
 		if (c->state == BKD_CONN_TEARDOWN)
 			return true;
+		int64_t now = bk_now_ns();
+		if (!bkd_ratelimit_take(&c->req_rl, now, REQ_BURST, REQ_PERIOD_NS, NULL)) {
+			throttle(b, c, now);
+			return true;
+		}
 	}
 	return true;
 }
@@ -291,7 +357,11 @@ int bkd_control_run(struct bkd_broker *b)
 	int64_t deadline = 0;
 	struct epoll_event evs[MAX_EVENTS];
 	while (phase != DONE) {
-		int timeout = bkd_admit_timeout_ms(b, bk_now_ns());
+		int64_t t = bk_now_ns();
+		int timeout = bkd_admit_timeout_ms(b, t);
+		int thr = throttle_timers(b, t);
+		if (thr >= 0 && (timeout < 0 || thr < timeout))
+			timeout = thr;
 		if (phase != RUNNING && (timeout < 0 || timeout > SHUTDOWN_POLL_MS))
 			timeout = SHUTDOWN_POLL_MS;
 		int n = epoll_wait(b->epfd, evs, MAX_EVENTS, timeout);

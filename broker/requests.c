@@ -32,11 +32,15 @@ static int send_msg(struct bkd_conn *c, const void *buf, size_t len, const int *
 	 * never the broker's time. */
 	ssize_t n = bk_send_fds(c->sock, buf, len, fds, nfds);
 	if (n < 0) {
-		bkd_warn("conn %u (pid %d): cannot send reply: %s", c->id, (int)c->cred.pid, strerror((int)-n));
+		bkd_warn_limited(&c->warn_rl, "conn %u (pid %d): cannot send reply: %s", c->id, (int)c->cred.pid,
+				 strerror((int)-n));
 		return (int)n;
 	}
 	return 0;
 }
+
+/* Lines about connections dropped for a malformed message: one each, but a client can reconnect at will. */
+static struct bkd_ratelimit drop_rl;
 
 /*
  * Refusals are logged with uid and pid, but a client can be refused as fast as it can ask: at most
@@ -151,6 +155,28 @@ static int hello_check(struct bkd_broker *b, struct bkd_conn *c, const struct bk
 	return 0;
 }
 
+/*
+ * The descriptor passed as the client's eventfd must be one: brokerd writes it from its workers, and a
+ * socket or pipe that never drains would hold those writes forever.  The kernel names an eventfd's file
+ * "anon_inode:[eventfd]" (no path can read so: a path starts with '/').  docs/ARCHITECTURE.md, "Wake-ups".
+ */
+static int check_eventfd(int fd, char *why, size_t len)
+{
+	char path[64], target[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0) {
+		snprintf(why, len, "cannot check the BK_HELLO_EVENTFD descriptor: %s", strerror(errno));
+		return -EINVAL;
+	}
+	target[n] = 0;
+	if (strcmp(target, "anon_inode:[eventfd]") != 0) {
+		snprintf(why, len, "the BK_HELLO_EVENTFD descriptor is not an eventfd (%.40s)", target);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int handle_hello(struct bkd_broker *b, struct bkd_conn *c, const struct bk_msg_hello *m, int client_fd)
 {
 	uint32_t seq = m->h.seq;
@@ -169,6 +195,8 @@ static int handle_hello(struct bkd_broker *b, struct bkd_conn *c, const struct b
 	if ((m->flags & BK_HELLO_EVENTFD) && client_fd < 0)
 		return hello_fail(c, seq, -EINVAL, "BK_HELLO_EVENTFD set but no descriptor attached");
 	char err[192] = "";
+	if (client_fd >= 0 && (r = check_eventfd(client_fd, err, sizeof(err))) < 0)
+		return hello_fail(c, seq, r, "%s", err);
 	r = bkd_conn_prepare(b, c, &m->geo, err, sizeof(err));
 	if (r < 0)
 		return hello_fail(c, seq, r, "%s", err);
@@ -347,6 +375,7 @@ static int request_hello(struct bkd_broker *b, struct bkd_conn *c, const void *m
 	}
 	if (efd >= 0 && c->client_efd != efd)
 		close(efd); /* not kept by a started connection */
+	bkd_stats_fds_changed(); /* a region, a wake-up eventfd, the client's eventfd */
 	return r;
 }
 
@@ -403,6 +432,17 @@ static const struct {
 	{ BK_MSG_UNLOAD, sizeof(struct bk_msg_path), req_unload },
 };
 
+/* A malformed request: answered -EINVAL, and counted against the connection, which goes at the limit. */
+static bool violation(struct bkd_broker *b, struct bkd_conn *c)
+{
+	atomic_fetch_add_explicit(&b->stats.violations, 1, memory_order_relaxed);
+	if (++c->ctl_violations < BKD_VIOLATIONS_MAX)
+		return true;
+	bkd_warn_limited(&drop_rl, "conn %u (pid %d): %u malformed requests; disconnecting", c->id, (int)c->cred.pid,
+			 c->ctl_violations);
+	return false;
+}
+
 static int request_other(struct bkd_broker *b, struct bkd_conn *c, const void *msg, size_t len,
 			 const struct bk_msg_hdr *h)
 {
@@ -410,7 +450,8 @@ static int request_other(struct bkd_broker *b, struct bkd_conn *c, const void *m
 		if (requests[i].type != h->type)
 			continue;
 		if (len != requests[i].size) {
-			atomic_fetch_add_explicit(&b->stats.violations, 1, memory_order_relaxed);
+			if (!violation(b, c))
+				return -EPROTO;
 			return send_result(c, h->seq, -EINVAL, "message type %u of %zu bytes, expected %u", h->type,
 					   len, requests[i].size);
 		}
@@ -419,7 +460,8 @@ static int request_other(struct bkd_broker *b, struct bkd_conn *c, const void *m
 		memcpy(&u, msg, len);
 		return requests[i].fn(b, c, &u);
 	}
-	atomic_fetch_add_explicit(&b->stats.violations, 1, memory_order_relaxed);
+	if (!violation(b, c))
+		return -EPROTO;
 	return send_result(c, h->seq, -EINVAL, "unknown message type %u", h->type);
 }
 
@@ -428,14 +470,14 @@ int bkd_request_handle(struct bkd_broker *b, struct bkd_conn *c, const void *msg
 	struct bk_msg_hdr h;
 	if (len < sizeof(h)) {
 		close_fds(fds, nfds);
-		bkd_warn("conn %u (pid %d): %zu-byte datagram is not a message; disconnecting", c->id,
+		bkd_warn_limited(&drop_rl, "conn %u (pid %d): %zu-byte datagram is not a message; disconnecting", c->id,
 			 (int)c->cred.pid, len);
 		return -EPROTO;
 	}
 	memcpy(&h, msg, sizeof(h));
 	if (h.magic != BK_WIRE_MAGIC || h.len != len) {
 		close_fds(fds, nfds);
-		bkd_warn("conn %u (pid %d): bad message (magic %#x, len %u of %zu); disconnecting", c->id,
+		bkd_warn_limited(&drop_rl, "conn %u (pid %d): bad message (magic %#x, len %u of %zu); disconnecting", c->id,
 			 (int)c->cred.pid, h.magic, h.len, len);
 		return -EPROTO;
 	}
@@ -443,7 +485,7 @@ int bkd_request_handle(struct bkd_broker *b, struct bkd_conn *c, const void *msg
 		return request_hello(b, c, msg, len, fds, nfds, h.seq);
 	close_fds(fds, nfds);
 	if (c->state == BKD_CONN_NEW) {
-		bkd_warn("conn %u (pid %d): message type %u before HELLO; disconnecting", c->id, (int)c->cred.pid,
+		bkd_warn_limited(&drop_rl, "conn %u (pid %d): message type %u before HELLO; disconnecting", c->id, (int)c->cred.pid,
 			 h.type);
 		return -EPROTO;
 	}

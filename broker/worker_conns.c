@@ -113,9 +113,11 @@ static void note_violations(struct bkd_worker *w, struct bkd_conn *c)
 	if (v == c->violations_seen)
 		return;
 	atomic_fetch_add_explicit(&w->b->stats.violations, v - c->violations_seen, memory_order_relaxed);
-	bkd_warn("conn %u (pid %d): %llu bad submission(s), last: %s", c->id, (int)c->cred.pid,
+	bkd_warn_limited(&c->wwarn_rl, "conn %u (pid %d): %llu bad submission(s), last: %s", c->id, (int)c->cred.pid,
 		(unsigned long long)(v - c->violations_seen), c->cr.last_violation);
 	c->violations_seen = v;
+	if (v >= BKD_VIOLATIONS_MAX)
+		conn_drop(w, c); /* no honest client gets there (ratelimit.h) */
 }
 
 /* Torn connections with nothing left go back to the control thread, which frees them. */
