@@ -205,7 +205,7 @@ static int enqueue(struct bkd_offload *p, struct bkd_work *item)
 		return -EAGAIN;
 	struct queue *q = queue_find(p, item->key);
 	if (q && q->queued + q->running >= BKD_OFFLOAD_PER_KEY)
-		return -EBUSY;
+		return -EAGAIN; /* the connection's quota: retry when some of its work is done */
 	if (!q) {
 		q = calloc(1, sizeof(*q));
 		if (!q)

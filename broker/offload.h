@@ -19,7 +19,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
-/* Items one key may have queued or running; more are refused with -EBUSY. */
+/* Items one key may have queued or running; more are refused with -EAGAIN. */
 #define BKD_OFFLOAD_PER_KEY 64u
 
 struct bkd_offload;
@@ -34,7 +34,7 @@ struct bkd_work {
 };
 
 int bkd_offload_create(unsigned nthreads, unsigned capacity, struct bkd_offload **out);
-/* Queue item.  -EAGAIN when the pool is full, -EBUSY when item->key is at its quota, -ESHUTDOWN when stopping. */
+/* Queue item.  -EAGAIN when the pool or item->key is at its limit, -ESHUTDOWN when stopping. */
 int bkd_offload_submit(struct bkd_offload *p, struct bkd_work *item);
 /* Drop what is queued (done() with dropped set), wait for running work, join the threads.  NULL is a no-op. */
 void bkd_offload_destroy(struct bkd_offload *p);
