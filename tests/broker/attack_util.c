@@ -21,6 +21,7 @@
 #include "broker/errors.h"
 #include "broker/sys.h"
 #include "broker/wire.h"
+#include "region_map.h"
 
 int at_raw_hello(const char *socket_path, const struct bk_geometry *geo, int fd, char *why, size_t whylen, int *sock)
 {
@@ -55,6 +56,61 @@ int at_raw_hello(const char *socket_path, const struct bk_geometry *geo, int fd,
 	else
 		close(s);
 	return rep.status;
+}
+
+void at_raw_open(struct at_raw *r, const char *socket_path, const struct bk_geometry *geo)
+{
+	memset(r, 0, sizeof(*r));
+	r->wake_efd = -1;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	r->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	assert_true(r->sock >= 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", socket_path);
+	assert_int_equal(connect(r->sock, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	struct bk_msg_hello h = { .h = { .magic = BK_WIRE_MAGIC, .type = BK_MSG_HELLO, .len = sizeof(h), .seq = 1 },
+				  .abi_major = BK_ABI_MAJOR,
+				  .abi_minor = BK_ABI_MINOR,
+				  .layout_hash = BK_LAYOUT_HASH };
+	if (geo)
+		h.geo = *geo;
+	assert_int_equal(send(r->sock, &h, sizeof(h), MSG_NOSIGNAL), (ssize_t)sizeof(h));
+	struct pollfd p = { .fd = r->sock, .events = POLLIN };
+	if (poll(&p, 1, 5000) != 1)
+		fail_msg("no HELLO reply within 5 s");
+	struct bk_msg_hello_reply rep;
+	int fds[2], nfds = 0;
+	assert_int_equal(bk_recv_fds(r->sock, &rep, sizeof(rep), fds, 2, &nfds), (ssize_t)sizeof(rep));
+	assert_int_equal(rep.status, 0);
+	assert_true(nfds >= 1);
+	char err[256];
+	assert_int_equal(bkc_region_map(fds[0], &r->v, err, sizeof(err)), 0);
+	close(fds[0]);
+	if (nfds == 2)
+		r->wake_efd = fds[1];
+}
+
+void at_raw_submit(struct at_raw *r, const struct bk_sqe *e)
+{
+	struct bk_sq_producer p;
+	bk_sq_producer_init(&p, r->v.sq_ctl, r->v.sq, r->v.geo.sq_entries);
+	assert_true(bk_sq_producer_space(&p) >= 1);
+	bk_sq_producer_write(&p, 0, e);
+	bk_sq_producer_publish(&p, 1);
+	bk_ring_wake_bump(r->v.sq_ctl);
+	bk_futex_wake(&r->v.sq_ctl->wake_seq, INT32_MAX);
+	if (r->wake_efd >= 0) {
+		uint64_t one = 1;
+		assert_int_equal(write(r->wake_efd, &one, sizeof(one)), (ssize_t)sizeof(one));
+	}
+}
+
+void at_raw_close(struct at_raw *r)
+{
+	if (r->v.base)
+		bkc_region_unmap(&r->v);
+	if (r->wake_efd >= 0)
+		close(r->wake_efd);
+	close(r->sock);
 }
 
 void at_lat_init(struct at_lat *l, size_t cap)

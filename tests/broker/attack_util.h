@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "broker/proto.h"
+#include "broker/ring.h"
 #include "bt_util.h"
 
 /* 1 in a plain build; smaller under ASan/TSan, where everything runs 3-20 times slower. */
@@ -31,6 +32,17 @@
  * it is closed.  Descriptors that came with the reply are closed.
  */
 int at_raw_hello(const char *socket, const struct bk_geometry *geo, int fd, char *why, size_t whylen, int *sock);
+
+/* A raw client with its region mapped (region_map.h), for writing hostile ring entries. */
+struct at_raw {
+	int sock;
+	int wake_efd; /* BK_FEAT_SQ_EVENTFD: the broker's eventfd to kick, else -1 */
+	struct bk_region_view v;
+};
+void at_raw_open(struct at_raw *r, const char *socket, const struct bk_geometry *geo);
+/* Publish one entry and wake the broker. */
+void at_raw_submit(struct at_raw *r, const struct bk_sqe *e);
+void at_raw_close(struct at_raw *r);
 
 /* Latencies of a series of round trips, in ns. */
 struct at_lat {

@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_attack_flood.c - clients that make brokerd work or write for
+ * nothing: one bad ring entry per publication (the log stays under a line
+ * rate, "(N suppressed)", the connection is dropped after its
+ * BKD_VIOLATIONS_MAX-th), malformed control requests (answered, then the
+ * connection dropped), and a STATUS flood with many descriptors open (a
+ * bystander's connect + lookup + call stays under a bound).
+ * docs/ARCHITECTURE.md, "Hostile clients".
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "attack_util.h"
+#include "control.h"
+
+#define VIOLATIONS_MAX 1024u /* broker/ratelimit.h */
+#define NPUB AT_SCALE(3000u, 3u)
+#define NCTL AT_SCALE(1000u, 5u)
+#define NFLOODERS 8
+#define NBY AT_SCALE(60u, 3u)
+#define P99_BOUND_NS (AT_SANITIZED ? 500 * 1000000LL : 100 * 1000000LL)
+
+static int64_t bystander_call(const char *socket)
+{
+	int64_t t0 = bk_now_ns();
+	bk_client *c = bt_connect(socket);
+	char out[8];
+	size_t n = 0;
+	assert_int_equal(bt_call(c, bt_lookup(c, "echo.upper"), "ok", 2, out, sizeof(out), &n), 0);
+	int64_t dt = bk_now_ns() - t0;
+	assert_memory_equal(out, "OK", 2);
+	bk_disconnect(c);
+	return dt;
+}
+
+/* Wait (bounded) until brokerd took every published entry, or dropped us: false when dropped. */
+static bool taken(struct at_raw *r)
+{
+	int64_t deadline = bk_now_ns() + 5 * BT_SEC;
+	uint32_t tail = atomic_load_explicit(&r->v.sq_ctl->tail, memory_order_relaxed);
+	while (atomic_load_explicit(&r->v.sq_ctl->head, memory_order_acquire) != tail) {
+		struct pollfd p = { .fd = r->sock, .events = POLLIN };
+		if (poll(&p, 1, 1) == 1 && (p.revents & (POLLHUP | POLLIN)))
+			return false; /* hung up (or BYE) */
+		if (bk_now_ns() > deadline)
+			fail_msg("brokerd took no entry within 5 s and did not drop the connection");
+	}
+	return true;
+}
+
+static void test_bad_entry_flood(void **state)
+{
+	(void)state;
+	struct bkt_brokerd b;
+	bt_start(&b, NULL);
+	struct at_raw r;
+	struct bk_geometry g = { .sq_entries = 64, .nslots = 64, .slot_inline = 64 };
+	at_raw_open(&r, b.socket, &g);
+	struct at_lat lat;
+	at_lat_init(&lat, NPUB / 50 + 2);
+	long rss0 = bk_test_broker_rss_kib(&b);
+	int64_t t0 = bk_now_ns();
+	unsigned pubs = 0;
+	bool dropped = false;
+	for (; pubs < NPUB && !dropped; pubs++) {
+		/* A slot out of range: a violation with nothing to complete. */
+		struct bk_sqe e = { .op = BK_OP_CALL, .slot = r.v.geo.nslots + 5, .gen = 1 };
+		at_raw_submit(&r, &e);
+		dropped = !taken(&r);
+		if (pubs % 50 == 0)
+			at_lat_add(&lat, bystander_call(b.socket));
+	}
+	double secs = (double)(bk_now_ns() - t0) / 1e9;
+	at_lat_add(&lat, bystander_call(b.socket));
+	int lines = bt_log_count(&b, "bad submission");
+	char extra[160];
+	snprintf(extra, sizeof(extra), "%u publications in %.2f s, %d log lines, %s", pubs, secs, lines,
+		 dropped ? "dropped" : "not dropped");
+	at_figures("bad-entry-flood", &lat, rss0, bk_test_broker_rss_kib(&b), extra);
+	/* 5 lines, then one a second (ratelimit.h), and the drop after VIOLATIONS_MAX. */
+	assert_true(lines <= 5 + (int)secs + 1);
+	assert_true(dropped);
+	assert_true(pubs >= VIOLATIONS_MAX && pubs <= VIOLATIONS_MAX + 1);
+	assert_int_equal(bt_log_wait(&b, "protocol violation, disconnecting", 5 * BT_SEC), 0);
+	at_raw_close(&r);
+	at_lat_free(&lat);
+	assert_int_equal(bk_test_broker_stop(&b), 0);
+	bk_test_broker_cleanup(&b);
+}
+
+/* Unknown control messages: each answered -EINVAL until the connection goes at VIOLATIONS_MAX. */
+static void test_bad_request_flood(void **state)
+{
+	(void)state;
+	struct bkt_brokerd b;
+	bt_start(&b, NULL);
+	struct bkc_ctl k;
+	char err[256] = "";
+	assert_int_equal(bkc_ctl_open(&k, b.socket, 5000, err, sizeof(err)), 0);
+	unsigned answered = 0;
+	for (unsigned i = 0; i < VIOLATIONS_MAX + 10; i++) {
+		struct bk_msg_hdr req = { .type = 999 };
+		uint8_t buf[BK_WIRE_MAX_MSG];
+		/* Any reply type but RESULT: a RESULT then comes back as its status. */
+		int r = bkc_ctl_call(&k, &req, sizeof(req), BK_MSG_STATUS_REPLY, buf, sizeof(buf), err, sizeof(err));
+		if (r != -EINVAL)
+			break;
+		answered++;
+	}
+	printf("FIGURES bad-request-flood: %u answered -EINVAL before the drop, %d log lines\n", answered,
+	       bt_log_count(&b, "malformed requests"));
+	assert_int_equal(answered, VIOLATIONS_MAX - 1);
+	assert_int_equal(bt_log_count(&b, "malformed requests"), 1);
+	bkc_ctl_close(&k);
+	assert_true(bystander_call(b.socket) > 0);
+	assert_int_equal(bk_test_broker_stop(&b), 0);
+	bk_test_broker_cleanup(&b);
+}
+
+struct flood {
+	const char *socket;
+	atomic_bool stop;
+	atomic_ullong sent;
+};
+
+/* One flooder: STATUS after STATUS, 32 at a time without waiting for replies, until told to stop. */
+static void *flooder(void *arg)
+{
+	struct flood *fl = arg;
+	struct bkc_ctl k;
+	char err[256] = "";
+	if (bkc_ctl_open(&k, fl->socket, 5000, err, sizeof(err)) < 0)
+		return NULL;
+	struct bk_msg_hdr req = { .magic = BK_WIRE_MAGIC, .type = BK_MSG_STATUS, .len = sizeof(req) };
+	struct bk_msg_status_reply rep;
+	while (!atomic_load(&fl->stop)) {
+		int n = 0;
+		for (; n < 32; n++)
+			if (send(k.fd, &req, sizeof(req), MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)sizeof(req))
+				break;
+		for (int i = 0; i < n; i++) {
+			struct pollfd p = { .fd = k.fd, .events = POLLIN };
+			if (poll(&p, 1, 5000) != 1 || recv(k.fd, &rep, sizeof(rep), 0) <= 0)
+				goto out;
+		}
+		atomic_fetch_add(&fl->sent, (unsigned long long)n);
+	}
+out:
+	bkc_ctl_close(&k);
+	return NULL;
+}
+
+static void test_status_flood(void **state)
+{
+	(void)state;
+	struct rlimit rl;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	rl.rlim_cur = rl.rlim_max;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	struct bkt_brokerd b;
+	const char *const extra[] = { "--max-conns-per-uid", "100000", NULL };
+	bt_start(&b, extra);
+	/* Descriptors for a /proc/self/fd walk to count: idle control connections. */
+	struct bkc_ctl *idle = calloc(NCTL, sizeof(*idle));
+	assert_non_null(idle);
+	char err[256] = "";
+	for (unsigned i = 0; i < NCTL; i++)
+		assert_int_equal(bkc_ctl_open(&idle[i], b.socket, 5000, err, sizeof(err)), 0);
+	long rss0 = bk_test_broker_rss_kib(&b);
+	struct flood fl = { .socket = b.socket };
+	pthread_t th[NFLOODERS];
+	for (int i = 0; i < NFLOODERS; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, flooder, &fl), 0);
+	struct at_lat lat;
+	at_lat_init(&lat, NBY);
+	int64_t t0 = bk_now_ns();
+	for (unsigned i = 0; i < NBY; i++)
+		at_lat_add(&lat, bystander_call(b.socket));
+	double secs = (double)(bk_now_ns() - t0) / 1e9;
+	atomic_store(&fl.stop, true);
+	for (int i = 0; i < NFLOODERS; i++)
+		pthread_join(th[i], NULL);
+	char extra_f[128];
+	snprintf(extra_f, sizeof(extra_f), "%u idle connections, %.0f STATUS/s served to %d flooders", (unsigned)NCTL,
+		 (double)atomic_load(&fl.sent) / secs, NFLOODERS);
+	at_figures("status-flood", &lat, rss0, bk_test_broker_rss_kib(&b), extra_f);
+	assert_true(at_lat_pct_us(&lat, 99) * 1000.0 < (double)P99_BOUND_NS);
+	for (unsigned i = 0; i < NCTL; i++)
+		bkc_ctl_close(&idle[i]);
+	free(idle);
+	at_lat_free(&lat);
+	assert_int_equal(bk_test_broker_stop(&b), 0);
+	bk_test_broker_cleanup(&b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bad_entry_flood),
+		cmocka_unit_test(test_bad_request_flood),
+		cmocka_unit_test(test_status_flood),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
