@@ -18,17 +18,29 @@
 #define FDS_TTL_NS 1000000000LL
 #define RSS_TTL_NS 10000000LL
 
-static uint32_t fds_cached;
-static int64_t fds_at; /* 0: count again */
-static uint64_t rss_cached;
-static int64_t rss_at;
+/* A figure and when it was read (0: read it again). */
+struct cached {
+	uint64_t value;
+	int64_t at;
+};
+static struct cached fds_cache, rss_cache;
 
-static uint32_t count_fds(void)
+static uint64_t cached_read(struct cached *c, int64_t ttl_ns, uint64_t (*read)(void))
+{
+	int64_t now = bk_now_ns();
+	if (!c->at || now - c->at >= ttl_ns) {
+		c->value = read();
+		c->at = now;
+	}
+	return c->value;
+}
+
+static uint64_t count_fds(void)
 {
 	DIR *d = opendir("/proc/self/fd");
 	if (!d)
 		return 0;
-	uint32_t n = 0;
+	uint64_t n = 0;
 	struct dirent *e;
 	while ((e = readdir(d)))
 		if (e->d_name[0] != '.')
@@ -39,17 +51,12 @@ static uint32_t count_fds(void)
 
 void bkd_stats_fds_changed(void)
 {
-	fds_at = 0;
+	fds_cache.at = 0;
 }
 
 uint32_t bkd_stats_open_fds(void)
 {
-	int64_t now = bk_now_ns();
-	if (!fds_at || now - fds_at >= FDS_TTL_NS) {
-		fds_cached = count_fds();
-		fds_at = now;
-	}
-	return fds_cached;
+	return (uint32_t)cached_read(&fds_cache, FDS_TTL_NS, count_fds);
 }
 
 static uint64_t read_rss(void)
@@ -68,10 +75,5 @@ static uint64_t read_rss(void)
 
 uint64_t bkd_stats_rss_bytes(void)
 {
-	int64_t now = bk_now_ns();
-	if (!rss_at || now - rss_at >= RSS_TTL_NS) {
-		rss_cached = read_rss();
-		rss_at = now;
-	}
-	return rss_cached;
+	return cached_read(&rss_cache, RSS_TTL_NS, read_rss);
 }

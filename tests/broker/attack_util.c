@@ -23,7 +23,9 @@
 #include "broker/wire.h"
 #include "region_map.h"
 
-int at_raw_hello(const char *socket_path, const struct bk_geometry *geo, int fd, char *why, size_t whylen, int *sock)
+/* Connect, send a HELLO (passing fd when >= 0) and take its reply and descriptors; the socket. */
+static int hello_exchange(const char *socket_path, const struct bk_geometry *geo, int fd,
+			  struct bk_msg_hello_reply *rep, int *fds, int *nfds)
 {
 	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	assert_true(s >= 0);
@@ -42,13 +44,18 @@ int at_raw_hello(const char *socket_path, const struct bk_geometry *geo, int fd,
 	struct pollfd p = { .fd = s, .events = POLLIN };
 	if (poll(&p, 1, 5000) != 1)
 		fail_msg("no HELLO reply within 5 s");
+	assert_int_equal(bk_recv_fds(s, rep, sizeof(*rep), fds, 4, nfds), (ssize_t)sizeof(*rep));
+	assert_int_equal(rep->h.type, BK_MSG_HELLO_REPLY);
+	return s;
+}
+
+int at_raw_hello(const char *socket_path, const struct bk_geometry *geo, int fd, char *why, size_t whylen, int *sock)
+{
 	struct bk_msg_hello_reply rep;
 	int fds[4], nfds = 0;
-	ssize_t got = bk_recv_fds(s, &rep, sizeof(rep), fds, 4, &nfds);
+	int s = hello_exchange(socket_path, geo, fd, &rep, fds, &nfds);
 	for (int i = 0; i < nfds; i++)
 		close(fds[i]);
-	assert_int_equal(got, (ssize_t)sizeof(rep));
-	assert_int_equal(rep.h.type, BK_MSG_HELLO_REPLY);
 	if (why)
 		snprintf(why, whylen, "%.*s", (int)sizeof(rep.error), rep.error);
 	if (sock)
@@ -62,26 +69,11 @@ void at_raw_open(struct at_raw *r, const char *socket_path, const struct bk_geom
 {
 	memset(r, 0, sizeof(*r));
 	r->wake_efd = -1;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	r->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	assert_true(r->sock >= 0);
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", socket_path);
-	assert_int_equal(connect(r->sock, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	struct bk_msg_hello h = { .h = { .magic = BK_WIRE_MAGIC, .type = BK_MSG_HELLO, .len = sizeof(h), .seq = 1 },
-				  .abi_major = BK_ABI_MAJOR,
-				  .abi_minor = BK_ABI_MINOR,
-				  .layout_hash = BK_LAYOUT_HASH };
-	if (geo)
-		h.geo = *geo;
-	assert_int_equal(send(r->sock, &h, sizeof(h), MSG_NOSIGNAL), (ssize_t)sizeof(h));
-	struct pollfd p = { .fd = r->sock, .events = POLLIN };
-	if (poll(&p, 1, 5000) != 1)
-		fail_msg("no HELLO reply within 5 s");
 	struct bk_msg_hello_reply rep;
-	int fds[2], nfds = 0;
-	assert_int_equal(bk_recv_fds(r->sock, &rep, sizeof(rep), fds, 2, &nfds), (ssize_t)sizeof(rep));
+	int fds[4], nfds = 0;
+	r->sock = hello_exchange(socket_path, geo, -1, &rep, fds, &nfds);
 	assert_int_equal(rep.status, 0);
-	assert_true(nfds >= 1);
+	assert_true(nfds >= 1 && nfds <= 2);
 	char err[256];
 	assert_int_equal(bkc_region_map(fds[0], &r->v, err, sizeof(err)), 0);
 	close(fds[0]);

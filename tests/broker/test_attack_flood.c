@@ -33,12 +33,22 @@
 #define NCTL AT_SCALE(1000u, 5u)
 #define NFLOODERS 8
 #define NBY AT_SCALE(60u, 3u)
-#define P99_BOUND_NS (AT_SANITIZED ? 500 * 1000000LL : 100 * 1000000LL)
+/* The machine is shared (2 cores, other builds and fuzzers): the median is held tight, the tail loosely.
+ * Without the fixes the median is 0.6 s or more and calls are lost. */
+#define P50_BOUND_NS (AT_SANITIZED ? 200 * 1000000LL : 20 * 1000000LL)
+#define P99_BOUND_NS (AT_SANITIZED ? 2000 * 1000000LL : 500 * 1000000LL)
 
+/* connect + lookup + call + disconnect: its time, or -1 when brokerd did not even answer the HELLO in 5 s. */
 static int64_t bystander_call(const char *socket)
 {
 	int64_t t0 = bk_now_ns();
-	bk_client *c = bt_connect(socket);
+	bk_client *c = NULL;
+	char err[256];
+	int r = bk_connect_error(socket, NULL, &c, err, sizeof(err));
+	if (r < 0) {
+		printf("bystander's connect: %s\n", err);
+		return -1;
+	}
 	char out[8];
 	size_t n = 0;
 	assert_int_equal(bt_call(c, bt_lookup(c, "echo.upper"), "ok", 2, out, sizeof(out), &n), 0);
@@ -46,6 +56,13 @@ static int64_t bystander_call(const char *socket)
 	assert_memory_equal(out, "OK", 2);
 	bk_disconnect(c);
 	return dt;
+}
+
+static int64_t served_call(const char *socket)
+{
+	int64_t ns = bystander_call(socket);
+	assert_true(ns >= 0);
+	return ns;
 }
 
 /* Wait (bounded) until brokerd took every published entry, or dropped us: false when dropped. */
@@ -83,10 +100,10 @@ static void test_bad_entry_flood(void **state)
 		at_raw_submit(&r, &e);
 		dropped = !taken(&r);
 		if (pubs % 50 == 0)
-			at_lat_add(&lat, bystander_call(b.socket));
+			at_lat_add(&lat, served_call(b.socket));
 	}
 	double secs = (double)(bk_now_ns() - t0) / 1e9;
-	at_lat_add(&lat, bystander_call(b.socket));
+	at_lat_add(&lat, served_call(b.socket));
 	int lines = bt_log_count(&b, "bad submission");
 	char extra[160];
 	snprintf(extra, sizeof(extra), "%u publications in %.2f s, %d log lines, %s", pubs, secs, lines,
@@ -127,7 +144,7 @@ static void test_bad_request_flood(void **state)
 	assert_int_equal(answered, VIOLATIONS_MAX - 1);
 	assert_int_equal(bt_log_count(&b, "malformed requests"), 1);
 	bkc_ctl_close(&k);
-	assert_true(bystander_call(b.socket) > 0);
+	assert_true(served_call(b.socket) > 0);
 	assert_int_equal(bk_test_broker_stop(&b), 0);
 	bk_test_broker_cleanup(&b);
 }
@@ -189,16 +206,24 @@ static void test_status_flood(void **state)
 	struct at_lat lat;
 	at_lat_init(&lat, NBY);
 	int64_t t0 = bk_now_ns();
-	for (unsigned i = 0; i < NBY; i++)
-		at_lat_add(&lat, bystander_call(b.socket));
+	unsigned lost = 0;
+	for (unsigned i = 0; i < NBY && lost < 3; i++) {
+		int64_t ns = bystander_call(b.socket);
+		if (ns < 0)
+			lost++;
+		else
+			at_lat_add(&lat, ns);
+	}
 	double secs = (double)(bk_now_ns() - t0) / 1e9;
 	atomic_store(&fl.stop, true);
 	for (int i = 0; i < NFLOODERS; i++)
 		pthread_join(th[i], NULL);
-	char extra_f[128];
-	snprintf(extra_f, sizeof(extra_f), "%u idle connections, %.0f STATUS/s served to %d flooders", (unsigned)NCTL,
-		 (double)atomic_load(&fl.sent) / secs, NFLOODERS);
+	char extra_f[160];
+	snprintf(extra_f, sizeof(extra_f), "%u idle connections, %.0f STATUS/s served to %d flooders, %u bystanders lost",
+		 (unsigned)NCTL, (double)atomic_load(&fl.sent) / secs, NFLOODERS, lost);
 	at_figures("status-flood", &lat, rss0, bk_test_broker_rss_kib(&b), extra_f);
+	assert_int_equal(lost, 0);
+	assert_true(at_lat_pct_us(&lat, 50) * 1000.0 < (double)P50_BOUND_NS);
 	assert_true(at_lat_pct_us(&lat, 99) * 1000.0 < (double)P99_BOUND_NS);
 	for (unsigned i = 0; i < NCTL; i++)
 		bkc_ctl_close(&idle[i]);

@@ -28,10 +28,13 @@
 #define NATTACK AT_SCALE(4096u, 4u)
 #define NBYSTANDER AT_SCALE(40u, 4u)
 #define BYSTANDER_LEN (128u * 1024u)
-/* Fair shares make the bystander's hash wait for at most one 1 MiB chunk of someone else's. */
-#define P99_BOUND_NS (AT_SANITIZED ? 1000 * 1000000LL : 100 * 1000000LL)
+/* With fair shares the bystander's hash waits for no one's 256 MiB.  The machine is shared (2 cores, other
+ * builds and fuzzers): the median is held tight, the tail loosely.  Without the fixes calls are lost. */
+#define P50_BOUND_NS (AT_SANITIZED ? 200 * 1000000LL : 20 * 1000000LL)
+#define P99_BOUND_NS (AT_SANITIZED ? 2000 * 1000000LL : 500 * 1000000LL)
 #define DRAIN_BOUND_NS (AT_SANITIZED ? 10 * BT_SEC : 2 * BT_SEC)
 #define GRACE_MS 500
+#define BKD_QUOTA_SEEN 64u /* in flight at once: broker/offload.h BKD_OFFLOAD_PER_KEY */
 
 static bk_client *attacker(const char *socket, void **buf)
 {
@@ -73,13 +76,13 @@ static uint64_t inflight(const char *socket)
 	return st.inflight;
 }
 
-/* Wait (bounded by bound_ns) until nothing is in flight; the time it took. */
+/* Wait (bounded by bound_ns) until nothing is in flight: the time it took, or -1 past the bound. */
 static int64_t wait_idle(const char *socket, int64_t bound_ns)
 {
 	int64_t t0 = bk_now_ns();
 	while (inflight(socket) != 0) {
 		if (bk_now_ns() - t0 > bound_ns)
-			fail_msg("tasks still in flight %.1f s after the attacker left", (double)bound_ns / 1e9);
+			return -1;
 		struct timespec ts = { 0, 2000000 };
 		nanosleep(&ts, NULL);
 	}
@@ -133,12 +136,17 @@ static void test_offload_flood(void **state)
 	free(fs);
 	int64_t drain = wait_idle(b.socket, DRAIN_BOUND_NS);
 	long rss1 = bk_test_broker_rss_kib(&b);
-	char extra[160];
-	snprintf(extra, sizeof(extra), "RSS during attack %.1f MiB, %u of %u attacker hashes refused (-EAGAIN), drained in %.0f ms, %u lost",
-		 (double)rss_attack / 1024.0, busy, (unsigned)NATTACK, (double)drain / 1e6, lost);
+	char extra[256];
+	snprintf(extra, sizeof(extra),
+		 "RSS during attack %.1f MiB, %u of %u attacker hashes refused (-EAGAIN), drained in %.0f ms "
+		 "(-1: not within the bound), %u bystander calls lost",
+		 (double)rss_attack / 1024.0, busy, (unsigned)NATTACK, drain < 0 ? -1.0 : (double)drain / 1e6, lost);
 	at_figures("offload-flood", &lat, rss0, rss1, extra);
 
 	assert_int_equal(lost, 0);
+	if (drain < 0)
+		fail_msg("tasks still in flight %.1f s after the attacker left", (double)DRAIN_BOUND_NS / 1e9);
+	assert_true(at_lat_pct_us(&lat, 50) * 1000.0 < (double)P50_BOUND_NS);
 	assert_true(at_lat_pct_us(&lat, 99) * 1000.0 < (double)P99_BOUND_NS);
 	/* The attacker's region pages that brokerd read are gone with its mapping. */
 	assert_true(rss1 < rss0 + 16 * 1024);
@@ -162,6 +170,14 @@ static void test_offload_sigterm(void **state)
 	bk_future **fs = calloc(NATTACK, sizeof(*fs));
 	assert_non_null(fs);
 	attack(a, abuf, fs);
+	/* SIGTERM once the hashes are in brokerd's hands (not still in the SQ, where a drain just refuses them). */
+	int64_t deadline = bk_now_ns() + 10 * BT_SEC;
+	while (inflight(b.socket) < BKD_QUOTA_SEEN) {
+		if (bk_now_ns() > deadline)
+			fail_msg("the attack's hashes did not start within 10 s");
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+	}
 	int64_t t0 = bk_now_ns();
 	int rc = bkt_brokerd_stop(&b, GRACE_MS + 1000 + (AT_SANITIZED ? 4000 : 0));
 	int64_t took = bk_now_ns() - t0;
