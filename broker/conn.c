@@ -28,7 +28,7 @@ struct bkd_conn *bkd_conn_new(struct bkd_broker *b, int sock)
 	int r = bkd_caller_from_socket(sock, &c->caller);
 	if (r < 0) {
 		/* The kernel always knows the peer; what fails is our memory, or a caller with too many groups. */
-		bkd_warn("new connection: its credentials: %s", r == -EMSGSIZE ? "more supplementary groups than "
+		bkd_warn_limited(&bkd_drops_rl, "new connection: its credentials: %s", r == -EMSGSIZE ? "more supplementary groups than "
 			 "brokerd keeps (refused: dropping some could widen its rights)" : strerror(-r));
 		free(c);
 		return NULL;

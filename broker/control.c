@@ -40,7 +40,6 @@
 #define REQ_PAUSE_NS (16 * REQ_PERIOD_NS)
 
 static char tag_listen, tag_signal, tag_inbox;
-static struct bkd_ratelimit drop_rl; /* one line per dropped connection, but a client can reconnect at will */
 static _Alignas(8) uint8_t rx_buf[BK_WIRE_MAX_MSG];
 
 static int ep_add(struct bkd_broker *b, int fd, void *ptr, uint32_t events)
@@ -245,7 +244,7 @@ static bool conn_read(struct bkd_broker *b, struct bkd_conn *c)
 			return true;
 		if (n == -EMSGSIZE) {
 			/* bk_recv_fds closed every descriptor that came with it. */
-			bkd_warn_limited(&drop_rl, "conn %u (pid %d): oversized message or too many descriptors; "
+			bkd_warn_limited(&bkd_drops_rl, "conn %u (pid %d): oversized message or too many descriptors; "
 					 "disconnecting", c->id, (int)c->cred.pid);
 			atomic_fetch_add_explicit(&b->stats.violations, 1, memory_order_relaxed);
 			return false;

@@ -11,6 +11,8 @@
 #include "broker/sys.h"
 #include "log.h"
 
+struct bkd_ratelimit bkd_drops_rl;
+
 bool bkd_ratelimit_take(struct bkd_ratelimit *rl, int64_t now_ns, uint32_t burst, int64_t period_ns,
 			uint64_t *suppressed)
 {

@@ -32,6 +32,9 @@ struct bkd_ratelimit {
 bool bkd_ratelimit_take(struct bkd_ratelimit *rl, int64_t now_ns, uint32_t burst, int64_t period_ns,
 			uint64_t *suppressed);
 
+/* Lines about connections that are closed (one each, but a client can reconnect at will): control thread. */
+extern struct bkd_ratelimit bkd_drops_rl;
+
 /* A warning through rl (BKD_WARN_BURST / BKD_WARN_PERIOD_NS); a line after refusals ends "(N suppressed)". */
 void bkd_warn_limited(struct bkd_ratelimit *rl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

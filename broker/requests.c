@@ -39,9 +39,6 @@ static int send_msg(struct bkd_conn *c, const void *buf, size_t len, const int *
 	return 0;
 }
 
-/* Lines about connections dropped for a malformed message: one each, but a client can reconnect at will. */
-static struct bkd_ratelimit drop_rl;
-
 /*
  * Refusals are logged with uid and pid, but a client can be refused as fast as it can ask: at most
  * REFUSALS_PER_SEC lines a second, then one line saying how many were left out.  Control thread only.
@@ -438,7 +435,7 @@ static bool violation(struct bkd_broker *b, struct bkd_conn *c)
 	atomic_fetch_add_explicit(&b->stats.violations, 1, memory_order_relaxed);
 	if (++c->ctl_violations < BKD_VIOLATIONS_MAX)
 		return true;
-	bkd_warn_limited(&drop_rl, "conn %u (pid %d): %u malformed requests; disconnecting", c->id, (int)c->cred.pid,
+	bkd_warn_limited(&bkd_drops_rl, "conn %u (pid %d): %u malformed requests; disconnecting", c->id, (int)c->cred.pid,
 			 c->ctl_violations);
 	return false;
 }
@@ -470,14 +467,14 @@ int bkd_request_handle(struct bkd_broker *b, struct bkd_conn *c, const void *msg
 	struct bk_msg_hdr h;
 	if (len < sizeof(h)) {
 		close_fds(fds, nfds);
-		bkd_warn_limited(&drop_rl, "conn %u (pid %d): %zu-byte datagram is not a message; disconnecting", c->id,
+		bkd_warn_limited(&bkd_drops_rl, "conn %u (pid %d): %zu-byte datagram is not a message; disconnecting", c->id,
 			 (int)c->cred.pid, len);
 		return -EPROTO;
 	}
 	memcpy(&h, msg, sizeof(h));
 	if (h.magic != BK_WIRE_MAGIC || h.len != len) {
 		close_fds(fds, nfds);
-		bkd_warn_limited(&drop_rl, "conn %u (pid %d): bad message (magic %#x, len %u of %zu); disconnecting", c->id,
+		bkd_warn_limited(&bkd_drops_rl, "conn %u (pid %d): bad message (magic %#x, len %u of %zu); disconnecting", c->id,
 			 (int)c->cred.pid, h.magic, h.len, len);
 		return -EPROTO;
 	}
@@ -485,7 +482,7 @@ int bkd_request_handle(struct bkd_broker *b, struct bkd_conn *c, const void *msg
 		return request_hello(b, c, msg, len, fds, nfds, h.seq);
 	close_fds(fds, nfds);
 	if (c->state == BKD_CONN_NEW) {
-		bkd_warn_limited(&drop_rl, "conn %u (pid %d): message type %u before HELLO; disconnecting", c->id, (int)c->cred.pid,
+		bkd_warn_limited(&bkd_drops_rl, "conn %u (pid %d): message type %u before HELLO; disconnecting", c->id, (int)c->cred.pid,
 			 h.type);
 		return -EPROTO;
 	}
