@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,6 +28,7 @@
 
 #include "attack_util.h"
 #include "control.h"
+#include "proc_info.h"
 
 #define VIOLATIONS_MAX 1024u /* broker/ratelimit.h */
 #define NPUB AT_SCALE(3000u, 3u)
@@ -233,12 +235,83 @@ static void test_status_flood(void **state)
 	bk_test_broker_cleanup(&b);
 }
 
+#define NHOLD 400 /* connections held open against brokerd's limit of FD_LIMIT descriptors */
+#define FD_LIMIT 64
+#define WINDOW_NS (1 * BT_SEC) /* measurement window, not a wait for anything */
+
+static int raw_connect(const char *path)
+{
+	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	assert_true(s >= 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		close(s); /* the listen queue is full: fine, brokerd is the one under test */
+		return -1;
+	}
+	return s;
+}
+
+/*
+ * brokerd at its descriptor limit while connections keep coming: it must neither spin (a readable
+ * listener it cannot accept from) nor flood the log, and it serves again once they are gone.
+ */
+static void test_emfile_flood(void **state)
+{
+	(void)state;
+	struct bkt_brokerd b;
+	bt_start(&b, NULL);
+	assert_true(served_call(b.socket) > 0);
+	/* A lower soft limit (brokerd reads it at every accept); the hard one stays, so it can be given back. */
+	struct rlimit orig;
+	assert_int_equal(prlimit(b.pid, RLIMIT_NOFILE, NULL, &orig), 0);
+	const struct rlimit tight = { .rlim_cur = FD_LIMIT, .rlim_max = orig.rlim_max };
+	assert_int_equal(prlimit(b.pid, RLIMIT_NOFILE, &tight, NULL), 0);
+	uint32_t fds0 = at_settled_fds(b.socket);
+	int held[NHOLD];
+	unsigned n = 0;
+	for (unsigned i = 0; i < NHOLD; i++)
+		if ((held[n] = raw_connect(b.socket)) >= 0)
+			n++;
+	int lines0 = bt_log_count(&b, "closed at once") + bt_log_count(&b, "not accepting");
+	uint64_t cpu0 = 0, cpu1 = 0;
+	assert_int_equal(bkt_proc_cpu_ticks(b.pid, &cpu0), 0);
+	int64_t t0 = bk_now_ns();
+	unsigned more = 0;
+	while (bk_now_ns() - t0 < WINDOW_NS) {
+		/* Keep the listen queue non-empty: each new connection is one more accept to fail. */
+		int s = raw_connect(b.socket);
+		if (s >= 0) {
+			close(s);
+			more++;
+		}
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	assert_int_equal(bkt_proc_cpu_ticks(b.pid, &cpu1), 0);
+	double secs = (double)(bk_now_ns() - t0) / 1e9;
+	double cpu = (double)(cpu1 - cpu0) / (double)sysconf(_SC_CLK_TCK) / secs;
+	int lines = bt_log_count(&b, "closed at once") + bt_log_count(&b, "not accepting") - lines0;
+	printf("FIGURES emfile-flood%s: %u connections held, %u more tried in %.1f s, brokerd CPU %.0f %%, %d log lines\n",
+	       AT_SANITIZED ? " (sanitized)" : "", n, more, secs, cpu * 100.0, lines);
+	for (unsigned i = 0; i < n; i++)
+		close(held[i]);
+	assert_true(cpu < 0.5);
+	assert_true(lines <= 2 * (int)(secs + 1) + 2);
+	assert_int_equal(prlimit(b.pid, RLIMIT_NOFILE, &orig, NULL), 0);
+	assert_int_equal(at_settled_fds(b.socket), fds0);
+	assert_true(served_call(b.socket) > 0);
+	assert_int_equal(bk_test_broker_stop(&b), 0);
+	bk_test_broker_cleanup(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bad_entry_flood),
 		cmocka_unit_test(test_bad_request_flood),
 		cmocka_unit_test(test_status_flood),
+		cmocka_unit_test(test_emfile_flood),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
