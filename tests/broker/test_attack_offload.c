@@ -149,7 +149,9 @@ static void test_offload_flood(void **state)
 	assert_true(at_lat_pct_us(&lat, 50) * 1000.0 < (double)P50_BOUND_NS);
 	assert_true(at_lat_pct_us(&lat, 99) * 1000.0 < (double)P99_BOUND_NS);
 	/* The attacker's region pages that brokerd read are gone with its mapping. */
+#ifndef __SANITIZE_ADDRESS__ /* ASan's quarantine keeps freed memory resident on purpose */
 	assert_true(rss1 < rss0 + 16 * 1024);
+#endif
 	at_lat_free(&lat);
 	bk_disconnect(by);
 	assert_int_equal(bk_test_broker_stop(&b), 0);
