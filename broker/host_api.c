@@ -20,10 +20,13 @@
 
 #include "creds.h"
 #include "fsguard.h"
+#include "host_net.h"
+#include "host_op.h"
 #include "log.h"
 #include "offload.h"
-#include "personality.h"
 #include "task.h"
+#include "task_fds.h"
+#include "task_tree.h"
 #include "worker.h"
 
 static const void *h_arg(bk_task *t, size_t *len)
@@ -50,41 +53,16 @@ static int h_cancelled(bk_task *t)
 	return atomic_load_explicit(&t->cancelled, memory_order_relaxed);
 }
 
-/*
- * Common start of an io op.  A cancelled task may only close (so that a
- * module can always release its fds); anything else is refused.  The op
- * runs as the task's caller (personality.h; 0 when brokerd's own
- * credentials are the caller's, or brokerd cannot switch).
- */
+/* The common start and end of an io op (host_op.c). */
 static int op_begin(bk_task *t, enum bkd_op_type type, bool allow_cancelled, bk_io_cb cb, void *ud,
 		    struct bkd_op **opp, struct io_uring_sqe **sqep)
 {
-	if (!bkd_worker_is_current(t->w))
-		return -EPERM;
-	if (!allow_cancelled && atomic_load_explicit(&t->cancelled, memory_order_relaxed))
-		return -ECANCELED;
-	int pers = bkd_pers_for(t->w->b->pers, t->w, t->conn->caller);
-	if (pers < 0)
-		return pers;
-	struct bkd_op *op = bkd_task_op_new(t, type, cb, ud);
-	if (!op)
-		return -ENOMEM;
-	op->personality = (uint16_t)pers;
-	struct io_uring_sqe *sqe = bkd_worker_sqe(t->w);
-	if (!sqe) {
-		bkd_task_op_abort(op);
-		return -EBUSY;
-	}
-	*opp = op;
-	*sqep = sqe;
-	return 0;
+	return bkd_hop_begin(t, type, allow_cancelled, cb, ud, opp, sqep);
 }
 
 static void op_commit(struct bkd_op *op, struct io_uring_sqe *sqe)
 {
-	/* After the prep helper, which clears the field. */
-	sqe->personality = op->personality;
-	io_uring_sqe_set_data(sqe, &op->ud);
+	bkd_hop_commit(op, sqe);
 }
 
 /* An open's result: a descriptor of a procfs file (brokerd's own /proc/self, fsguard.h) is closed, -EACCES. */
@@ -154,6 +132,7 @@ static int h_close(bk_task *t, int fd, bk_io_cb cb, void *ud)
 	int r = op_begin(t, BKD_OPT_IO, true, cb, ud, &op, &sqe);
 	if (r < 0)
 		return r;
+	bkd_task_fd_forget(t, fd); /* the module closes it: not closed again when t ends */
 	io_uring_prep_close(sqe, fd);
 	op_commit(op, sqe);
 	return 0;
@@ -276,6 +255,16 @@ static const bk_host_api host_api = {
 	.log = h_log,
 	.caller = h_caller,
 	.open_sync = h_open_sync,
+	.socket = bkd_hnet_socket,
+	.connect = bkd_hnet_connect,
+	.accept = bkd_hnet_accept,
+	.send = bkd_hnet_send,
+	.recv = bkd_hnet_recv,
+	.shutdown = bkd_hnet_shutdown,
+	.poll = bkd_hnet_poll,
+	.link_timeout = bkd_hnet_link_timeout,
+	.resolve = bkd_hnet_resolve,
+	.call = bkd_task_call,
 };
 
 const bk_host_api *bkd_host_api_table(void)

@@ -19,6 +19,7 @@
 #include "access.h"
 #include "lanes.h"
 #include "log.h"
+#include "task_fds.h"
 #include "worker.h"
 
 /*
@@ -63,6 +64,15 @@ static void task_free_if_done(struct bk_task *t)
 	if (!t->completed || t->pending_ops || t->running)
 		return;
 	struct bkd_conn *c = t->conn;
+	bkd_task_fds_close(t); /* nothing of t is pending: no operation still uses them */
+	if (t->parent_op) {
+		/* A child (task_tree.c): the module reference is its parent's; the parent's op ends now. */
+		struct bkd_op *op = t->parent_op;
+		c->children--;
+		task_recycle(t->w, t);
+		bkd_task_op_done(op, op->result);
+		return;
+	}
 	/*
 	 * The module reference is dropped only here, when no handler or callback
 	 * of the task is on the stack: the last release of a draining module
@@ -229,9 +239,14 @@ static void task_start(struct bkd_worker *w, struct bk_task *t)
 		bkd_task_complete(t, why, 0);
 		return;
 	}
+	bkd_task_run_handler(t);
+}
+
+void bkd_task_run_handler(struct bk_task *t)
+{
 	/* running stays raised until the result is handled: a completion in between must not free t. */
 	t->running++;
-	handler_returned(t, t->ref.handler(t, w->b->host, t->ref.state));
+	handler_returned(t, t->ref.handler(t, t->w->b->host, t->ref.state));
 	t->running--;
 	task_free_if_done(t);
 }
@@ -284,12 +299,18 @@ void bkd_task_complete(struct bk_task *t, int status, size_t len)
 	if (status < 0)
 		res_len = status == -ENOBUFS ? res_len : 0;
 	t->completed = true;
+	t->final_status = status; /* counted against the module when the task is freed */
+	bkd_worker_count_done(t->w, status);
+	if (t->parent_op) {
+		/* A child: its parent's callback gets this once the child is freed (task_free_if_done). */
+		t->parent_op->result = status < 0 ? status : (int)res_len;
+		task_free_if_done(t);
+		return;
+	}
 	c->tasks[t->slot] = NULL;
 	if (bkd_conn_rings_complete(&c->cr, t->slot, status, res_len) < 0)
 		bkd_err("conn %u: slot %u not in flight at completion (broker bug)", c->id, t->slot);
 	bkd_worker_mark_dirty(t->w, c);
-	t->final_status = status; /* counted against the module when the task is freed */
-	bkd_worker_count_done(t->w, status);
 	if (status < 0)
 		atomic_fetch_add_explicit(&c->errors, 1, memory_order_relaxed);
 	task_free_if_done(t);
@@ -301,6 +322,10 @@ void bkd_task_cancel(struct bk_task *t)
 		return;
 	atomic_store_explicit(&t->cancelled, 1, memory_order_relaxed);
 	for (struct bkd_op *op = t->ops; op; op = op->next) {
+		if (op->type == BKD_OPT_CHILD) {
+			bkd_task_cancel(op->child); /* its own operations and children, depth-first */
+			continue;
+		}
 		if (op->cancel_sent || op->type == BKD_OPT_OFFLOAD)
 			continue; /* offloaded work sees host->cancelled() and finishes on its own */
 		struct io_uring_sqe *sqe = bkd_worker_sqe(t->w);
@@ -360,6 +385,10 @@ void bkd_task_op_done(struct bkd_op *op, int res)
 	void *ud = op->cb_ud;
 	if (op->filter)
 		res = op->filter(res);
+	if (op->linked && res == -ECANCELED && !op->cancel_sent)
+		res = -ETIMEDOUT; /* its linked timeout fired, not a cancel of the task */
+	if (op->owns_fd && res >= 0)
+		res = bkd_task_fd_track(t, res);
 	op_unlink(op);
 	free(op);
 	t->running++;

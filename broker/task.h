@@ -28,13 +28,19 @@ enum bkd_op_type {
 	BKD_OPT_IO = 1, /* read/write/openat/close: cancelled with IORING_OP_ASYNC_CANCEL */
 	BKD_OPT_TIMEOUT, /* cancelled with IORING_OP_TIMEOUT_REMOVE */
 	BKD_OPT_OFFLOAD, /* runs on the offload pool; cannot be interrupted */
+	BKD_OPT_CHILD, /* a child task (task_tree.c): cancelled by cancelling the child */
 };
+
+/* Depth of child tasks below a client's task (host->call, module.h). */
+#define BKD_TASK_DEPTH_MAX 16u
 
 struct bkd_op {
 	struct bkd_ud ud; /* BKD_UD_TASK_OP; its address is the io_uring user_data */
 	uint8_t type;
 	bool cancel_sent;
 	uint16_t personality; /* io_uring personality of the task's caller, 0: brokerd's own (personality.h) */
+	bool linked; /* has a linked timeout (host->link_timeout): its -ECANCELED is -ETIMEDOUT */
+	bool owns_fd; /* socket/accept: the descriptor it returns is the task's (task_fds.c) */
 	struct bk_task *task;
 	bk_io_cb cb;
 	void *cb_ud;
@@ -45,7 +51,8 @@ struct bkd_op {
 	/* offload: work runs on a pool thread, which writes result and posts item to the task's worker */
 	bk_work_fn work;
 	const struct bkd_caller *caller; /* whose credentials the pool thread takes for the work (creds.h) */
-	int result;
+	int result; /* offload: work's return; child: its result length or -errno */
+	struct bk_task *child; /* BKD_OPT_CHILD */
 	struct bkd_work work_item;
 	struct bkd_inbox_item item;
 };
@@ -71,6 +78,12 @@ struct bk_task {
 	unsigned pending_ops;
 	struct bkd_op *ops;
 	struct bk_task *cache_next; /* the worker's cache of free task objects */
+	/* A child task (task_tree.c): the parent's op that ends when this task is freed; NULL for a client's. */
+	struct bkd_op *parent_op;
+	uint32_t depth; /* 0 for a client's task, parent's + 1 for a child */
+	uint64_t link_ns; /* host->link_timeout for the next operation, 0: none */
+	int *fds; /* descriptors the task owns (task_fds.c), closed when it is freed */
+	uint32_t nfds, fds_cap;
 	/* Small arguments are copied here instead of into a malloc'd arg_copy; last member: not zeroed on reuse. */
 	uint8_t arg_inline[BKD_TASK_ARG_INLINE];
 };
@@ -93,5 +106,7 @@ struct bkd_op *bkd_task_op_new(struct bk_task *t, enum bkd_op_type type, bk_io_c
 void bkd_task_op_abort(struct bkd_op *op);
 /* An op finished with res: run its callback, then free what is no longer needed. */
 void bkd_task_op_done(struct bkd_op *op, int res);
+/* Run t's handler (ref.handler) and turn what it returns into one completion; t may be freed on return. */
+void bkd_task_run_handler(struct bk_task *t);
 
 #endif /* BROKER_TASK_H */

@@ -21,6 +21,7 @@
 #include <openssl/evp.h>
 
 #include "bk_mod.h"
+#include "hash_file.h"
 
 #define HASH_INLINE_MAX (64u * 1024u)
 #define SHA256_LEN 32u
@@ -165,6 +166,7 @@ static int hash_sha256(bk_task *task, const bk_host_api *host, void *state)
 
 static const bk_function_desc hash_functions[] = {
 	{ .name = "sha256", .handler = hash_sha256 },
+	{ .name = "sha256_file", .handler = hash_sha256_file },
 };
 
 static const bk_module_desc hash_desc = {
@@ -173,7 +175,7 @@ static const bk_module_desc hash_desc = {
 	.name = "hash",
 	.version = "1.0.0",
 	.functions = hash_functions,
-	.nfunctions = 1,
+	.nfunctions = sizeof(hash_functions) / sizeof(hash_functions[0]),
 	.init = hash_init,
 	.fini = hash_fini,
 };

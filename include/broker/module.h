@@ -33,6 +33,12 @@ extern "C" {
 #endif
 
 #define BK_MODULE_ABI_VERSION 1u
+/*
+ * Additions within ABI 1, at the end of bk_host_api (check host->size, or
+ * BK_HOST_HAS in modules/bk_mod.h, before using one): 1.1 caller and
+ * open_sync; 1.2 the network operations, link_timeout, resolve and call.
+ */
+#define BK_MODULE_ABI_MINOR 2u
 #define BK_MODULE_ENTRY bk_module_entry_v1
 #define BK_MODULE_ENTRY_NAME "bk_module_entry_v1"
 
@@ -47,6 +53,15 @@ extern "C" {
 #define BK_LOG_DEBUG 3
 
 typedef struct bk_task bk_task; /* opaque; owned by brokerd */
+
+/* One address from host->resolve (ABI 1.2): what socket() and connect() take. */
+typedef struct bk_addr {
+	int32_t family; /* AF_INET, AF_INET6 */
+	int32_t socktype; /* SOCK_STREAM, SOCK_DGRAM */
+	int32_t protocol;
+	uint32_t len; /* bytes of addr used */
+	_Alignas(8) unsigned char addr[128]; /* a struct sockaddr (sockaddr_storage's size) */
+} bk_addr;
 typedef struct bk_host_api bk_host_api;
 
 /* The client a task runs for, as its socket reported it at connect (host->caller). */
@@ -125,6 +140,56 @@ struct bk_host_api {
 	 * rules and the client's credentials.  Returns the descriptor or -errno.
 	 */
 	int (*open_sync)(bk_task *task, int dfd, const char *path, int flags, uint32_t mode);
+
+	/*
+	 * ABI 1.2, network (docs/modules.md, "Network and child tasks"): io_uring
+	 * operations as read/write above (worker thread, cb on the worker,
+	 * cancelled with the task, the caller's credentials).  cb's res is what
+	 * the syscall returns: socket and accept a descriptor, send/recv a byte
+	 * count, poll the ready events (POLLIN...), the others 0; or -errno.
+	 * Descriptors from socket and accept belong to the task: close them with
+	 * host->close (never close(2), which could close another task's reused
+	 * number); whatever is still open when the task ends is closed by
+	 * brokerd, so cancellation or a dying client leaks nothing.  Every
+	 * socket is close-on-exec.
+	 */
+	int (*socket)(bk_task *task, int domain, int type, int protocol, bk_io_cb cb, void *ud);
+	int (*connect)(bk_task *task, int fd, const void *addr, uint32_t addrlen, bk_io_cb cb, void *ud);
+	int (*accept)(bk_task *task, int fd, bk_io_cb cb, void *ud);
+	int (*send)(bk_task *task, int fd, const void *buf, uint32_t len, int flags, bk_io_cb cb, void *ud);
+	int (*recv)(bk_task *task, int fd, void *buf, uint32_t len, int flags, bk_io_cb cb, void *ud);
+	int (*shutdown)(bk_task *task, int fd, int how, bk_io_cb cb, void *ud);
+	int (*poll)(bk_task *task, int fd, uint32_t events, bk_io_cb cb, void *ud);
+	/*
+	 * A deadline for the next io_uring operation this task starts (read,
+	 * write, openat, close or a network one; IOSQE_IO_LINK with
+	 * IORING_OP_LINK_TIMEOUT): ns after it starts it is cancelled and its cb
+	 * gets -ETIMEDOUT.  One operation only; 0 clears it.  Worker thread.
+	 */
+	int (*link_timeout)(bk_task *task, uint64_t ns);
+	/*
+	 * getaddrinfo(node, service) with the given socktype (0: any) on the
+	 * offload pool, with the caller's credentials; up to max addresses into
+	 * out (valid until cb).  cb's res: the number stored (>= 1), or -ENOENT
+	 * (no such name), -EAGAIN (temporary failure), -EINVAL, -ENOMEM, -EIO.
+	 */
+	int (*resolve)(bk_task *task, const char *node, const char *service, int socktype, bk_addr *out,
+		       uint32_t max, bk_io_cb cb, void *ud);
+	/*
+	 * Start fn (a handler of the calling module) as a child task of task,
+	 * inside brokerd: its argument is a private copy of arg[0..len), its
+	 * result goes to res[0..cap) (module memory that must stay valid until
+	 * cb).  cb(task, res, ud) runs on the worker once the child has completed
+	 * and all its operations have finished; res is the child's result length
+	 * or its -errno.  task cannot complete before the callbacks of all its
+	 * children have run (it may complete from one of them).  Cancelling
+	 * task, or its client going away, cancels its children and their
+	 * pending I/O.  -ECANCELED (task cancelled), -ELOOP (16 levels of
+	 * children already), -EAGAIN (the client's in-flight cap counts
+	 * children and is reached), -EINVAL, -ENOMEM; then cb is not called.
+	 */
+	int (*call)(bk_task *task, bk_handler_fn fn, const void *arg, size_t len, void *res, size_t cap,
+		    bk_io_cb cb, void *ud);
 };
 
 typedef struct bk_function_desc {
