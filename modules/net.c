@@ -71,19 +71,20 @@ static bool numeric_addr(struct net_req *rq, uint16_t port)
 	if (inet_pton(AF_INET, rq->node, &a4.sin_addr) == 1) {
 		a4.sin_family = AF_INET;
 		a4.sin_port = htons(port);
-		memcpy(rq->addr.addr, &a4, sizeof(a4));
-		rq->addr.len = sizeof(a4);
-		rq->addr.family = AF_INET;
+		memcpy(rq->addr[0].addr, &a4, sizeof(a4));
+		rq->addr[0].len = sizeof(a4);
+		rq->addr[0].family = AF_INET;
 	} else if (inet_pton(AF_INET6, rq->node, &a6.sin6_addr) == 1) {
 		a6.sin6_family = AF_INET6;
 		a6.sin6_port = htons(port);
-		memcpy(rq->addr.addr, &a6, sizeof(a6));
-		rq->addr.len = sizeof(a6);
-		rq->addr.family = AF_INET6;
+		memcpy(rq->addr[0].addr, &a6, sizeof(a6));
+		rq->addr[0].len = sizeof(a6);
+		rq->addr[0].family = AF_INET6;
 	} else {
 		return false;
 	}
-	rq->addr.socktype = SOCK_STREAM;
+	rq->addr[0].socktype = SOCK_STREAM;
+	rq->naddr = 1;
 	return true;
 }
 
@@ -102,8 +103,7 @@ int net_req_new(const bk_host_api *host, const char *node, size_t node_len, uint
 	rq->fd = -1;
 	memcpy(rq->node, node, node_len);
 	snprintf(rq->port, sizeof(rq->port), "%u", (unsigned)port);
-	if (!numeric_addr(rq, (uint16_t)port))
-		rq->addr.family = AF_UNSPEC; /* resolved in net_req_start */
+	numeric_addr(rq, (uint16_t)port); /* else naddr stays 0: resolved in net_req_start */
 	if (timeout_ms)
 		rq->deadline_ns = net_now_ns() + (int64_t)timeout_ms * 1000000LL;
 	*out = rq;
@@ -223,9 +223,31 @@ static void on_send(bk_task *task, int res, void *ud)
 	send_next(task, rq);
 }
 
+static int open_socket(bk_task *task, struct net_req *rq);
+
+/* The last address's socket is closed: try the next one. */
+static void on_close_retry(bk_task *task, int res, void *ud)
+{
+	struct net_req *rq = ud;
+	(void)res;
+	int r = open_socket(task, rq);
+	if (r < 0)
+		end(task, rq, r);
+}
+
 static void on_connect(bk_task *task, int res, void *ud)
 {
 	struct net_req *rq = ud;
+	/* A name may have several addresses: a refusal or an unreachable one moves on to the next. */
+	if (res < 0 && res != -ETIMEDOUT && res != -ECANCELED && rq->cur + 1 < rq->naddr) {
+		int fd = rq->fd;
+		rq->fd = -1;
+		rq->cur++;
+		if (rq->host->close(task, fd, on_close_retry, rq) == 0)
+			return;
+		on_close_retry(task, 0, rq); /* brokerd closes the old socket when the task ends */
+		return;
+	}
 	if (res < 0) {
 		end(task, rq, res);
 		return;
@@ -243,20 +265,21 @@ static void on_socket(bk_task *task, int res, void *ud)
 	rq->fd = res;
 	int r = arm(task, rq);
 	if (r == 0)
-		r = rq->host->connect(task, rq->fd, rq->addr.addr, rq->addr.len, on_connect, rq);
+		r = rq->host->connect(task, rq->fd, rq->addr[rq->cur].addr, rq->addr[rq->cur].len, on_connect, rq);
 	if (r < 0)
 		end(task, rq, r);
 }
 
 static int open_socket(bk_task *task, struct net_req *rq)
 {
-	return rq->host->socket(task, rq->addr.family, SOCK_STREAM, 0, on_socket, rq);
+	return rq->host->socket(task, rq->addr[rq->cur].family, SOCK_STREAM, 0, on_socket, rq);
 }
 
 static void on_resolved(bk_task *task, int res, void *ud)
 {
 	struct net_req *rq = ud;
 	int r = res < 0 ? res : rq->deadline_ns && net_now_ns() >= rq->deadline_ns ? -ETIMEDOUT : 0;
+	rq->naddr = res > 0 ? (uint32_t)res : 0;
 	if (r == 0)
 		r = open_socket(task, rq);
 	if (r < 0)
@@ -265,9 +288,9 @@ static void on_resolved(bk_task *task, int res, void *ud)
 
 int net_req_start(bk_task *task, struct net_req *rq)
 {
-	if (rq->addr.family != AF_UNSPEC)
+	if (rq->naddr)
 		return open_socket(task, rq);
-	return rq->host->resolve(task, rq->node, rq->port, SOCK_STREAM, &rq->addr, 1, on_resolved, rq);
+	return rq->host->resolve(task, rq->node, rq->port, SOCK_STREAM, rq->addr, NET_ADDRS, on_resolved, rq);
 }
 
 /* ---- net.request ------------------------------------------------------------------------------ */
@@ -316,7 +339,7 @@ static int parse_request(const bk_host_api *host, const uint8_t *arg, size_t len
 	if ((r = field(h, n, &pos, &node, &node_len)) < 0 || (r = field(h, n, &pos, &port, &port_len)) < 0 ||
 	    (r = field(h, n, &pos, &tmo, &tmo_len)) < 0)
 		return r;
-	if (pos != n || net_parse_u32(port, port_len, 65535, &portv) < 0 ||
+	if (tmo + tmo_len != h + n || net_parse_u32(port, port_len, 65535, &portv) < 0 ||
 	    net_parse_u32(tmo, tmo_len, NET_TIMEOUT_MAX_MS, &tmov) < 0)
 		return -EINVAL;
 	r = net_req_new(host, (const char *)node, node_len, portv, tmov, out);

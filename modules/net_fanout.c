@@ -82,7 +82,8 @@ static void fanout_finish(bk_task *task, struct fanout *f)
 	const bk_host_api *host = f->host;
 	free(f->bufs);
 	free(f);
-	host->complete(task, 0, at);
+	/* A cancelled fan-out says so, not "done, every request cancelled". */
+	host->complete(task, host->cancelled(task) ? -ECANCELED : 0, at);
 }
 
 static void on_child(bk_task *task, int res, void *ud)

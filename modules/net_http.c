@@ -205,6 +205,7 @@ int net_http_get(bk_task *task, const bk_host_api *host, void *state)
 		rq->buf = host->result(task, &cap);
 		rq->cap = cap;
 		rq->finish = http_finish;
+		rq->half_close = true; /* after the request: a server that waits for more sees there is none */
 		r = net_req_start(task, rq);
 	}
 	if (r < 0) {

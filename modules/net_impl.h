@@ -16,6 +16,7 @@
 
 #define NET_NODE_MAX 255u
 #define NET_TIMEOUT_MAX_MS 3600000u /* an hour */
+#define NET_ADDRS 4u /* addresses of a name tried in turn (localhost: ::1, then 127.0.0.1) */
 
 struct net_req;
 /* The request ended (status 0 or -errno, rq->got bytes in rq->buf): complete the task and free rq. */
@@ -33,7 +34,8 @@ struct net_req {
 	uint8_t *owned; /* malloc'd bytes to send, freed with rq */
 	uint8_t *buf; /* where the answer goes (the task's result buffer) */
 	size_t cap, got;
-	bk_addr addr;
+	bk_addr addr[NET_ADDRS];
+	uint32_t naddr, cur; /* addresses resolved (0: not yet), the one being tried */
 	char node[NET_NODE_MAX + 1];
 	char port[8];
 };
