@@ -99,6 +99,31 @@ void bk_disconnect(bk_client *c);
 int bk_lookup(bk_client *c, const char *name, bk_fn *out);
 
 /*
+ * A lookup that never blocks, for event loops (epoll, libuv, asyncio):
+ * bk_lookup_async sends the request on a connection of its own and
+ * returns at once; bk_lookup_fd is a descriptor that becomes readable when
+ * the answer is there (watch it for input, level-triggered); then
+ * bk_lookup_result gives 0 and *out, -EAGAIN while the answer has not come
+ * (call again when the fd is readable), or the lookup's error as for
+ * bk_lookup (-ENOENT, -EACCES, -ETIMEDOUT once 5 s passed, BK_EGONE,
+ * BK_EREFUSED when brokerd refuses one more connection of this user).
+ * bk_lookup_free releases the request, answered or not (NULL is a no-op).
+ * Requests are independent of each other and of the client's other calls
+ * (a request does not use c after bk_lookup_async returned).  bk_lookup_async itself does not
+ * wait: -EAGAIN when brokerd's accept backlog is full, BK_EGONE, -EINVAL.
+ *
+ *     bk_lookup_req *r;
+ *     bk_lookup_async(c, "net.request", &r);
+ *     ... epoll_ctl(ep, EPOLL_CTL_ADD, bk_lookup_fd(r), &(struct epoll_event){.events = EPOLLIN}) ...
+ *     ... when readable: if (bk_lookup_result(r, &fn) != -EAGAIN) { epoll_ctl(DEL); bk_lookup_free(r); }
+ */
+typedef struct bk_lookup_req bk_lookup_req;
+int bk_lookup_async(bk_client *c, const char *name, bk_lookup_req **out);
+int bk_lookup_fd(const bk_lookup_req *r);
+int bk_lookup_result(bk_lookup_req *r, bk_fn *out);
+void bk_lookup_free(bk_lookup_req *r);
+
+/*
  * Post a task: fn(arg[0..len)).  The argument is copied into the shared
  * region before return, so arg may be reused at once; if arg lies inside a
  * bk_buf_alloc() buffer it is passed without a copy (zero copy, any length up

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -364,6 +365,72 @@ static void fanout_mixed(void **state)
 	assert_int_equal(nt_call(C, f_fan, "", 0, 4096, NULL, NULL), -EINVAL);
 }
 
+/*
+ * Lookups from an epoll loop: three at once, none blocking; the loop also
+ * watches bk_fd and runs a call with the id it got, from the same loop.
+ */
+static void lookup_async_epoll(void **state)
+{
+	(void)state;
+	static const char *names[] = {"net.request", "no.such", "net.fanout"};
+	bk_lookup_req *r[3];
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	assert_true(ep >= 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(bk_lookup_async(C, names[i], &r[i]), 0);
+		struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
+		assert_int_equal(epoll_ctl(ep, EPOLL_CTL_ADD, bk_lookup_fd(r[i]), &ev), 0);
+	}
+	struct epoll_event bev = {.events = EPOLLIN, .data.u32 = 99};
+	assert_int_equal(epoll_ctl(ep, EPOLL_CTL_ADD, bk_fd(C), &bev), 0);
+	int res[3] = {1, 1, 1}, left = 3;
+	bk_fn fn[3] = {0, 0, 0};
+	bk_future *f = NULL;
+	bool call_done = false;
+	int64_t deadline = bk_now_ns() + 10 * SEC;
+	while ((left || !call_done) && bk_now_ns() < deadline) {
+		struct epoll_event evs[4];
+		int n = epoll_wait(ep, evs, 4, 100);
+		assert_true(n >= 0);
+		for (int k = 0; k < n; k++) {
+			uint32_t i = evs[k].data.u32;
+			if (i == 99) {
+				assert_true(bk_dispatch(C) >= 0);
+				call_done = f && bk_poll(f) == 1;
+				continue;
+			}
+			int rr = bk_lookup_result(r[i], &fn[i]);
+			if (rr == -EAGAIN)
+				continue;
+			res[i] = rr;
+			left--;
+			assert_int_equal(epoll_ctl(ep, EPOLL_CTL_DEL, bk_lookup_fd(r[i]), NULL), 0);
+			if (i == 0) {
+				char a[64];
+				int len = snprintf(a, sizeof(a), "127.0.0.1 %u 2000\nloop", echo.port);
+				assert_int_equal(bk_submit(C, fn[0], a, (size_t)len, &f), 0);
+			}
+		}
+	}
+	assert_int_equal(res[0], 0);
+	assert_int_equal(fn[0], f_req);
+	assert_int_equal(res[1], -ENOENT);
+	assert_int_equal(res[2], 0);
+	assert_int_equal(fn[2], f_fan);
+	assert_true(call_done);
+	const void *data;
+	size_t len;
+	assert_int_equal(bk_result(f, &data, &len), 0);
+	assert_int_equal(len, 4);
+	assert_memory_equal(data, "loop", 4);
+	bk_release(f);
+	for (int i = 0; i < 3; i++)
+		bk_lookup_free(r[i]);
+	close(ep);
+	bk_lookup_free(NULL);
+	assert_int_equal(bk_lookup_async(C, "", &r[0]), -EINVAL);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -383,6 +450,7 @@ int main(void)
 		cmocka_unit_test(http_get_small_buffer),
 		cmocka_unit_test(http_get_hostile),
 		cmocka_unit_test(fanout_mixed),
+		cmocka_unit_test(lookup_async_epoll),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
