@@ -46,6 +46,55 @@ pub struct bk_host_api {
     pub log: Option<unsafe extern "C" fn(task: *mut bk_task, level: c_int, fmt: *const c_char, ...)>,
     pub caller: Option<unsafe extern "C" fn(task: *mut bk_task, out: *mut bk_caller) -> c_int>,
     pub open_sync: Option<unsafe extern "C" fn(*mut bk_task, c_int, *const c_char, c_int, u32) -> c_int>,
+    // ABI 1.2: network operations, link_timeout, resolve, call (module.h).
+    pub socket: Option<unsafe extern "C" fn(*mut bk_task, c_int, c_int, c_int, bk_io_cb, *mut c_void) -> c_int>,
+    pub connect: Option<
+        unsafe extern "C" fn(*mut bk_task, c_int, *const c_void, u32, bk_io_cb, *mut c_void) -> c_int,
+    >,
+    pub accept: Option<unsafe extern "C" fn(*mut bk_task, c_int, bk_io_cb, *mut c_void) -> c_int>,
+    pub send: Option<
+        unsafe extern "C" fn(*mut bk_task, c_int, *const c_void, u32, c_int, bk_io_cb, *mut c_void) -> c_int,
+    >,
+    pub recv: Option<
+        unsafe extern "C" fn(*mut bk_task, c_int, *mut c_void, u32, c_int, bk_io_cb, *mut c_void) -> c_int,
+    >,
+    pub shutdown: Option<unsafe extern "C" fn(*mut bk_task, c_int, c_int, bk_io_cb, *mut c_void) -> c_int>,
+    pub poll: Option<unsafe extern "C" fn(*mut bk_task, c_int, u32, bk_io_cb, *mut c_void) -> c_int>,
+    pub link_timeout: Option<unsafe extern "C" fn(*mut bk_task, u64) -> c_int>,
+    pub resolve: Option<
+        unsafe extern "C" fn(
+            *mut bk_task,
+            *const c_char,
+            *const c_char,
+            c_int,
+            *mut bk_addr,
+            u32,
+            bk_io_cb,
+            *mut c_void,
+        ) -> c_int,
+    >,
+    pub call: Option<
+        unsafe extern "C" fn(
+            *mut bk_task,
+            bk_handler_fn,
+            *const c_void,
+            usize,
+            *mut c_void,
+            usize,
+            bk_io_cb,
+            *mut c_void,
+        ) -> c_int,
+    >,
+}
+
+/// One address from `resolve` (module.h's bk_addr).
+#[repr(C, align(8))]
+pub struct bk_addr {
+    pub family: i32,
+    pub socktype: i32,
+    pub protocol: i32,
+    pub len: u32,
+    pub addr: [u8; 128],
 }
 
 #[repr(C)]

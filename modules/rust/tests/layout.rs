@@ -23,6 +23,10 @@ int main(void)
 	F(bk_host_api, result); F(bk_host_api, complete); F(bk_host_api, cancelled); F(bk_host_api, read);
 	F(bk_host_api, write); F(bk_host_api, openat); F(bk_host_api, close); F(bk_host_api, timeout);
 	F(bk_host_api, offload); F(bk_host_api, log); F(bk_host_api, caller); F(bk_host_api, open_sync);
+	F(bk_host_api, socket); F(bk_host_api, connect); F(bk_host_api, accept); F(bk_host_api, send);
+	F(bk_host_api, recv); F(bk_host_api, shutdown); F(bk_host_api, poll); F(bk_host_api, link_timeout);
+	F(bk_host_api, resolve); F(bk_host_api, call);
+	S(bk_addr); F(bk_addr, family); F(bk_addr, socktype); F(bk_addr, protocol); F(bk_addr, len); F(bk_addr, addr);
 	S(bk_caller); F(bk_caller, size); F(bk_caller, uid); F(bk_caller, gid); F(bk_caller, pid);
 	F(bk_caller, ngroups); F(bk_caller, groups);
 	S(bk_function_desc); F(bk_function_desc, name); F(bk_function_desc, handler); F(bk_function_desc, flags);
@@ -89,6 +93,22 @@ fn mirror_matches_module_h() {
         ("bk_host_api.log", offset!(bk_host_api, log)),
         ("bk_host_api.caller", offset!(bk_host_api, caller)),
         ("bk_host_api.open_sync", offset!(bk_host_api, open_sync)),
+        ("bk_host_api.socket", offset!(bk_host_api, socket)),
+        ("bk_host_api.connect", offset!(bk_host_api, connect)),
+        ("bk_host_api.accept", offset!(bk_host_api, accept)),
+        ("bk_host_api.send", offset!(bk_host_api, send)),
+        ("bk_host_api.recv", offset!(bk_host_api, recv)),
+        ("bk_host_api.shutdown", offset!(bk_host_api, shutdown)),
+        ("bk_host_api.poll", offset!(bk_host_api, poll)),
+        ("bk_host_api.link_timeout", offset!(bk_host_api, link_timeout)),
+        ("bk_host_api.resolve", offset!(bk_host_api, resolve)),
+        ("bk_host_api.call", offset!(bk_host_api, call)),
+        ("bk_addr", size_of::<bk_addr>() as i64),
+        ("bk_addr.family", offset!(bk_addr, family)),
+        ("bk_addr.socktype", offset!(bk_addr, socktype)),
+        ("bk_addr.protocol", offset!(bk_addr, protocol)),
+        ("bk_addr.len", offset!(bk_addr, len)),
+        ("bk_addr.addr", offset!(bk_addr, addr)),
         ("bk_caller", size_of::<bk_caller>() as i64),
         ("bk_caller.size", offset!(bk_caller, size)),
         ("bk_caller.uid", offset!(bk_caller, uid)),
