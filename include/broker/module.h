@@ -54,7 +54,7 @@ extern "C" {
 
 typedef struct bk_task bk_task; /* opaque; owned by brokerd */
 
-/* One address from host->resolve (ABI 1.2): what socket() and connect() take. */
+/* One address from host->resolve (module ABI 1.2): what socket() and connect() take. */
 typedef struct bk_addr {
 	int32_t family; /* AF_INET, AF_INET6 */
 	int32_t socktype; /* SOCK_STREAM, SOCK_DGRAM */
@@ -142,7 +142,7 @@ struct bk_host_api {
 	int (*open_sync)(bk_task *task, int dfd, const char *path, int flags, uint32_t mode);
 
 	/*
-	 * ABI 1.2, network (docs/modules.md, "Network and child tasks"): io_uring
+	 * Module ABI 1.2, network (docs/modules.md, "Network and child tasks"): io_uring
 	 * operations as read/write above (worker thread, cb on the worker,
 	 * cancelled with the task, the caller's credentials).  cb's res is what
 	 * the syscall returns: socket and accept a descriptor, send/recv a byte
