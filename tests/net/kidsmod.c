@@ -12,6 +12,10 @@
  *   kids.deep  "D"  a chain of D nested children; completes with the number
  *                   of levels below it (4 bytes), or the first error (-ELOOP
  *                   past brokerd's depth limit).
+ *   kids.poll  "PORT MS"  socket, connect to 127.0.0.1:PORT, send "x", then
+ *                   poll for POLLIN with a linked timeout of MS (0: none):
+ *                   the ready events as decimal text.  The socket is never
+ *                   closed here: brokerd closes it when the task ends.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -19,6 +23,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 
 #include "bk_mod.h"
 
@@ -221,10 +230,95 @@ static int kids_deep(bk_task *t, const bk_host_api *host, void *st)
 	return BK_TASK_PENDING;
 }
 
+struct pollreq {
+	const bk_host_api *host;
+	struct sockaddr_in to;
+	uint64_t timeout_ns;
+	int fd;
+};
+
+static void pr_end(bk_task *t, struct pollreq *p, int res)
+{
+	const bk_host_api *host = p->host;
+	free(p);
+	if (res < 0) {
+		host->complete(t, res, 0);
+		return;
+	}
+	size_t cap = 0;
+	char *out = host->result(t, &cap);
+	int n = snprintf(out, cap, "%d", res);
+	host->complete(t, 0, n < 0 ? 0 : (size_t)n);
+}
+
+static void pr_polled(bk_task *t, int res, void *ud)
+{
+	pr_end(t, ud, res);
+}
+
+static void pr_sent(bk_task *t, int res, void *ud)
+{
+	struct pollreq *p = ud;
+	if (res >= 0 && p->timeout_ns)
+		res = p->host->link_timeout(t, p->timeout_ns);
+	if (res >= 0)
+		res = p->host->poll(t, p->fd, POLLIN, pr_polled, p);
+	if (res < 0)
+		pr_end(t, p, res);
+}
+
+static void pr_connected(bk_task *t, int res, void *ud)
+{
+	struct pollreq *p = ud;
+	if (res >= 0)
+		res = p->host->send(t, p->fd, "x", 1, 0, pr_sent, p);
+	if (res < 0)
+		pr_end(t, p, res);
+}
+
+static void pr_socket(bk_task *t, int res, void *ud)
+{
+	struct pollreq *p = ud;
+	p->fd = res;
+	if (res >= 0)
+		res = p->host->connect(t, p->fd, &p->to, sizeof(p->to), pr_connected, p);
+	if (res < 0)
+		pr_end(t, p, res);
+}
+
+static int kids_poll(bk_task *t, const bk_host_api *host, void *st)
+{
+	(void)st;
+	size_t len = 0;
+	const char *a = host->arg(t, &len);
+	char buf[32];
+	unsigned port, ms;
+	if (len == 0 || len >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, a, len);
+	buf[len] = '\0';
+	if (sscanf(buf, "%u %u", &port, &ms) != 2 || port == 0 || port > 65535)
+		return -EINVAL;
+	struct pollreq *p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->host = host;
+	p->to.sin_family = AF_INET;
+	p->to.sin_port = htons((uint16_t)port);
+	p->to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	p->timeout_ns = (uint64_t)ms * 1000000u;
+	int r = host->socket(t, AF_INET, SOCK_STREAM, 0, pr_socket, p);
+	if (r < 0) {
+		free(p);
+		return r;
+	}
+	return BK_TASK_PENDING;
+}
+
 static int kids_init(const bk_host_api *host, void **state)
 {
 	*state = NULL;
-	return BK_HOST_HAS(host, call) && BK_HOST_HAS(host, timeout) ? 0 : -EPROTO;
+	return BK_HOST_HAS(host, call) && BK_HOST_HAS(host, timeout) && BK_HOST_HAS(host, poll) ? 0 : -EPROTO;
 }
 
 static const bk_function_desc kids_functions[] = {
@@ -232,6 +326,7 @@ static const bk_function_desc kids_functions[] = {
 	{ .name = "hang", .handler = kids_hang },
 	{ .name = "live", .handler = kids_live },
 	{ .name = "deep", .handler = kids_deep },
+	{ .name = "poll", .handler = kids_poll },
 };
 
 static const bk_module_desc kids_desc = {

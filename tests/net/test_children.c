@@ -8,6 +8,7 @@
  * before.  Every wait is bounded.
  */
 #include <errno.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -26,16 +27,17 @@
 #define SEC 1000000000LL
 
 static struct bkt_brokerd B;
-static struct bkt_echo silent;
+static struct bkt_echo silent, echo;
 static bk_client *C;
-static bk_fn f_spawn, f_hang, f_live, f_deep, f_fan;
+static bk_fn f_spawn, f_hang, f_live, f_deep, f_fan, f_poll;
 
 static int setup(void **state)
 {
 	(void)state;
 	const char *mod = getenv("BK_KIDSMOD");
 	const char *extra[] = {"--workers", "1", "--module", mod, NULL};
-	if (!mod || bk_test_broker_start(&B, extra) != 0 || bkt_echo_start(&silent, BKT_SILENT) != 0)
+	if (!mod || bk_test_broker_start(&B, extra) != 0 || bkt_echo_start(&silent, BKT_SILENT) != 0 ||
+	    bkt_echo_start(&echo, BKT_ECHO) != 0)
 		return -1;
 	C = bt_connect(B.socket);
 	f_spawn = bt_lookup(C, "kids.spawn");
@@ -43,6 +45,7 @@ static int setup(void **state)
 	f_live = bt_lookup(C, "kids.live");
 	f_deep = bt_lookup(C, "kids.deep");
 	f_fan = bt_lookup(C, "net.fanout");
+	f_poll = bt_lookup(C, "kids.poll");
 	return 0;
 }
 
@@ -52,6 +55,7 @@ static int teardown(void **state)
 	if (C)
 		bk_disconnect(C);
 	bkt_echo_stop(&silent);
+	bkt_echo_stop(&echo);
 	bk_test_broker_cleanup(&B);
 	return 0;
 }
@@ -191,6 +195,24 @@ static void client_killed_mid_fanout(void **state)
 	assert_int_equal(live_children(), 0);
 }
 
+/* host->poll: readable once the echo comes back; a linked timeout ends a poll that never fires.  The module
+ * never closes its socket: brokerd does, at the task's end. */
+static void poll_and_link_timeout(void **state)
+{
+	(void)state;
+	int base = bk_test_broker_fd_count(&B);
+	char arg[32], *out;
+	int n = snprintf(arg, sizeof(arg), "%u 0", echo.port);
+	assert_int_equal(nt_call(C, f_poll, arg, (size_t)n, 32, &out, NULL), 0);
+	assert_true(atoi(out) & POLLIN);
+	free(out);
+	n = snprintf(arg, sizeof(arg), "%u 150", silent.port);
+	int64_t t0 = bk_now_ns();
+	assert_int_equal(nt_call(C, f_poll, arg, (size_t)n, 32, NULL, NULL), -ETIMEDOUT);
+	assert_true(bk_now_ns() - t0 >= 140 * 1000000LL);
+	nt_expect_fds(&B, base);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -200,6 +222,7 @@ int main(void)
 		cmocka_unit_test(depth_limit),
 		cmocka_unit_test(cancel_fanout_closes_sockets),
 		cmocka_unit_test(client_killed_mid_fanout),
+		cmocka_unit_test(poll_and_link_timeout),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
