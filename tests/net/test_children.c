@@ -56,8 +56,14 @@ static int teardown(void **state)
 		bk_disconnect(C);
 	bkt_echo_stop(&silent);
 	bkt_echo_stop(&echo);
+	/* A clean exit: under ASan a leak, or any error on the way out, makes brokerd's status nonzero. */
+	int st = bk_test_broker_stop(&B);
+	if (st != 0) {
+		fprintf(stderr, "brokerd exited with %d\n", st);
+		bk_test_broker_dump_log(&B);
+	}
 	bk_test_broker_cleanup(&B);
-	return 0;
+	return st == 0 ? 0 : -1;
 }
 
 static int live_children(void)
