@@ -28,8 +28,8 @@
 #include "loader.h"
 #include "log.h"
 #include "offload.h"
-#include "paths.h"
 #include "personality.h"
+#include "reload.h"
 #include "uring_futex.h"
 #include "worker.h"
 
@@ -56,36 +56,23 @@ static void registry_notify(void *arg)
 	bkd_inbox_kick(&b->ctl_inbox);
 }
 
-/* Explicit --module/--module-dir flags, else the built-in modules of this install (paths.h). */
+/* Explicit --module/--module-dir flags, else the built-in modules of this install (reload.h).  A module
+ * named on the command line that does not load stops the start, unless --keep-going. */
 static int load_modules(struct bkd_broker *b)
 {
-	int loaded = 0;
-	for (unsigned i = 0; i < b->opt.nmodules; i++) {
-		char err[256] = "";
-		if (bkd_loader_load(b->reg, b->opt.modules[i], err, sizeof(err)) < 0)
-			bkd_err("module refused: %s", err);
-		else
-			loaded++;
+	struct bkd_reload_counts c;
+	bkd_reload_modules(b, &c);
+	bool explicit = b->opt.nmodules || b->opt.nmodule_dirs;
+	if (!explicit) {
+		char def[PATH_MAX];
+		bkd_info("%u built-in module(s) from %s", c.loaded, bkd_builtin_module_dir(def, sizeof(def)));
 	}
-	for (unsigned i = 0; i < b->opt.nmodule_dirs; i++) {
-		int n = bkd_loader_load_dir(b->reg, b->opt.module_dirs[i]);
-		if (n < 0)
-			bkd_err("module folder %s: %s", b->opt.module_dirs[i], strerror(-n));
-		else
-			loaded += n;
+	if (explicit && c.failed && !b->opt.keep_going) {
+		bkd_err("not starting: %u module file(s) or folder(s) failed to load (--keep-going serves without them)",
+			c.failed);
+		return -ENOEXEC;
 	}
-	if (b->opt.nmodules || b->opt.nmodule_dirs)
-		return loaded;
-	const char *env = getenv("BROKER_MODULE_DIR");
-	char def[PATH_MAX];
-	const char *dir = env && *env ? env : bkd_default_module_dir(def, sizeof(def));
-	int n = bkd_loader_load_dir(b->reg, dir);
-	if (n < 0) {
-		bkd_err("built-in module folder %s: %s", dir, strerror(-n));
-		return 0;
-	}
-	bkd_info("%d built-in module(s) from %s", n, dir);
-	return n;
+	return 0;
 }
 
 static int start_workers(struct bkd_broker *b)
@@ -183,9 +170,12 @@ int bkd_broker_init(struct bkd_broker *b)
 	b->up = UP_WORKERS; /* also after a failure: the workers that did start must be joined */
 	if (r < 0)
 		return r;
-	load_modules(b);
+	if ((r = load_modules(b)) < 0)
+		return r;
 	long group = b->opt.socket_group >= 0 ? b->opt.socket_group : b->opt.nallow_gid ? (long)b->opt.allow_gid[0] : -1;
-	b->listen_fd = bkd_listener_open(b->opt.socket, b->opt.socket_mode, group);
+	/* A socket from socket activation belongs to its unit: its mode, group and path are the unit's. */
+	b->listen_fd = b->opt.listen_fd >= 0 ? b->opt.listen_fd
+					     : bkd_listener_open(b->opt.socket, b->opt.socket_mode, group);
 	if (b->listen_fd < 0)
 		return b->listen_fd;
 	b->up = UP_LISTENER;
@@ -194,8 +184,9 @@ int bkd_broker_init(struct bkd_broker *b)
 		return r;
 	}
 	b->up = UP_CONTROL;
-	bkd_info("brokerd %s serving %s: %u worker(s) (io_uring flags %#x), wake-ups by %s, pid %d", BK_VERSION,
-		 b->opt.socket, b->nworkers, b->workers[0].ring_flags, b->sq_futex ? "futex" : "eventfd",
+	bkd_info("brokerd %s serving %s%s: %u worker(s) (io_uring flags %#x), wake-ups by %s, pid %d", BK_VERSION,
+		 b->opt.listen_fd >= 0 ? b->opt.activated_name : b->opt.socket,
+		 b->opt.listen_fd >= 0 ? " (socket activation)" : "", b->nworkers, b->workers[0].ring_flags, b->sq_futex ? "futex" : "eventfd",
 		 (int)getpid());
 	return 0;
 }
@@ -211,7 +202,8 @@ static void close_listener(struct bkd_broker *b)
 		return; /* already closed when shutdown began */
 	close(b->listen_fd);
 	b->listen_fd = -1;
-	if (unlink(b->opt.socket) < 0 && errno != ENOENT)
+	b->opt.listen_fd = -1;
+	if (b->opt.socket[0] && unlink(b->opt.socket) < 0 && errno != ENOENT)
 		bkd_warn("unlink %s: %s", b->opt.socket, strerror(errno));
 }
 

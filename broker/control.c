@@ -26,6 +26,7 @@
 #include "log.h"
 #include "offload.h"
 #include "requests.h"
+#include "service.h"
 #include "broker/sys.h"
 #include "worker.h"
 
@@ -57,6 +58,7 @@ int bkd_control_init(struct bkd_broker *b)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP); /* module rescan (service.h) */
 	b->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (b->sig_fd < 0)
 		return -errno;
@@ -303,6 +305,7 @@ enum phase { RUNNING, DRAINING, CANCELLING, DONE };
 static void begin_shutdown(struct bkd_broker *b)
 {
 	bkd_info("shutting down: no new connections; %u ms for in-flight tasks", b->opt.grace_ms);
+	bkd_service_stopping();
 	if (epoll_ctl(b->epfd, EPOLL_CTL_DEL, b->listen_fd, NULL) < 0)
 		bkd_err("epoll_ctl DEL listener: %s", strerror(errno));
 	close(b->listen_fd);
@@ -363,6 +366,7 @@ int bkd_control_run(struct bkd_broker *b)
 			timeout = thr;
 		if (phase != RUNNING && (timeout < 0 || timeout > SHUTDOWN_POLL_MS))
 			timeout = SHUTDOWN_POLL_MS;
+		timeout = bkd_service_tick(b, timeout);
 		int n = epoll_wait(b->epfd, evs, MAX_EVENTS, timeout);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -381,7 +385,10 @@ int bkd_control_run(struct bkd_broker *b)
 				struct signalfd_siginfo si;
 				while (read(b->sig_fd, &si, sizeof(si)) == sizeof(si)) {
 					bkd_info("signal %u received", si.ssi_signo);
-					stop_signal = true;
+					if (si.ssi_signo == SIGHUP)
+						bkd_service_reload(b);
+					else
+						stop_signal = true;
 				}
 			} else if (p == &tag_inbox) {
 				inbox(b);

@@ -9,10 +9,12 @@
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -141,15 +143,111 @@ nomem:
 	return -ENOMEM;
 }
 
+/* Copy fd into out (a fresh memfd) in full; 0 or -errno. */
+static int copy_all(int fd, int out)
+{
+	char buf[65536];
+	off_t off = 0;
+	for (;;) {
+		ssize_t n = pread(fd, buf, sizeof(buf), off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n == 0)
+			return 0;
+		for (ssize_t w = 0; w < n;) {
+			ssize_t k = write(out, buf + w, (size_t)(n - w));
+			if (k < 0 && errno != EINTR)
+				return -errno;
+			w += k > 0 ? k : 0;
+		}
+		off += n;
+	}
+}
+
 /*
- * The file checks (modcheck.c), dlopen of the checked descriptor (the module's constructors run here) and
- * the entry symbol's descriptor.  *fdp stays open while the module is loaded (modcheck.h says why).
+ * A private, sealed copy of the checked file (docs/ARCHITECTURE.md, "Modules"): glibc hands out the
+ * handle it already has for a file it knows (same inode, or same name), so a module rebuilt or copied
+ * in place would keep its old code and share one set of statics between two versions.  Each load of a
+ * copy is a fresh object, and the running version no longer depends on the file staying as it was.
  */
-static int open_module(const char *path, void **dlp, const bk_module_desc **dp, int *fdp, char *err, size_t errlen)
+static int private_copy(int fd, const char *path, char *err, size_t errlen)
+{
+	const unsigned flags = MFD_CLOEXEC | MFD_ALLOW_SEALING;
+	int mfd = -1;
+#ifdef MFD_EXEC
+	mfd = memfd_create("bk-module", flags | MFD_EXEC); /* executable on kernels with vm.memfd_noexec */
+#endif
+	if (mfd < 0)
+		mfd = memfd_create("bk-module", flags); /* kernels before 6.3 refuse MFD_EXEC */
+	int rc = mfd < 0 ? -errno : copy_all(fd, mfd);
+	if (rc == 0 && fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+		rc = -errno;
+	if (rc < 0) {
+		bkd_reg_set_err(err, errlen, "refusing module %s: private copy: %s", path, strerror(-rc));
+		if (mfd >= 0)
+			close(mfd);
+		return rc;
+	}
+	return mfd;
+}
+
+/* Same bytes in both files?  1, 0, or -errno. */
+static int same_content(int a, int b)
+{
+	struct stat sa, sb;
+	if (fstat(a, &sa) < 0 || fstat(b, &sb) < 0)
+		return -errno;
+	if (sa.st_size != sb.st_size)
+		return 0;
+	char x[16384], y[sizeof(x)];
+	for (off_t off = 0; off < sa.st_size;) {
+		ssize_t n = pread(a, x, sizeof(x), off), m = pread(b, y, sizeof(y), off);
+		if (n < 0 || m < 0)
+			return -errno;
+		if (n != m || n == 0 || memcmp(x, y, (size_t)n) != 0)
+			return 0;
+		off += n;
+	}
+	return 1;
+}
+
+/*
+ * The file checks (modcheck.c) and the private copy; 1 (and a message in err) when the module serving
+ * path was loaded from these very bytes, so loading it again would change nothing.
+ */
+static int open_checked(struct bkd_registry *r, const char *path, int *mfdp, char *err, size_t errlen)
 {
 	int fd = bkd_modcheck_open(path, err, errlen);
 	if (fd < 0)
 		return fd;
+	int mfd = private_copy(fd, path, err, errlen);
+	close(fd);
+	if (mfd < 0)
+		return mfd;
+	const struct bkd_module *cur = bkd_reg_find_path(r, path);
+	if (cur && cur->fd >= 0 && same_content(mfd, cur->fd) == 1) {
+		bkd_reg_set_err(err, errlen, "module %s %s from %s is unchanged: nothing to do", cur->name,
+			cur->version, path);
+		close(mfd);
+		return 1;
+	}
+	*mfdp = mfd;
+	return 0;
+}
+
+/*
+ * dlopen of the private copy (the module's constructors run here) and the entry symbol's descriptor.
+ * *fdp stays open while the module is loaded (modcheck.h says why).  1: unchanged (open_checked).
+ */
+static int open_module(struct bkd_registry *r, const char *path, void **dlp, const bk_module_desc **dp, int *fdp,
+		       char *err, size_t errlen)
+{
+	int fd = -1;
+	int rc = open_checked(r, path, &fd, err, errlen);
+	if (rc != 0)
+		return rc;
 	char self_path[64];
 	snprintf(self_path, sizeof(self_path), "/proc/self/fd/%d", fd);
 	dlerror();
@@ -164,8 +262,13 @@ static int open_module(const char *path, void **dlp, const bk_module_desc **dp, 
 	bk_module_entry_fn entry;
 	/* POSIX: a function pointer fits in the object pointer dlsym returns. */
 	*(void **)&entry = dlsym(dl, BK_MODULE_ENTRY_NAME);
-	int rc = -ENOEXEC;
-	if (!entry) {
+	rc = -ENOEXEC;
+	if (bkd_reg_find_dl(r, dl)) {
+		/* Cannot happen with a fresh copy; if it did, fini of one version would free the other's state. */
+		bkd_reg_set_err(err, errlen, "refusing module %s: the dynamic loader gave the handle of a loaded module",
+			path);
+		rc = -EEXIST;
+	} else if (!entry) {
 		bkd_reg_set_err(err, errlen, "refusing module %s: no %s symbol (not a broker module, or built for another ABI)",
 			path, BK_MODULE_ENTRY_NAME);
 	} else {
@@ -212,8 +315,8 @@ int bkd_loader_load(struct bkd_registry *r, const char *path, char *err, size_t 
 		bkd_reg_set_err(err, errlen, "refusing module: no path");
 		return -EINVAL;
 	}
-	int rc = open_module(path, &dl, &d, &fd, err, errlen);
-	if (rc < 0)
+	int rc = open_module(r, path, &dl, &d, &fd, err, errlen);
+	if (rc != 0)
 		return rc;
 	/* Resolve ids before init so that nothing can fail after the module has state. */
 	rc = bkd_reg_reserve(r, path, d, ids, &nnew, err, errlen);
@@ -250,12 +353,20 @@ static int cmp_str(const void *a, const void *b)
 
 int bkd_loader_load_dir(struct bkd_registry *r, const char *dir)
 {
+	struct bkd_load_counts c;
+	int rc = bkd_loader_scan_dir(r, dir, &c);
+	return rc < 0 ? rc : (int)c.loaded;
+}
+
+int bkd_loader_scan_dir(struct bkd_registry *r, const char *dir, struct bkd_load_counts *c)
+{
 	DIR *dp;
 	struct dirent *de;
 	char **names = NULL;
 	size_t n = 0, cap = 0;
-	int loaded = 0, rc = 0;
+	int rc = 0;
 
+	memset(c, 0, sizeof(*c));
 	if (!r || !dir)
 		return -EINVAL;
 	dp = opendir(dir);
@@ -296,17 +407,24 @@ int bkd_loader_load_dir(struct bkd_registry *r, const char *dir)
 
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, names[i]) >= sizeof(path)) {
 			bkd_err("refusing module %s/%s: path too long", dir, names[i]);
+			c->failed++;
 			continue;
 		}
-		if (bkd_loader_load(r, path, err, sizeof(err)) == 0)
-			loaded++;
-		else
+		int lr = bkd_loader_load(r, path, err, sizeof(err));
+		if (lr == 0) {
+			c->loaded++;
+		} else if (lr > 0) {
+			c->unchanged++;
+			bkd_dbg("%s", err);
+		} else {
+			c->failed++;
 			bkd_err("%s", err);
+		}
 	}
 out:
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
 	closedir(dp);
-	return rc < 0 ? rc : loaded;
+	return rc;
 }

@@ -43,6 +43,8 @@ enum {
 	OPT_HANDSHAKE_MS,
 	OPT_SOCKET_MODE,
 	OPT_SOCKET_GROUP,
+	OPT_PIDFILE,
+	OPT_KEEP_GOING,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -70,6 +72,8 @@ static const struct option long_opts[] = {
 	{ "handshake-timeout-ms", required_argument, NULL, OPT_HANDSHAKE_MS },
 	{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
 	{ "socket-group", required_argument, NULL, OPT_SOCKET_GROUP },
+	{ "pidfile", required_argument, NULL, OPT_PIDFILE },
+	{ "keep-going", no_argument, NULL, OPT_KEEP_GOING },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -89,7 +93,15 @@ static void usage(FILE *f)
 		"  --module-dir DIR    load every *.so in DIR (repeatable)\n"
 		"                      without --module/--module-dir the built-in modules are loaded\n"
 		"                      ($BROKER_MODULE_DIR, else this install's <libdir>/broker/modules, else %s)\n"
-		"  --foreground        stay in the foreground (default: daemonise)\n"
+		"  --keep-going        serve even when a --module or --module-dir fails to load\n"
+		"                      (default: exit 1 naming the module)\n"
+		"  --foreground        stay in the foreground, log to stderr (default: daemonise,\n"
+		"                      with descriptors 0-2 on /dev/null and the log in the journal)\n"
+		"  --pidfile PATH      write brokerd's pid to PATH once it serves; removed at exit\n"
+		"                      Started by systemd (brokerd.service), brokerd takes the socket of\n"
+		"                      brokerd.socket, reports readiness and logs to the journal.\n"
+		"                      SIGHUP rescans every --module-dir: new files load, changed files\n"
+		"                      upgrade, removed files unload once drained.\n"
 		"  --allow-uid UID     also accept clients with this uid (repeatable); the socket file's\n"
 		"                      mode and group (--socket-mode, --socket-group) must let that user\n"
 		"                      connect at all\n"
@@ -120,17 +132,14 @@ static void usage(FILE *f)
 		BK_MODULE_DIR);
 }
 
-static int parse_uint(const char *flag, const char *s, unsigned long max, unsigned long *out)
+/* Every numeric flag refuses a bad value with the same sentence, naming the real range (0 or 1 up). */
+static int parse_uint(const char *flag, const char *s, unsigned long min, unsigned long max, unsigned long *out)
 {
 	char *end;
 	errno = 0;
-	if (!*s || *s == '-' || *s == '+') {
-		fprintf(stderr, "brokerd: %s needs a non-negative number, got '%s'\n", flag, s);
-		return -1;
-	}
 	unsigned long v = strtoul(s, &end, 10);
-	if (errno || *end || v > max) {
-		fprintf(stderr, "brokerd: %s needs a number from 0 to %lu, got '%s'\n", flag, max, s);
+	if (!*s || *s == '-' || *s == '+' || errno || *end || v < min || v > max) {
+		fprintf(stderr, "brokerd: %s needs a number from %lu to %lu, got '%s'\n", flag, min, max, s);
 		return -1;
 	}
 	*out = v;
@@ -152,7 +161,7 @@ static int add_allowed(struct bkd_options *o, bool uid, const char *arg)
 {
 	const char *flag = uid ? "--allow-uid" : "--allow-gid";
 	unsigned long v;
-	if (parse_uint(flag, arg, UINT32_MAX - 1, &v) < 0)
+	if (parse_uint(flag, arg, 0, UINT32_MAX - 1, &v) < 0)
 		return 2;
 	unsigned *n = uid ? &o->nallow_uid : &o->nallow_gid;
 	if (*n >= BKD_OPT_MAX_LIST) {
@@ -172,26 +181,22 @@ static int set_number(struct bkd_options *o, int c, const char *arg)
 	unsigned long v;
 	switch (c) {
 	case OPT_WORKERS:
-		if (parse_uint("--workers", arg, 256, &v) < 0)
+		if (parse_uint("--workers", arg, 1, 256, &v) < 0)
 			return 2;
-		if (v == 0) {
-			fprintf(stderr, "brokerd: --workers must be at least 1\n");
-			return 2;
-		}
 		o->workers = (unsigned)v;
 		return 0;
 	case OPT_SPIN_US:
-		if (parse_uint("--spin-us", arg, 1000000, &v) < 0)
+		if (parse_uint("--spin-us", arg, 0, 1000000, &v) < 0)
 			return 2;
 		o->spin_us = (unsigned)v;
 		return 0;
 	case OPT_GRACE_MS:
-		if (parse_uint("--grace-ms", arg, 3600000, &v) < 0)
+		if (parse_uint("--grace-ms", arg, 0, 3600000, &v) < 0)
 			return 2;
 		o->grace_ms = (unsigned)v;
 		return 0;
 	default: /* OPT_MAX_LARGE_MB */
-		if (parse_uint("--max-zero-copy-mb", arg, 1023, &v) < 0)
+		if (parse_uint("--max-zero-copy-mb", arg, 0, 1023, &v) < 0)
 			return 2;
 		o->max_large = (uint64_t)v << 20;
 		return 0;
@@ -226,7 +231,7 @@ static int parse_group(const char *s, long *out)
 {
 	unsigned long v;
 	if (*s >= '0' && *s <= '9')
-		return parse_uint("--socket-group", s, UINT32_MAX - 1, &v) < 0 ? -1 : (*out = (long)v, 0);
+		return parse_uint("--socket-group", s, 0, UINT32_MAX - 1, &v) < 0 ? -1 : (*out = (long)v, 0);
 	struct group gr, *res = NULL;
 	char buf[4096];
 	int r = getgrnam_r(s, &gr, buf, sizeof(buf), &res);
@@ -246,7 +251,7 @@ static int set_security(struct bkd_options *o, int c, const char *arg)
 	char err[160];
 	switch (c) {
 	case OPT_ADMIN_GID:
-		if (parse_uint("--admin-gid", arg, UINT32_MAX - 1, &v) < 0)
+		if (parse_uint("--admin-gid", arg, 0, UINT32_MAX - 1, &v) < 0)
 			return 2;
 		o->admin_gid = (long)v;
 		return 0;
@@ -262,24 +267,20 @@ static int set_security(struct bkd_options *o, int c, const char *arg)
 		o->module_access[o->nmodule_access++] = arg;
 		return 0;
 	case OPT_MAX_CONNS_UID:
-		if (parse_uint("--max-conns-per-uid", arg, 1000000, &v) < 0)
+		if (parse_uint("--max-conns-per-uid", arg, 0, 1000000, &v) < 0)
 			return 2;
 		o->max_conns_per_uid = (uint32_t)v;
 		return 0;
 	case OPT_MAX_INFLIGHT_UID:
-		if (parse_uint("--max-inflight-per-uid", arg, 1ul << 32, &v) < 0)
+		if (parse_uint("--max-inflight-per-uid", arg, 0, 1ul << 32, &v) < 0)
 			return 2;
 		o->max_inflight_per_uid = v;
 		return 0;
 	case OPT_MAX_REGION_UID:
 		return parse_bytes("--max-region-bytes-per-uid", arg, &o->max_region_bytes_per_uid) < 0 ? 2 : 0;
 	case OPT_HANDSHAKE_MS:
-		if (parse_uint("--handshake-timeout-ms", arg, 3600000, &v) < 0)
+		if (parse_uint("--handshake-timeout-ms", arg, 1, 3600000, &v) < 0)
 			return 2;
-		if (v == 0) {
-			fprintf(stderr, "brokerd: --handshake-timeout-ms must be at least 1\n");
-			return 2;
-		}
 		o->handshake_timeout_ms = (unsigned)v;
 		return 0;
 	case OPT_SOCKET_MODE:
@@ -333,6 +334,16 @@ static int apply_option(struct bkd_options *o, int c, char **argv, bool *have_so
 		return add_allowed(o, c == OPT_ALLOW_UID, optarg);
 	case OPT_FOREGROUND:
 		o->foreground = true;
+		return 0;
+	case OPT_KEEP_GOING:
+		o->keep_going = true;
+		return 0;
+	case OPT_PIDFILE:
+		if (!*optarg) {
+			fprintf(stderr, "brokerd: --pidfile needs a path\n");
+			return 2;
+		}
+		o->pidfile = optarg;
 		return 0;
 	case OPT_LOG_LEVEL:
 		o->log_level = bkd_log_parse_level(optarg);
@@ -393,6 +404,7 @@ int bkd_options_parse(int argc, char **argv, struct bkd_options *o)
 	o->handshake_timeout_ms = 5000;
 	o->socket_mode = 0660;
 	o->socket_group = -1;
+	o->listen_fd = -1;
 	bool have_socket = false;
 
 	opterr = 0;

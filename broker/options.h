@@ -21,6 +21,14 @@ struct bkd_options {
 	const char *module_dirs[BKD_OPT_MAX_LIST];
 	unsigned nmodule_dirs;
 	bool foreground;
+	bool keep_going; /* --keep-going: serve even when a --module/--module-dir fails */
+	const char *pidfile; /* --pidfile PATH, NULL if none */
+	/*
+	 * Not flags: the listening socket inherited from socket activation (-1 if none) and its path.
+	 * socket[] is then empty, so that no shutdown path unlinks the socket unit's file.
+	 */
+	int listen_fd;
+	char activated_name[108];
 	uid_t allow_uid[BKD_OPT_MAX_LIST];
 	unsigned nallow_uid;
 	gid_t allow_gid[BKD_OPT_MAX_LIST];

@@ -131,6 +131,37 @@ static struct bkd_module *find_active(struct bkd_registry *r, const char *name)
 	return NULL;
 }
 
+const struct bkd_module *bkd_reg_find_path(const struct bkd_registry *r, const char *path)
+{
+	for (const struct bkd_module *m = r->modules; m; m = m->next)
+		if (atomic_load_explicit(&m->active, memory_order_relaxed) && strcmp(m->path, path) == 0)
+			return m;
+	return NULL;
+}
+
+bool bkd_reg_find_dl(const struct bkd_registry *r, const void *dl)
+{
+	for (const struct bkd_module *m = r->modules; m; m = m->next)
+		if (!m->finalised && m->dl == dl)
+			return true;
+	return false;
+}
+
+unsigned bkd_registry_active(const struct bkd_registry *r, struct bkd_module_file *out, unsigned max)
+{
+	unsigned n = 0;
+	for (const struct bkd_module *m = r->modules; m; m = m->next) {
+		if (!atomic_load_explicit(&m->active, memory_order_relaxed))
+			continue;
+		if (n < max) {
+			snprintf(out[n].name, sizeof(out[n].name), "%s", m->name);
+			out[n].path = m->path;
+		}
+		n++;
+	}
+	return n;
+}
+
 static int find_slot(const struct bkd_registry *r, const char *full)
 {
 	for (uint32_t i = 0; i < r->nslots; i++)

@@ -68,6 +68,15 @@ int bkd_registry_collect(struct bkd_registry *r);
 uint32_t bkd_registry_list(struct bkd_registry *r, struct bk_wire_module *out, uint32_t start, uint32_t max,
 			  uint32_t *total);
 
+/* An active module and the file it was loaded from (path valid until the next load or unload). */
+struct bkd_module_file {
+	char name[32];
+	const char *path;
+};
+
+/* The active modules, up to max of them into out (control thread).  Returns how many there are. */
+unsigned bkd_registry_active(const struct bkd_registry *r, struct bkd_module_file *out, unsigned max);
+
 /* Name of the module serving fn, for logs ("?" when unknown). */
 const char *bkd_registry_module_name(const struct bkd_fn_ref *ref);
 

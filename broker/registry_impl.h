@@ -77,6 +77,10 @@ int bkd_reg_reserve(struct bkd_registry *r, const char *path, const bk_module_de
 void bkd_reg_unreserve(struct bkd_registry *r, uint32_t nnew);
 /* Publish m (its bindings' fn are set) and retire the version it replaces.  Cannot fail. */
 void bkd_reg_commit(struct bkd_registry *r, struct bkd_module *m, uint32_t nnew);
+/* The active module loaded from path (the string given to the loader), or NULL. */
+const struct bkd_module *bkd_reg_find_path(const struct bkd_registry *r, const char *path);
+/* Is dl the handle of a module not finalised yet? */
+bool bkd_reg_find_dl(const struct bkd_registry *r, const void *dl);
 /* Free the bookkeeping of a module that was never published. */
 void bkd_reg_module_free(struct bkd_module *m);
 

@@ -334,8 +334,9 @@ static int handle_load(struct bkd_broker *b, struct bkd_conn *c, const struct bk
 	if (r < 0)
 		bkd_warn("%s %s refused: %s", what, path, err);
 	else
-		bkd_info("%s %s", load ? "loaded" : "unloading", path);
-	return send_result(c, m->h.seq, r < 0 ? r : 0, "%s", r < 0 ? err : "ok");
+		bkd_info("%s %s", r > 0 ? "unchanged:" : load ? "loaded" : "unloading", path);
+	/* r > 0: the loader found nothing to do and says so in err (loader.h) */
+	return send_result(c, m->h.seq, r < 0 ? r : 0, "%s", r != 0 ? err : "ok");
 }
 
 /* ---- dispatch -------------------------------------------------------------------- */

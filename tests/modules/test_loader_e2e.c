@@ -42,15 +42,17 @@ static char *read_log(const struct bkt_brokerd *b)
 	return buf;
 }
 
-/* brokerd with --workers 1 and a --module for each test module (good and bad). */
+/* brokerd with --workers 1 and a --module for each test module (good and bad); --keep-going serves
+ * the good ones (without it the bad ones stop the start: tests/service). */
 static int setup(void **state)
 {
-	const char *extra[2 * 7 + 3];
+	const char *extra[2 * 7 + 4];
 	int n = 0, rc;
 
 	(void)state;
 	extra[n++] = "--workers";
 	extra[n++] = "1";
+	extra[n++] = "--keep-going";
 	for (int i = 0; i < 7; i++) {
 		snprintf(paths[i], sizeof(paths[i]), "%s/%s", BK_TEST_MODULE_DIR, files[i]);
 		extra[n++] = "--module";
