@@ -125,10 +125,7 @@ void bkd_service_ready(struct bkd_broker *b)
 	bkd_broker_task_totals(b, &S.last_done, NULL, NULL);
 	notify("READY=1\nMAINPID=%d\nSTATUS=serving, %u worker(s)", (int)getpid(), b->nworkers);
 	S.next_status = now + STATUS_PERIOD_NS;
-	if (S.watchdog_ns) {
-		notify("WATCHDOG=1");
-		S.next_watchdog = now + S.watchdog_ns;
-	}
+	S.next_watchdog = now; /* the control loop's first turn pings */
 }
 
 void bkd_service_stopping(void)

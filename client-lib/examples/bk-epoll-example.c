@@ -5,7 +5,7 @@
  * checks its result and submits the next task so that 1,000 futures stay in
  * flight until the total is done.
  *
- *   bk-epoll-example [--socket PATH] [--tasks N] [--inflight N]
+ *   broker-epoll-example [--socket PATH] [--tasks N] [--inflight N]
  */
 #include <errno.h>
 #include <stdio.h>
@@ -14,6 +14,8 @@
 #include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "bk_config.h"
 
 #include <broker/client.h>
 
@@ -85,8 +87,11 @@ int main(int argc, char **argv)
 	const char *sock = NULL;
 	long total = 100000, window = 1000;
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			printf("usage: bk-epoll-example [--socket PATH] [--tasks N] [--inflight N]\n"
+		if (!strcmp(argv[i], "--version")) {
+			printf("broker-epoll-example %s\n", BK_VERSION);
+			return 0;
+		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			printf("usage: broker-epoll-example [--socket PATH] [--tasks N] [--inflight N]\n"
 			       "Runs N (default 100000) echo.echo tasks from an epoll loop with bk_fd/bk_dispatch,\n"
 			       "keeping --inflight (default 1000) futures in flight, checks every result and\n"
 			       "prints a summary.  Exit status 0 only if every task came back right.\n");
@@ -98,12 +103,12 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--inflight") && i + 1 < argc) {
 			window = atol(argv[++i]);
 		} else {
-			fprintf(stderr, "bk-epoll-example: unknown argument '%s' (try --help)\n", argv[i]);
+			fprintf(stderr, "broker-epoll-example: unknown argument '%s' (try --help)\n", argv[i]);
 			return 2;
 		}
 	}
 	if (total <= 0 || window <= 0 || window > 65536) {
-		fprintf(stderr, "bk-epoll-example: --tasks must be > 0 and --inflight in 1..65536\n");
+		fprintf(stderr, "broker-epoll-example: --tasks must be > 0 and --inflight in 1..65536\n");
 		return 2;
 	}
 	bk_options o;
@@ -114,24 +119,24 @@ int main(int argc, char **argv)
 	char err[512];
 	int r = bk_connect_error(sock, &o, &c, err, sizeof(err));
 	if (r < 0) {
-		fprintf(stderr, "bk-epoll-example: cannot connect: %s (%s)\n", err, bk_strerror(r));
+		fprintf(stderr, "broker-epoll-example: cannot connect: %s (%s)\n", err, bk_strerror(r));
 		return 1;
 	}
 	struct loop l = {.c = c, .total = total, .seen = calloc((size_t)total, 1)};
 	if (!l.seen) {
-		fprintf(stderr, "bk-epoll-example: out of memory\n");
+		fprintf(stderr, "broker-epoll-example: out of memory\n");
 		bk_disconnect(c);
 		return 1;
 	}
 	if ((r = bk_lookup(c, "echo.echo", &l.echo)) < 0) {
-		fprintf(stderr, "bk-epoll-example: lookup echo.echo: %s\n", bk_strerror(r));
+		fprintf(stderr, "broker-epoll-example: lookup echo.echo: %s\n", bk_strerror(r));
 		bk_disconnect(c);
 		return 1;
 	}
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 	struct epoll_event ev = {.events = EPOLLIN};
 	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, bk_fd(c), &ev) < 0) {
-		perror("bk-epoll-example: epoll");
+		perror("broker-epoll-example: epoll");
 		bk_disconnect(c);
 		return 1;
 	}
@@ -145,13 +150,13 @@ int main(int argc, char **argv)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			fprintf(stderr, "bk-epoll-example: no completion for 10 s (%ld of %ld done)\n", l.completed, total);
+			fprintf(stderr, "broker-epoll-example: no completion for 10 s (%ld of %ld done)\n", l.completed, total);
 			rc = 1;
 			break;
 		}
 		r = bk_dispatch(c);
 		if (r < 0) {
-			fprintf(stderr, "bk-epoll-example: dispatch: %s\n", bk_strerror(r));
+			fprintf(stderr, "broker-epoll-example: dispatch: %s\n", bk_strerror(r));
 			rc = 1;
 			break;
 		}
@@ -161,7 +166,7 @@ int main(int argc, char **argv)
 	}
 	double dt = now_s() - t0;
 	if (l.submit_error) {
-		fprintf(stderr, "bk-epoll-example: submit: %s\n", bk_strerror(l.submit_error));
+		fprintf(stderr, "broker-epoll-example: submit: %s\n", bk_strerror(l.submit_error));
 		rc = 1;
 	}
 	printf("%ld tasks, %ld completed, %ld wrong, max in flight %ld, %.3f s, %.0f tasks/s\n", total, l.completed,

@@ -3,11 +3,13 @@
  * bk-example.c - the smallest useful libbkclient program: connect, call each
  * built-in function once and print what came back.
  *
- *   bk-example [--socket PATH]
+ *   broker-example [--socket PATH]
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "bk_config.h"
 
 #include <broker/client.h>
 
@@ -72,8 +74,11 @@ int main(int argc, char **argv)
 {
 	const char *sock = NULL;
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			printf("usage: bk-example [--socket PATH]\n"
+		if (!strcmp(argv[i], "--version")) {
+			printf("broker-example %s\n", BK_VERSION);
+			return 0;
+		} else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			printf("usage: broker-example [--socket PATH]\n"
 			       "Connects to brokerd (default socket: $BROKER_SOCKET, $XDG_RUNTIME_DIR/broker.sock,\n"
 			       "/run/broker/broker.sock), calls echo.noop, echo.echo, echo.upper, timer.sleep,\n"
 			       "file.read and hash.sha256 once each and prints the results.\n");
@@ -81,7 +86,7 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--socket") && i + 1 < argc) {
 			sock = argv[++i];
 		} else {
-			fprintf(stderr, "bk-example: unknown argument '%s' (try --help)\n", argv[i]);
+			fprintf(stderr, "broker-example: unknown argument '%s' (try --help)\n", argv[i]);
 			return 2;
 		}
 	}
@@ -89,7 +94,7 @@ int main(int argc, char **argv)
 	char err[512];
 	int r = bk_connect_error(sock, NULL, &c, err, sizeof(err));
 	if (r < 0) {
-		fprintf(stderr, "bk-example: cannot connect: %s (%s)\n", err, bk_strerror(r));
+		fprintf(stderr, "broker-example: cannot connect: %s (%s)\n", err, bk_strerror(r));
 		return 1;
 	}
 	int failed = 0;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "baselines.h"
+#include "bk_config.h"
 #include "broker_runs.h"
 #include "brokerd_proc.h"
 #include "fleet.h"
@@ -77,7 +78,7 @@ static void usage(FILE *f)
 static int parse_args(int argc, char **argv, struct opts *o)
 {
 	enum { O_SOCKET = 256, O_BROKERD, O_MODDIR, O_JSON, O_PLOT, O_QUICK, O_SAMPLES, O_SECONDS, O_IDLE, O_NOBASE,
-	       O_QUIET, O_HELP, O_FLEET, O_FLEET_PHASE, O_FLEET_SECONDS, O_FLEET_ROUNDS, O_PRIORITY };
+	       O_QUIET, O_HELP, O_VERSION, O_FLEET, O_FLEET_PHASE, O_FLEET_SECONDS, O_FLEET_ROUNDS, O_PRIORITY };
 	static const struct option lo[] = {
 		{ "socket", required_argument, NULL, O_SOCKET },
 		{ "brokerd", required_argument, NULL, O_BROKERD },
@@ -91,6 +92,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		{ "no-baselines", no_argument, NULL, O_NOBASE },
 		{ "quiet", no_argument, NULL, O_QUIET },
 		{ "help", no_argument, NULL, O_HELP },
+		{ "version", no_argument, NULL, O_VERSION },
 		{ "fleet", required_argument, NULL, O_FLEET },
 		{ "fleet-phase", required_argument, NULL, O_FLEET_PHASE },
 		{ "fleet-seconds", required_argument, NULL, O_FLEET_SECONDS },
@@ -123,6 +125,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 		case O_NOBASE: o->no_baselines = 1; break;
 		case O_QUIET: bk_bench_quiet = 1; break;
 		case O_HELP: usage(stdout); exit(0);
+		case O_VERSION: printf("broker-bench %s\n", BK_VERSION); exit(0);
 		case O_FLEET: o->fleet = optarg; break;
 		case O_FLEET_PHASE: o->fleet_phase = optarg; break;
 		case O_FLEET_SECONDS: o->fleet_seconds = optarg; break;

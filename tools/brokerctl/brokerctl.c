@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "bk_config.h"
 #include "broker/client.h"
 #include "broker/wire.h"
 #include "client_internal.h"
@@ -43,6 +45,7 @@ static const char usage_main[] =
 	"                 /run/broker/broker.sock)\n"
 	"  --json         machine-readable output\n"
 	"  --help         this text; `brokerctl COMMAND --help` describes a command\n"
+	"  --version      brokerctl's version\n"
 	"\n"
 	"exit status: 0 success, 1 brokerd unreachable or the request failed, 2 bad usage\n";
 
@@ -292,6 +295,11 @@ static int cmd_clients(struct ctx *x)
 static int cmd_load_unload(struct ctx *x, const char *cmd, const char *arg)
 {
 	struct bk_msg_path req = {.h = {.type = !strcmp(cmd, "load") ? BK_MSG_LOAD : BK_MSG_UNLOAD}};
+	char abs[sizeof(req.path) + 1], cwd[sizeof(req.path)];
+	/* A relative path names a file where brokerctl runs, not in brokerd's folder. */
+	if (req.h.type == BK_MSG_LOAD && arg[0] != '/' && getcwd(cwd, sizeof(cwd)) &&
+	    snprintf(abs, sizeof(abs), "%s/%s", cwd, arg) < (int)sizeof(abs))
+		arg = abs;
 	if (strlen(arg) >= sizeof(req.path)) {
 		snprintf(x->err, sizeof(x->err), "argument longer than %zu bytes", sizeof(req.path) - 1);
 		return -ENAMETOOLONG;
@@ -330,7 +338,10 @@ int main(int argc, char **argv)
 	char defpath[256];
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
-		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+		if (!strcmp(a, "--version")) {
+			printf("brokerctl %s\n", BK_VERSION);
+			return 0;
+		} else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
 			help = 1;
 		} else if (!strcmp(a, "--json")) {
 			x.json = 1;

@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bk_config.h"
 #include "broker/ring.h"
 #include "broker/sys.h"
 #include "conn_rings.h"
@@ -408,11 +409,15 @@ int main(int argc, char **argv)
 		{ "runs", required_argument, NULL, 'r' },
 		{ "only", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 	while ((c = getopt_long(argc, argv, "qjr:o:h", opts, NULL)) != -1) {
 		switch (c) {
+		case 'V':
+			printf("broker-ring-bench %s\n", BK_VERSION);
+			return 0;
 		case 'q':
 			quick = 1;
 			break;

@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bk_config.h"
 #include "brokerd_proc.h"
 #include "paths.h"
 #include "stress.h"
@@ -89,14 +90,14 @@ static int num(const char *name, const char *s, double lo, double hi, double *ou
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-	enum { O_CLIENTS = 256, O_SECONDS, O_KILL, O_RESTART, O_SOCKET, O_BROKERD, O_MODDIR, O_SEED, O_QUIET, O_HELP };
+	enum { O_CLIENTS = 256, O_SECONDS, O_KILL, O_RESTART, O_SOCKET, O_BROKERD, O_MODDIR, O_SEED, O_QUIET, O_HELP, O_VERSION };
 	static const struct option lo[] = {
 		{ "clients", required_argument, NULL, O_CLIENTS }, { "seconds", required_argument, NULL, O_SECONDS },
 		{ "kill-rate", required_argument, NULL, O_KILL }, { "restart-broker", no_argument, NULL, O_RESTART },
 		{ "socket", required_argument, NULL, O_SOCKET }, { "brokerd", required_argument, NULL, O_BROKERD },
 		{ "module-dir", required_argument, NULL, O_MODDIR }, { "seed", required_argument, NULL, O_SEED },
 		{ "quiet", no_argument, NULL, O_QUIET }, { "help", no_argument, NULL, O_HELP },
-		{ NULL, 0, NULL, 0 },
+		{ "version", no_argument, NULL, O_VERSION }, { NULL, 0, NULL, 0 },
 	};
 	double v;
 	int c;
@@ -134,6 +135,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			break;
 		case O_QUIET: bk_bench_quiet = 1; break;
 		case O_HELP: usage(stdout); exit(0);
+		case O_VERSION: printf("broker-stress %s\n", BK_VERSION); exit(0);
 		default: usage(stderr); return -EINVAL;
 		}
 	}
