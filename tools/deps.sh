@@ -3,6 +3,10 @@
 # packages the build needs when they are missing (a fresh Debian 12 machine
 # has none of them).  Non-interactive, so it works in CI without stdin.
 BK_DEBIAN_PACKAGES="gcc pkg-config meson ninja-build liburing-dev libbpf-dev libcmocka-dev libssl-dev clang llvm bpftool gnuplot-nox procps"
+# The service (brokerd.service, tests/service): libsystemd, systemd's tools
+# (systemd-socket-activate, systemd-analyze; systemd need not run) and scdoc for
+# the manual pages.
+BK_DEBIAN_PACKAGES="$BK_DEBIAN_PACKAGES libsystemd-dev systemd scdoc man-db"
 # The bindings' tests (tests/bindings): Debian's pytest and uvloop for client-lib/python.
 # Debian's tokio 1.24 (sources for cargo --offline): bkclient's futures are also tested under it.
 BK_DEBIAN_PACKAGES="$BK_DEBIAN_PACKAGES python3-pytest python3-uvloop librust-tokio-dev"
