@@ -5,7 +5,9 @@
  * the control socket (BK_MSG_LOAD); new tasks on the same id go to version
  * 2 at once, the old task still finishes on version 1 (nothing is lost),
  * version 1 is then finalised (it leaves the listing), and an unload makes
- * the names answer -ENOENT.  Every wait is bounded.
+ * the names answer -ENOENT.  Same path: a module file rewritten in place
+ * (same inode) and loaded again is an upgrade with its own code and state,
+ * and loading unchanged bytes changes nothing.  Every wait is bounded.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -16,6 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -257,10 +262,110 @@ static void test_upgrade_drains_unload_refuses(void **state)
 	assert_int_equal(rc, 0);
 }
 
+/* brokerd without the upgrade module: the same-path test loads it itself. */
+static int setup_bare(void **state)
+{
+	const char *extra[] = { "--workers", "1", NULL };
+
+	(void)state;
+	if (bk_test_broker_start(&B, extra) != 0) {
+		bk_test_broker_cleanup(&B);
+		return -1;
+	}
+	return 0;
+}
+
+/* Rewrite dst in place with src's bytes (same inode, as `cp` or an in-place rebuild does). */
+static void overwrite(const char *src, const char *dst)
+{
+	char buf[65536];
+	int in = open(src, O_RDONLY | O_CLOEXEC);
+	int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	ssize_t n;
+
+	assert_true(in >= 0 && out >= 0);
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		assert_int_equal(write(out, buf, (size_t)n), n);
+	assert_int_equal(n, 0);
+	close(in);
+	assert_int_equal(close(out), 0);
+}
+
+static void load_expect(struct bkc_ctl *k, const char *path, const char *word)
+{
+	char msg[512];
+	int rc = control_path(k, BK_MSG_LOAD, path, msg, sizeof(msg));
+
+	if (rc != 0 || !strstr(msg, word))
+		fail_msg("load %s: %d \"%s\", want 0 with \"%s\"", path, rc, msg, word);
+}
+
+static void test_same_path_upgrade(void **state)
+{
+	char dir[] = "/tmp/bk-samepath.XXXXXX", path[600], s1[512], s2[512], err[512];
+	bk_client *c = NULL;
+	struct bkc_ctl k;
+	struct upgrade_listing u;
+	bk_fn ver, hold;
+
+	(void)state;
+	snprintf(s1, sizeof(s1), "%s/static_v1.so", BK_TEST_MODULE_DIR);
+	snprintf(s2, sizeof(s2), "%s/static_v2.so", BK_TEST_MODULE_DIR);
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/demo.so", dir);
+	overwrite(s1, path);
+	if (bkc_ctl_open(&k, B.socket, 5000, err, sizeof(err)) != 0)
+		fail_msg("control connection: %s", err);
+	load_expect(&k, path, "ok");
+	if (bk_connect_error(B.socket, NULL, &c, err, sizeof(err)) != 0)
+		fail_msg("connect: %s", err);
+	assert_int_equal(bk_lookup(c, "upgrade.version", &ver), 0);
+	assert_int_equal(bk_lookup(c, "upgrade.hold", &hold), 0);
+	expect(submit(c, ver, ""), 0, "1:1");
+	/* The same bytes again: nothing changes, the instance and its count stay. */
+	load_expect(&k, path, "unchanged");
+	expect(submit(c, ver, ""), 0, "1:2");
+
+	bk_future *held = submit(c, hold, "500");
+	int64_t deadline = bk_now_ns() + 5 * SEC;
+	for (list_upgrade(&k, &u); u.active_inflight != 1; list_upgrade(&k, &u)) {
+		if (bk_now_ns() > deadline)
+			fail_msg("the held task never started");
+		pause_10ms();
+	}
+	/* Rebuilt in place: same path, same inode, new bytes. */
+	overwrite(s2, path);
+	load_expect(&k, path, "ok");
+	expect(submit(c, ver, ""), 0, "2:1"); /* new code, new state */
+	list_upgrade(&k, &u);
+	assert_string_equal(u.active_version, "2.0.0");
+	assert_int_equal(u.draining, 1);
+	expect(held, 0, "1"); /* version 1's task finishes on version 1 */
+	deadline = bk_now_ns() + 5 * SEC;
+	for (list_upgrade(&k, &u); u.draining != 0; list_upgrade(&k, &u)) {
+		if (bk_now_ns() > deadline)
+			fail_msg("version 1 was never finalised");
+		pause_10ms();
+	}
+	/* Version 1's fini freed its own state only. */
+	expect(submit(c, ver, ""), 0, "2:2");
+	load_expect(&k, path, "unchanged");
+
+	bkc_ctl_close(&k);
+	bk_disconnect(c);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(dir), 0);
+	int rc = bk_test_broker_stop(&B);
+	if (rc != 0)
+		bk_test_broker_dump_log(&B);
+	assert_int_equal(rc, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_upgrade_drains_unload_refuses, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_same_path_upgrade, setup_bare, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -15,8 +15,14 @@
  *            flight while the module is upgraded or unloaded
  * The state (struct tm_state, shared with the tests through testmod.h)
  * lets a test count fini calls without any global state in the module.
+ * TM_STATIC (upgrade variants) keeps the state in a file-scope pointer as
+ * well, as many real modules do, and "version" answers "V:N", N counting
+ * this instance's calls: two versions that shared one copy of the module's
+ * statics (the same file loaded twice) would share N, and the old one's
+ * fini would free the new one's state.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +39,10 @@
 #define TM_STR(x) TM_STR2(x)
 
 #define EXPORT __attribute__((visibility("default")))
+
+#ifdef TM_STATIC
+static struct tm_state *tm_static;
+#endif
 
 static int tm_init(const bk_host_api *host, void **state)
 {
@@ -52,6 +62,9 @@ static int tm_init(const bk_host_api *host, void **state)
 	st->magic = TM_STATE_MAGIC;
 	st->version = TM_VERSION;
 	*state = st;
+#ifdef TM_STATIC
+	tm_static = st;
+#endif
 	return 0;
 #endif
 }
@@ -62,7 +75,12 @@ static void tm_fini(void *state)
 
 	if (st->fini_counter)
 		__atomic_fetch_add(st->fini_counter, 1, __ATOMIC_SEQ_CST);
+#ifdef TM_STATIC
+	free(tm_static);
+	tm_static = NULL;
+#else
 	free(st);
+#endif
 }
 
 static int put_text(bk_task *task, const bk_host_api *host, const char *text)
@@ -96,8 +114,18 @@ __attribute__((unused)) static int tm_version(bk_task *task, const bk_host_api *
 {
 	struct tm_state *st = state;
 
+#ifdef TM_STATIC
+	char text[32];
+
+	(void)st;
+	if (!tm_static || tm_static->magic != TM_STATE_MAGIC)
+		return -EFAULT;
+	snprintf(text, sizeof(text), "%s:%d", TM_STR(TM_VERSION), __atomic_add_fetch(&tm_static->calls, 1, __ATOMIC_RELAXED));
+	return put_text(task, host, text);
+#else
 	__atomic_fetch_add(&st->calls, 1, __ATOMIC_RELAXED);
 	return put_text(task, host, TM_STR(TM_VERSION));
+#endif
 }
 
 static void hold_done(bk_task *task, int res, void *ud)
