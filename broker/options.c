@@ -388,6 +388,49 @@ static int apply_option(struct bkd_options *o, int c, char **argv, bool *have_so
 	}
 }
 
+/*
+ * A daemon works in "/" (main.c), so a relative path given on the command line is made absolute
+ * against the folder brokerd was started in, before anything uses it.  0, or 2 after a message.
+ */
+static int absolute(const char **path, const char *cwd)
+{
+	if (!*path || (*path)[0] == '/')
+		return 0;
+	char *abs;
+	if (asprintf(&abs, "%s/%s", cwd, *path) < 0) {
+		fprintf(stderr, "brokerd: out of memory\n");
+		return 2;
+	}
+	*path = abs; /* kept for the process's life, like argv */
+	return 0;
+}
+
+static int absolute_paths(struct bkd_options *o)
+{
+	char cwd[PATH_MAX];
+	if (!getcwd(cwd, sizeof(cwd))) {
+		fprintf(stderr, "brokerd: getcwd: %s\n", strerror(errno));
+		return 2;
+	}
+	int r = absolute(&o->pidfile, cwd);
+	for (unsigned i = 0; i < o->nmodules && !r; i++)
+		r = absolute(&o->modules[i], cwd);
+	for (unsigned i = 0; i < o->nmodule_dirs && !r; i++)
+		r = absolute(&o->module_dirs[i], cwd);
+	if (r || o->socket[0] == '/')
+		return r;
+	if (strlen(cwd) + 1 + strlen(o->socket) >= sizeof(o->socket)) {
+		fprintf(stderr, "brokerd: --socket %s: the absolute path is over %zu bytes\n", o->socket,
+			sizeof(o->socket) - 1);
+		return 2;
+	}
+	size_t n = strlen(cwd), m = strlen(o->socket);
+	memmove(o->socket + n + 1, o->socket, m + 1); /* fits: checked above */
+	memcpy(o->socket, cwd, n);
+	o->socket[n] = '/';
+	return 0;
+}
+
 int bkd_options_parse(int argc, char **argv, struct bkd_options *o)
 {
 	memset(o, 0, sizeof(*o));
@@ -425,5 +468,5 @@ int bkd_options_parse(int argc, char **argv, struct bkd_options *o)
 		fprintf(stderr, "brokerd: the default socket path is too long; use --socket\n");
 		return 2;
 	}
-	return 0;
+	return absolute_paths(o);
 }
