@@ -8,7 +8,11 @@
 #   2. with the build folder removed, the installed broker-stress and
 #      broker-bench pass.  They can only find brokerd and the modules
 #      relative to their own executables (the absolute prefix path does not
-#      exist), which is what a DESTDIR or moved tree needs.
+#      exist), which is what a DESTDIR or moved tree needs;
+#   3. the tree is what a packager ships: the systemd units (system and user),
+#      the manual pages with one alias per client function, bkclient.pc and
+#      bkmodule.pc, the headers client.h refers to, and in bin/ only names
+#      that say whose they are (broker*).
 # Ends with one line `install check: PASS` or `install check: FAIL (...)`.
 #   tests/install/check_install.sh [BUILD_DIR]   (default build/install-check)
 set -euo pipefail
@@ -63,6 +67,28 @@ while IFS= read -r -d '' f; do
 done < <(find "$dest" -type f -print0)
 [ "$checked" -gt 0 ] || fail "meson install installed nothing"
 [ "$bad" -eq 0 ] && echo "install check: $checked installed files, none names $build or $src"
+
+# 3. What a packager ships.
+pre="$dest$prefix"
+for f in lib/systemd/system/brokerd.socket lib/systemd/system/brokerd.service lib/systemd/user/brokerd.socket \
+	lib/systemd/user/brokerd.service share/man/man8/brokerd.8 share/man/man1/brokerctl.1 \
+	share/man/man1/broker-bench.1 share/man/man1/broker-stress.1 share/man/man3/libbkclient.3 \
+	share/man/man3/bk_connect.3 share/man/man7/bk-module.7 include/broker/client.h include/broker/module.h \
+	include/broker/proto.h include/broker/errors.h; do
+	[ -f "$pre/$f" ] || fail "$f not installed"
+done
+grep -q "^ExecStart=$prefix/bin/brokerd " "$pre/lib/systemd/system/brokerd.service" || fail "brokerd.service ExecStart"
+pcs=$(find "$pre" -name bkmodule.pc | head -n 1)
+[ -n "$pcs" ] || fail "bkmodule.pc not installed"
+grep -q '^moduledir=${libdir}/broker/modules$' "$pcs" || fail "bkmodule.pc has no moduledir"
+[ -n "$(find "$pre" -name bkclient.pc)" ] || fail "bkclient.pc not installed"
+for b in "$pre"/bin/*; do
+	case $(basename "$b") in
+	broker*) ;;
+	*) fail "bin/$(basename "$b") is not a broker* name" ;;
+	esac
+done
+echo "install check: units, man pages, pkg-config files and headers installed; bin/ holds broker* names only"
 
 # 2. Run the installed tools without the build folder.
 rm -rf "$build"
