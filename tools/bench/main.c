@@ -69,7 +69,8 @@ static void usage(FILE *f)
 		"  --priority          instead: interactive round trips alone, then beside a flood of\n"
 		"                      bulk calls in the background lane, then in the normal lane\n"
 		"                      (one worker; --samples per phase, default 50000)\n"
-		"  --help              this text\n\n"
+		"  --help              this text\n"
+		"  --version           the version\n\n"
 		"Syscalls per task are counted with BPF (built in) only when running as root.\n"
 		"Exit status: 0 all figures measured, 1 a phase failed, 2 bad usage.\n",
 		bk_tool_default_brokerd(brokerd, sizeof(brokerd)));

@@ -394,6 +394,7 @@ static void usage(FILE *f)
 		"  --only M   run one measurement (pingpong, spin, sleep, single, batch) and\n"
 		"             print its figure alone: for profiling with perf\n"
 		"  --help     this text\n"
+		"  --version  the version\n"
 		"\n"
 		"Goals on a 2-core machine: batches of 32 >= 50 M entries/s; spinning ring\n"
 		"round trip within 2x of the cache-line ping-pong.\n");

@@ -70,7 +70,8 @@ static void usage(FILE *f)
 		"  --module-dir DIR    its module folder (default: its own)\n"
 		"  --seed N            random seed (default: from the clock; printed)\n"
 		"  --quiet             no progress lines on stderr\n"
-		"  --help              this text\n\n"
+		"  --help              this text\n"
+		"  --version           the version\n\n"
 		"Exit status: 0 nothing failed, 1 something failed, 2 bad usage.\n",
 		MAX_CLIENTS, bk_tool_default_brokerd(brokerd, sizeof(brokerd)));
 }
