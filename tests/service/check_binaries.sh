@@ -4,7 +4,8 @@
 # installed binary: --version prints "NAME VERSION", --help prints usage and
 # exits 0; brokerd's numeric flags refuse bad values with one sentence naming
 # the range; a --module that fails to load stops brokerd (exit 1, the reason
-# on stderr); a daemon writes --pidfile only once it serves, has /dev/null on
+# on stderr, with <N> priorities when stderr is the journal); a daemon
+# writes --pidfile only once it serves, has /dev/null on
 # fds 0-2, and brokerctl resolves a relative `load` path itself.
 #   check_binaries.sh VERSION MODULE_DIR TEST_MODULE_DIR BINARY...
 set -euo pipefail
@@ -52,6 +53,15 @@ set -e
 [ $rc -eq 1 ] || bad "a missing --module: exit $rc, want 1"
 echo "$msg" | grep -q "refusing module $tmp/missing.so" || bad "a missing --module: no reason given: $msg"
 [ -e "$sock" ] && bad "a missing --module: brokerd bound its socket"
+
+# stderr is the journal's stream (JOURNAL_STREAM names its device and inode): <N> priorities, no timestamp.
+: >"$tmp/journal"
+set +e
+JOURNAL_STREAM=$(stat -c '%d:%i' "$tmp/journal") "$brokerd" --foreground --socket "$sock" \
+	--module "$tmp/missing.so" 2>>"$tmp/journal"
+set -e
+grep -q "^<3>brokerd: refusing module $tmp/missing.so" "$tmp/journal" || bad "journal stream: $(cat "$tmp/journal")"
+grep -q "^<6>brokerd: " "$tmp/journal" || bad "journal stream: no info line with <6>"
 
 # Daemon mode: the command returns once brokerd serves, with the pid file written.
 "$brokerd" --socket "$sock" --workers 1 --module-dir "$moddir" --pidfile "$tmp/pid" 2>"$tmp/err" ||
