@@ -24,6 +24,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "bk_config.h"
 #include "broker/client.h"
 #include "brokerd_proc.h"
 #include "echo_server.h"
@@ -275,9 +276,17 @@ int main(int argc, char **argv)
 {
 	struct nb_opts o = {0};
 	char bin[512], err[1024];
+	static const char usage[] = "usage: broker-net-bench [--brokerd PATH] [--module-dir DIR] [--requests N<=60000] "
+				    "[--rounds R] [--help] [--version]\n";
+	if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "--version") == 0)) {
+		if (argv[1][2] == 'h')
+			fputs(usage, stdout);
+		else
+			printf("broker-net-bench %s\n", BK_VERSION);
+		return 0;
+	}
 	if (parse(argc, argv, &o, bin, sizeof(bin)) < 0) {
-		fprintf(stderr, "usage: broker-net-bench [--brokerd PATH] [--module-dir DIR] [--requests N<=60000] "
-				"[--rounds R]\n");
+		fputs(usage, stderr);
 		return 2;
 	}
 	/* Both ends of every request hold a descriptor: brokerd inherits the raised limit. */
