@@ -160,11 +160,12 @@ static void conn_destroy(struct bkd_broker *b, struct bkd_conn *c)
 static void sock_close(struct bkd_broker *b, struct bkd_conn *c)
 {
 	thr_unlink(b, c);
-	if (c->in_epoll) {
+	/* At teardown the epoll instance is already closed (bkd_broker_fini): closing the socket is enough. */
+	if (c->in_epoll && b->epfd >= 0) {
 		if (epoll_ctl(b->epfd, EPOLL_CTL_DEL, c->sock, NULL) < 0)
 			bkd_err("epoll_ctl DEL: %s", strerror(errno));
-		c->in_epoll = false;
 	}
+	c->in_epoll = false;
 	if (c->sock >= 0) {
 		close(c->sock);
 		c->sock = -1;
