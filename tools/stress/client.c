@@ -152,6 +152,7 @@ static int collect(struct state *s, struct rec *r)
 		r->t_done = bk_now_ns();
 	if (e == -ETIMEDOUT) {
 		fail(s, "%s(%zu bytes) did not end within 10 s", fn, r->op.len);
+		s->delta.lost++;
 		return 0;
 	}
 	if (e < 0 && e != BK_EGONE) {
@@ -232,8 +233,10 @@ static int round_trip(struct state *s, struct rec *recs, int n)
 		dead = 1;
 	for (int i = 0; i < posted; i++) {
 		struct rec *r = &recs[i];
-		if (r->use_cb && r->cb_calls > 1)
+		if (r->use_cb && r->cb_calls > 1) {
 			fail(s, "the callback of %s ran %d times", stress_op_fn_names[r->op.kind], r->cb_calls);
+			s->delta.lost++;
+		}
 		if (r->use_cb && r->cb_calls == 1 && r->cb_future != r->f)
 			fail(s, "a callback ran with another future than its own");
 		bk_release(r->f);

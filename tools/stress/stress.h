@@ -55,6 +55,8 @@ struct bk_stress_msg {
 	uint64_t gone; /* lost with its broker (BK_EGONE) while brokerd was being restarted: neither pass nor failure */
 	uint64_t cancelled; /* a cancelled timer.sleep that ended with -ECANCELED (what was asked: a pass) */
 	uint64_t reconnects;
+	uint64_t lost; /* of failed: no ending within the wait, or a callback that ran twice (exactly once broken) */
+	uint64_t hostile_conns; /* hostile clients: connections made */
 };
 
 struct bk_stress_client_cfg {
@@ -67,5 +69,27 @@ struct bk_stress_client_cfg {
 
 /* The client process's body; never returns. */
 void bk_stress_client(const struct bk_stress_client_cfg *cfg) __attribute__((noreturn));
+
+/* ---- hostile clients (hostile.c) ---- */
+
+enum stress_hostile_kind { HOSTILE_GARBAGE, HOSTILE_FLOOD, HOSTILE_SLOW, HOSTILE_NKINDS };
+extern const char *const stress_hostile_names[HOSTILE_NKINDS];
+
+/* A hostile client's body until the deadline (reports hostile_conns); never returns. */
+void bk_stress_hostile(const struct bk_stress_client_cfg *cfg, enum stress_hostile_kind kind) __attribute__((noreturn));
+
+/* ---- module upgrades under load (upgrade.c) ---- */
+
+struct bk_stress_upgrader {
+	char src[4096]; /* the module file whose fresh copies are loaded */
+	char dir[4096]; /* where the copies go (brokerd's private folder: checked like any module folder) */
+	char brokerctl[4096];
+	unsigned n;
+};
+
+/* Find brokerctl (path given, else beside this executable, else in the build tree's tools/). 0 or -ENOENT. */
+int bk_stress_upgrader_init(struct bk_stress_upgrader *u, const char *src, const char *dir, const char *brokerctl);
+/* Copy the module afresh and `brokerctl load` it into the brokerd at socket (bounded).  0, or -1 with why. */
+int bk_stress_upgrade(struct bk_stress_upgrader *u, const char *socket, char *why, size_t whylen);
 
 #endif
