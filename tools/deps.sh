@@ -7,6 +7,8 @@ BK_DEBIAN_PACKAGES="gcc pkg-config meson ninja-build liburing-dev libbpf-dev lib
 # (systemd-socket-activate, systemd-analyze; systemd need not run) and scdoc for
 # the manual pages.
 BK_DEBIAN_PACKAGES="$BK_DEBIAN_PACKAGES libsystemd-dev systemd scdoc man-db"
+# libFuzzer's runtime for clang (tests/fuzz, the fuzz stage of tools/test).
+BK_DEBIAN_PACKAGES="$BK_DEBIAN_PACKAGES libclang-rt-14-dev"
 # The bindings' tests (tests/bindings): Debian's pytest and uvloop for client-lib/python.
 # Debian's tokio 1.24 (sources for cargo --offline): bkclient's futures are also tested under it.
 BK_DEBIAN_PACKAGES="$BK_DEBIAN_PACKAGES python3-pytest python3-uvloop librust-tokio-dev"
