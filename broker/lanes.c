@@ -51,6 +51,10 @@ static unsigned min_u(unsigned a, unsigned b)
  */
 void bkd_lanes_plan(const struct bkd_lanes *l, unsigned round, unsigned take[BKD_LANES])
 {
+	if (round == 0) { /* the shares' minimum of 1 below would make `left` wrap (tests/fuzz/fuzz_lanes.c) */
+		take[0] = take[1] = take[2] = 0;
+		return;
+	}
 	const unsigned ni = l->lane[BK_SQE_PRIO_INTERACTIVE].n;
 	const unsigned nn = l->lane[BK_SQE_PRIO_NORMAL].n;
 	const unsigned nb = l->lane[BK_SQE_PRIO_BACKGROUND].n;

@@ -35,6 +35,9 @@ static void check_fetched(const struct bkd_conn_rings *cr, const struct bk_sqe *
 		FUZZ_ASSERT(e[i].slot < cr->v.geo.nslots);
 		FUZZ_ASSERT(bkd_conn_rings_inflight(cr, e[i].slot, e[i].gen));
 		if (e[i].op == BK_OP_CALL) {
+			FUZZ_ASSERT(!(e[i].flags & ~BK_SQE_F_KNOWN) && (e[i].flags & BK_SQE_PRIO_MASK) != BK_SQE_PRIO_MASK);
+			if (e[i].flags & BK_SQE_F_DEADLINE)
+				(void)bkd_conn_rings_deadline(cr, e[i].slot);
 			FUZZ_ASSERT((uint64_t)e[i].arg_off + e[i].arg_len <= arena);
 			FUZZ_ASSERT((uint64_t)e[i].res_off + e[i].res_cap <= arena);
 			/* What a module would do: touch both ranges (ASan checks they lie in the mapping). */

@@ -89,6 +89,13 @@ def client_region():
     put("client-region", "patched", geo() + b"\0\0" + b"\x02" + bytes([8, 99, 40, 0]))
 
 
+def lanes():
+    push = lambda prio, n: bytes([(prio << 5) | (n - 1)])
+    plan = lambda r: b"\xc0" + struct.pack("<H", r)
+    put("lanes", "mixed", push(1, 32) + push(0, 20) + push(2, 9) + plan(256) + push(1, 3) + plan(8) + plan(1))
+    put("lanes", "interactive-flood", push(1, 32) * 10 + push(0, 2) + push(2, 2) + plan(16) + plan(16) + plan(512))
+
+
 def modules():
     def task(fn, cap, arg, answers=b""):
         return bytes([fn]) + struct.pack("<HH", cap, len(arg)) + arg + answers
@@ -112,5 +119,6 @@ if __name__ == "__main__":
     conn_rings()
     control(layout_hash())
     client_region()
+    lanes()
     modules()
     sys.exit(0)
