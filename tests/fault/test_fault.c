@@ -141,28 +141,28 @@ static void finish(struct fault_env *e)
 	unlink(e->ctl);
 }
 
-static void test_memfd_create_fails(void **state)
+/* The shim fails `word` while a client connects: refused naming `want`; served again once the word is gone. */
+static void shim_fault(const char *word, const char *want)
 {
-	(void)state;
 	struct fault_env e = { 0 };
 	start_shimmed(&e);
-	ctl_write(&e, "memfd");
-	refused_then_served(&e, "memfd_create");
+	ctl_write(&e, word);
+	refused_then_served(&e, want);
 	ctl_write(&e, "");
 	recovered(&e);
 	finish(&e);
 }
 
+static void test_memfd_create_fails(void **state)
+{
+	(void)state;
+	shim_fault("memfd", "memfd_create");
+}
+
 static void test_region_mmap_fails(void **state)
 {
 	(void)state;
-	struct fault_env e = { 0 };
-	start_shimmed(&e);
-	ctl_write(&e, "mmap");
-	refused_then_served(&e, "mmap");
-	ctl_write(&e, "");
-	recovered(&e);
-	finish(&e);
+	shim_fault("mmap", "mmap");
 }
 
 /*

@@ -91,7 +91,9 @@ static int connect_all(struct state *s)
 			s->c = NULL;
 			snprintf(why, sizeof(why), "looking up functions");
 		}
-		int transient = r == -ENOENT || r == -ECONNREFUSED || r == BK_EGONE || r == -ECONNRESET || r == -EPIPE;
+		/* A connect queued on a brokerd SIGKILLed before it answered sees the socket close: "not a brokerd". */
+		int transient = r == -ENOENT || r == -ECONNREFUSED || r == BK_EGONE || r == -ECONNRESET || r == -EPIPE ||
+				(r == BK_ENOTBROKER && strstr(why, "closed the connection"));
 		if (!s->cfg->restarts || !transient) {
 			fail(s, "connecting to %s: %s (%s)", s->cfg->socket, bk_strerror(r), why);
 			return r;
