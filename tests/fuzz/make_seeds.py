@@ -89,6 +89,22 @@ def client_region():
     put("client-region", "patched", geo() + b"\0\0" + b"\x02" + bytes([8, 99, 40, 0]))
 
 
+def client_hostile():
+    opts = b"\x08\x08"  # max_inflight 16, sq 16
+    hs = struct.pack("<I", 0) + b"\x00" + b"\x00"  # ring start, no patch, no lie
+    submit = lambda k: bytes([(k << 4) | 0])
+    honest = b"\x01" + b"\x00" + struct.pack("<H", 7)
+    poll_ = lambda k: bytes([(k << 4) | 6])
+    result = lambda k: bytes([(k << 4) | 9])
+    release = lambda k: bytes([(k << 4) | 10])
+    put("client-hostile", "honest", opts + hs + submit(0) + submit(1) + honest + honest + poll_(0) + b"\x07" +
+        result(0) + result(1) + release(0) + release(1))
+    put("client-hostile", "lies", opts + hs + submit(0) + b"\x01\x00" + struct.pack("<H", 60000) + result(0) +
+        b"\x03" + struct.pack("<I", 99) + b"\x07" + b"\x8b" + bytes([(0 << 4) | 8]))
+    put("client-hostile", "bad-header", opts + struct.pack("<I", 5) + b"\x02" + bytes([12, 7, 40, 1]) + b"\x03")
+    put("client-hostile", "gone", opts + hs + submit(2) + b"\x05\x02" + bytes([(2 << 4) | 8]) + result(2))
+
+
 def lanes():
     push = lambda prio, n: bytes([(prio << 5) | (n - 1)])
     plan = lambda r: b"\xc0" + struct.pack("<H", r)
@@ -119,6 +135,7 @@ if __name__ == "__main__":
     conn_rings()
     control(layout_hash())
     client_region()
+    client_hostile()
     lanes()
     modules()
     sys.exit(0)
