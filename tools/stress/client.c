@@ -91,9 +91,13 @@ static int connect_all(struct state *s)
 			s->c = NULL;
 			snprintf(why, sizeof(why), "looking up functions");
 		}
-		/* A connect queued on a brokerd SIGKILLed before it answered sees the socket close: "not a brokerd". */
+		/*
+		 * A connect queued on a brokerd SIGKILLed before it answered sees the socket close or reset
+		 * (BK_ENOTBROKER, "closed the connection" / "sending HELLO"); a silent or garbled peer stays a failure.
+		 */
+		int peer_went = r == BK_ENOTBROKER && (strstr(why, "closed the connection") || strstr(why, "sending HELLO"));
 		int transient = r == -ENOENT || r == -ECONNREFUSED || r == BK_EGONE || r == -ECONNRESET || r == -EPIPE ||
-				(r == BK_ENOTBROKER && strstr(why, "closed the connection"));
+				peer_went;
 		if (!s->cfg->restarts || !transient) {
 			fail(s, "connecting to %s: %s (%s)", s->cfg->socket, bk_strerror(r), why);
 			return r;
