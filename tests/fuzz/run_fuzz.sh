@@ -1,14 +1,15 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # run_fuzz.sh FUZZER SEEDS [SECONDS] - run one libFuzzer target for SECONDS
-# (default $BK_FUZZ_SECONDS or 20) over the committed seed corpus SEEDS.
+# (default $BK_FUZZ_SECONDS or 18: nine targets in under 3 min) over the
+# committed seed corpus SEEDS.
 # New inputs go to a temporary corpus, never into the seed folder; a crash
 # is kept as fuzz-crash-* in the current folder (meson's build folder) and
 # the run fails.  Prints libFuzzer's final stats (execs, cov, ft).
 set -eu
 fuzzer=$1
 seeds=$2
-secs=${3:-${BK_FUZZ_SECONDS:-20}}
+secs=${3:-${BK_FUZZ_SECONDS:-18}}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir "$work/corpus"
