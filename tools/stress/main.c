@@ -84,7 +84,7 @@ static void usage(FILE *f)
 		"  --version           the version\n"
 		"  --help              this text\n\n"
 		"Before the last line a totals line: honest futures, lost (never ended, or ended\n"
-		"twice: must be 0), kills, brokerd restarts, module upgrades, hostile clients.\n"
+		"twice: must be 0), kills, brokerd restarts, module upgrades, hostile clients.\n\n"
 		"Exit status: 0 nothing failed, 1 something failed, 2 bad usage.\n",
 		MAX_CLIENTS, bk_tool_default_brokerd(brokerd, sizeof(brokerd)));
 }
