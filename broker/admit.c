@@ -89,10 +89,16 @@ static int pause_accepting(struct bkd_broker *b, const char *why)
 	return -EMFILE;
 }
 
-/* accept failed with EMFILE/ENFILE: give the spare up to take the connection off the queue and close it.
- * -EMFILE when even that failed: accepting pauses. */
+/*
+ * accept failed with EMFILE/ENFILE: give the spare up to take the connection
+ * off the queue and close it.  1 when one was dropped (try the queue again),
+ * 0 when nothing was queued (EMFILE comes before the queue is looked at, so
+ * with the last descriptor in use every accept fails: looping on it would
+ * spin), -EMFILE when even the spare is gone: accepting pauses.
+ */
 static int drop_with_spare(struct bkd_broker *b)
 {
+	int dropped = 0;
 	if (b->spare_fd >= 0) {
 		close(b->spare_fd);
 		b->spare_fd = -1;
@@ -100,11 +106,12 @@ static int drop_with_spare(struct bkd_broker *b)
 		if (fd >= 0) {
 			log_drop(b, "out of file descriptors", NULL);
 			close(fd);
+			dropped = 1;
 		}
 		b->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	}
 	if (b->spare_fd >= 0)
-		return 0;
+		return dropped;
 	return pause_accepting(b, "out of file descriptors");
 }
 
@@ -165,8 +172,11 @@ int bkd_admit_accept(struct bkd_broker *b, struct bkd_conn **out)
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
 			if (errno == EMFILE || errno == ENFILE) {
-				if (drop_with_spare(b) < 0)
+				int d = drop_with_spare(b);
+				if (d < 0)
 					return -EMFILE;
+				if (d == 0)
+					return 0;
 				continue;
 			}
 			if (errno == EAGAIN)
