@@ -253,7 +253,7 @@ static int parse(int argc, char **argv, struct nb_opts *o, char *bin, size_t bin
 	o->brokerd = bk_tool_default_brokerd(bin, binlen);
 	o->requests = 10000;
 	o->rounds = 20;
-	for (int i = 1; i < argc; i++) {
+	for (int i = 1; i < argc; i += 2) { /* every option takes a value */
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!v)
 			return -1;
@@ -267,7 +267,6 @@ static int parse(int argc, char **argv, struct nb_opts *o, char *bin, size_t bin
 			o->rounds = (unsigned)strtoul(v, NULL, 10);
 		else
 			return -1;
-		i++;
 	}
 	return o->requests && o->requests <= 60000 && o->rounds ? 0 : -1;
 }
