@@ -44,6 +44,8 @@ enum bkd_ud_kind {
 	BKD_UD_CONN_WAIT,
 	BKD_UD_TASK_OP,
 	BKD_UD_BACKLOG_TIMER,
+	BKD_UD_TIMER, /* the worker's one armed timeout over its timer heap (timers.h) */
+	BKD_UD_NOTIFY, /* a connection's one outstanding eventfd notify write */
 };
 struct bkd_ud {
 	uint8_t kind;
@@ -92,6 +94,15 @@ struct bkd_conn {
 	/* worker (after BKD_IN_ADD_CONN until BKD_IN_CONN_DONE) */
 	struct bkd_conn_rings cr;
 	struct bkd_conn *wnext, *wprev;
+	/* The ready list (conns with work, visited by rounds) and the teardown list (cancelling or torn): see
+	 * docs/ARCHITECTURE.md, "Only connections with work".  A parked conn is on neither, its wake armed. */
+	struct bkd_conn *rnext, *rprev, *tnext, *tprev;
+	bool on_ready, parked, on_tlist, cancelling;
+	uint32_t cancel_cursor; /* next slot whose task an incremental cancel visits */
+	int64_t last_work_ns; /* the worker's turn clock when c last had entries */
+	uint32_t charges; /* extra in-flight work counted against c's cap (bkd_task_charge) */
+	bool notify_inflight, notify_owed; /* one eventfd write at a time; owed: another is due after it */
+	struct bkd_ud notify_ud;
 	struct bkd_conn *dirty_next;
 	bool dirty;
 	bool torn; /* teardown started (by violation or hang-up): fetch nothing more */

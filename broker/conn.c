@@ -43,6 +43,7 @@ struct bkd_conn *bkd_conn_new(struct bkd_broker *b, int sock)
 	c->wake_efd = -1;
 	c->region.fd = -1;
 	c->wait_ud.kind = BKD_UD_CONN_WAIT;
+	c->notify_ud.kind = BKD_UD_NOTIFY;
 	return c;
 }
 

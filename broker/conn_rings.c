@@ -17,7 +17,9 @@
  * otherwise grow the backlog without bound: fetch() therefore stops (leaving
  * the entry in the SQ) when accepting an entry would produce a completion
  * and the invariant would break.  That only happens while the CQ is full
- * (npending > 0); the worker retries flush() while backlog() > 0.
+ * (npending > 0); the worker retries flush() while backlog() > 0.  pending[]
+ * is a ring (a power of two >= nslots): a flush that makes room for one
+ * entry of a 64k backlog moves one entry, not the whole backlog.
  */
 #include "conn_rings.h"
 
@@ -38,7 +40,11 @@ int bkd_conn_rings_init(struct bkd_conn_rings *cr, const struct bk_region_view *
 	uint32_t nslots = v->geo.nslots;
 	cr->gen = calloc(nslots, sizeof(*cr->gen));
 	cr->inflight_bits = calloc((nslots + 63) / 64, sizeof(*cr->inflight_bits));
-	cr->pending = calloc(nslots, sizeof(*cr->pending));
+	uint32_t cap = 1;
+	while (cap < nslots)
+		cap <<= 1;
+	cr->pending_mask = cap - 1;
+	cr->pending = calloc(cap, sizeof(*cr->pending));
 	if (!cr->gen || !cr->inflight_bits || !cr->pending) {
 		bkd_conn_rings_fini(cr);
 		return -ENOMEM;
@@ -159,6 +165,12 @@ static int check_entry(struct bkd_conn_rings *cr, const struct bk_sqe *e, uint32
 
 int bkd_conn_rings_fetch(struct bkd_conn_rings *cr, struct bk_sqe *out, unsigned max)
 {
+	return bkd_conn_rings_fetch_bytes(cr, out, max, UINT64_MAX);
+}
+
+int bkd_conn_rings_fetch_bytes(struct bkd_conn_rings *cr, struct bk_sqe *out, unsigned max, uint64_t max_bytes)
+{
+	uint64_t bytes = 0;
 	int avail = bk_sq_consumer_avail(&cr->sq);
 	if (avail < 0) {
 		/* Second read only for the message; the decision was made on the first. */
@@ -180,8 +192,14 @@ int bkd_conn_rings_fetch(struct bkd_conn_rings *cr, struct bk_sqe *out, unsigned
 		int r = check_entry(cr, &out[got], cr->sq.head + consumed);
 		if (r == -EAGAIN)
 			break;
-		if (r == 1)
+		if (r == 1) {
+			bytes += (uint64_t)out[got].arg_len + out[got].res_cap;
 			got++;
+			if (bytes >= max_bytes) {
+				consumed++;
+				break;
+			}
+		}
 	}
 	if (consumed)
 		bk_sq_consumer_release(&cr->sq, consumed);
@@ -219,7 +237,7 @@ int bkd_conn_rings_complete(struct bkd_conn_rings *cr, uint32_t slot, int32_t st
 	 * four separate 4-byte stores could not forward (a stall per entry).
 	 */
 	struct bk_cqe c = { .slot = slot, .gen = gen, .status = status, .res_len = res_len };
-	memcpy(&cr->pending[cr->npending], &c, sizeof(c));
+	memcpy(&cr->pending[(cr->pending_head + cr->npending) & cr->pending_mask], &c, sizeof(c));
 	STAT_SET(cr->npending, cr->npending + 1);
 	slot_clear(cr, slot);
 	STAT_ADD(cr->completed, 1);
@@ -241,10 +259,9 @@ int bkd_conn_rings_flush(struct bkd_conn_rings *cr)
 	if (n == 0)
 		return 0;
 	for (uint32_t i = 0; i < n; i++)
-		bk_cq_producer_write(&cr->cq, i, &cr->pending[i]);
+		bk_cq_producer_write(&cr->cq, i, &cr->pending[(cr->pending_head + i) & cr->pending_mask]);
 	bk_cq_producer_publish(&cr->cq, n);
-	if (n < cr->npending)
-		memmove(cr->pending, cr->pending + n, (cr->npending - n) * sizeof(*cr->pending));
+	cr->pending_head += n;
 	STAT_SET(cr->npending, cr->npending - n);
 
 	int result = 0;

@@ -30,7 +30,8 @@ struct bkd_conn_rings {
 	struct bk_cq_producer cq;
 	uint32_t *gen; /* private: generation of each in-flight slot */
 	uint64_t *inflight_bits; /* private: one bit per slot */
-	struct bk_cqe *pending; /* completions not yet in the CQ (<= nslots) */
+	struct bk_cqe *pending; /* completions not yet in the CQ (<= nslots): a ring of pending_mask + 1 */
+	uint32_t pending_head, pending_mask; /* free-running index of the oldest; capacity - 1 (power of two) */
 	uint32_t npending;
 	uint32_t cq_written; /* written into the CQ, not yet published */
 	uint32_t inflight;
@@ -60,6 +61,9 @@ void bkd_conn_rings_fini(struct bkd_conn_rings *cr);
  * are impossible: the connection must then be dropped.
  */
 int bkd_conn_rings_fetch(struct bkd_conn_rings *cr, struct bk_sqe *out, unsigned max);
+/* The same, also stopping after the entry whose argument + result bytes make the total reach max_bytes
+ * (so one huge entry is a turn of its own: docs/ARCHITECTURE.md, "Only connections with work"). */
+int bkd_conn_rings_fetch_bytes(struct bkd_conn_rings *cr, struct bk_sqe *out, unsigned max, uint64_t max_bytes);
 
 /* True when the SQ has entries (or impossible indices that fetch will report). */
 bool bkd_conn_rings_sq_pending(struct bkd_conn_rings *cr);

@@ -138,17 +138,24 @@ static int h_close(bk_task *t, int fd, bk_io_cb cb, void *ud)
 	return 0;
 }
 
+/* A timer is an entry of the worker's heap (timers.h), not an io_uring request: no SQE, no kernel walk. */
 static int h_timeout(bk_task *t, uint64_t ns, bk_io_cb cb, void *ud)
 {
-	struct bkd_op *op;
-	struct io_uring_sqe *sqe;
-	int r = op_begin(t, BKD_OPT_TIMEOUT, false, cb, ud, &op, &sqe);
-	if (r < 0)
+	if (!bkd_worker_is_current(t->w))
+		return -EPERM;
+	if (atomic_load_explicit(&t->cancelled, memory_order_relaxed))
+		return -ECANCELED;
+	struct bkd_op *op = bkd_task_op_new(t, BKD_OPT_TIMEOUT, cb, ud);
+	if (!op)
+		return -ENOMEM;
+	/* Read now rather than the turn's clock: a handler may run late in a long turn. */
+	int64_t now = bk_now_ns();
+	int64_t deadline = ns > (uint64_t)(INT64_MAX - now) ? INT64_MAX : now + (int64_t)ns;
+	int r = bkd_timers_add(&t->w->timers, &op->timer, deadline);
+	if (r < 0) {
+		bkd_task_op_abort(op);
 		return r;
-	op->ts.tv_sec = (long long)(ns / 1000000000u);
-	op->ts.tv_nsec = (long long)(ns % 1000000000u);
-	io_uring_prep_timeout(sqe, &op->ts, 0, 0);
-	op_commit(op, sqe);
+	}
 	return 0;
 }
 

@@ -39,6 +39,7 @@ enum {
 	OPT_MODULE_ACCESS,
 	OPT_MAX_CONNS_UID,
 	OPT_MAX_INFLIGHT_UID,
+	OPT_MAX_INFLIGHT_CONN,
 	OPT_MAX_REGION_UID,
 	OPT_HANDSHAKE_MS,
 	OPT_SOCKET_MODE,
@@ -68,6 +69,7 @@ static const struct option long_opts[] = {
 	{ "module-access", required_argument, NULL, OPT_MODULE_ACCESS },
 	{ "max-conns-per-uid", required_argument, NULL, OPT_MAX_CONNS_UID },
 	{ "max-inflight-per-uid", required_argument, NULL, OPT_MAX_INFLIGHT_UID },
+	{ "max-inflight-per-conn", required_argument, NULL, OPT_MAX_INFLIGHT_CONN },
 	{ "max-region-bytes-per-uid", required_argument, NULL, OPT_MAX_REGION_UID },
 	{ "handshake-timeout-ms", required_argument, NULL, OPT_HANDSHAKE_MS },
 	{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
@@ -117,6 +119,8 @@ static void usage(FILE *f)
 		"                      all, uid:N or gid:N, comma-separated (default: every module open to all)\n"
 		"  --max-conns-per-uid N     connections one uid may hold (default 64)\n"
 		"  --max-inflight-per-uid N  task slots one uid may reserve over its connections (default 65536)\n"
+		"  --max-inflight-per-conn N tasks one connection may have in flight, offloaded and child work\n"
+		"                      included; beyond: -EBUSY (default 16384, 0: its slots; all uids)\n"
 		"  --max-region-bytes-per-uid BYTES  shared-region bytes one uid may map (default 1G; K, M, G suffixes)\n"
 		"                      (root and brokerd's own uid are not limited)\n"
 		"  --handshake-timeout-ms N  drop a connection that sent no HELLO within N ms (default 5000)\n"
@@ -276,6 +280,11 @@ static int set_security(struct bkd_options *o, int c, const char *arg)
 			return 2;
 		o->max_inflight_per_uid = v;
 		return 0;
+	case OPT_MAX_INFLIGHT_CONN:
+		if (parse_uint("--max-inflight-per-conn", arg, 1u << 20, &v) < 0)
+			return 2;
+		o->max_inflight_per_conn = (uint32_t)v;
+		return 0;
 	case OPT_MAX_REGION_UID:
 		return parse_bytes("--max-region-bytes-per-uid", arg, &o->max_region_bytes_per_uid) < 0 ? 2 : 0;
 	case OPT_HANDSHAKE_MS:
@@ -372,6 +381,7 @@ static int apply_option(struct bkd_options *o, int c, char **argv, bool *have_so
 	case OPT_MODULE_ACCESS:
 	case OPT_MAX_CONNS_UID:
 	case OPT_MAX_INFLIGHT_UID:
+	case OPT_MAX_INFLIGHT_CONN:
 	case OPT_MAX_REGION_UID:
 	case OPT_HANDSHAKE_MS:
 	case OPT_SOCKET_MODE:
@@ -443,6 +453,7 @@ int bkd_options_parse(int argc, char **argv, struct bkd_options *o)
 	o->admin_gid = -1;
 	o->max_conns_per_uid = 64;
 	o->max_inflight_per_uid = 65536;
+	o->max_inflight_per_conn = 16384;
 	o->max_region_bytes_per_uid = 1ull << 30;
 	o->handshake_timeout_ms = 5000;
 	o->socket_mode = 0660;

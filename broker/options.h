@@ -46,6 +46,7 @@ struct bkd_options {
 	unsigned nmodule_access;
 	uint32_t max_conns_per_uid;
 	uint64_t max_inflight_per_uid;
+	uint32_t max_inflight_per_conn; /* tasks + charged work of one connection (task.c) */
 	uint64_t max_region_bytes_per_uid;
 	unsigned handshake_timeout_ms;
 	unsigned socket_mode; /* --socket-mode, default 0660 */

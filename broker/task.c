@@ -117,12 +117,47 @@ static void check_stuck(struct bk_task *t, const char *where)
 	bkd_task_complete(t, -EIO, 0);
 }
 
-/* The module reference for entry e, or false after completing it directly (shutting down, unknown, refused). */
+/* The cap on c's in-flight work: its slots (so a uid's reservation bounds its sum), and the flag. */
+static bool over_cap(const struct bkd_worker *w, const struct bkd_conn *c)
+{
+	uint32_t cap = c->cr.v.geo.nslots;
+	uint32_t flag = w->b->opt.max_inflight_per_conn;
+	if (flag && flag < cap)
+		cap = flag;
+	return (uint64_t)c->ntasks + c->charges >= cap;
+}
+
+int bkd_task_charge(struct bk_task *t)
+{
+	struct bkd_conn *c = t->conn;
+	if (over_cap(t->w, c))
+		return -EBUSY;
+	c->charges++;
+	return 0;
+}
+
+void bkd_task_uncharge(struct bk_task *t)
+{
+	if (t->conn->charges == 0) {
+		bkd_err("conn %u: uncharge without a charge (broker bug)", t->conn->id);
+		return;
+	}
+	t->conn->charges--;
+}
+
+/* The module reference for entry e, or false after completing it directly (shutting down, over the cap,
+ * unknown, refused). */
 static bool route(struct bkd_worker *w, struct bkd_conn *c, const struct bk_sqe *e, struct bkd_fn_ref *ref)
 {
 	struct bkd_broker *b = w->b;
 	if (w->draining) {
 		complete_direct(w, c, e->slot, -ESHUTDOWN);
+		return false;
+	}
+	/* Tasks still alive after completing (ops pending) and charged work count too: the slots alone do
+	 * not bound them (client.h, bk_submit: -EBUSY). */
+	if (over_cap(w, c)) {
+		complete_direct(w, c, e->slot, -EBUSY);
 		return false;
 	}
 	int r = bkd_registry_acquire(b->reg, e->fn, ref);
@@ -328,15 +363,18 @@ void bkd_task_cancel(struct bk_task *t)
 		}
 		if (op->cancel_sent || op->type == BKD_OPT_OFFLOAD)
 			continue; /* offloaded work sees host->cancelled() and finishes on its own */
+		if (op->type == BKD_OPT_TIMEOUT) {
+			/* O(log n) in user space, no kernel walk: the heap fires it on the worker's next turn. */
+			bkd_timers_move(&t->w->timers, &op->timer, INT64_MIN);
+			op->cancel_sent = true;
+			continue;
+		}
 		struct io_uring_sqe *sqe = bkd_worker_sqe(t->w);
 		if (!sqe) {
 			bkd_err("no SQE to cancel an operation; it will finish on its own");
 			break;
 		}
-		if (op->type == BKD_OPT_TIMEOUT)
-			io_uring_prep_timeout_remove(sqe, (uint64_t)(uintptr_t)op, 0);
-		else
-			io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op, 0);
+		io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)op, 0);
 		io_uring_sqe_set_data64(sqe, 0); /* the result of a cancel request itself is not needed */
 		op->cancel_sent = true;
 	}
@@ -352,6 +390,7 @@ struct bkd_op *bkd_task_op_new(struct bk_task *t, enum bkd_op_type type, bk_io_c
 	op->task = t;
 	op->cb = cb;
 	op->cb_ud = ud;
+	bkd_timer_init(&op->timer);
 	op->next = t->ops;
 	if (t->ops)
 		t->ops->prev = op;
@@ -397,4 +436,17 @@ void bkd_task_op_done(struct bkd_op *op, int res)
 	check_stuck(t, "a callback");
 	t->running--;
 	task_free_if_done(t);
+}
+
+unsigned bkd_task_timers_fire(struct bkd_worker *w, int64_t now, unsigned max)
+{
+	unsigned n = 0;
+	struct bkd_timer *tm;
+	while (n < max && (tm = bkd_timers_pop_due(&w->timers, now)) != NULL) {
+		struct bkd_op *op = BKD_CONTAINER_OF(tm, struct bkd_op, timer);
+		/* module.h: a timer that expired reports 0. */
+		bkd_task_op_done(op, op->cancel_sent ? -ECANCELED : 0);
+		n++;
+	}
+	return n;
 }

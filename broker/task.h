@@ -18,6 +18,7 @@
 
 #include "brokerd.h"
 #include "offload.h"
+#include "timers.h"
 
 /* Arguments up to this size live inside the task object (no allocation per task). */
 #define BKD_TASK_ARG_INLINE 64u
@@ -26,7 +27,7 @@
 
 enum bkd_op_type {
 	BKD_OPT_IO = 1, /* read/write/openat/close: cancelled with IORING_OP_ASYNC_CANCEL */
-	BKD_OPT_TIMEOUT, /* cancelled with IORING_OP_TIMEOUT_REMOVE */
+	BKD_OPT_TIMEOUT, /* an entry of the worker's timer heap (timers.h); cancelled by moving it to "now" */
 	BKD_OPT_OFFLOAD, /* runs on the offload pool; cannot be interrupted */
 	BKD_OPT_CHILD, /* a child task (task_tree.c): cancelled by cancelling the child */
 };
@@ -47,7 +48,7 @@ struct bkd_op {
 	int (*filter)(int res); /* applied to the result before cb (an open's procfs check, host_api.c) */
 	struct open_how how; /* IORING_OP_OPENAT2 reads it at submission */
 	struct bkd_op *next, *prev; /* the task's pending ops */
-	struct __kernel_timespec ts;
+	struct bkd_timer timer; /* BKD_OPT_TIMEOUT */
 	/* offload: work runs on a pool thread, which writes result and posts item to the task's worker */
 	bk_work_fn work;
 	const struct bkd_caller *caller; /* whose credentials the pool thread takes for the work (creds.h) */
@@ -87,6 +88,18 @@ struct bk_task {
 	/* Small arguments are copied here instead of into a malloc'd arg_copy; last member: not zeroed on reuse. */
 	uint8_t arg_inline[BKD_TASK_ARG_INLINE];
 };
+
+/*
+ * Count one more piece of in-flight work (a child task, say) against t's
+ * connection's cap, as every task counts (docs/ARCHITECTURE.md, "In-flight
+ * caps"): 0, or -EBUSY over the cap.  Each success is undone by exactly one
+ * bkd_task_uncharge, on t's worker; the connection is not freed before.
+ */
+int bkd_task_charge(struct bk_task *t);
+void bkd_task_uncharge(struct bk_task *t);
+
+/* Fire due timers of w's heap (at most max): each op's callback gets 0, or -ECANCELED when cancelled. */
+unsigned bkd_task_timers_fire(struct bkd_worker *w, int64_t now, unsigned max);
 
 /* Free the worker's cache of task objects (worker exit). */
 void bkd_task_cache_drop(struct bkd_worker *w);

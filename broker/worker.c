@@ -5,11 +5,13 @@
  * its inbox, runs one fair round over its connections (worker_conns.c),
  * publishes completions and queues the client wake-ups as SQEs on its own
  * ring (batched with everything else), and reaps its CQEs.
- * When a round finds nothing it spins for --spin-us, then sleeps in
- * io_uring_enter with one wake request armed per connection (FUTEX_WAIT on
- * the SQ's wake_seq, or a read of the connection's eventfd) plus a read of
- * its inbox eventfd.  No timer runs while idle; the only timer is the 10 ms
- * retry armed while a client leaves completions unreaped (backlog).
+ * Rounds visit only the ready list (docs/ARCHITECTURE.md, "Only connections
+ * with work"): a connection idle for a while parks with its wake request
+ * armed (FUTEX_WAIT on the SQ's wake_seq, or a read of its eventfd), whose
+ * completion puts it back.  When a round finds nothing it spins (spin.c),
+ * then parks the rest and sleeps in io_uring_enter, with a read of its inbox
+ * eventfd, one timeout for its timer heap's earliest deadline ("Timers") and
+ * the 10 ms retry armed while a client leaves completions unreaped (backlog).
  */
 #include "worker.h"
 
@@ -101,8 +103,10 @@ static void handle_item(struct bkd_worker *w, struct bkd_inbox_item *it)
 		w->draining = true;
 		break;
 	case BKD_IN_CANCEL_ALL:
+		/* Once, at the end of the grace period; the cancels themselves go a budget per turn. */
 		for (struct bkd_conn *x = w->conns; x; x = x->wnext)
-			bkd_wconn_cancel_tasks(x);
+			if (!x->torn)
+				bkd_wconn_cancel_tasks(w, x);
 		break;
 	case BKD_IN_STOP:
 		w->stopping = true;
@@ -153,13 +157,17 @@ static void handle_cqe(struct bkd_worker *w, uint64_t data, int res)
 	}
 	case BKD_UD_TASK_OP: {
 		struct bkd_op *op = BKD_CONTAINER_OF(ud, struct bkd_op, ud);
-		if (op->type == BKD_OPT_TIMEOUT && res == -ETIME)
-			res = 0; /* module.h: a timer that expired reports 0 */
 		bkd_task_op_done(op, res);
 		break;
 	}
 	case BKD_UD_BACKLOG_TIMER:
 		w->backlog_armed = false;
+		break;
+	case BKD_UD_TIMER:
+		w->timer_armed = false; /* the due entries fire on this turn's clock */
+		break;
+	case BKD_UD_NOTIFY:
+		bkd_wconn_notify_done(w, BKD_CONTAINER_OF(ud, struct bkd_conn, notify_ud), res);
 		break;
 	default:
 		bkd_err("worker %u: completion with unknown user_data kind %u", w->idx, ud->kind);
@@ -186,45 +194,61 @@ static unsigned reap(struct bkd_worker *w)
 
 /* ---- sleeping ------------------------------------------------------------------ */
 
-static void arm_conn_wait(struct bkd_worker *w, struct bkd_conn *c, uint32_t seq)
-{
-	struct io_uring_sqe *sqe = bkd_worker_sqe(w);
-	if (!sqe)
-		return;
-	if (c->wake_efd >= 0)
-		io_uring_prep_read(sqe, c->wake_efd, &c->wake_buf, sizeof(c->wake_buf), 0);
-	else
-		bkd_prep_futex_wait(sqe, &c->cr.v.sq_ctl->wake_seq, seq);
-	io_uring_sqe_set_data(sqe, &c->wait_ud);
-	c->wait_armed = true;
-}
-
 /* New submissions or inbox items wait (single reads; the caller acts on them in its next turn). */
 static bool work_waiting(struct bkd_worker *w)
 {
 	if (bkd_inbox_pending(&w->inbox))
 		return true;
-	for (struct bkd_conn *c = w->conns; c; c = c->wnext)
-		if (!c->torn && bkd_conn_rings_sq_pending(&c->cr))
+	/* Parked connections need no look: their armed wake request completes when they submit. */
+	for (struct bkd_conn *c = w->ready_head; c; c = c->rnext)
+		if (bkd_conn_rings_sq_pending(&c->cr))
 			return true;
 	return false;
+}
+
+/*
+ * The one io_uring timeout over the timer heap (docs/ARCHITECTURE.md,
+ * "Timers"): armed for the earliest deadline, moved earlier in place
+ * (IORING_TIMEOUT_UPDATE) when an earlier entry came; one armed later than
+ * needed only wakes the worker early, which re-arms.
+ */
+static void arm_timer(struct bkd_worker *w)
+{
+	int64_t next = bkd_timers_next(&w->timers);
+	if (next == INT64_MAX || (w->timer_armed && w->timer_armed_at <= next))
+		return;
+	struct io_uring_sqe *sqe = bkd_worker_sqe(w);
+	if (!sqe)
+		return;
+	struct __kernel_timespec *ts = w->timer_armed ? &w->timer_upd_ts : &w->timer_ts;
+	int64_t at = next < 0 ? 0 : next;
+	ts->tv_sec = at / 1000000000LL;
+	ts->tv_nsec = at % 1000000000LL;
+	if (w->timer_armed) {
+		/* If the timeout fired meanwhile this finds nothing (-ENOENT, ignored): its CQE re-arms. */
+		io_uring_prep_timeout_update(sqe, ts, (uint64_t)(uintptr_t)&w->timer_ud, IORING_TIMEOUT_ABS);
+		io_uring_sqe_set_data64(sqe, 0);
+		bkd_worker_fire_and_forget(w, sqe);
+	} else {
+		io_uring_prep_timeout(sqe, ts, 0, IORING_TIMEOUT_ABS);
+		io_uring_sqe_set_data(sqe, &w->timer_ud);
+		w->timer_armed = true;
+	}
+	w->timer_armed_at = next;
 }
 
 static void worker_sleep(struct bkd_worker *w)
 {
 	bool backlog = false;
-	for (struct bkd_conn *c = w->conns; c; c = c->wnext) {
-		if (c->torn)
-			continue;
-		if (bkd_conn_rings_backlog(&c->cr))
+	for (struct bkd_conn *c = w->ready_head, *next; c; c = next) {
+		next = c->rnext; /* c may leave the list */
+		if (bkd_conn_rings_backlog(&c->cr)) {
+			/* Stays ready (its flush is retried), but a submission must still wake us. */
 			backlog = true;
-		/* Raise need_wakeup, then sample wake_seq (ring.h): a submission after this either shows up in
-		 * the re-check below or bumps wake_seq and wakes the armed request. */
-		uint32_t seq = bkd_conn_rings_sleep_prepare(&c->cr);
-		c->sleeping = true;
-		/* An already armed request stays valid: any wake since it was queued completes it. */
-		if (!c->wait_armed)
-			arm_conn_wait(w, c, seq);
+			bkd_wconn_sleep_prepare(w, c);
+		} else {
+			bkd_wconn_park(w, c); /* false: entries came, seen by the re-check below */
+		}
 	}
 	if (!work_waiting(w)) {
 		if (backlog && !w->backlog_armed) {
@@ -237,6 +261,7 @@ static void worker_sleep(struct bkd_worker *w)
 				w->backlog_armed = true;
 			}
 		}
+		arm_timer(w);
 		arm_inbox(w);
 		atomic_store_explicit(&w->idle, true, memory_order_relaxed);
 		int r = io_uring_submit_and_wait(&w->ring, 1);
@@ -245,8 +270,8 @@ static void worker_sleep(struct bkd_worker *w)
 			bkd_err("worker %u: io_uring_submit_and_wait: %s", w->idx, strerror(-r));
 		w->sqes_queued = 0;
 	}
-	for (struct bkd_conn *c = w->conns; c; c = c->wnext) {
-		if (c->sleeping && !c->torn) {
+	for (struct bkd_conn *c = w->ready_head; c; c = c->rnext) {
+		if (c->sleeping) {
 			bkd_conn_rings_sleep_finish(&c->cr);
 			c->sleeping = false;
 		}
@@ -312,9 +337,8 @@ static void started(struct bkd_worker *w, int rc)
 static bool clients_all_asleep(void *arg)
 {
 	struct bkd_worker *w = arg;
-	for (struct bkd_conn *c = w->conns; c; c = c->wnext) {
-		if (c->torn)
-			continue;
+	/* Parked clients need no look: a submission of theirs completes a request armed on our ring. */
+	for (struct bkd_conn *c = w->ready_head; c; c = c->rnext) {
 		/* Client-written hints, read once each; a wrong guess costs a spin or a wake-up, nothing else. */
 		const struct bk_ring_ctl *cq = c->cr.v.cq_ctl;
 		if (!atomic_load_explicit(&cq->need_wakeup, memory_order_relaxed) &&
@@ -333,13 +357,14 @@ static bool clients_all_asleep(void *arg)
 static bool sleep_at_once(struct bkd_worker *w, bool busy)
 {
 	/* A stop taken from the inbox this turn: leave the loop; nobody would wake us again. */
-	if (w->stopping || io_uring_cq_ready(&w->ring) || work_waiting(w))
+	if (w->stopping || io_uring_cq_ready(&w->ring) || work_waiting(w) || bkd_timers_next(&w->timers) <= w->now)
 		return false;
 	if (busy)
 		bkd_spin_busy(&w->spin);
 	if (bkd_spin_idle(&w->spin, clients_all_asleep, w))
 		return false;
-	bkd_wconn_finish_torn(w);
+	if (bkd_wconn_step_torn(w))
+		return false; /* cancels left for the next turn */
 	worker_sleep(w);
 	return true;
 }
@@ -356,10 +381,14 @@ static void *worker_main(void *arg)
 	started(w, 0);
 	w->inbox_ud.kind = BKD_UD_INBOX;
 	w->backlog_ud.kind = BKD_UD_BACKLOG_TIMER;
+	w->timer_ud.kind = BKD_UD_TIMER;
+	w->now = bk_now_ns();
 	bkd_spin_init(&w->spin, (int64_t)w->b->opt.spin_us * 1000, w->b->opt.spin_policy);
 
 	while (!w->stopping) {
+		w->now = bk_now_ns();
 		bool busy = drain_inbox(w);
+		busy |= bkd_task_timers_fire(w, w->now, BKD_TIMER_BUDGET) > 0;
 		busy |= bkd_wconn_run_round(w);
 		bkd_wconn_flush_dirty(w);
 		arm_inbox(w);
@@ -373,7 +402,7 @@ static void *worker_main(void *arg)
 		}
 		busy |= reap(w) > 0;
 		bkd_wconn_flush_dirty(w);
-		bkd_wconn_finish_torn(w);
+		busy |= bkd_wconn_step_torn(w);
 		if (busy) {
 			bkd_spin_busy(&w->spin);
 			continue;
@@ -384,6 +413,7 @@ static void *worker_main(void *arg)
 	}
 	/* Exiting: the ring's teardown cancels whatever is still in flight. */
 	io_uring_queue_exit(&w->ring);
+	bkd_timers_fini(&w->timers);
 	bkd_task_cache_drop(w);
 	bkd_spin_fini(&w->spin);
 	return NULL;

@@ -14,9 +14,19 @@
 #include "brokerd.h"
 #include "lanes.h"
 #include "spin.h"
+#include "timers.h"
 
 /* Entries taken from one connection's SQ per turn, so a flooding client cannot starve the others. */
 #define BKD_WORKER_BUDGET 64u
+/* ...and argument + result bytes: the entry that crosses this ends the connection's turn. */
+#define BKD_WORKER_BUDGET_BYTES (256u << 10)
+/* A round stops early after this long; the connections it did not reach go first in the next. */
+#define BKD_ROUND_BUDGET_NS 2000000LL
+/* Per turn: slots an incremental cancel visits, and timers fired (docs/ARCHITECTURE.md, "Incremental teardown"). */
+#define BKD_CANCEL_BUDGET 2048u
+#define BKD_TIMER_BUDGET 1024u
+/* A connection with no entries for this long leaves the ready list (parks) with its wake request armed. */
+#define BKD_PARK_NS 200000LL
 
 /*
  * Task counters of one worker.  Only that worker writes them, with a relaxed
@@ -58,7 +68,17 @@ struct bkd_worker {
 	bool inbox_armed;
 	struct bkd_conn *conns, *conns_tail;
 	unsigned nlinked; /* connections in that list */
-	struct bkd_conn *rr; /* where the next round starts */
+	/* Only connections with work are visited (docs/ARCHITECTURE.md, "Only connections with work"): one
+	 * intrusive list today, one per priority lane later. */
+	struct bkd_conn *ready_head, *ready_tail;
+	unsigned nready;
+	struct bkd_conn *tlist; /* connections cancelling their tasks or torn down */
+	int64_t now; /* CLOCK_MONOTONIC at the start of this turn */
+	struct bkd_timers timers; /* host->timeout entries (timers.h) */
+	struct bkd_ud timer_ud;
+	bool timer_armed;
+	int64_t timer_armed_at;
+	struct __kernel_timespec timer_ts, timer_upd_ts;
 	struct bkd_conn *dirty; /* connections with completions to flush */
 	struct bkd_ud backlog_ud;
 	bool backlog_armed;
@@ -88,6 +108,10 @@ void bkd_workers_join(struct bkd_worker *ws, unsigned n);
 struct io_uring_sqe *bkd_worker_sqe(struct bkd_worker *w);
 /* conn has completions to publish. */
 void bkd_worker_mark_dirty(struct bkd_worker *w, struct bkd_conn *c);
+/* conn has work: put it on the ready list (idempotent; never for a torn conn). */
+void bkd_worker_ready(struct bkd_worker *w, struct bkd_conn *c);
+/* Take conn off the ready list (idempotent). */
+void bkd_worker_unready(struct bkd_worker *w, struct bkd_conn *c);
 /* True on the worker thread w. */
 bool bkd_worker_is_current(const struct bkd_worker *w);
 /* The calling thread is w's (worker.c, at thread start). */

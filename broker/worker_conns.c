@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: MIT
 /*
  * worker_conns.c - a worker's connections: the list it serves, one fair
- * round over their submission rings (at most BKD_WORKER_BUDGET entries
- * each), publishing completions and queueing client wake-ups, and the
- * teardown of a connection (cancel its tasks, hand it back to the control
- * thread once nothing of it is left in flight).  Worker thread only.
+ * round over the ones with work (the ready list; at most BKD_WORKER_BUDGET
+ * entries or BKD_WORKER_BUDGET_BYTES each), parking the idle ones with a
+ * wake request armed, publishing completions and queueing client wake-ups,
+ * and the incremental teardown of a connection (cancel its tasks a budget
+ * at a time, hand it back to the control thread once nothing of it is left
+ * in flight).  docs/ARCHITECTURE.md, "Only connections with work" and
+ * "Incremental teardown".  Worker thread only.
  */
 #include "worker_conns.h"
 
@@ -18,6 +21,32 @@
 
 static const uint64_t one_u64 = 1; /* written to client eventfds; read-only for the kernel */
 
+/* The teardown list: connections cancelling their tasks a budget at a time, or torn and waiting to go. */
+static void tlist_add(struct bkd_worker *w, struct bkd_conn *c)
+{
+	if (c->on_tlist)
+		return;
+	c->on_tlist = true;
+	c->tprev = NULL;
+	c->tnext = w->tlist;
+	if (w->tlist)
+		w->tlist->tprev = c;
+	w->tlist = c;
+}
+
+static void tlist_del(struct bkd_worker *w, struct bkd_conn *c)
+{
+	if (!c->on_tlist)
+		return;
+	if (c->tprev)
+		c->tprev->tnext = c->tnext;
+	else
+		w->tlist = c->tnext;
+	if (c->tnext)
+		c->tnext->tprev = c->tprev;
+	c->on_tlist = false;
+}
+
 void bkd_wconn_link(struct bkd_worker *w, struct bkd_conn *c)
 {
 	c->wnext = NULL;
@@ -28,6 +57,10 @@ void bkd_wconn_link(struct bkd_worker *w, struct bkd_conn *c)
 		w->conns = c;
 	w->conns_tail = c;
 	w->nlinked++;
+	c->last_work_ns = w->now;
+	bkd_worker_ready(w, c);
+	if (c->torn || c->cancelling)
+		tlist_add(w, c); /* a teardown that overtook the hand-over (handle_item) */
 }
 
 static void conn_unlink(struct bkd_worker *w, struct bkd_conn *c)
@@ -41,8 +74,8 @@ static void conn_unlink(struct bkd_worker *w, struct bkd_conn *c)
 	else
 		w->conns_tail = c->wprev;
 	w->nlinked--;
-	if (w->rr == c)
-		w->rr = c->wnext;
+	bkd_worker_unready(w, c);
+	tlist_del(w, c);
 	if (c->dirty) {
 		struct bkd_conn **pp = &w->dirty;
 		while (*pp && *pp != c)
@@ -53,11 +86,33 @@ static void conn_unlink(struct bkd_worker *w, struct bkd_conn *c)
 	}
 }
 
-void bkd_wconn_cancel_tasks(struct bkd_conn *c)
+static bool linked(const struct bkd_worker *w, const struct bkd_conn *c)
 {
-	for (uint32_t s = 0; s < c->cr.v.geo.nslots; s++)
-		if (c->tasks[s])
-			bkd_task_cancel(c->tasks[s]);
+	return c->wprev || w->conns == c;
+}
+
+void bkd_wconn_cancel_tasks(struct bkd_worker *w, struct bkd_conn *c)
+{
+	c->cancelling = true;
+	c->cancel_cursor = 0;
+	if (linked(w, c)) /* else bkd_wconn_link adds it */
+		tlist_add(w, c);
+}
+
+/* Visit up to *budget slots of c's incremental cancel; true once every slot was visited. */
+static bool cancel_step(struct bkd_conn *c, unsigned *budget)
+{
+	uint32_t nslots = c->cr.v.geo.nslots;
+	while (c->cancel_cursor < nslots && *budget > 0) {
+		struct bk_task *t = c->tasks[c->cancel_cursor++];
+		(*budget)--;
+		if (t)
+			bkd_task_cancel(t);
+	}
+	if (c->cancel_cursor < nslots)
+		return false;
+	c->cancelling = false;
+	return true;
 }
 
 /* Every queued SQE to the kernel; false if some are still queued (a partial submit, or an error). */
@@ -85,12 +140,27 @@ static void cancel_wait(struct bkd_worker *w, struct bkd_conn *c)
 	c->wait_cancel_sent = true;
 }
 
-/* Stop serving c: cancel its tasks and its wake request.  Idempotent. */
+/* Cancel c's outstanding notify write (a client may hold its eventfd full: the write would never end). */
+static void cancel_notify(struct bkd_worker *w, struct bkd_conn *c)
+{
+	if (!c->notify_inflight)
+		return;
+	struct io_uring_sqe *sqe = bkd_worker_sqe(w);
+	if (!sqe)
+		return;
+	io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)&c->notify_ud, 0);
+	io_uring_sqe_set_data64(sqe, 0);
+}
+
+/* Stop serving c: cancel its tasks (incrementally), its wake request and its notify write.  Idempotent. */
 void bkd_wconn_tear(struct bkd_worker *w, struct bkd_conn *c)
 {
 	if (!c->torn) {
 		c->torn = true;
-		bkd_wconn_cancel_tasks(c);
+		c->parked = false; /* need_wakeup may stay raised: nobody reads it any more */
+		bkd_worker_unready(w, c);
+		bkd_wconn_cancel_tasks(w, c);
+		cancel_notify(w, c);
 	}
 	cancel_wait(w, c);
 }
@@ -120,21 +190,35 @@ static void note_violations(struct bkd_worker *w, struct bkd_conn *c)
 		conn_drop(w, c); /* no honest client gets there (ratelimit.h) */
 }
 
-/* Torn connections with nothing left go back to the control thread, which frees them. */
-void bkd_wconn_finish_torn(struct bkd_worker *w)
+/*
+ * One step of the teardown list: cancels visit at most BKD_CANCEL_BUDGET
+ * slots per turn over all connections, so a dying connection with 100,000
+ * tasks costs the others' turns little; torn connections with nothing left
+ * go back to the control thread, which frees them.  True while work remains.
+ */
+bool bkd_wconn_step_torn(struct bkd_worker *w)
 {
-	struct bkd_conn *c = w->conns;
+	unsigned budget = BKD_CANCEL_BUDGET;
+	struct bkd_conn *c = w->tlist;
 	while (c) {
-		struct bkd_conn *next = c->wnext;
-		/* Every SQE that names this connection's memory or fds goes to the kernel before the control thread
-		 * may unmap or close them; what cannot go now is retried on a later turn. */
-		if (c->torn && c->teardown_received && c->ntasks == 0 && !c->wait_armed && submit_all(w)) {
+		struct bkd_conn *next = c->tnext;
+		if (c->cancelling && !cancel_step(c, &budget)) {
+			c = next;
+			continue;
+		}
+		if (!c->torn) {
+			tlist_del(w, c); /* a cancel-all of a live connection is done */
+		} else if (c->teardown_received && c->ntasks == 0 && c->charges == 0 && !c->wait_armed &&
+			   !c->notify_inflight && submit_all(w)) {
+			/* Every SQE that names this connection's memory or fds went to the kernel before the
+			 * control thread may unmap or close them; what cannot go now is retried on a later turn. */
 			conn_unlink(w, c);
 			atomic_fetch_sub_explicit(&w->nconns, 1, memory_order_relaxed);
 			bkd_inbox_post(&w->b->ctl_inbox, &c->done_item, BKD_IN_CONN_DONE, c);
 		}
 		c = next;
 	}
+	return budget == 0;
 }
 
 /*
@@ -168,7 +252,8 @@ static struct bkd_worker *idle_peer(struct bkd_worker *w)
 /* Nothing of c is left on this worker but, possibly, an armed wake request. */
 static bool quiescent(const struct bkd_worker *w, struct bkd_conn *c)
 {
-	return !w->draining && !c->torn && !c->ntasks && !c->dirty && !bkd_conn_rings_backlog(&c->cr);
+	return !w->draining && !c->torn && !c->ntasks && !c->charges && !c->dirty && !c->notify_inflight &&
+	       !c->cancelling && !bkd_conn_rings_backlog(&c->cr);
 }
 
 static bool hand_over(struct bkd_worker *w, struct bkd_conn *c, struct bkd_worker *to)
@@ -213,6 +298,13 @@ static bool migrate(struct bkd_worker *w, struct bkd_conn *c, bool busy)
 
 void bkd_wconn_wait_done(struct bkd_worker *w, struct bkd_conn *c)
 {
+	if (c->parked) {
+		/* The doorbell: the client submitted (or the wait ended for another reason; a visit is cheap). */
+		c->parked = false;
+		bkd_conn_rings_sleep_finish(&c->cr);
+		c->last_work_ns = w->now;
+		bkd_worker_ready(w, c);
+	}
 	if (!c->moving)
 		return;
 	c->moving = false;
@@ -221,22 +313,66 @@ void bkd_wconn_wait_done(struct bkd_worker *w, struct bkd_conn *c)
 		hand_over(w, c, to);
 }
 
-static void run_conn(struct bkd_worker *w, struct bkd_conn *c, bool *busy)
+static bool arm_conn_wait(struct bkd_worker *w, struct bkd_conn *c, uint32_t seq)
 {
-	if (migrate(w, c, *busy))
-		return;
+	struct io_uring_sqe *sqe = bkd_worker_sqe(w);
+	if (!sqe)
+		return false;
+	if (c->wake_efd >= 0)
+		io_uring_prep_read(sqe, c->wake_efd, &c->wake_buf, sizeof(c->wake_buf), 0);
+	else
+		bkd_prep_futex_wait(sqe, &c->cr.v.sq_ctl->wake_seq, seq);
+	io_uring_sqe_set_data(sqe, &c->wait_ud);
+	c->wait_armed = true;
+	return true;
+}
+
+void bkd_wconn_sleep_prepare(struct bkd_worker *w, struct bkd_conn *c)
+{
+	/* Raise need_wakeup, then sample wake_seq (ring.h): a submission after this either shows up in the
+	 * caller's re-check or bumps wake_seq and wakes the armed request. */
+	uint32_t seq = bkd_conn_rings_sleep_prepare(&c->cr);
+	c->sleeping = true;
+	/* An already armed request stays valid: any wake since it was queued completes it. */
+	if (!c->wait_armed)
+		arm_conn_wait(w, c, seq);
+}
+
+bool bkd_wconn_park(struct bkd_worker *w, struct bkd_conn *c)
+{
+	uint32_t seq = bkd_conn_rings_sleep_prepare(&c->cr);
+	/* The re-check after raising need_wakeup (ring.h): what the client published before it is seen here,
+	 * what it publishes after it rings the doorbell (the armed request completes: bkd_wconn_wait_done). */
+	if (bkd_conn_rings_sq_pending(&c->cr) || (!c->wait_armed && !arm_conn_wait(w, c, seq))) {
+		bkd_conn_rings_sleep_finish(&c->cr);
+		return false;
+	}
+	bkd_worker_unready(w, c);
+	c->parked = true;
+	return true;
+}
+
+/* Take up to the budget of c's entries (count and bytes) and run them; true if any was taken. */
+static bool run_conn(struct bkd_worker *w, struct bkd_conn *c, bool busy)
+{
+	if (migrate(w, c, busy))
+		return false;
 	if (bkd_conn_rings_backlog(&c->cr))
 		bkd_worker_mark_dirty(w, c); /* retry publishing what did not fit */
-	int n = bkd_conn_rings_fetch(&c->cr, w->fetch_buf, BKD_WORKER_BUDGET);
+	int n = bkd_conn_rings_fetch_bytes(&c->cr, w->fetch_buf, BKD_WORKER_BUDGET, BKD_WORKER_BUDGET_BYTES);
 	if (n < 0) {
 		note_violations(w, c);
 		conn_drop(w, c);
-		return;
+		return false;
 	}
 	note_violations(w, c);
-	if (n == 0)
-		return;
-	*busy = true;
+	if (n == 0) {
+		/* Idle for a while: off the ready list, so that it costs nothing until its doorbell rings. */
+		if (!bkd_conn_rings_backlog(&c->cr) && w->now - c->last_work_ns > BKD_PARK_NS)
+			bkd_wconn_park(w, c);
+		return false;
+	}
+	c->last_work_ns = w->now;
 	for (int i = 0; i < n && !c->torn; i++) {
 		const struct bk_sqe *e = &w->fetch_buf[i];
 		if (e->op == BK_OP_CALL) {
@@ -247,31 +383,59 @@ static void run_conn(struct bkd_worker *w, struct bkd_conn *c, bool *busy)
 				bkd_task_cancel(t);
 		}
 	}
+	return true;
 }
 
+/*
+ * One round over the ready list: each connection visited goes to the tail,
+ * so a round cut short by BKD_ROUND_BUDGET_NS resumes with the first one it
+ * did not reach.  Parked, torn or migrated connections leave the list as
+ * they are visited; the count taken at the start bounds the walk.
+ */
 bool bkd_wconn_run_round(struct bkd_worker *w)
 {
 	bool busy = false;
-	struct bkd_conn *start = w->rr ? w->rr : w->conns;
-	if (!start)
-		return false;
-	/* run_conn may hand any connection to another worker, start included: count the steps instead of
-	 * waiting to come back to start, and let conn_unlink move rr on if start leaves. */
-	w->rr = start;
-	unsigned n = w->nlinked;
-	struct bkd_conn *c = start;
-	for (unsigned k = 0; k < n && c; k++) {
-		struct bkd_conn *next = c->wnext ? c->wnext : w->conns; /* taken first: c may leave */
-		if (!c->torn)
-			run_conn(w, c, &busy);
-		c = next;
+	unsigned n = w->nready;
+	int64_t start = w->now;
+	for (unsigned k = 0; k < n && w->ready_head; k++) {
+		struct bkd_conn *c = w->ready_head;
+		bkd_worker_unready(w, c);
+		bkd_worker_ready(w, c);
+		if (run_conn(w, c, busy)) {
+			busy = true;
+			/* Time is read only after a connection that did work: an idle visit is a few loads. */
+			if (bk_now_ns() - start > BKD_ROUND_BUDGET_NS)
+				break;
+		}
 	}
-	if (w->rr == start)
-		w->rr = start->wnext ? start->wnext : w->conns; /* the next round starts one further */
 	/* Start what this round took, by lane; what is left keeps the worker awake for the next round. */
 	if (bkd_task_run_lanes(w))
 		busy = true;
 	return busy;
+}
+
+/*
+ * Write the client's eventfd, at most one write outstanding per connection:
+ * a client may hold the counter full (the write then waits in the kernel
+ * until it reads), and must not pile up writes.  A notify due meanwhile is
+ * owed and goes when the outstanding one completes.
+ */
+static void notify(struct bkd_worker *w, struct bkd_conn *c)
+{
+	if (c->notify_inflight) {
+		c->notify_owed = true;
+		return;
+	}
+	struct io_uring_sqe *sqe = bkd_worker_sqe(w);
+	if (!sqe) {
+		/* Only when the kernel refuses submissions (logged by bkd_worker_sqe); the next flush tries again. */
+		c->notify_owed = true;
+		return;
+	}
+	c->notify_owed = false;
+	io_uring_prep_write(sqe, c->client_efd, &one_u64, sizeof(one_u64), 0);
+	io_uring_sqe_set_data(sqe, &c->notify_ud);
+	c->notify_inflight = true;
 }
 
 void bkd_wconn_flush_dirty(struct bkd_worker *w)
@@ -296,15 +460,25 @@ void bkd_wconn_flush_dirty(struct bkd_worker *w)
 				bk_futex_wake(&c->cr.v.cq_ctl->wake_seq, INT32_MAX);
 			}
 		}
-		if ((r & BKD_FLUSH_NOTIFY_FD) && c->client_efd >= 0) {
-			struct io_uring_sqe *sqe = bkd_worker_sqe(w);
-			if (sqe) {
-				io_uring_prep_write(sqe, c->client_efd, &one_u64, sizeof(one_u64), 0);
-				io_uring_sqe_set_data64(sqe, 0);
-				bkd_worker_fire_and_forget(w, sqe);
-			} else if (write(c->client_efd, &one_u64, sizeof(one_u64)) < 0) {
-				bkd_dbg("conn %u: eventfd write: %s", c->id, strerror(errno));
+		if ((r & BKD_FLUSH_NOTIFY_FD) && c->client_efd >= 0)
+			notify(w, c);
+		if (bkd_conn_rings_backlog(&c->cr) && !c->torn) {
+			/* The CQ is full: back on the ready list, whose rounds retry the flush. */
+			if (c->parked) {
+				c->parked = false;
+				bkd_conn_rings_sleep_finish(&c->cr);
 			}
+			bkd_worker_ready(w, c);
 		}
 	}
+}
+
+/* c's notify write completed: send the one owed meanwhile, if any. */
+void bkd_wconn_notify_done(struct bkd_worker *w, struct bkd_conn *c, int res)
+{
+	c->notify_inflight = false;
+	if (res < 0 && res != -ECANCELED)
+		bkd_dbg("conn %u: eventfd write: %s", c->id, strerror(-res));
+	if (c->notify_owed && !c->torn)
+		notify(w, c);
 }

@@ -2,7 +2,7 @@
 /*
  * worker_ring.c - what tasks and the worker's own parts ask of the worker
  * they run on: a free SQE on its io_uring, a mark that a connection has
- * completions to publish, and whether the caller is on that worker's
+ * completions to publish, its place on the ready list, and whether the caller is on that worker's
  * thread.  The lowest layer of the worker, so that task.c and
  * worker_conns.c call down into it and not back into the loop (worker.c).
  */
@@ -45,6 +45,43 @@ void bkd_worker_mark_dirty(struct bkd_worker *w, struct bkd_conn *c)
 	c->dirty = true;
 	c->dirty_next = w->dirty;
 	w->dirty = c;
+}
+
+/*
+ * The ready list (docs/ARCHITECTURE.md, "Only connections with work"): new
+ * members go to the tail, so a round that moves each visited connection to
+ * the tail serves them in turn.
+ */
+void bkd_worker_ready(struct bkd_worker *w, struct bkd_conn *c)
+{
+	if (c->on_ready || c->torn)
+		return;
+	c->on_ready = true;
+	c->rnext = NULL;
+	c->rprev = w->ready_tail;
+	if (w->ready_tail)
+		w->ready_tail->rnext = c;
+	else
+		w->ready_head = c;
+	w->ready_tail = c;
+	w->nready++;
+}
+
+void bkd_worker_unready(struct bkd_worker *w, struct bkd_conn *c)
+{
+	if (!c->on_ready)
+		return;
+	if (c->rprev)
+		c->rprev->rnext = c->rnext;
+	else
+		w->ready_head = c->rnext;
+	if (c->rnext)
+		c->rnext->rprev = c->rprev;
+	else
+		w->ready_tail = c->rprev;
+	c->rnext = c->rprev = NULL;
+	c->on_ready = false;
+	w->nready--;
 }
 
 /*
