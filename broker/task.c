@@ -79,11 +79,12 @@ static void task_free_if_done(struct bk_task *t)
 	 * lets the control thread dlclose it, and complete() is called from
 	 * module code that must still be mapped when it returns.
 	 */
-	bkd_registry_release(t->w->b->reg, &t->ref, t->final_status);
-	task_recycle(t->w, t);
-	/* A torn conn with none left is handed back by the worker loop (finish_torn). */
+	struct bkd_worker *w = t->w;
+	bkd_registry_release(w->b->reg, &t->ref, t->final_status);
+	task_recycle(w, t); /* t may be freed: not read after this */
+	/* A torn conn with none left is handed back by the worker loop (bkd_wconn_step_torn). */
 	if (--c->ntasks == 0)
-		t->w->busy_conns--;
+		w->busy_conns--;
 }
 
 /* Count a completion that never got a task object (unknown function, no memory, shutting down). */
@@ -446,7 +447,9 @@ unsigned bkd_task_timers_fire(struct bkd_worker *w, int64_t now, unsigned max)
 		struct bkd_op *op = BKD_CONTAINER_OF(tm, struct bkd_op, timer);
 		/* module.h: a timer that expired reports 0. */
 		bkd_task_op_done(op, op->cancel_sent ? -ECANCELED : 0);
-		n++;
+		/* A callback may be slow: the clock is read every 64, and a turn fires for at most 500 us. */
+		if (++n % 64 == 0 && bk_now_ns() - now > BKD_TIMER_BUDGET_NS)
+			break;
 	}
 	return n;
 }

@@ -25,6 +25,7 @@
 /* Per turn: slots an incremental cancel visits, and timers fired (docs/ARCHITECTURE.md, "Incremental teardown"). */
 #define BKD_CANCEL_BUDGET 2048u
 #define BKD_TIMER_BUDGET 1024u
+#define BKD_TIMER_BUDGET_NS 500000LL
 /* A connection with no entries for this long leaves the ready list (parks) with its wake request armed. */
 #define BKD_PARK_NS 200000LL
 

@@ -422,6 +422,8 @@ bool bkd_wconn_run_round(struct bkd_worker *w)
  */
 static void notify(struct bkd_worker *w, struct bkd_conn *c)
 {
+	if (c->torn)
+		return; /* nobody waits for it, and its teardown must not wait for it either */
 	if (c->notify_inflight) {
 		c->notify_owed = true;
 		return;
