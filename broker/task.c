@@ -294,12 +294,22 @@ bool bkd_task_run_lanes(struct bkd_worker *w)
 	unsigned take[BKD_LANES];
 	bkd_lanes_plan(&w->lanes, BKD_LANES_ROUND, take);
 	static const unsigned order[BKD_LANES] = {BK_SQE_PRIO_INTERACTIVE, BK_SQE_PRIO_NORMAL, BK_SQE_PRIO_BACKGROUND};
+	/* Handlers may be slow (an upper of 500 MiB): the round also ends after BKD_ROUND_BUDGET_NS, read
+	 * every 16 starts or 64 KiB of arguments and results; the lanes keep what it did not start, in order. */
+	int64_t t0 = bk_now_ns();
+	unsigned started = 0;
+	uint64_t bytes = 0;
 	for (unsigned k = 0; k < BKD_LANES; k++) {
 		for (unsigned i = 0; i < take[order[k]]; i++) {
 			struct bk_task *t = bkd_lanes_pop(&w->lanes, order[k]);
 			if (!t)
 				break;
+			bytes += t->arg_len + t->res_cap; /* read first: t may be freed by its start */
 			task_start(w, t);
+			if ((++started % 16 == 0 || bytes >= (64u << 10)) && bk_now_ns() - t0 > BKD_ROUND_BUDGET_NS)
+				return w->lanes.queued != 0;
+			if (bytes >= (64u << 10))
+				bytes = 0;
 		}
 	}
 	return w->lanes.queued != 0;
