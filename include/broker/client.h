@@ -132,7 +132,11 @@ void bk_lookup_free(bk_lookup_req *r);
  * success *out is a future the caller must bk_release().  Errors: -EAGAIN at
  * once when max_inflight futures are in flight or the ring is full,
  * -EMSGSIZE when len exceeds the inline size (use a zero-copy buffer),
- * BK_EGONE, -EINVAL.
+ * BK_EGONE, -EINVAL.  The broker caps the work one connection has in flight
+ * (tasks still running after their completion and work they started count
+ * too; brokerd --max-inflight-per-conn, default 16384): a task posted beyond
+ * the cap is accepted here but completes at once with status -EBUSY, without
+ * running.
  */
 int bk_submit(bk_client *c, bk_fn fn, const void *arg, size_t len, bk_future **out);
 
