@@ -197,8 +197,8 @@ static unsigned reap(struct bkd_worker *w)
 /* New submissions or inbox items wait (single reads; the caller acts on them in its next turn). */
 static bool work_waiting(struct bkd_worker *w)
 {
-	if (bkd_inbox_pending(&w->inbox))
-		return true;
+	if (bkd_inbox_pending(&w->inbox) || w->lanes.queued)
+		return true; /* taken tasks a round did not start yet (lanes.h) */
 	/* Parked connections need no look: their armed wake request completes when they submit. */
 	for (struct bkd_conn *c = w->ready_head; c; c = c->rnext)
 		if (bkd_conn_rings_sq_pending(&c->cr))
