@@ -278,9 +278,11 @@ static void test_attack_leaves_nothing(void **state)
 	printf("attack: %u x %u day-long sleeps, %llu accepted; RSS %ld -> %ld -> %ld KiB, fds %d -> %d; "
 	       "teardown %.1f ms\n",
 	       conns, per, (unsigned long long)in, rss0, rss1, rss2, fds0, fds2, (double)took / 1e6);
-	assert_int_equal(fds2, fds0);
-	/* Back to the baseline but for what the allocator keeps cached (task and heap caches). */
-	assert_true(rss2 <= rss0 + 16 * 1024);
+	assert_true(fds2 <= fds0); /* the baseline may still have counted a STATUS connection going away */
+	/* Back to the baseline but for what the allocator keeps cached (task and heap caches).  Not under the
+	 * sanitizers: ASan's quarantine keeps freed memory resident on purpose. */
+	if (!getenv("BK_LOAD_DIV"))
+		assert_true(rss2 <= rss0 + 16 * 1024);
 	bk_disconnect(by);
 	assert_int_equal(bk_test_broker_stop(&b), 0);
 	bk_test_broker_cleanup(&b);
