@@ -281,7 +281,7 @@ static int set_security(struct bkd_options *o, int c, const char *arg)
 		o->max_inflight_per_uid = v;
 		return 0;
 	case OPT_MAX_INFLIGHT_CONN:
-		if (parse_uint("--max-inflight-per-conn", arg, 1u << 20, &v) < 0)
+		if (parse_uint("--max-inflight-per-conn", arg, 0, 1u << 20, &v) < 0)
 			return 2;
 		o->max_inflight_per_conn = (uint32_t)v;
 		return 0;

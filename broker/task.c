@@ -125,7 +125,8 @@ static bool over_cap(const struct bkd_worker *w, const struct bkd_conn *c)
 	uint32_t flag = w->b->opt.max_inflight_per_conn;
 	if (flag && flag < cap)
 		cap = flag;
-	return (uint64_t)c->ntasks + c->charges >= cap;
+	/* Child tasks (task_tree.c) have their own bound too, and count here as well. */
+	return (uint64_t)c->ntasks + c->charges + c->children >= cap;
 }
 
 int bkd_task_charge(struct bk_task *t)

@@ -48,6 +48,7 @@ struct bkd_op {
 	int (*filter)(int res); /* applied to the result before cb (an open's procfs check, host_api.c) */
 	struct open_how how; /* IORING_OP_OPENAT2 reads it at submission */
 	struct bkd_op *next, *prev; /* the task's pending ops */
+	struct __kernel_timespec ts; /* a linked timeout (host_op.c) */
 	struct bkd_timer timer; /* BKD_OPT_TIMEOUT */
 	/* offload: work runs on a pool thread, which writes result and posts item to the task's worker */
 	bk_work_fn work;
