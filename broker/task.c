@@ -247,6 +247,7 @@ void bkd_task_take(struct bkd_worker *w, struct bkd_conn *c, const struct bk_sqe
 	t->prio = e->flags & BK_SQE_PRIO_MASK;
 	if (e->flags & BK_SQE_F_DEADLINE)
 		t->deadline = bkd_conn_rings_deadline(&c->cr, e->slot);
+	bkd_timer_init(&t->deadline_timer); /* zeroed memory would claim heap position 0 */
 	int r = take_arg(t, c, e);
 	if (r < 0) {
 		task_recycle(w, t);
@@ -262,6 +263,21 @@ void bkd_task_take(struct bkd_worker *w, struct bkd_conn *c, const struct bk_sqe
 }
 
 /* Run the handler of a task taken from a lane, unless it ended while queued. */
+/* A started task's deadline is an entry of its worker's timer heap (docs/ARCHITECTURE.md, "Deadlines"). */
+static int arm_deadline(struct bkd_worker *w, struct bk_task *t)
+{
+	t->deadline_timer.kind = BKD_TIMER_DEADLINE;
+	int64_t when = t->deadline > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)t->deadline;
+	return bkd_timers_add(&w->timers, &t->deadline_timer, when);
+}
+
+/* The deadline passed while t runs: cancel what it started; it completes -ETIMEDOUT when the module ends it. */
+static void deadline_passed(struct bk_task *t)
+{
+	t->timed_out = true;
+	bkd_task_cancel(t);
+}
+
 static void task_start(struct bkd_worker *w, struct bk_task *t)
 {
 	int why = 0;
@@ -271,6 +287,8 @@ static void task_start(struct bkd_worker *w, struct bk_task *t)
 		why = -ESHUTDOWN;
 	else if (t->deadline && (uint64_t)bk_now_ns() >= t->deadline)
 		why = -ETIMEDOUT;
+	else if (t->deadline && arm_deadline(w, t) < 0)
+		why = -ENOMEM;
 	if (why) {
 		t->timed_out = why == -ETIMEDOUT;
 		bkd_task_complete(t, why, 0);
@@ -330,6 +348,8 @@ void bkd_task_complete(struct bk_task *t, int status, size_t len)
 		return;
 	}
 	struct bkd_conn *c = t->conn;
+	if (t->deadline)
+		bkd_timers_del(&t->w->timers, &t->deadline_timer); /* t may be freed below: out of the heap first */
 	if (status > 0)
 		status = -EIO; /* positive statuses are not part of the protocol */
 	uint32_t res_len;
@@ -455,9 +475,13 @@ unsigned bkd_task_timers_fire(struct bkd_worker *w, int64_t now, unsigned max)
 	unsigned n = 0;
 	struct bkd_timer *tm;
 	while (n < max && (tm = bkd_timers_pop_due(&w->timers, now)) != NULL) {
-		struct bkd_op *op = BKD_CONTAINER_OF(tm, struct bkd_op, timer);
-		/* module.h: a timer that expired reports 0. */
-		bkd_task_op_done(op, op->cancel_sent ? -ECANCELED : 0);
+		if (tm->kind == BKD_TIMER_DEADLINE) {
+			deadline_passed(BKD_CONTAINER_OF(tm, struct bk_task, deadline_timer));
+		} else {
+			struct bkd_op *op = BKD_CONTAINER_OF(tm, struct bkd_op, timer);
+			/* module.h: a timer that expired reports 0. */
+			bkd_task_op_done(op, op->cancel_sent ? -ECANCELED : 0);
+		}
 		/* A callback may be slow: the clock is read every 64, and a turn fires for at most 500 us. */
 		if (++n % 64 == 0 && bk_now_ns() - now > BKD_TIMER_BUDGET_NS)
 			break;

@@ -73,6 +73,7 @@ struct bk_task {
 	bool timed_out; /* its deadline passed: it completes with -ETIMEDOUT */
 	uint8_t prio; /* its lane, BK_SQE_PRIO_* (lanes.h) */
 	uint64_t deadline; /* absolute CLOCK_MONOTONIC ns, 0: none */
+	struct bkd_timer deadline_timer; /* queued from its start to its completion when deadline != 0 */
 	struct bk_task *lane_next; /* taken, not yet started (lanes.h) */
 	int final_status; /* the status it completed with, for bkd_registry_release */
 	unsigned running; /* inside the handler or a callback: do not free */

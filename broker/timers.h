@@ -15,9 +15,14 @@
 
 #define BKD_TIMER_NONE UINT32_MAX /* bkd_timer.idx of an entry not in the heap */
 
+/* What an entry belongs to, for whoever fires it (task.c). */
+#define BKD_TIMER_OP 0u /* a host->timeout op: struct bkd_op.timer */
+#define BKD_TIMER_DEADLINE 1u /* a started task's deadline: struct bk_task.deadline_timer */
+
 struct bkd_timer {
 	int64_t deadline; /* CLOCK_MONOTONIC ns (bk_now_ns) */
 	uint32_t idx; /* position in the heap, BKD_TIMER_NONE when not queued */
+	uint32_t kind; /* BKD_TIMER_*; set by the owner after bkd_timer_init */
 };
 
 struct bkd_timers {
@@ -29,6 +34,7 @@ static inline void bkd_timer_init(struct bkd_timer *t)
 {
 	t->deadline = 0;
 	t->idx = BKD_TIMER_NONE;
+	t->kind = BKD_TIMER_OP;
 }
 
 static inline bool bkd_timer_queued(const struct bkd_timer *t)

@@ -80,6 +80,42 @@ static void test_deadline_before_start(void **state)
 	bk_disconnect(c);
 }
 
+/*
+ * Deadlines of running tasks: 1,000 one-second sleeps with a 50 ms deadline
+ * all end -ETIMEDOUT well before a sleep could have ended on its own, and a
+ * sleep shorter than its deadline still succeeds.
+ */
+static void test_deadline_while_running(void **state)
+{
+	(void)state;
+	enum { N = 1000 };
+	bk_client *c = bt_connect_slots(brokerd.socket, 1024);
+	bk_fn sleep_fn = bt_lookup(c, "timer.sleep");
+	static bk_future *fs[N];
+	bk_call k = {.fn = sleep_fn, .arg = "1000", .len = 4, .deadline_ns = 50 * MS};
+	bk_call ks[64];
+	for (int i = 0; i < 64; i++)
+		ks[i] = k;
+	int64_t t0 = bk_now_ns();
+	for (size_t n = 0; n < N;) {
+		int r = bk_submit_batch(c, ks, N - n < 64 ? N - n : 64, fs + n);
+		assert_true(r > 0);
+		n += (size_t)r;
+	}
+	assert_int_equal(bk_wait_all(fs, N, 10 * BT_SEC), 0);
+	int64_t took = bk_now_ns() - t0;
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(bk_result(fs[i], NULL, NULL), -ETIMEDOUT);
+		bk_release(fs[i]);
+	}
+	print_message("1000 sleeps of 1 s with a 50 ms deadline: all -ETIMEDOUT after %lld ms\n", (long long)(took / MS));
+	assert_true(took < 900 * MS); /* the sleeps themselves would have taken 1000 ms */
+	bk_future *f;
+	assert_int_equal(bk_submit_opts(c, sleep_fn, "5", 1, 5 * BT_SEC, BK_PRIO_NORMAL, &f), 0);
+	assert_int_equal(finish(f), 0);
+	bk_disconnect(c);
+}
+
 /* The 1.0 struct through the 1.0 symbol, as a program built before 1.1 calls it. */
 struct call_v1_0 {
 	bk_fn fn;
@@ -206,6 +242,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bad_options),
 		cmocka_unit_test(test_deadline_before_start),
+		cmocka_unit_test(test_deadline_while_running),
 		cmocka_unit_test(test_v1_0_symbol),
 		cmocka_unit_test(test_interactive_beside_flood),
 	};
