@@ -18,7 +18,7 @@ The library is ctypes over libbkclient.so.1, found through $BKCLIENT_LIB,
 the build tree or the install prefix (see _lib.py).
 """
 
-from ._common import PRIO_BACKGROUND, PRIO_INTERACTIVE, PRIO_NORMAL, BrokerError, CallOptions
+from ._common import PRIO_BACKGROUND, PRIO_INTERACTIVE, PRIO_NORMAL, BrokerError, BrokerTimeoutError, CallOptions
 from ._lib import (
     BK_EBADREGION,
     BK_EGONE,
@@ -37,6 +37,7 @@ from .sync import Client
 __all__ = [
     "AsyncClient",
     "BrokerError",
+    "BrokerTimeoutError",
     "CallOptions",
     "Client",
     "connect",

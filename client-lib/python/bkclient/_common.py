@@ -35,6 +35,12 @@ class BrokerError(OSError):
         return f"[{_lib.errno_name(self.errno)}] {self.strerror}"
 
 
+class BrokerTimeoutError(BrokerError, TimeoutError):
+    """A call that brokerd ended at its deadline (-ETIMEDOUT): both a
+    BrokerError and a TimeoutError, as when the client's own clock ran out
+    first (CallOptions.timeout is the deadline of both)."""
+
+
 def check(code: int, detail: str = "") -> int:
     """Raise BrokerError for a negative code; return it otherwise."""
     if code < 0:
@@ -195,6 +201,8 @@ def take_result(fut: int) -> bytes:
     st = lib.bk_result(fut, ctypes.byref(data), ctypes.byref(size))
     if st == -_errno.ENOBUFS:
         raise BrokerError(st, f"the result needs {size.value} bytes (CallOptions.result_size)", size.value)
+    if st == -_errno.ETIMEDOUT:
+        raise BrokerTimeoutError(st, "the call's deadline passed in brokerd")
     if st < 0:
         raise BrokerError(st)
     return ctypes.string_at(data.value, size.value) if size.value else b""
