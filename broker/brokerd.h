@@ -34,6 +34,7 @@ struct bkd_caller;
 struct bkd_pers;
 struct bkd_limits;
 struct bkd_access;
+struct bkd_lat_set;
 
 /* The object that embeds member at ptr. */
 #define BKD_CONTAINER_OF(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
@@ -121,6 +122,7 @@ struct bkd_conn {
 
 	/* statistics, read by the control thread */
 	_Atomic uint64_t errors;
+	_Atomic(struct bkd_lat_set *) lat; /* latency accounting (latency.h), made by the worker on first use */
 
 	struct bkd_inbox_item add_item, teardown_item, drop_item, done_item;
 };

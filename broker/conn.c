@@ -16,6 +16,7 @@
 
 #include "broker/errors.h"
 #include "creds.h"
+#include "latency.h"
 #include "uid_limits.h"
 #include "log.h"
 #include "worker.h"
@@ -150,6 +151,7 @@ void bkd_conn_free(struct bkd_conn *c)
 		bkd_conn_rings_fini(&c->cr);
 	bkd_region_destroy(&c->region);
 	free(c->tasks);
+	bkd_lat_conn_free(c);
 	bkd_caller_free(c->caller);
 	free(c);
 }

@@ -77,6 +77,9 @@ struct bkd_module_file {
 /* The active modules, up to max of them into out (control thread).  Returns how many there are. */
 unsigned bkd_registry_active(const struct bkd_registry *r, struct bkd_module_file *out, unsigned max);
 
+/* "module.function" of id fn, NULL when fn was never given out.  Control thread only. */
+const char *bkd_registry_fn_name(const struct bkd_registry *r, uint32_t fn);
+
 /* Name of the module serving fn, for logs ("?" when unknown). */
 const char *bkd_registry_module_name(const struct bkd_fn_ref *ref);
 

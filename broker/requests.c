@@ -21,6 +21,7 @@
 #include "admit.h"
 #include "conn.h"
 #include "creds.h"
+#include "latency.h"
 #include "listener.h"
 #include "loader.h"
 #include "log.h"
@@ -249,11 +250,35 @@ static int handle_modules(struct bkd_broker *b, struct bkd_conn *c, const struct
 	return send_msg(c, list_buf, len, NULL, 0);
 }
 
-static int handle_clients(struct bkd_broker *b, struct bkd_conn *c, const struct bk_msg_list *m)
+static void client_fill(struct bkd_conn *x, struct bk_wire_client *o, int64_t now)
+{
+	const struct bkd_conn_rings *cr = &x->cr;
+	o->conn_id = x->id;
+	o->pid = (uint32_t)x->cred.pid;
+	o->uid = (uint32_t)x->cred.uid;
+	o->gid = (uint32_t)x->cred.gid;
+	memcpy(o->comm, x->caller->comm, sizeof(o->comm));
+	o->worker = bkd_conn_worker(x)->idx;
+	/* The worker updates these counters with relaxed atomic stores (conn_rings.c). */
+	o->sq_depth = bkd_conn_rings_sq_depth(cr);
+	o->cq_depth = bkd_conn_rings_cq_depth(cr);
+	o->sq_entries = cr->v.geo.sq_entries;
+	o->cq_entries = cr->v.geo.cq_entries;
+	o->nslots = cr->v.geo.nslots;
+	o->inflight = __atomic_load_n(&cr->inflight, __ATOMIC_RELAXED);
+	o->submitted = __atomic_load_n(&cr->submitted, __ATOMIC_RELAXED);
+	o->completed = __atomic_load_n(&cr->completed, __ATOMIC_RELAXED);
+	o->violations = __atomic_load_n(&cr->violations, __ATOMIC_RELAXED);
+	o->errors = atomic_load_explicit(&x->errors, memory_order_relaxed);
+	o->connected_ns = (uint64_t)(now - x->connected_ns);
+}
+
+/* CLIENTS, or CLIENT_STATS (with the latency figures) when stats. */
+static int handle_clients(struct bkd_broker *b, struct bkd_conn *c, const struct bk_msg_list *m, bool stats)
 {
 	struct bk_msg_list_reply *r = (struct bk_msg_list_reply *)list_buf;
-	struct bk_wire_client *rec = (struct bk_wire_client *)(r + 1);
-	const uint32_t max = (BK_WIRE_MAX_MSG - sizeof(*r)) / sizeof(*rec);
+	const size_t recsz = stats ? sizeof(struct bk_wire_client_stats) : sizeof(struct bk_wire_client);
+	const uint32_t max = (uint32_t)((BK_WIRE_MAX_MSG - sizeof(*r)) / recsz);
 	uint32_t total = 0, n = 0;
 	int64_t now = bk_now_ns();
 	memset(list_buf, 0, sizeof(list_buf));
@@ -264,29 +289,31 @@ static int handle_clients(struct bkd_broker *b, struct bkd_conn *c, const struct
 			continue;
 		if (total++ < m->start || n >= max)
 			continue;
-		struct bk_wire_client *o = &rec[n++];
-		const struct bkd_conn_rings *cr = &x->cr;
-		o->conn_id = x->id;
-		o->pid = (uint32_t)x->cred.pid;
-		o->uid = (uint32_t)x->cred.uid;
-		o->gid = (uint32_t)x->cred.gid;
-		memcpy(o->comm, x->caller->comm, sizeof(o->comm));
-		o->worker = bkd_conn_worker(x)->idx;
-		/* The worker updates these counters with relaxed atomic stores (conn_rings.c). */
-		o->sq_depth = bkd_conn_rings_sq_depth(cr);
-		o->cq_depth = bkd_conn_rings_cq_depth(cr);
-		o->sq_entries = cr->v.geo.sq_entries;
-		o->cq_entries = cr->v.geo.cq_entries;
-		o->nslots = cr->v.geo.nslots;
-		o->inflight = __atomic_load_n(&cr->inflight, __ATOMIC_RELAXED);
-		o->submitted = __atomic_load_n(&cr->submitted, __ATOMIC_RELAXED);
-		o->completed = __atomic_load_n(&cr->completed, __ATOMIC_RELAXED);
-		o->violations = __atomic_load_n(&cr->violations, __ATOMIC_RELAXED);
-		o->errors = atomic_load_explicit(&x->errors, memory_order_relaxed);
-		o->connected_ns = (uint64_t)(now - x->connected_ns);
+		void *o = list_buf + sizeof(*r) + (size_t)n++ * recsz;
+		client_fill(x, o, now); /* bk_wire_client_stats starts with a bk_wire_client */
+		if (stats)
+			bkd_lat_conn_fill(x, o);
 	}
+	size_t len = sizeof(*r) + n * recsz;
+	hdr_init(&r->h, stats ? BK_MSG_CLIENT_STATS_REPLY : BK_MSG_CLIENTS_REPLY, len, m->h.seq);
+	r->h.flags = stats && !BKD_LATENCY ? BK_STATS_OFF : 0;
+	r->total = total;
+	r->count = n;
+	return send_msg(c, list_buf, len, NULL, 0);
+}
+
+/* Function statistics are as public as `modules`' task counts: aggregates over every caller. */
+static int handle_fn_stats(struct bkd_broker *b, struct bkd_conn *c, const struct bk_msg_list *m)
+{
+	struct bk_msg_list_reply *r = (struct bk_msg_list_reply *)list_buf;
+	struct bk_wire_fn_stats *rec = (struct bk_wire_fn_stats *)(r + 1);
+	const uint32_t max = (BK_WIRE_MAX_MSG - sizeof(*r)) / sizeof(*rec);
+	uint32_t total = 0;
+	memset(list_buf, 0, sizeof(list_buf));
+	uint32_t n = bkd_lat_fn_list(b, rec, m->start, max, &total);
 	size_t len = sizeof(*r) + n * sizeof(*rec);
-	hdr_init(&r->h, BK_MSG_CLIENTS_REPLY, len, m->h.seq);
+	hdr_init(&r->h, BK_MSG_FN_STATS_REPLY, len, m->h.seq);
+	r->h.flags = BKD_LATENCY ? 0 : BK_STATS_OFF;
 	r->total = total;
 	r->count = n;
 	return send_msg(c, list_buf, len, NULL, 0);
@@ -404,7 +431,17 @@ static int req_modules(struct bkd_broker *b, struct bkd_conn *c, const union req
 
 static int req_clients(struct bkd_broker *b, struct bkd_conn *c, const union request *u)
 {
-	return handle_clients(b, c, &u->list);
+	return handle_clients(b, c, &u->list, false);
+}
+
+static int req_client_stats(struct bkd_broker *b, struct bkd_conn *c, const union request *u)
+{
+	return handle_clients(b, c, &u->list, true);
+}
+
+static int req_fn_stats(struct bkd_broker *b, struct bkd_conn *c, const union request *u)
+{
+	return handle_fn_stats(b, c, &u->list);
 }
 
 static int req_load(struct bkd_broker *b, struct bkd_conn *c, const union request *u)
@@ -428,6 +465,8 @@ static const struct {
 	{ BK_MSG_CLIENTS, sizeof(struct bk_msg_list), req_clients },
 	{ BK_MSG_LOAD, sizeof(struct bk_msg_path), req_load },
 	{ BK_MSG_UNLOAD, sizeof(struct bk_msg_path), req_unload },
+	{ BK_MSG_FN_STATS, sizeof(struct bk_msg_list), req_fn_stats },
+	{ BK_MSG_CLIENT_STATS, sizeof(struct bk_msg_list), req_client_stats },
 };
 
 /* A malformed request: answered -EINVAL, and counted against the connection, which goes at the limit. */

@@ -18,6 +18,7 @@
 
 #include "access.h"
 #include "lanes.h"
+#include "latency.h"
 #include "log.h"
 #include "task_fds.h"
 #include "worker.h"
@@ -301,6 +302,7 @@ void bkd_task_run_handler(struct bk_task *t)
 {
 	/* running stays raised until the result is handled: a completion in between must not free t. */
 	t->running++;
+	bkd_lat_start(t->w, t);
 	handler_returned(t, t->ref.handler(t, t->w->b->host, t->ref.state));
 	t->running--;
 	task_free_if_done(t);
@@ -365,6 +367,7 @@ void bkd_task_complete(struct bk_task *t, int status, size_t len)
 		status = -ECANCELED;
 	if (status < 0)
 		res_len = status == -ENOBUFS ? res_len : 0;
+	bkd_lat_done(t->w, t, status);
 	t->completed = true;
 	t->final_status = status; /* counted against the module when the task is freed */
 	bkd_worker_count_done(t->w, status);

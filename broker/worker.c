@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "latency.h"
 #include "log.h"
 #include "task.h"
 #include "spin.h"
@@ -415,6 +416,7 @@ static void *worker_main(void *arg)
 	io_uring_queue_exit(&w->ring);
 	bkd_timers_fini(&w->timers);
 	bkd_task_cache_drop(w);
+	bkd_lat_worker_free(w);
 	bkd_spin_fini(&w->spin);
 	return NULL;
 }

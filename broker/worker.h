@@ -16,6 +16,8 @@
 #include "spin.h"
 #include "timers.h"
 
+struct bkd_lat_worker;
+
 /* Entries taken from one connection's SQ per turn, so a flooding client cannot starve the others. */
 #define BKD_WORKER_BUDGET 64u
 /* ...and argument + result bytes: the entry that crosses this ends the connection's turn. */
@@ -91,6 +93,7 @@ struct bkd_worker {
 	struct bkd_lanes lanes; /* taken tasks waiting to start, by priority (lanes.h) */
 	struct bk_task *task_cache; /* free task objects for reuse (task.c) */
 	unsigned task_cache_n;
+	_Atomic(struct bkd_lat_worker *) lat; /* latency accounting (latency.h), made on first use */
 
 	/* Own cache line: written on every task by this worker, read by the control thread. */
 	alignas(64) struct bkd_task_counters tc;

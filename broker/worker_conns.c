@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "latency.h"
 #include "log.h"
 #include "task.h"
 #include "uring_futex.h"
@@ -373,6 +374,7 @@ static bool run_conn(struct bkd_worker *w, struct bkd_conn *c, bool busy)
 		return false;
 	}
 	c->last_work_ns = w->now;
+	bkd_lat_batch(w);
 	for (int i = 0; i < n && !c->torn; i++) {
 		const struct bk_sqe *e = &w->fetch_buf[i];
 		if (e->op == BK_OP_CALL) {

@@ -12,6 +12,8 @@ BK_DEBIAN_PACKAGES="$BK_DEBIAN_PACKAGES libclang-rt-14-dev"
 # The bindings' tests (tests/bindings): Debian's pytest and uvloop for client-lib/python.
 # Debian's tokio 1.24 (sources for cargo --offline): bkclient's futures are also tested under it.
 BK_DEBIAN_PACKAGES="$BK_DEBIAN_PACKAGES python3-pytest python3-uvloop librust-tokio-dev"
+# brokerd's USDT probes (<sys/sdt.h>) and the live test of brokerctl top (tests/observe).
+BK_DEBIAN_PACKAGES="$BK_DEBIAN_PACKAGES systemtap-sdt-dev tmux"
 
 bk_install_deps() {
 	local missing=""

@@ -35,6 +35,11 @@ enum bk_msg_type {
 	BK_MSG_UNLOAD = 12, /* c->b: bk_msg_path (module name) */
 	BK_MSG_RESULT = 13, /* b->c: bk_msg_result, reply to LOAD/UNLOAD and to any bad request */
 	BK_MSG_BYE = 14, /* b->c: bk_msg_hdr only: brokerd is shutting down */
+	/* Latency accounting (docs/ARCHITECTURE.md, "Observability"); numbered apart from the rest. */
+	BK_MSG_FN_STATS = 40, /* c->b: bk_msg_list (paged) */
+	BK_MSG_FN_STATS_REPLY = 41, /* b->c: bk_msg_list_reply + bk_wire_fn_stats[count] */
+	BK_MSG_CLIENT_STATS = 42, /* c->b: bk_msg_list (paged) */
+	BK_MSG_CLIENT_STATS_REPLY = 43, /* b->c: bk_msg_list_reply + bk_wire_client_stats[count] */
 };
 
 struct bk_msg_hdr {
@@ -159,9 +164,50 @@ struct bk_msg_result {
 	char message[256];
 };
 
+/* bk_msg_hdr.flags of FN_STATS and CLIENT_STATS replies */
+#define BK_STATS_OFF 0x1u /* brokerd was built without latency accounting: the figures are all 0 */
+
+/* Latency distributions, in this order, in bk_wire_fn_stats and bk_wire_client_stats. */
+#define BK_LAT_QUEUE 0 /* the worker took the entry off the SQ -> handler start */
+#define BK_LAT_RUN 1 /* handler start -> completion */
+#define BK_LAT_TOTAL 2 /* the worker took the entry off the SQ -> completion */
+#define BK_LAT_KINDS 3
+
+/* One distribution in nanoseconds; quantiles are a bucket's middle (a few percent), max is exact. */
+struct bk_wire_lat {
+	uint64_t sum_ns;
+	uint64_t max_ns;
+	uint64_t p50_ns, p90_ns, p99_ns, p999_ns;
+};
+
+/* bk_wire_fn_stats.below[k]: samples under 2^(k + BK_WIRE_BELOW_LOG2) ns (exact: bucket edges align). */
+#define BK_WIRE_BELOW_LOG2 6
+#define BK_WIRE_BELOW_N 32
+
+/* One function id; calls count completed tasks that reached the function's handler. */
+struct bk_wire_fn_stats {
+	char name[128]; /* "module.function" */
+	uint32_t fn;
+	uint32_t rsvd;
+	uint64_t calls;
+	uint64_t errors; /* completed with a negative status */
+	struct bk_wire_lat lat[BK_LAT_KINDS];
+	uint64_t below[BK_LAT_KINDS][BK_WIRE_BELOW_N]; /* cumulative, for Prometheus histograms */
+};
+
+/* One client: the CLIENTS record plus the latency of its tasks that reached a handler. */
+struct bk_wire_client_stats {
+	struct bk_wire_client c;
+	uint64_t calls;
+	uint64_t errors;
+	struct bk_wire_lat lat[BK_LAT_KINDS];
+};
+
 _Static_assert(sizeof(struct bk_msg_hdr) == 16, "msg hdr");
 _Static_assert(sizeof(struct bk_msg_hello) == 56, "hello");
 _Static_assert(sizeof(struct bk_wire_module) == 472, "wire module");
 _Static_assert(sizeof(struct bk_wire_client) == 104, "wire client");
+_Static_assert(sizeof(struct bk_wire_fn_stats) == 1064, "wire fn stats");
+_Static_assert(sizeof(struct bk_wire_client_stats) == 264, "wire client stats");
 
 #endif /* BROKER_WIRE_H */

@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: MIT
+/*
+ * latency.h - per-function and per-client latency accounting of tasks
+ * (docs/ARCHITECTURE.md, "Observability"): counts, errors and log-linear
+ * histograms of queue wait, run time and total, kept per worker (per
+ * function) and per connection (written by its one serving worker), so the
+ * hot path touches no cache line another thread writes; readers merge.
+ * Also the USDT probes brokerctl trace attaches to (task__start, task__done).
+ *
+ * Hooks, worker thread only: bkd_lat_batch when a fetch took entries off a
+ * SQ, bkd_lat_start right before a task's handler, bkd_lat_done when its
+ * final status is known (before the completion is visible to the client,
+ * so a client that saw its result also sees it counted).
+ */
+#ifndef BROKER_LATENCY_H
+#define BROKER_LATENCY_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "broker/wire.h"
+
+#ifndef BKD_LATENCY
+#define BKD_LATENCY 1 /* meson -Dlatency=false compiles the accounting out (the probes stay) */
+#endif
+
+/* Log-linear buckets: values below 32 ns exact, then 32 per power of two (3 % wide), up to 2^37 ns. */
+#define BKD_LAT_SUB_BITS 5u
+#define BKD_LAT_SUB (1u << BKD_LAT_SUB_BITS)
+#define BKD_LAT_TOP_LOG2 37u /* larger values are clamped into the last bucket; max stays exact */
+#define BKD_LAT_BUCKETS ((BKD_LAT_TOP_LOG2 - BKD_LAT_SUB_BITS + 1u) * BKD_LAT_SUB)
+
+struct bk_task;
+struct bkd_worker;
+struct bkd_conn;
+struct bkd_broker;
+
+/* Written by one thread at a time with relaxed load + store, read by anyone with relaxed loads. */
+struct bkd_lat_hist {
+	_Atomic uint64_t sum, max;
+	_Atomic uint64_t b[BKD_LAT_BUCKETS];
+};
+
+struct bkd_lat_set {
+	_Atomic uint64_t calls, errors;
+	struct bkd_lat_hist h[BK_LAT_KINDS];
+};
+
+/* A worker's sets by function id, allocated by the worker on first use. */
+#define BKD_LAT_MAX_FNS 4096u /* = the registry's function ids (latency.c checks) */
+struct bkd_lat_worker {
+	int64_t batch_ns; /* when the worker last took entries off a SQ; worker-private */
+	_Atomic(struct bkd_lat_set *) fn[BKD_LAT_MAX_FNS];
+};
+
+/* A merged copy, private to its reader. */
+struct bkd_lat_snap {
+	uint64_t calls, errors;
+	struct {
+		uint64_t sum, max;
+		uint64_t b[BKD_LAT_BUCKETS];
+	} h[BK_LAT_KINDS];
+};
+
+/* Bucket of v and a bucket's range [low, high]; for the unit test and the readers. */
+unsigned bkd_lat_index(uint64_t v);
+uint64_t bkd_lat_bucket_low(unsigned idx);
+uint64_t bkd_lat_bucket_high(unsigned idx);
+
+void bkd_lat_batch(struct bkd_worker *w);
+void bkd_lat_start(struct bkd_worker *w, struct bk_task *t);
+void bkd_lat_done(struct bkd_worker *w, struct bk_task *t, int status);
+
+/* Free what the worker allocated (worker thread, at exit) and a connection's set (bkd_conn_free). */
+void bkd_lat_worker_free(struct bkd_worker *w);
+void bkd_lat_conn_free(struct bkd_conn *c);
+
+/* ---- readers (control thread) ------------------------------------------------- */
+
+/* Add set into snap. */
+void bkd_lat_snap_add(struct bkd_lat_snap *snap, const struct bkd_lat_set *set);
+/* Summaries of snap into out[BK_LAT_KINDS]. */
+void bkd_lat_snap_summary(const struct bkd_lat_snap *snap, struct bk_wire_lat *out);
+/* Function ids in [start, ...) that have been called, merged over workers, into out[max]; total: all of them. */
+uint32_t bkd_lat_fn_list(struct bkd_broker *b, struct bk_wire_fn_stats *out, uint32_t start, uint32_t max,
+			 uint32_t *total);
+/* The accounted part of a client record (calls, errors, lat). */
+void bkd_lat_conn_fill(struct bkd_conn *c, struct bk_wire_client_stats *out);
+
+#endif /* BROKER_LATENCY_H */
