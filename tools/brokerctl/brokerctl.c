@@ -3,6 +3,7 @@
  * brokerctl.c - inspect and steer a running brokerd:
  *
  *   brokerctl [--socket PATH] [--json] status|modules|clients|load PATH|unload NAME
+ *   brokerctl [--socket PATH] stats|top|metrics|trace [ARGS]   (ctl.h: one file each)
  *
  * Speaks the control protocol of wire.h over a BK_HELLO_CONTROL connection.
  * Exit status: 0 success, 1 broker unreachable or request failed, 2 bad usage.
@@ -19,14 +20,20 @@
 #include "broker/wire.h"
 #include "client_internal.h"
 #include "control.h"
+#include "ctl.h"
 #include "output.h"
 
-struct ctx {
-	struct bkc_ctl k;
-	const char *sock;
-	int json;
-	char err[512];
-};
+/* Subcommands with a file of their own, which parse the arguments after their name. */
+static const struct ctl_cmd *const ext_cmds[] = {&ctl_cmd_stats, &ctl_cmd_top, &ctl_cmd_metrics, &ctl_cmd_trace};
+#define N_EXT (sizeof(ext_cmds) / sizeof(ext_cmds[0]))
+
+static const struct ctl_cmd *ext_cmd(const char *name)
+{
+	for (size_t i = 0; i < N_EXT; i++)
+		if (!strcmp(ext_cmds[i]->name, name))
+			return ext_cmds[i];
+	return NULL;
+}
 
 static const char usage_main[] =
 	"usage: brokerctl [--socket PATH] [--json] COMMAND [ARGS]\n"
@@ -39,6 +46,7 @@ static const char usage_main[] =
 	"                completed, errors (a caller who is not an administrator sees its own uid's only)\n"
 	"  load PATH     load a module .so\n"
 	"  unload NAME   unload a module once its tasks have drained\n"
+	"%s"
 	"\n"
 	"options:\n"
 	"  --socket PATH  brokerd's socket (default: $BROKER_SOCKET, $XDG_RUNTIME_DIR/broker.sock,\n"
@@ -79,7 +87,7 @@ static const char *cmd_usage(const char *cmd)
 	return NULL;
 }
 
-static void fmt_dur(char *buf, size_t n, uint64_t ns)
+void fmt_dur(char *buf, size_t n, uint64_t ns)
 {
 	uint64_t s = ns / 1000000000ull;
 	if (s >= 86400)
@@ -135,7 +143,7 @@ static int cmd_status(struct ctx *x)
 }
 
 /* Fetch every page of a MODULES/CLIENTS listing into *out (malloc'd), *count records. */
-static int fetch_list(struct ctx *x, uint16_t type, uint16_t reply, size_t recsz, void **out, uint32_t *count)
+int fetch_list(struct ctx *x, uint16_t type, uint16_t reply, size_t recsz, void **out, uint32_t *count)
 {
 	char *buf = malloc(BK_WIRE_MAX_MSG);
 	char *all = NULL;
@@ -151,6 +159,7 @@ static int fetch_list(struct ctx *x, uint16_t type, uint16_t reply, size_t recsz
 			break;
 		}
 		struct bk_msg_list_reply *lr = (struct bk_msg_list_reply *)buf;
+		x->reply_flags = lr->h.flags;
 		if ((size_t)n < sizeof(*lr) || (size_t)n < sizeof(*lr) + (size_t)lr->count * recsz ||
 		    lr->total > 1000000) {
 			snprintf(x->err, sizeof(x->err), "malformed listing reply (%d bytes)", n);
@@ -330,6 +339,53 @@ static int cmd_load_unload(struct ctx *x, const char *cmd, const char *arg)
 	return 0;
 }
 
+static void print_usage(FILE *f)
+{
+	char ext[1024] = "";
+	size_t n = 0;
+	for (size_t i = 0; i < N_EXT && n < sizeof(ext); i++)
+		n += (size_t)snprintf(ext + n, sizeof(ext) - n, "  %-12s  %s\n", ext_cmds[i]->name, ext_cmds[i]->summary);
+	fprintf(f, usage_main, ext);
+}
+
+int ctl_connect(struct ctx *x)
+{
+	int r = bkc_ctl_open(&x->k, x->sock, 5000, x->err, sizeof(x->err));
+	if (r < 0) {
+		char why[200];
+		snprintf(why, sizeof(why), "%.199s", x->err[0] ? x->err : bk_strerror(r));
+		snprintf(x->err, sizeof(x->err), "no brokerd at %.280s: %s", x->sock, why);
+	}
+	return r;
+}
+
+static int run_ext(struct ctx *x, const struct ctl_cmd *e, int argc, char **argv, int help, char *defpath,
+		   size_t deflen)
+{
+	if (help) {
+		fputs(e->usage, stdout);
+		return 0;
+	}
+	if (!x->sock) {
+		if (bk_default_socket_path(defpath, deflen) < 0) {
+			fprintf(stderr, "brokerctl: default socket path too long\n");
+			return 2;
+		}
+		x->sock = defpath;
+	}
+	x->k.fd = -1;
+	int r = e->run(x, argc, argv);
+	if (x->k.fd >= 0)
+		bkc_ctl_close(&x->k);
+	if (r == 2)
+		return 2;
+	if (r < 0) {
+		fprintf(stderr, "brokerctl %s: %s\n", e->name, x->err[0] ? x->err : bk_strerror(r));
+		return 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct ctx x = {.json = 0};
@@ -354,10 +410,14 @@ int main(int argc, char **argv)
 		} else if (!strncmp(a, "--socket=", 9)) {
 			x.sock = a + 9;
 		} else if (a[0] == '-' && a[1]) {
-			fprintf(stderr, "brokerctl: unknown option '%s'\n%s", a, usage_main);
+			fprintf(stderr, "brokerctl: unknown option '%s'\n", a);
+			print_usage(stderr);
 			return 2;
 		} else if (!cmd) {
 			cmd = a;
+			const struct ctl_cmd *e = ext_cmd(cmd);
+			if (e)
+				return run_ext(&x, e, argc - i, argv + i, help, defpath, sizeof(defpath));
 		} else if (!arg) {
 			arg = a;
 		} else {
@@ -366,12 +426,13 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!cmd) {
-		fputs(usage_main, help ? stdout : stderr);
+		print_usage(help ? stdout : stderr);
 		return help ? 0 : 2;
 	}
 	const char *u = cmd_usage(cmd);
 	if (!u) {
-		fprintf(stderr, "brokerctl: unknown command '%s'\n%s", cmd, usage_main);
+		fprintf(stderr, "brokerctl: unknown command '%s'\n", cmd);
+		print_usage(stderr);
 		return 2;
 	}
 	if (help) {
