@@ -10,7 +10,9 @@
  * Hooks, worker thread only: bkd_lat_batch when a fetch took entries off a
  * SQ, bkd_lat_start right before a task's handler, bkd_lat_done when its
  * final status is known (before the completion is visible to the client,
- * so a client that saw its result also sees it counted).
+ * so a client that saw its result also sees it counted: the counts), and
+ * bkd_lat_published right after the completion was published (the times
+ * and histograms, off the path of a client waiting for the result).
  */
 #ifndef BROKER_LATENCY_H
 #define BROKER_LATENCY_H
@@ -49,7 +51,11 @@ struct bkd_lat_set {
 /* A worker's sets by function id, allocated by the worker on first use. */
 #define BKD_LAT_MAX_FNS 4096u /* = the registry's function ids (latency.c checks) */
 struct bkd_lat_worker {
-	int64_t batch_ns; /* when the worker last took entries off a SQ; worker-private */
+	/* worker-private */
+	int64_t batch_ns; /* when the worker last took entries off a SQ */
+	int64_t last_ns; /* its latest reading: that, or a completion since */
+	uint64_t tsc0, tsc_mult; /* the TSC's rate in ns << 32, 0 while unknown (latency.c) */
+	int64_t ns0;
 	_Atomic(struct bkd_lat_set *) fn[BKD_LAT_MAX_FNS];
 };
 
@@ -70,6 +76,7 @@ uint64_t bkd_lat_bucket_high(unsigned idx);
 void bkd_lat_batch(struct bkd_worker *w);
 void bkd_lat_start(struct bkd_worker *w, struct bk_task *t);
 void bkd_lat_done(struct bkd_worker *w, struct bk_task *t, int status);
+void bkd_lat_published(struct bkd_worker *w, struct bk_task *t, int status);
 
 /* Free what the worker allocated (worker thread, at exit) and a connection's set (bkd_conn_free). */
 void bkd_lat_worker_free(struct bkd_worker *w);

@@ -38,6 +38,7 @@ static void summarise(const uint64_t *b, uint64_t sum, uint64_t max, struct bk_w
 	for (unsigned i = 0; i < BKD_LAT_BUCKETS; i++)
 		n += b[i];
 	memset(o, 0, sizeof(*o));
+	o->count = n;
 	o->sum_ns = sum;
 	o->max_ns = max;
 	if (n == 0)

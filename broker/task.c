@@ -380,6 +380,7 @@ void bkd_task_complete(struct bk_task *t, int status, size_t len)
 	c->tasks[t->slot] = NULL;
 	if (bkd_conn_rings_complete(&c->cr, t->slot, status, res_len) < 0)
 		bkd_err("conn %u: slot %u not in flight at completion (broker bug)", c->id, t->slot);
+	bkd_lat_published(t->w, t, status);
 	bkd_worker_mark_dirty(t->w, c);
 	if (status < 0)
 		atomic_fetch_add_explicit(&c->errors, 1, memory_order_relaxed);

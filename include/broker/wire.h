@@ -175,6 +175,7 @@ struct bk_msg_result {
 
 /* One distribution in nanoseconds; quantiles are a bucket's middle (a few percent), max is exact. */
 struct bk_wire_lat {
+	uint64_t count; /* samples (may trail the calls counted by a task or so while tasks complete) */
 	uint64_t sum_ns;
 	uint64_t max_ns;
 	uint64_t p50_ns, p90_ns, p99_ns, p999_ns;
@@ -207,7 +208,7 @@ _Static_assert(sizeof(struct bk_msg_hdr) == 16, "msg hdr");
 _Static_assert(sizeof(struct bk_msg_hello) == 56, "hello");
 _Static_assert(sizeof(struct bk_wire_module) == 472, "wire module");
 _Static_assert(sizeof(struct bk_wire_client) == 104, "wire client");
-_Static_assert(sizeof(struct bk_wire_fn_stats) == 1064, "wire fn stats");
-_Static_assert(sizeof(struct bk_wire_client_stats) == 264, "wire client stats");
+_Static_assert(sizeof(struct bk_wire_fn_stats) == 1088, "wire fn stats");
+_Static_assert(sizeof(struct bk_wire_client_stats) == 288, "wire client stats");
 
 #endif /* BROKER_WIRE_H */

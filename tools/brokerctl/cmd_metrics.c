@@ -91,8 +91,9 @@ static void fn_histogram(const struct snapshot *s, unsigned k)
 	meta(name, "histogram", help);
 	for (uint32_t i = 0; i < s->nfn; i++) {
 		const struct bk_wire_fn_stats *f = &s->fn[i];
-		uint64_t count = f->calls;
-		/* The figures are read without a common cut (latency.c): keep the series monotonic. */
+		/* The histogram's own count (calls may run a task ahead: latency.h); relaxed reads are no common
+		 * cut (latency.c), so keep +Inf at least the last bucket. */
+		uint64_t count = f->lat[k].count;
 		if (f->below[k][BK_WIRE_BELOW_N - 1] > count)
 			count = f->below[k][BK_WIRE_BELOW_N - 1];
 		for (unsigned b = 0; b < BK_WIRE_BELOW_N; b++) {
@@ -156,7 +157,7 @@ static void client_metrics(const struct snapshot *s)
 		client_labels(c);
 		printf("} %.9f\nbrokerd_client_total_seconds_count", (double)l->sum_ns / 1e9);
 		client_labels(c);
-		printf("} %" PRIu64 "\n", c->calls);
+		printf("} %" PRIu64 "\n", l->count);
 	}
 }
 
