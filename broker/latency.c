@@ -201,17 +201,29 @@ void bkd_lat_batch(struct bkd_worker *w)
 #endif
 }
 
+/* Taken up into a lane: its queue wait starts at the fetch that brought it. */
+void bkd_lat_taken(struct bkd_worker *w, struct bk_task *t)
+{
+#if BKD_LATENCY
+	struct bkd_lat_worker *l = atomic_load_explicit(&w->lat, memory_order_relaxed);
+	t->lat_ns[0] = l ? l->batch_ns : 0;
+#else
+	(void)w, (void)t;
+#endif
+}
+
 /*
- * No clock reading here: the handler starts right after the worker's latest reading (this batch's
- * fetch, or the completion of the task before it), so that reading is its start, early by the
- * routing and argument copy of this entry (tens of ns, counted as run time).
+ * No clock reading here: the handler starts right after the worker's latest reading (the last fetch
+ * of this round, or the completion of the task started before it), so that reading is its start,
+ * early by the bookkeeping in between (tens of ns, counted as run time, not queue wait).
  */
 void bkd_lat_start(struct bkd_worker *w, struct bk_task *t)
 {
 #if BKD_LATENCY
 	struct bkd_lat_worker *l = atomic_load_explicit(&w->lat, memory_order_relaxed);
-	t->lat_ns[0] = l ? l->batch_ns : 0;
 	t->lat_ns[1] = l ? l->last_ns : 0;
+	if (t->lat_ns[0] == 0 || t->lat_ns[0] > t->lat_ns[1])
+		t->lat_ns[0] = t->lat_ns[1]; /* not taken by a fetch: no wait known */
 #else
 	(void)w;
 #endif
@@ -236,30 +248,40 @@ void bkd_lat_done(struct bkd_worker *w, struct bk_task *t, int status)
 #endif
 }
 
+#if BKD_LATENCY
+/* Record one task's times into the function's and the connection's sets. */
+static void record(struct bkd_lat_worker *l, struct bk_task *t, int64_t start, int64_t now)
+{
+	uint64_t v[BK_LAT_KINDS];
+	v[BK_LAT_QUEUE] = start > t->lat_ns[0] ? (uint64_t)(start - t->lat_ns[0]) : 0;
+	v[BK_LAT_RUN] = now > start ? (uint64_t)(now - start) : 0;
+	v[BK_LAT_TOTAL] = v[BK_LAT_QUEUE] + v[BK_LAT_RUN];
+	struct bkd_lat_set *sets[2] = {
+		t->ref.fn < BKD_LAT_MAX_FNS ? atomic_load_explicit(&l->fn[t->ref.fn], memory_order_relaxed) : NULL,
+		atomic_load_explicit(&t->conn->lat, memory_order_relaxed)};
+	for (int i = 0; i < 2; i++)
+		for (unsigned k = 0; sets[i] && k < BK_LAT_KINDS; k++)
+			hist_record(&sets[i]->h[k], v[k]);
+}
+#endif
+
 /* Right after the completion was published: the times, off the path a waiting client is on. */
 void bkd_lat_published(struct bkd_worker *w, struct bk_task *t, int status)
 {
+	int64_t start = 0, now = 0;
 #if BKD_LATENCY
 	struct bkd_lat_worker *l = atomic_load_explicit(&w->lat, memory_order_relaxed);
-	int64_t now = l ? lat_now(l) : 0;
-	if (l && t->lat_ns[1]) {
+	if (l && t->lat_ns[0]) {
+		now = lat_now(l);
 		l->last_ns = now;
-		uint64_t v[BK_LAT_KINDS];
-		v[BK_LAT_QUEUE] = t->lat_ns[1] > t->lat_ns[0] ? (uint64_t)(t->lat_ns[1] - t->lat_ns[0]) : 0;
-		v[BK_LAT_RUN] = now > t->lat_ns[1] ? (uint64_t)(now - t->lat_ns[1]) : 0;
-		v[BK_LAT_TOTAL] = v[BK_LAT_QUEUE] + v[BK_LAT_RUN];
-		struct bkd_lat_set *sets[2] = {t->ref.fn < BKD_LAT_MAX_FNS ? atomic_load_explicit(&l->fn[t->ref.fn],
-										     memory_order_relaxed) : NULL,
-					       atomic_load_explicit(&t->conn->lat, memory_order_relaxed)};
-		for (int i = 0; i < 2; i++)
-			for (unsigned k = 0; sets[i] && k < BK_LAT_KINDS; k++)
-				hist_record(&sets[i]->h[k], v[k]);
+		/* Ended in its lane (cancelled, past its deadline, draining): all of it was queue wait. */
+		start = t->lat_ns[1] ? t->lat_ns[1] : now;
+		record(l, t, start, now);
 	}
 #else
 	(void)w;
-	int64_t now = 0;
 #endif
-	DTRACE_PROBE6(brokerd, task__done, t->ref.fn, t->conn->id, t->slot, status, t->lat_ns[1], now);
+	DTRACE_PROBE6(brokerd, task__done, t->ref.fn, t->conn->id, t->slot, status, start, now);
 }
 
 void bkd_lat_worker_free(struct bkd_worker *w)

@@ -8,7 +8,8 @@
  * Also the USDT probes brokerctl trace attaches to (task__start, task__done).
  *
  * Hooks, worker thread only: bkd_lat_batch when a fetch took entries off a
- * SQ, bkd_lat_start right before a task's handler, bkd_lat_done when its
+ * SQ, bkd_lat_taken when a task is queued in its lane (lanes.h),
+ * bkd_lat_start right before its handler, bkd_lat_done when its
  * final status is known (before the completion is visible to the client,
  * so a client that saw its result also sees it counted: the counts), and
  * bkd_lat_published right after the completion was published (the times
@@ -26,11 +27,12 @@
 #define BKD_LATENCY 1 /* meson -Dlatency=false compiles the accounting out (the probes stay) */
 #endif
 
-/* Log-linear buckets: values below 32 ns exact, then 32 per power of two (3 % wide), up to 2^37 ns. */
+/* Log-linear buckets: values below 32 ns exact, then 32 per power of two (3 % wide), up to 2^38 ns. */
 #define BKD_LAT_SUB_BITS 5u
 #define BKD_LAT_SUB (1u << BKD_LAT_SUB_BITS)
-#define BKD_LAT_TOP_LOG2 37u /* larger values are clamped into the last bucket; max stays exact */
-#define BKD_LAT_BUCKETS ((BKD_LAT_TOP_LOG2 - BKD_LAT_SUB_BITS + 1u) * BKD_LAT_SUB)
+#define BKD_LAT_TOP_LOG2 37u /* values from 2^(TOP+1) on count in the last bucket; max stays exact */
+/* Buckets of [2^k, 2^(k+1)) for k = SUB_BITS .. TOP, after the SUB exact ones. */
+#define BKD_LAT_BUCKETS ((BKD_LAT_TOP_LOG2 - BKD_LAT_SUB_BITS + 2u) * BKD_LAT_SUB)
 
 struct bk_task;
 struct bkd_worker;
@@ -74,6 +76,7 @@ uint64_t bkd_lat_bucket_low(unsigned idx);
 uint64_t bkd_lat_bucket_high(unsigned idx);
 
 void bkd_lat_batch(struct bkd_worker *w);
+void bkd_lat_taken(struct bkd_worker *w, struct bk_task *t);
 void bkd_lat_start(struct bkd_worker *w, struct bk_task *t);
 void bkd_lat_done(struct bkd_worker *w, struct bk_task *t, int status);
 void bkd_lat_published(struct bkd_worker *w, struct bk_task *t, int status);

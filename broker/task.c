@@ -260,6 +260,7 @@ void bkd_task_take(struct bkd_worker *w, struct bkd_conn *c, const struct bk_sqe
 	if (c->ntasks++ == 0)
 		w->busy_conns++;
 	bkd_worker_count_start(w);
+	bkd_lat_taken(w, t);
 	bkd_lanes_push(&w->lanes, t);
 }
 

@@ -21,14 +21,15 @@ static const char usage[] =
 	"Per function (module.function): tasks completed (calls), errors, tasks/s, and the p50/p90/p99/max\n"
 	"of queue wait and run time; then the same per client (its pid, uid and process name).\n"
 	"  queue wait  from the worker taking the entry off the client's SQ to the handler's start\n"
-	"              (time behind earlier entries of the same batch; time the entry sat in the SQ\n"
+	"              (the round's other takes, then its priority lane; time the entry sat in the SQ\n"
 	"              before the worker looked is not included: brokerd cannot see the client's clock)\n"
 	"  run time    from the handler's start to the task's completion (asynchronous work included)\n"
 	"Quantiles come from log-linear histograms (about 3 % wide buckets); max is exact.  Tasks/s is\n"
 	"measured over --interval seconds (default 1; 0: the average since brokerd started).  With\n"
-	"FUNCTION only that function is shown.  Calls refused before reaching a handler (unknown id,\n"
-	"--module-access, shutting down) are not counted here (see `brokerctl status`).  A caller who is\n"
-	"not an administrator sees its own uid's clients only.\n";
+	"FUNCTION only that function is shown.  Calls counts tasks taken up that completed (ended in\n"
+	"their lane by a cancel or deadline included); calls refused before (unknown id, --module-access,\n"
+	"shutting down) are in `brokerctl status` only.  A caller who is not an administrator sees its\n"
+	"own uid's clients only.\n";
 
 struct opts {
 	double interval;
