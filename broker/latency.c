@@ -30,16 +30,6 @@
 
 _Static_assert(BKD_LAT_MAX_FNS == BKD_REG_MAX_FNS, "one set per function id");
 
-unsigned bkd_lat_index(uint64_t v)
-{
-	if (v < BKD_LAT_SUB)
-		return (unsigned)v;
-	if (v >> (BKD_LAT_TOP_LOG2 + 1u))
-		v = (1ull << (BKD_LAT_TOP_LOG2 + 1u)) - 1u;
-	unsigned shift = 63u - (unsigned)__builtin_clzll(v) - BKD_LAT_SUB_BITS;
-	return shift * BKD_LAT_SUB + (unsigned)(v >> shift); /* v >> shift is in [SUB, 2 SUB) */
-}
-
 uint64_t bkd_lat_bucket_low(unsigned idx)
 {
 	if (idx < BKD_LAT_SUB)
@@ -70,10 +60,12 @@ static inline void bump(_Atomic uint64_t *p, uint64_t by)
 	atomic_store_explicit(p, atomic_load_explicit(p, memory_order_relaxed) + by, memory_order_relaxed);
 }
 
-static inline void hist_record(struct bkd_lat_hist *h, uint64_t v)
+/* One sample whose bucket is idx; total's sum is queue's plus run's, so it keeps none (latency_read.c). */
+static inline void hist_record(struct bkd_lat_hist *h, unsigned idx, uint64_t v, bool sum)
 {
-	bump(&h->b[bkd_lat_index(v)], 1);
-	bump(&h->sum, v);
+	bump(&h->b[idx], 1);
+	if (sum)
+		bump(&h->sum, v);
 	if (v > atomic_load_explicit(&h->max, memory_order_relaxed))
 		atomic_store_explicit(&h->max, v, memory_order_relaxed);
 }
@@ -147,7 +139,7 @@ static void calibrate(struct bkd_lat_worker *l, int64_t now)
 
 /* ---- sets ---------------------------------------------------------------------- */
 
-static struct bkd_lat_worker *worker_lat(struct bkd_worker *w)
+static inline struct bkd_lat_worker *worker_lat(struct bkd_worker *w)
 {
 	struct bkd_lat_worker *l = atomic_load_explicit(&w->lat, memory_order_relaxed);
 	if (l)
@@ -159,27 +151,15 @@ static struct bkd_lat_worker *worker_lat(struct bkd_worker *w)
 	return l;
 }
 
-static struct bkd_lat_set *fn_set(struct bkd_lat_worker *l, uint32_t fn)
+/* The set at *where, made on first use (NULL if no memory: that task goes uncounted). */
+static inline struct bkd_lat_set *set_at(_Atomic(struct bkd_lat_set *) *where)
 {
-	if (fn >= BKD_LAT_MAX_FNS)
-		return NULL;
-	struct bkd_lat_set *s = atomic_load_explicit(&l->fn[fn], memory_order_relaxed);
+	struct bkd_lat_set *s = atomic_load_explicit(where, memory_order_relaxed);
 	if (s)
 		return s;
 	s = map_zeroed(sizeof(*s));
 	if (s)
-		atomic_store_explicit(&l->fn[fn], s, memory_order_release); /* pairs with the reader's acquire */
-	return s;
-}
-
-static struct bkd_lat_set *conn_set(struct bkd_conn *c)
-{
-	struct bkd_lat_set *s = atomic_load_explicit(&c->lat, memory_order_relaxed);
-	if (s)
-		return s;
-	s = map_zeroed(sizeof(*s));
-	if (s)
-		atomic_store_explicit(&c->lat, s, memory_order_release); /* pairs with the reader's acquire */
+		atomic_store_explicit(where, s, memory_order_release); /* pairs with the reader's acquire */
 	return s;
 }
 #endif
@@ -201,12 +181,14 @@ void bkd_lat_batch(struct bkd_worker *w)
 #endif
 }
 
-/* Taken up into a lane: its queue wait starts at the fetch that brought it. */
+/* Taken up into a lane: its queue wait starts at the fetch that brought it; its sets, found once. */
 void bkd_lat_taken(struct bkd_worker *w, struct bk_task *t)
 {
 #if BKD_LATENCY
 	struct bkd_lat_worker *l = atomic_load_explicit(&w->lat, memory_order_relaxed);
 	t->lat_ns[0] = l ? l->batch_ns : 0;
+	t->lat_set[0] = l && t->ref.fn < BKD_LAT_MAX_FNS ? set_at(&l->fn[t->ref.fn]) : NULL;
+	t->lat_set[1] = set_at(&t->conn->lat);
 #else
 	(void)w, (void)t;
 #endif
@@ -234,14 +216,14 @@ void bkd_lat_start(struct bkd_worker *w, struct bk_task *t)
 void bkd_lat_done(struct bkd_worker *w, struct bk_task *t, int status)
 {
 #if BKD_LATENCY
-	struct bkd_lat_worker *l = worker_lat(w);
-	struct bkd_lat_set *sets[2] = {l ? fn_set(l, t->ref.fn) : NULL, conn_set(t->conn)};
+	(void)w;
 	for (int i = 0; i < 2; i++) {
-		if (!sets[i])
+		struct bkd_lat_set *s = t->lat_set[i];
+		if (!s)
 			continue;
 		if (status < 0)
-			bump(&sets[i]->errors, 1);
-		bump(&sets[i]->calls, 1);
+			bump(&s->errors, 1);
+		bump(&s->calls, 1);
 	}
 #else
 	(void)w, (void)t, (void)status;
@@ -250,18 +232,20 @@ void bkd_lat_done(struct bkd_worker *w, struct bk_task *t, int status)
 
 #if BKD_LATENCY
 /* Record one task's times into the function's and the connection's sets. */
-static void record(struct bkd_lat_worker *l, struct bk_task *t, int64_t start, int64_t now)
+static void record(struct bk_task *t, int64_t start, int64_t now)
 {
-	uint64_t v[BK_LAT_KINDS];
-	v[BK_LAT_QUEUE] = start > t->lat_ns[0] ? (uint64_t)(start - t->lat_ns[0]) : 0;
-	v[BK_LAT_RUN] = now > start ? (uint64_t)(now - start) : 0;
-	v[BK_LAT_TOTAL] = v[BK_LAT_QUEUE] + v[BK_LAT_RUN];
-	struct bkd_lat_set *sets[2] = {
-		t->ref.fn < BKD_LAT_MAX_FNS ? atomic_load_explicit(&l->fn[t->ref.fn], memory_order_relaxed) : NULL,
-		atomic_load_explicit(&t->conn->lat, memory_order_relaxed)};
-	for (int i = 0; i < 2; i++)
-		for (unsigned k = 0; sets[i] && k < BK_LAT_KINDS; k++)
-			hist_record(&sets[i]->h[k], v[k]);
+	uint64_t q = start > t->lat_ns[0] ? (uint64_t)(start - t->lat_ns[0]) : 0;
+	uint64_t r = now > start ? (uint64_t)(now - start) : 0;
+	/* Both sets have the same buckets: each index is computed once. */
+	unsigned iq = bkd_lat_index(q), ir = bkd_lat_index(r), it = bkd_lat_index(q + r);
+	for (int i = 0; i < 2; i++) {
+		struct bkd_lat_set *s = t->lat_set[i];
+		if (!s)
+			continue;
+		hist_record(&s->h[BK_LAT_QUEUE], iq, q, true);
+		hist_record(&s->h[BK_LAT_RUN], ir, r, true);
+		hist_record(&s->h[BK_LAT_TOTAL], it, q + r, false);
+	}
 }
 #endif
 
@@ -276,7 +260,7 @@ void bkd_lat_published(struct bkd_worker *w, struct bk_task *t, int status)
 		l->last_ns = now;
 		/* Ended in its lane (cancelled, past its deadline, draining): all of it was queue wait. */
 		start = t->lat_ns[1] ? t->lat_ns[1] : now;
-		record(l, t, start, now);
+		record(t, start, now);
 	}
 #else
 	(void)w;

@@ -8,7 +8,8 @@
  * Also the USDT probes brokerctl trace attaches to (task__start, task__done).
  *
  * Hooks, worker thread only: bkd_lat_batch when a fetch took entries off a
- * SQ, bkd_lat_taken when a task is queued in its lane (lanes.h),
+ * SQ, bkd_lat_taken when a task is queued in its lane (lanes.h; a task
+ * that skipped it is not accounted),
  * bkd_lat_start right before its handler, bkd_lat_done when its
  * final status is known (before the completion is visible to the client,
  * so a client that saw its result also sees it counted: the counts), and
@@ -19,6 +20,7 @@
 #define BROKER_LATENCY_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "broker/wire.h"
@@ -70,8 +72,16 @@ struct bkd_lat_snap {
 	} h[BK_LAT_KINDS];
 };
 
-/* Bucket of v and a bucket's range [low, high]; for the unit test and the readers. */
-unsigned bkd_lat_index(uint64_t v);
+/* Bucket of v (inline: three per task), and a bucket's range [low, high] for the readers and the tests. */
+static inline unsigned bkd_lat_index(uint64_t v)
+{
+	if (v < BKD_LAT_SUB)
+		return (unsigned)v;
+	if (v >> (BKD_LAT_TOP_LOG2 + 1u))
+		v = (1ull << (BKD_LAT_TOP_LOG2 + 1u)) - 1u;
+	unsigned shift = 63u - (unsigned)__builtin_clzll(v) - BKD_LAT_SUB_BITS;
+	return shift * BKD_LAT_SUB + (unsigned)(v >> shift); /* v >> shift is in [SUB, 2 SUB) */
+}
 uint64_t bkd_lat_bucket_low(unsigned idx);
 uint64_t bkd_lat_bucket_high(unsigned idx);
 

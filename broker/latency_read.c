@@ -20,7 +20,10 @@ void bkd_lat_snap_add(struct bkd_lat_snap *snap, const struct bkd_lat_set *set)
 	snap->errors += atomic_load_explicit(&set->errors, memory_order_relaxed);
 	for (unsigned k = 0; k < BK_LAT_KINDS; k++) {
 		const struct bkd_lat_hist *h = &set->h[k];
-		snap->h[k].sum += atomic_load_explicit(&h->sum, memory_order_relaxed);
+		/* total keeps no sum of its own: it is queue's plus run's (latency.c). */
+		snap->h[k].sum += k == BK_LAT_TOTAL ? atomic_load_explicit(&set->h[BK_LAT_QUEUE].sum, memory_order_relaxed) +
+							      atomic_load_explicit(&set->h[BK_LAT_RUN].sum, memory_order_relaxed)
+						    : atomic_load_explicit(&h->sum, memory_order_relaxed);
 		uint64_t m = atomic_load_explicit(&h->max, memory_order_relaxed);
 		if (m > snap->h[k].max)
 			snap->h[k].max = m;

@@ -88,6 +88,7 @@ struct bk_task {
 	int *fds; /* descriptors the task owns (task_fds.c), closed when it is freed */
 	uint32_t nfds, fds_cap;
 	int64_t lat_ns[2]; /* latency.c: taken off the SQ, handler started */
+	struct bkd_lat_set *lat_set[2]; /* latency.c: its function's and its connection's sets */
 	/* Small arguments are copied here instead of into a malloc'd arg_copy; last member: not zeroed on reuse. */
 	uint8_t arg_inline[BKD_TASK_ARG_INLINE];
 };

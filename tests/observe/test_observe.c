@@ -203,6 +203,20 @@ static void test_stats_text(void **state)
 	assert_non_null(strstr(P->err, "no such function"));
 	const char *d[] = {ctl(), "--socket", B.socket, "stats", "--bogus", NULL};
 	assert_int_equal(obs_run(P, d, 20), 2);
+	/* --help of every new subcommand, before or after its name, without asking brokerd. */
+	static const char *const cmds[] = {"stats", "top", "metrics", "trace"};
+	for (size_t i = 0; i < 4; i++) {
+		const char *h1[] = {ctl(), "--socket", "/nonexistent/sock", cmds[i], "--help", NULL};
+		assert_int_equal(obs_run(P, h1, 20), 0);
+		assert_non_null(strstr(P->out, "usage: brokerctl"));
+		assert_non_null(strstr(P->out, cmds[i]));
+		const char *h2[] = {ctl(), "--help", cmds[i], NULL};
+		assert_int_equal(obs_run(P, h2, 20), 0);
+		assert_non_null(strstr(P->out, "usage: brokerctl"));
+	}
+	const char *n[] = {ctl(), "--socket", "/nonexistent/sock", "stats", NULL};
+	assert_int_equal(obs_run(P, n, 20), 1);
+	assert_non_null(strstr(P->err, "no brokerd at /nonexistent/sock"));
 }
 
 static void test_metrics(void **state)

@@ -362,6 +362,8 @@ int ctl_connect(struct ctx *x)
 static int run_ext(struct ctx *x, const struct ctl_cmd *e, int argc, char **argv, int help, char *defpath,
 		   size_t deflen)
 {
+	for (int i = 1; i < argc; i++)
+		help |= !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h");
 	if (help) {
 		fputs(e->usage, stdout);
 		return 0;
