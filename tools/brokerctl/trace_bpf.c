@@ -93,11 +93,10 @@ static int attach(struct trace_bpf *skel, uint32_t pid, int need_start, char *er
 	char exe[64], path[PATH_MAX];
 	snprintf(exe, sizeof(exe), "/proc/%u/exe", pid);
 	ssize_t n = readlink(exe, path, sizeof(path) - 1);
+	path[n > 0 ? n : 0] = 0;
 	/* The file brokerd runs; /proc/PID/exe itself when it was replaced on disk since. */
 	if (n <= 0 || (size_t)n >= sizeof(path) - 1 || access(path, R_OK) != 0)
 		snprintf(path, sizeof(path), "%s", exe);
-	else
-		path[n] = 0;
 	if (need_start)
 		skel->links.bk_task_start = bpf_program__attach_usdt(skel->progs.bk_task_start, (pid_t)pid, path,
 								     "brokerd", "task__start", NULL);
