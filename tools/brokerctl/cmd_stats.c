@@ -227,31 +227,15 @@ static void text_out(const struct snapshot *s, const struct snapshot *p, const s
 		text_clients(s, p);
 }
 
-/* FUNCTION must exist (a lookup) even when it has not run yet. */
-static int check_fn(struct ctx *x, const char *name)
-{
-	struct bk_msg_lookup req = {.h = {.type = BK_MSG_LOOKUP}};
-	if (strlen(name) >= sizeof(req.name))
-		return -ENAMETOOLONG;
-	strcpy(req.name, name);
-	struct bk_msg_lookup_reply rep;
-	int n = bkc_ctl_call(&x->k, &req, sizeof(req), BK_MSG_LOOKUP_REPLY, &rep, sizeof(rep), x->err, sizeof(x->err));
-	if (n < 0)
-		return n;
-	if ((size_t)n < sizeof(rep))
-		return BK_EPROTOCOL;
-	if (rep.status < 0)
-		snprintf(x->err, sizeof(x->err), "%s: %s", name, rep.status == -ENOENT ? "no such function" : bk_strerror(rep.status));
-	return rep.status;
-}
-
 static int run(struct ctx *x, int argc, char **argv)
 {
 	struct opts o;
 	if (parse(x, argc, argv, &o))
 		return 2;
 	int r = ctl_connect(x);
-	if (r < 0 || (o.fn && (r = check_fn(x, o.fn)) < 0))
+	uint32_t fn;
+	/* FUNCTION must exist even when it has not run yet. */
+	if (r < 0 || (o.fn && (r = snapshot_lookup(x, o.fn, &fn)) < 0))
 		return r;
 	struct snapshot prev, now;
 	r = take(x, o.interval, &prev, &now);

@@ -83,25 +83,7 @@ static int find_target(struct ctx *x, const struct opts *o, uint32_t *pid, uint3
 		return BK_EPROTOCOL;
 	*pid = st.pid;
 	*fn = 0;
-	if (!o->fn_name)
-		return 0;
-	struct bk_msg_lookup lk = {.h = {.type = BK_MSG_LOOKUP}};
-	if (strlen(o->fn_name) >= sizeof(lk.name))
-		return -ENAMETOOLONG;
-	strcpy(lk.name, o->fn_name);
-	struct bk_msg_lookup_reply rep;
-	n = bkc_ctl_call(&x->k, &lk, sizeof(lk), BK_MSG_LOOKUP_REPLY, &rep, sizeof(rep), x->err, sizeof(x->err));
-	if (n < 0)
-		return n;
-	if ((size_t)n < sizeof(rep))
-		return BK_EPROTOCOL;
-	if (rep.status < 0) {
-		snprintf(x->err, sizeof(x->err), "%s: %s", o->fn_name,
-			 rep.status == -ENOENT ? "no such function" : bk_strerror(rep.status));
-		return rep.status;
-	}
-	*fn = rep.fn;
-	return 0;
+	return o->fn_name ? snapshot_lookup(x, o->fn_name, fn) : 0;
 }
 
 static int run(struct ctx *x, int argc, char **argv)

@@ -4,10 +4,12 @@
  */
 #include "snapshot.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "broker/client.h" /* bk_strerror */
 #include "broker/errors.h"
 #include "broker/sys.h"
 
@@ -40,6 +42,27 @@ int snapshot_take(struct ctx *x, struct snapshot *s)
 	for (uint32_t i = 0; i < s->ncl; i++)
 		FIXSTR(s->cl[i].c.comm);
 	s->t_ns = bk_now_ns();
+	return 0;
+}
+
+int snapshot_lookup(struct ctx *x, const char *name, uint32_t *fn)
+{
+	struct bk_msg_lookup req = {.h = {.type = BK_MSG_LOOKUP}};
+	if (strlen(name) >= sizeof(req.name))
+		return -ENAMETOOLONG;
+	strcpy(req.name, name);
+	struct bk_msg_lookup_reply rep;
+	int n = bkc_ctl_call(&x->k, &req, sizeof(req), BK_MSG_LOOKUP_REPLY, &rep, sizeof(rep), x->err, sizeof(x->err));
+	if (n < 0)
+		return n;
+	if ((size_t)n < sizeof(rep))
+		return BK_EPROTOCOL;
+	if (rep.status < 0) {
+		snprintf(x->err, sizeof(x->err), "%s: %s", name,
+			 rep.status == -ENOENT ? "no such function" : bk_strerror(rep.status));
+		return rep.status;
+	}
+	*fn = rep.fn;
 	return 0;
 }
 

@@ -30,6 +30,9 @@ void snapshot_free(struct snapshot *s);
 const struct bk_wire_fn_stats *snapshot_fn(const struct snapshot *s, uint32_t fn);
 const struct bk_wire_client_stats *snapshot_client(const struct snapshot *s, uint32_t conn_id);
 
+/* The id of "module.function" (LOOKUP); -ENOENT ("no such function") etc. with x->err set. */
+int snapshot_lookup(struct ctx *x, const char *name, uint32_t *fn);
+
 /* (now - before) / seconds between the looks; before may be 0 (rate since start, over uptime). */
 double snapshot_rate(const struct snapshot *now, const struct snapshot *prev, uint64_t v_now, uint64_t v_prev);
 
