@@ -160,6 +160,7 @@ unsigned bkd_registry_active(const struct bkd_registry *r, struct bkd_module_fil
 		n++;
 	}
 	return n;
+}
 
 const char *bkd_registry_fn_name(const struct bkd_registry *r, uint32_t fn)
 {

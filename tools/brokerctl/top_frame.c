@@ -82,10 +82,10 @@ static void header(struct top_frame *f, const struct snapshot *s, const struct s
 		fmt_rate(rate, sizeof(rate), snapshot_rate(s, p, s->st.tasks_done, p->st.tasks_done));
 	else
 		snprintf(rate, sizeof(rate), "-");
-	add(f, cols, "brokerd %s pid %u  up %s  workers %u  conns %u  tasks/s %s  in flight %" PRIu64, s->st.version,
-	    s->st.pid, up, s->st.workers, s->st.connections, rate, s->st.inflight);
-	add(f, cols, "sort %s (c s i p n)  q quits  every %.1fs%s", top_sort_name[sort], interval,
-	    s->accounting ? "" : "  [no latency accounting]");
+	add(f, cols, "pid %u  up %s  workers %u  conns %u  tasks/s %s  in flight %" PRIu64, s->st.pid, up,
+	    s->st.workers, s->st.connections, rate, s->st.inflight);
+	add(f, cols, "brokerd %s  sort %s (c s i p n)  q quits  every %.1fs%s", s->st.version, top_sort_name[sort],
+	    interval, s->accounting ? "" : "  [no latency accounting]");
 }
 
 static void clients(struct top_frame *f, const struct crow *r, int n, int total, int cols)
