@@ -19,6 +19,7 @@
 
 #include "access.h"
 #include "admit.h"
+#include "cluster.h"
 #include "bk_config.h"
 #include "control.h"
 #include "creds.h"
@@ -184,6 +185,8 @@ int bkd_broker_init(struct bkd_broker *b)
 		return r;
 	}
 	b->up = UP_CONTROL;
+	if ((r = bkd_cluster_start(b)) < 0)
+		return r;
 	bkd_info("brokerd %s serving %s%s: %u worker(s) (io_uring flags %#x), wake-ups by %s, pid %d", BK_VERSION,
 		 b->opt.listen_fd >= 0 ? b->opt.activated_name : b->opt.socket,
 		 b->opt.listen_fd >= 0 ? " (socket activation)" : "", b->nworkers, b->workers[0].ring_flags, b->sq_futex ? "futex" : "eventfd",
@@ -211,6 +214,7 @@ int bkd_broker_fini(struct bkd_broker *b)
 {
 	int rc = 0;
 	uint64_t left = 0;
+	bkd_cluster_stop(b); /* before the workers go: it may still post remote results to them */
 	if (b->up >= UP_CONTROL)
 		bkd_control_fini(b);
 	if (b->up >= UP_LISTENER)

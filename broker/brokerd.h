@@ -145,6 +145,7 @@ struct bkd_broker {
 	struct bkd_pers *pers; /* io_uring personalities per worker (personality.h) */
 	struct bkd_limits *limits; /* per-uid accounting (uid_limits.h) */
 	struct bkd_access *access; /* --module-access rules (access.h), NULL: none */
+	struct bkd_cluster *cluster; /* --cluster (cluster.h), NULL: none */
 	struct bkd_stats stats;
 	uint64_t epoch;
 	bool balance; /* move quiescent connections to idle workers (not --no-balance) */

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "admit.h"
+#include "cluster.h"
 #include "conn.h"
 #include "log.h"
 #include "offload.h"
@@ -314,6 +315,7 @@ static void begin_shutdown(struct bkd_broker *b)
 	if (unlink(b->opt.socket) < 0 && errno != ENOENT)
 		bkd_warn("unlink %s: %s", b->opt.socket, strerror(errno));
 	atomic_store_explicit(&b->draining, true, memory_order_relaxed);
+	bkd_cluster_drain(b);
 	for (unsigned i = 0; i < b->nworkers; i++)
 		bkd_inbox_post(&b->workers[i].inbox, &b->workers[i].drain_item, BKD_IN_DRAIN, NULL);
 	for (struct bkd_conn *c = b->conns_head; c; c = c->next) {
@@ -329,6 +331,7 @@ static void cancel_all(struct bkd_broker *b)
 	uint64_t n;
 	bkd_broker_task_totals(b, NULL, NULL, &n);
 	bkd_info("grace period over: cancelling %llu task(s)", (unsigned long long)n);
+	bkd_cluster_cancel_all(b);
 	for (unsigned i = 0; i < b->nworkers; i++)
 		bkd_inbox_post(&b->workers[i].inbox, &b->workers[i].cancel_item, BKD_IN_CANCEL_ALL, NULL);
 }

@@ -135,6 +135,7 @@ static int module_new(const char *path, const bk_module_desc *d, struct bkd_modu
 			goto nomem;
 		m->bindings[i].mod = m;
 		m->bindings[i].handler = d->functions[i].handler;
+		m->bindings[i].flags = d->functions[i].flags;
 	}
 	*out = m;
 	return 0;

@@ -46,6 +46,8 @@ enum {
 	OPT_SOCKET_GROUP,
 	OPT_PIDFILE,
 	OPT_KEEP_GOING,
+	OPT_CLUSTER,
+	OPT_NODE,
 	OPT_HELP,
 	OPT_VERSION,
 };
@@ -76,6 +78,8 @@ static const struct option long_opts[] = {
 	{ "socket-group", required_argument, NULL, OPT_SOCKET_GROUP },
 	{ "pidfile", required_argument, NULL, OPT_PIDFILE },
 	{ "keep-going", no_argument, NULL, OPT_KEEP_GOING },
+	{ "cluster", required_argument, NULL, OPT_CLUSTER },
+	{ "node", required_argument, NULL, OPT_NODE },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ NULL, 0, NULL, 0 },
@@ -131,6 +135,8 @@ static void usage(FILE *f)
 		"  --grace-ms N        on SIGTERM, let tasks finish for N ms before cancelling (default 5000)\n"
 		"  --max-zero-copy-mb N  largest zero-copy area a client may ask for (default 1024)\n"
 		"  --log-level LEVEL   error, warn, info (default) or debug\n"
+		"  --cluster URL       share work with other brokerd nodes over NATS (nats://HOST:PORT, docs/CLUSTER.md)\n"
+		"  --node NAME         this node's name in the cluster (default: the host name)\n"
 		"  --help              show this help\n"
 		"  --version           show the version\n",
 		BK_MODULE_DIR);
@@ -387,6 +393,9 @@ static int apply_option(struct bkd_options *o, int c, char **argv, bool *have_so
 	case OPT_SOCKET_MODE:
 	case OPT_SOCKET_GROUP:
 		return set_security(o, c, optarg);
+	case OPT_CLUSTER:
+	case OPT_NODE:
+		return bkd_options_cluster(o, c == OPT_NODE, optarg);
 	case OPT_HELP:
 		usage(stdout);
 		return 1;

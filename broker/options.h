@@ -51,6 +51,8 @@ struct bkd_options {
 	unsigned handshake_timeout_ms;
 	unsigned socket_mode; /* --socket-mode, default 0660 */
 	long socket_group; /* --socket-group as a gid, -1 if none (then the first --allow-gid) */
+	const char *cluster_url; /* --cluster nats://HOST:PORT, NULL: no cluster (docs/CLUSTER.md) */
+	const char *node; /* --node NAME, NULL: the host name */
 };
 
 /*
@@ -58,6 +60,9 @@ struct bkd_options {
  * 0), or 2 after printing a clear message for bad input (exit 2).
  */
 int bkd_options_parse(int argc, char **argv, struct bkd_options *o);
+
+/* --cluster URL or (node) --node NAME: 0, or 2 after a message (cluster_opts.c). */
+int bkd_options_cluster(struct bkd_options *o, bool node, const char *arg);
 
 
 #endif /* BROKER_OPTIONS_H */

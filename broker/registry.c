@@ -475,3 +475,13 @@ const char *bkd_registry_module_name(const struct bkd_fn_ref *ref)
 		return "?";
 	return ref->mod->name;
 }
+
+void bkd_registry_functions(struct bkd_registry *r, void (*each)(void *ud, const char *name, uint32_t flags),
+			    void *ud)
+{
+	for (uint32_t i = 0; i < r->nslots; i++) {
+		struct bkd_binding *b = atomic_load_explicit(&r->slots[i], memory_order_relaxed);
+		if (b)
+			each(ud, r->slot_names[i], b->flags);
+	}
+}

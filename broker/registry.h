@@ -80,6 +80,10 @@ unsigned bkd_registry_active(const struct bkd_registry *r, struct bkd_module_fil
 /* "module.function" of id fn, NULL when fn was never given out.  Control thread only. */
 const char *bkd_registry_fn_name(const struct bkd_registry *r, uint32_t fn);
 
+/* Call each(ud, "module.function", BK_FN_* flags) for every function served now (control thread). */
+void bkd_registry_functions(struct bkd_registry *r, void (*each)(void *ud, const char *name, uint32_t flags),
+			    void *ud);
+
 /* Name of the module serving fn, for logs ("?" when unknown). */
 const char *bkd_registry_module_name(const struct bkd_fn_ref *ref);
 

@@ -25,6 +25,7 @@ struct bkd_binding {
 	struct bkd_module *mod;
 	bk_handler_fn handler;
 	uint32_t fn;
+	uint32_t flags; /* BK_FN_* of the descriptor (module.h) */
 };
 
 struct bkd_module {

@@ -19,6 +19,7 @@
 #include "broker/sys.h"
 #include "access.h"
 #include "admit.h"
+#include "cluster.h"
 #include "conn.h"
 #include "creds.h"
 #include "latency.h"
@@ -336,6 +337,8 @@ static int handle_lookup(struct bkd_broker *b, struct bkd_conn *c, const struct 
 		r.status = -EACCES;
 	} else {
 		r.status = bkd_registry_lookup(b->reg, name, &fn);
+		if (r.status == -ENOENT)
+			r.status = bkd_cluster_lookup(b, name, &fn); /* local first, then another node (--cluster) */
 	}
 	r.fn = fn;
 	return send_msg(c, &r, sizeof(r), NULL, 0);
@@ -362,6 +365,8 @@ static int handle_load(struct bkd_broker *b, struct bkd_conn *c, const struct bk
 		bkd_warn("%s %s refused: %s", what, path, err);
 	else
 		bkd_info("%s %s", r > 0 ? "unchanged:" : load ? "loaded" : "unloading", path);
+	if (r >= 0)
+		bkd_cluster_local_changed(b); /* --cluster: tell the others what this node serves now */
 	/* r > 0: the loader found nothing to do and says so in err (loader.h) */
 	return send_result(c, m->h.seq, r < 0 ? r : 0, "%s", r != 0 ? err : "ok");
 }
@@ -454,6 +459,11 @@ static int req_unload(struct bkd_broker *b, struct bkd_conn *c, const union requ
 	return handle_load(b, c, &u->path, false);
 }
 
+static int req_cluster(struct bkd_broker *b, struct bkd_conn *c, const union request *u)
+{
+	return send_msg(c, list_buf, bkd_cluster_list(b, u->h.type, u->list.start, u->h.seq, list_buf), NULL, 0);
+}
+
 static const struct {
 	uint16_t type;
 	uint16_t size;
@@ -467,6 +477,8 @@ static const struct {
 	{ BK_MSG_UNLOAD, sizeof(struct bk_msg_path), req_unload },
 	{ BK_MSG_FN_STATS, sizeof(struct bk_msg_list), req_fn_stats },
 	{ BK_MSG_CLIENT_STATS, sizeof(struct bk_msg_list), req_client_stats },
+	{ BK_MSG_REMOTE_FNS, sizeof(struct bk_msg_list), req_cluster },
+	{ BK_MSG_NODES, sizeof(struct bk_msg_list), req_cluster },
 };
 
 /* A malformed request: answered -EINVAL, and counted against the connection, which goes at the limit. */

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "access.h"
+#include "cluster.h"
 #include "lanes.h"
 #include "latency.h"
 #include "log.h"
@@ -163,7 +164,7 @@ static bool route(struct bkd_worker *w, struct bkd_conn *c, const struct bk_sqe 
 		complete_direct(w, c, e->slot, -EBUSY);
 		return false;
 	}
-	int r = bkd_registry_acquire(b->reg, e->fn, ref);
+	int r = bkd_remote_is_id(e->fn) ? bkd_remote_acquire(b, e->fn, ref) : bkd_registry_acquire(b->reg, e->fn, ref);
 	if (r < 0) {
 		complete_direct(w, c, e->slot, r);
 		return false;

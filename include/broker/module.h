@@ -195,8 +195,16 @@ struct bk_host_api {
 typedef struct bk_function_desc {
 	const char *name; /* short name: clients call "<module>.<name>" */
 	bk_handler_fn handler;
-	uint32_t flags; /* reserved, 0 */
+	uint32_t flags; /* BK_FN_* */
 } bk_function_desc;
+
+/*
+ * bk_function_desc.flags.  BK_FN_IDEMPOTENT: running the function twice on
+ * the same argument does no harm, so a brokerd cluster retries a remote call
+ * of it once on another node when the serving node dies mid-call
+ * (docs/CLUSTER.md).  Other bits are reserved, 0.
+ */
+#define BK_FN_IDEMPOTENT 0x1u
 
 typedef struct bk_module_desc {
 	uint32_t size; /* sizeof(bk_module_desc) as the module was built */

@@ -40,6 +40,10 @@ enum bk_msg_type {
 	BK_MSG_FN_STATS_REPLY = 41, /* b->c: bk_msg_list_reply + bk_wire_fn_stats[count] */
 	BK_MSG_CLIENT_STATS = 42, /* c->b: bk_msg_list (paged) */
 	BK_MSG_CLIENT_STATS_REPLY = 43, /* b->c: bk_msg_list_reply + bk_wire_client_stats[count] */
+	BK_MSG_REMOTE_FNS = 15, /* c->b: bk_msg_list (paged): functions other nodes serve (--cluster) */
+	BK_MSG_REMOTE_FNS_REPLY = 16, /* b->c: bk_msg_list_reply + bk_wire_rfn[count] */
+	BK_MSG_NODES = 17, /* c->b: bk_msg_list (paged): the cluster's nodes (--cluster) */
+	BK_MSG_NODES_REPLY = 18, /* b->c: bk_msg_list_reply + bk_wire_node[count] */
 };
 
 struct bk_msg_hdr {
@@ -152,6 +156,25 @@ struct bk_wire_client {
 	char comm[16]; /* its process name when it connected (display only) */
 };
 
+/* A function served by other nodes of the cluster (docs/CLUSTER.md). */
+struct bk_wire_rfn {
+	char name[128]; /* "module.function" */
+	uint32_t flags; /* BK_FN_* of its module descriptor (module.h) */
+	uint32_t rsvd;
+	char nodes[192]; /* comma-separated node names, ",..." when they do not fit */
+};
+
+/* A node of the cluster as the answering node sees it. */
+struct bk_wire_node {
+	char name[32];
+	uint64_t last_seen_ns; /* how long ago it was last heard of; 0 for the answering node */
+	uint64_t inflight; /* remote calls it is serving now, as it last said */
+	uint64_t served; /* remote calls it served since it started */
+	uint32_t nfunctions;
+	uint32_t self; /* 1 for the answering node */
+	char functions[256]; /* comma-separated full names, ",..." when they do not fit */
+};
+
 struct bk_msg_path {
 	struct bk_msg_hdr h;
 	char path[512];
@@ -210,5 +233,7 @@ _Static_assert(sizeof(struct bk_wire_module) == 472, "wire module");
 _Static_assert(sizeof(struct bk_wire_client) == 104, "wire client");
 _Static_assert(sizeof(struct bk_wire_fn_stats) == 1088, "wire fn stats");
 _Static_assert(sizeof(struct bk_wire_client_stats) == 288, "wire client stats");
+_Static_assert(sizeof(struct bk_wire_rfn) == 328, "wire remote function");
+_Static_assert(sizeof(struct bk_wire_node) == 320, "wire node");
 
 #endif /* BROKER_WIRE_H */
