@@ -20,6 +20,7 @@
 #include "broker/wire.h"
 #include "client_internal.h"
 #include "control.h"
+#include "cluster_view.h"
 #include "ctl.h"
 #include "output.h"
 
@@ -44,6 +45,7 @@ static const char usage_main[] =
 	"  modules       loaded modules: name, version, functions, tasks done, in flight\n"
 	"  clients       connections: pid, uid, process name, ring depths now, in flight, submitted,\n"
 	"                completed, errors (a caller who is not an administrator sees its own uid's only)\n"
+	"  cluster       the nodes of brokerd's cluster and what each serves (--cluster)\n"
 	"  load PATH     load a module .so\n"
 	"  unload NAME   unload a module once its tasks have drained\n"
 	"%s"
@@ -74,6 +76,9 @@ static const char *const usage_cmd[][2] = {
 		 "is upgraded: new tasks go to the new version while the old one drains.  Needs root,\n"
 		 "brokerd's uid or brokerd's --admin-gid; the file and its folder must be owned by root or\n"
 		 "brokerd's uid and not writable by group or others (brokerd checks before it runs any code).\n"},
+	{"cluster", "usage: brokerctl [--socket PATH] [--json] cluster\n"
+		    "List the nodes of brokerd's cluster (--cluster, docs/CLUSTER.md): name, when last heard of,\n"
+		    "remote calls in flight and served, and the functions each serves.\n"},
 	{"unload", "usage: brokerctl [--socket PATH] [--json] unload NAME\n"
 		   "Stop routing tasks to module NAME, let its in-flight tasks finish, then unload it.\n"
 		   "Needs root, brokerd's uid or brokerd's --admin-gid.\n"},
@@ -233,13 +238,14 @@ static int cmd_modules(struct ctx *x)
 			table_add(&t, row);
 		}
 	}
-	if (x->json)
-		printf("%s]\n", n ? "\n" : "");
-	else
+	if (!x->json)
 		table_print(&t);
+	int nr = brokerctl_remote_modules(&x->k, x->json, n, x->err, sizeof(x->err)); /* --cluster */
+	if (x->json)
+		printf("%s]\n", n || nr > 0 ? "\n" : "");
 	table_free(&t);
 	free(m);
-	return 0;
+	return nr < 0 ? nr : 0;
 }
 
 static int cmd_clients(struct ctx *x)
@@ -464,6 +470,8 @@ int main(int argc, char **argv)
 		r = cmd_modules(&x);
 	else if (!strcmp(cmd, "clients"))
 		r = cmd_clients(&x);
+	else if (!strcmp(cmd, "cluster"))
+		r = brokerctl_cluster(&x.k, x.json, x.err, sizeof(x.err));
 	else
 		r = cmd_load_unload(&x, cmd, arg);
 	bkc_ctl_close(&x.k);
