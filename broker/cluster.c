@@ -116,6 +116,7 @@ int bkd_cluster_start(struct bkd_broker *b)
 	else
 		default_node(cl->node, sizeof(cl->node));
 	cl->handler = bkd_remote_handler;
+	cl->job_handler = bkd_remote_job_handler;
 	cl->host = (struct bkd_cluster_host){
 		.size = sizeof(cl->host),
 		.version = BKD_CLUSTER_IFACE_VERSION,
@@ -224,6 +225,8 @@ void bkd_cluster_stop(struct bkd_broker *b)
 	/* The object's threads are gone; leave it mapped: a late log line of a NATS thread would be its code. */
 	for (uint32_t i = 0; i < cl->nids; i++)
 		free(atomic_load_explicit(&cl->ids[i], memory_order_relaxed));
+	for (size_t i = 0; i < sizeof(cl->local_ids) / sizeof(cl->local_ids[0]); i++)
+		free(atomic_load_explicit(&cl->local_ids[i], memory_order_relaxed));
 	b->cluster = NULL;
 	free(cl);
 }
@@ -234,12 +237,16 @@ size_t bkd_cluster_list(struct bkd_broker *b, uint16_t type, uint32_t start, uin
 	struct bk_msg_list_reply *r = buf;
 	memset(r, 0, sizeof(*r));
 	uint32_t n = 0, total = 0;
-	size_t rec = type == BK_MSG_REMOTE_FNS ? sizeof(struct bk_wire_rfn) : sizeof(struct bk_wire_node);
+	size_t rec = type == BK_MSG_REMOTE_FNS ? sizeof(struct bk_wire_rfn)
+		     : type == BK_MSG_NODES	 ? sizeof(struct bk_wire_node)
+						 : sizeof(struct bk_wire_job);
 	uint32_t max = (uint32_t)((BK_WIRE_MAX_MSG - sizeof(*r)) / rec);
 	if (cl && type == BK_MSG_REMOTE_FNS)
 		n = cl->ops->list_fns(cl->ctx, (struct bk_wire_rfn *)(r + 1), start, max, &total);
-	else if (cl)
+	else if (cl && type == BK_MSG_NODES)
 		n = cl->ops->list_nodes(cl->ctx, (struct bk_wire_node *)(r + 1), start, max, &total);
+	else if (cl)
+		n = cl->ops->list_jobs(cl->ctx, (struct bk_wire_job *)(r + 1), start, max, &total);
 	size_t len = sizeof(*r) + n * rec;
 	r->h.magic = BK_WIRE_MAGIC;
 	r->h.type = (uint16_t)(type + 1);

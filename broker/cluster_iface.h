@@ -25,6 +25,9 @@
 #define BKD_CLUSTER_NAME_MAX 127u /* "module.function" */
 #define BKD_CLUSTER_NODE_MAX 31u /* node name */
 
+/* bkd_cluster_call.flags: a durable job (JetStream work queue) rather than a call. */
+#define BKD_CLUSTER_JOB 0x80000000u
+
 /* One call to run elsewhere; owned by brokerd until call_done(token, ...). */
 struct bkd_cluster_call {
 	void *token; /* brokerd's, handed back to call_done */
@@ -32,7 +35,7 @@ struct bkd_cluster_call {
 	const void *arg;
 	size_t arg_len; /* arg is valid until call_done */
 	uint64_t deadline; /* absolute CLOCK_MONOTONIC ns, 0: none */
-	uint32_t flags; /* BK_FN_IDEMPOTENT (module.h): may be retried once on another node */
+	uint32_t flags; /* BK_FN_IDEMPOTENT (module.h): may be retried once on another node; BKD_CLUSTER_JOB */
 	uint8_t prio; /* BK_SQE_PRIO_* */
 };
 
@@ -71,6 +74,7 @@ struct bkd_cluster_ops {
 	uint32_t (*list_fns)(void *ctx, struct bk_wire_rfn *out, uint32_t start, uint32_t max, uint32_t *total);
 	uint32_t (*list_nodes)(void *ctx, struct bk_wire_node *out, uint32_t start, uint32_t max,
 			       uint32_t *total);
+	uint32_t (*list_jobs)(void *ctx, struct bk_wire_job *out, uint32_t start, uint32_t max, uint32_t *total);
 };
 
 typedef const struct bkd_cluster_ops *(*bkd_cluster_entry_fn)(void);

@@ -485,3 +485,13 @@ void bkd_registry_functions(struct bkd_registry *r, void (*each)(void *ud, const
 			each(ud, r->slot_names[i], b->flags);
 	}
 }
+
+const char *bkd_registry_fn_served(struct bkd_registry *r, uint32_t fn, const struct bkd_access_rule **access)
+{
+	/* Acquire: pairs with the release store of the binding, which follows the name's strdup. */
+	struct bkd_binding *b = fn < BKD_REG_MAX_FNS ? atomic_load_explicit(&r->slots[fn], memory_order_acquire) : NULL;
+	if (!b)
+		return NULL;
+	*access = b->mod->access;
+	return r->slot_names[fn];
+}

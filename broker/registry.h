@@ -84,6 +84,10 @@ const char *bkd_registry_fn_name(const struct bkd_registry *r, uint32_t fn);
 void bkd_registry_functions(struct bkd_registry *r, void (*each)(void *ud, const char *name, uint32_t flags),
 			    void *ud);
 
+/* "module.function" of an id served now (any thread: a name never changes once published) and its
+ * --module-access rule, or NULL. */
+const char *bkd_registry_fn_served(struct bkd_registry *r, uint32_t fn, const struct bkd_access_rule **access);
+
 /* Name of the module serving fn, for logs ("?" when unknown). */
 const char *bkd_registry_module_name(const struct bkd_fn_ref *ref);
 

@@ -36,10 +36,8 @@ static void remote_cb(bk_task *t, int res, void *ud)
 	free(rp);
 }
 
-int bkd_remote_handler(bk_task *t, const bk_host_api *host, void *state)
+static int send_call(bk_task *t, struct bkd_remote_fn *rf, uint32_t flags)
 {
-	(void)host;
-	struct bkd_remote_fn *rf = state;
 	struct bkd_cluster *cl = t->w->b->cluster;
 	struct bkd_op *op = bkd_task_op_new(t, BKD_OPT_OFFLOAD, remote_cb, NULL);
 	if (!op)
@@ -50,7 +48,7 @@ int bkd_remote_handler(bk_task *t, const bk_host_api *host, void *state)
 		.arg = t->arg,
 		.arg_len = t->arg_len,
 		.deadline = t->deadline,
-		.flags = rf->flags,
+		.flags = flags,
 		.prio = t->prio,
 	};
 	int r = cl->ops->call(cl->ctx, &c);
@@ -59,6 +57,19 @@ int bkd_remote_handler(bk_task *t, const bk_host_api *host, void *state)
 		return r;
 	}
 	return BK_TASK_PENDING;
+}
+
+int bkd_remote_handler(bk_task *t, const bk_host_api *host, void *state)
+{
+	(void)host;
+	struct bkd_remote_fn *rf = state;
+	return send_call(t, rf, rf->flags);
+}
+
+int bkd_remote_job_handler(bk_task *t, const bk_host_api *host, void *state)
+{
+	(void)host;
+	return send_call(t, state, BKD_CLUSTER_JOB);
 }
 
 /* Any thread, once per call: the op is ours until the worker takes it from its inbox. */

@@ -479,6 +479,7 @@ static const struct {
 	{ BK_MSG_CLIENT_STATS, sizeof(struct bk_msg_list), req_client_stats },
 	{ BK_MSG_REMOTE_FNS, sizeof(struct bk_msg_list), req_cluster },
 	{ BK_MSG_NODES, sizeof(struct bk_msg_list), req_cluster },
+	{ BK_MSG_JOBS, sizeof(struct bk_msg_list), req_cluster },
 };
 
 /* A malformed request: answered -EINVAL, and counted against the connection, which goes at the limit. */

@@ -164,7 +164,8 @@ static bool route(struct bkd_worker *w, struct bkd_conn *c, const struct bk_sqe 
 		complete_direct(w, c, e->slot, -EBUSY);
 		return false;
 	}
-	int r = bkd_remote_is_id(e->fn) ? bkd_remote_acquire(b, e->fn, ref) : bkd_registry_acquire(b->reg, e->fn, ref);
+	int r = bkd_remote_is_id(e->fn) || (e->flags & BK_SQE_F_DURABLE) ? bkd_remote_acquire(b, e->fn, e->flags, ref)
+									 : bkd_registry_acquire(b->reg, e->fn, ref);
 	if (r < 0) {
 		complete_direct(w, c, e->slot, r);
 		return false;

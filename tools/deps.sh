@@ -14,6 +14,8 @@ BK_DEBIAN_PACKAGES="$BK_DEBIAN_PACKAGES libclang-rt-14-dev"
 BK_DEBIAN_PACKAGES="$BK_DEBIAN_PACKAGES python3-pytest python3-uvloop librust-tokio-dev"
 # brokerd's USDT probes (<sys/sdt.h>) and the live test of brokerctl top (tests/observe).
 BK_DEBIAN_PACKAGES="$BK_DEBIAN_PACKAGES systemtap-sdt-dev tmux"
+# --cluster (docs/CLUSTER.md): the official NATS C client for brokerd-cluster.so, and the server the tests run.
+BK_DEBIAN_PACKAGES="$BK_DEBIAN_PACKAGES libnats-dev nats-server"
 
 bk_install_deps() {
 	local missing=""

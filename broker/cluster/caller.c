@@ -52,6 +52,11 @@ static void unlink_pending(struct cl_ctx *x, struct cl_pending *p)
 
 static void finish(struct cl_ctx *x, struct cl_pending *p, int status, const void *res, size_t len)
 {
+	if (p->job && status < 0) {
+		pthread_mutex_lock(&x->lock);
+		cl_jobs_failed(x, p, status);
+		pthread_mutex_unlock(&x->lock);
+	}
 	x->h->call_done(p->token, status, res, len);
 	free(p->msg);
 	free(p);
@@ -92,8 +97,13 @@ int cl_call(void *ctx, const struct bkd_cluster_call *c)
 	p->deadline = c->deadline;
 	p->flags = c->flags;
 	p->sent = now;
+	p->job = c->flags & BKD_CLUSTER_JOB;
 	pthread_mutex_lock(&x->lock);
 	p->id = ++x->next_id;
+	snprintf(p->job_id, sizeof(p->job_id), "%s-%" PRIx64 "-%" PRIu64, x->h->node, x->boot, p->id);
+	char job_id[sizeof(p->job_id)];
+	memcpy(job_id, p->job_id, sizeof(job_id));
+	bool job = p->job;
 	p->hnext = *bucket(x, p->id);
 	*bucket(x, p->id) = p;
 	p->next = x->all;
@@ -107,7 +117,8 @@ int cl_call(void *ctx, const struct bkd_cluster_call *c)
 	char subj[BKD_CLUSTER_NAME_MAX + 16], reply[96];
 	snprintf(subj, sizeof(subj), "bk.fn.%s", c->name);
 	snprintf(reply, sizeof(reply), "%s%" PRIu64, x->reply_prefix, id);
-	natsStatus s = natsConnection_PublishRequest(x->nc, subj, reply, msg, (int)len);
+	natsStatus s = job ? (cl_job_publish(x, c->name, reply, job_id, msg, len) == 0 ? NATS_OK : NATS_ERR)
+			   : natsConnection_PublishRequest(x->nc, subj, reply, msg, (int)len);
 	pthread_mutex_lock(&x->lock);
 	/* From here p may already have ended (a reply, a disconnect): only touch it if still pending. */
 	p = find(x, id);
@@ -118,6 +129,7 @@ int cl_call(void *ctx, const struct bkd_cluster_call *c)
 	pthread_mutex_unlock(&x->lock);
 	free(msg);
 	if (p && s != NATS_OK) {
+		x->h->log(3, "sending %s: %s", c->name, natsStatus_GetText(s));
 		free(p->msg);
 		free(p);
 		return -EHOSTUNREACH;
@@ -165,6 +177,8 @@ void cl_on_reply(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *
 		unlink_pending(x, p);
 	}
 	pthread_mutex_unlock(&x->lock);
+	if (p && none)
+		x->h->log(3, "%s: no responders%s", p->name, p->retried ? " (retry)" : "");
 	if (p && none)
 		finish(x, p, p->retried ? -ECONNRESET : -EHOSTUNREACH, NULL, 0);
 	else if (p)
@@ -248,6 +262,8 @@ int64_t cl_calls_tick(struct cl_ctx *x, int64_t now)
 		int status = 0;
 		if (p->deadline && (uint64_t)now >= p->deadline)
 			status = -ETIMEDOUT;
+		else if (p->job)
+			status = 0; /* stored in JetStream: a dead node's job is redelivered, not lost */
 		else if ((p->acked && in(dead, ndead, p->node)) || (!p->acked && now - p->sent >= lost_after))
 			status = plan_retry(x, p, now, &retries) ? 0 : -ECONNRESET;
 		if (status) {
@@ -259,7 +275,7 @@ int64_t cl_calls_tick(struct cl_ctx *x, int64_t now)
 		}
 		if (p->deadline && (int64_t)p->deadline < wake)
 			wake = (int64_t)p->deadline;
-		if (!p->acked && p->sent + lost_after < wake)
+		if (!p->acked && !p->job && p->sent + lost_after < wake)
 			wake = p->sent + lost_after;
 	}
 	pthread_mutex_unlock(&x->lock);

@@ -74,7 +74,8 @@ struct cl_pending {
 	uint64_t deadline; /* 0: none */
 	int64_t sent;
 	uint32_t flags;
-	bool acked, retried;
+	bool acked, retried, job;
+	char job_id[64];
 	char node[BKD_CLUSTER_NODE_MAX + 1]; /* who took it, from the ack */
 	struct cl_pending *hnext; /* hash bucket */
 	struct cl_pending *next, *prev; /* every pending call */
@@ -88,8 +89,17 @@ struct cl_local {
 	bk_fn fn; /* its id on this node's own connection, 0 until looked up */
 	bool fn_known;
 	natsSubscription *q, *d;
+	natsSubscription *j; /* its durable jobs (jobs.c), the ticker's only */
 	struct cl_ctx *x;
 	struct cl_local *next;
+};
+
+/* A job this node sent that failed (failed ones are kept for brokerctl jobs). */
+struct cl_failed_job {
+	char id[64];
+	char name[BKD_CLUSTER_NAME_MAX + 1];
+	int status;
+	int64_t when;
 };
 
 struct cl_ctx {
@@ -117,6 +127,14 @@ struct cl_ctx {
 	bool server_started;
 	_Atomic bool bk_ready;
 	_Atomic uint64_t serving, served;
+	/* durable jobs (jobs.c) */
+	jsCtx *js;
+	bool stream_ok; /* the work-queue stream exists (checked once per connection) */
+	int64_t next_progress;
+	struct served *running;
+	struct cl_failed_job failed[64];
+	unsigned nfailed;
+	uint64_t boot; /* part of every job id */
 };
 
 static inline int64_t cl_now(void)
@@ -144,11 +162,38 @@ void cl_fail_all(void *ctx, int status);
 /* The ticker's turn: expire deadlines, retry or fail calls of dead nodes; returns the next wake-up. */
 int64_t cl_calls_tick(struct cl_ctx *x, int64_t now);
 
+/* A call (or job) this node is serving for another; jobs are also on x->running. */
+struct served {
+	struct cl_ctx *x;
+	void *buf; /* a zero-copy argument buffer, or NULL */
+	natsMsg *job; /* the JetStream message, acked after completion; NULL for a call */
+	struct served *next, *prev;
+	int64_t started;
+	char id[64];
+	char name[BKD_CLUSTER_NAME_MAX + 1];
+	char reply[];
+};
+
 /* serve.c */
+extern pthread_rwlock_t cl_bk_rw; /* submissions (read) against the disconnect (write) of x->bk */
+void cl_publish_rep(struct cl_ctx *x, const char *reply, uint8_t kind, int status, const void *res, size_t len);
+/* Submit one call to our own brokerd (cl_bk_rw read-held, bk ready); 0, or the status to reply with. */
+int cl_submit_local(struct cl_ctx *x, struct cl_local *l, const struct cl_req *h, const uint8_t *arg, size_t len,
+		    struct served *s, bk_complete_cb cb);
 int cl_serve_start(struct cl_ctx *x);
 void cl_serve_stop(struct cl_ctx *x);
 void cl_set_local(void *ctx, const char *const *names, const uint32_t *flags, uint32_t n);
 void cl_serve_unsubscribe(struct cl_ctx *x);
+
+/* jobs.c */
+int cl_jobs_init(struct cl_ctx *x);
+/* Publish job p (lock not held; p may end meanwhile): 0 or -errno. */
+int cl_job_publish(struct cl_ctx *x, const char *name, const char *reply, const char *job_id, const void *msg,
+		   size_t len);
+void cl_jobs_tick(struct cl_ctx *x, int64_t now); /* ticker: stream, subscriptions, in-progress marks */
+void cl_jobs_failed(struct cl_ctx *x, const struct cl_pending *p, int status); /* lock held */
+uint32_t cl_jobs_list(void *ctx, struct bk_wire_job *out, uint32_t start, uint32_t max, uint32_t *total);
+void cl_jobs_fini(struct cl_ctx *x);
 
 /* Join a's comma-separated list in dst[size] ("...", when full). */
 void cl_join(char *dst, size_t size, const char *add);

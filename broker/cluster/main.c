@@ -71,6 +71,7 @@ static void *ticker_main(void *arg)
 			pthread_mutex_lock(&x->lock);
 		}
 		pthread_mutex_unlock(&x->lock);
+		cl_jobs_tick(x, now);
 		int64_t wake = cl_calls_tick(x, now);
 		pthread_mutex_lock(&x->lock);
 		if (x->next_beat < wake)
@@ -130,7 +131,7 @@ static int nats_connect(struct cl_ctx *x)
 		x->h->log(0, "NATS %s: %s", x->h->url, natsStatus_GetText(s));
 		return -EIO;
 	}
-	return 0;
+	return cl_jobs_init(x);
 }
 
 static void free_all(struct cl_ctx *x)
@@ -142,6 +143,9 @@ static void free_all(struct cl_ctx *x)
 		natsSubscription_Destroy(l->q);
 		natsSubscription_Destroy(l->d);
 	}
+	for (struct cl_local *l = x->locals; l; l = l->next)
+		natsSubscription_Destroy(l->j);
+	cl_jobs_fini(x);
 	natsConnection_Destroy(x->nc);
 	natsOptions_Destroy(x->opts);
 	/* Every thread of the NATS library has exited (message deliveries included) before the closures go. */
@@ -238,6 +242,7 @@ static const struct bkd_cluster_ops ops = {
 	.call = cl_call,
 	.list_fns = cl_dir_list_fns,
 	.list_nodes = cl_dir_list_nodes,
+	.list_jobs = cl_jobs_list,
 };
 
 __attribute__((visibility("default"))) const struct bkd_cluster_ops *bkd_cluster_entry_v1(void);

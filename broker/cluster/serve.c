@@ -20,15 +20,9 @@
 #define INLINE_SIZE 4096u /* the serving connection's inline argument/result bytes */
 #define SERVE_SLOTS 4096u
 
-static pthread_rwlock_t bk_rw = PTHREAD_RWLOCK_INITIALIZER; /* submissions (read) against disconnect (write) */
+pthread_rwlock_t cl_bk_rw = PTHREAD_RWLOCK_INITIALIZER; /* submissions (read) against disconnect (write) */
 
-struct served {
-	struct cl_ctx *x;
-	void *buf; /* a zero-copy argument buffer, or NULL */
-	char reply[];
-};
-
-static void publish_rep(struct cl_ctx *x, const char *reply, uint8_t kind, int status, const void *res, size_t len)
+void cl_publish_rep(struct cl_ctx *x, const char *reply, uint8_t kind, int status, const void *res, size_t len)
 {
 	struct cl_rep rep = {.magic = CL_MAGIC_REP, .kind = kind, .status = status};
 	snprintf(rep.node, sizeof(rep.node), "%s", x->h->node);
@@ -53,7 +47,7 @@ static void served_cb(bk_future *f, void *ud)
 	int st = bk_result(f, &data, &len);
 	if (st < -4095)
 		st = -ESHUTDOWN; /* BK_EGONE and friends: this brokerd went away under the call */
-	publish_rep(x, s->reply, CL_REP_RESULT, st, data, st == 0 ? len : 0);
+	cl_publish_rep(x, s->reply, CL_REP_RESULT, st, data, st == 0 ? len : 0);
 	bk_release(f);
 	if (s->buf)
 		bk_buf_free(x->bk, s->buf);
@@ -81,15 +75,14 @@ static int local_fn(struct cl_ctx *x, struct cl_local *l, bk_fn *fn)
 	return 0;
 }
 
-/* Submit one call to our own brokerd; 0, or the status to reply with. */
-static int submit(struct cl_ctx *x, struct cl_local *l, const struct cl_req *h, const uint8_t *arg, size_t len,
-		  struct served *s)
+int cl_submit_local(struct cl_ctx *x, struct cl_local *l, const struct cl_req *h, const uint8_t *arg, size_t len,
+		    struct served *s, bk_complete_cb cb)
 {
 	bk_fn fn;
 	int r = local_fn(x, l, &fn);
 	if (r < 0)
 		return r;
-	bk_call call = {.fn = fn, .arg = arg, .len = len, .cb = served_cb, .user_data = s};
+	bk_call call = {.fn = fn, .arg = arg, .len = len, .cb = cb, .user_data = s};
 	call.priority = h->prio <= BK_PRIO_BACKGROUND ? h->prio : BK_PRIO_NORMAL;
 	call.deadline_ns = h->remaining_ns > (uint64_t)BK_DEADLINE_MAX_NS ? BK_DEADLINE_MAX_NS : (int64_t)h->remaining_ns;
 	if (len > INLINE_SIZE) {
@@ -123,11 +116,11 @@ static void on_call(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
 		return;
 	}
 	if (len < (int)sizeof(h) || (memcpy(&h, natsMsg_GetData(msg), sizeof(h)), h.magic != CL_MAGIC_REQ)) {
-		publish_rep(x, reply, CL_REP_RESULT, -EPROTO, NULL, 0);
+		cl_publish_rep(x, reply, CL_REP_RESULT, -EPROTO, NULL, 0);
 		natsMsg_Destroy(msg);
 		return;
 	}
-	publish_rep(x, reply, CL_REP_ACK, 0, NULL, 0);
+	cl_publish_rep(x, reply, CL_REP_ACK, 0, NULL, 0);
 	size_t rlen = strlen(reply) + 1;
 	struct served *s = calloc(1, sizeof(*s) + rlen);
 	int r = -ENOMEM;
@@ -135,14 +128,15 @@ static void on_call(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
 		s->x = x;
 		memcpy(s->reply, reply, rlen);
 		atomic_fetch_add_explicit(&x->serving, 1, memory_order_relaxed);
-		pthread_rwlock_rdlock(&bk_rw);
+		pthread_rwlock_rdlock(&cl_bk_rw);
 		r = atomic_load_explicit(&x->bk_ready, memory_order_acquire) ? 0 : -EHOSTUNREACH;
 		if (r == 0)
-			r = submit(x, l, &h, (const uint8_t *)natsMsg_GetData(msg) + sizeof(h), (size_t)len - sizeof(h), s);
-		pthread_rwlock_unlock(&bk_rw);
+			r = cl_submit_local(x, l, &h, (const uint8_t *)natsMsg_GetData(msg) + sizeof(h),
+					    (size_t)len - sizeof(h), s, served_cb);
+		pthread_rwlock_unlock(&cl_bk_rw);
 	}
 	if (r < 0) {
-		publish_rep(x, reply, CL_REP_RESULT, r, NULL, 0);
+		cl_publish_rep(x, reply, CL_REP_RESULT, r, NULL, 0);
 		if (s)
 			atomic_fetch_sub_explicit(&x->serving, 1, memory_order_relaxed);
 		free(s);
@@ -284,10 +278,10 @@ void cl_serve_stop(struct cl_ctx *x)
 	if (x->server_started)
 		pthread_join(x->server, NULL);
 	x->server_started = false;
-	pthread_rwlock_wrlock(&bk_rw);
+	pthread_rwlock_wrlock(&cl_bk_rw);
 	atomic_store_explicit(&x->bk_ready, false, memory_order_release);
 	if (x->bk)
 		bk_disconnect(x->bk);
 	x->bk = NULL;
-	pthread_rwlock_unlock(&bk_rw);
+	pthread_rwlock_unlock(&cl_bk_rw);
 }

@@ -176,8 +176,17 @@ typedef struct bk_call {
 	 */
 	int64_t deadline_ns;
 	uint32_t priority; /* BK_PRIO_* */
-	uint32_t flags; /* 0: reserved */
+	uint32_t flags; /* BK_CALL_*, 0: an ordinary call */
 } bk_call;
+
+/*
+ * bk_call.flags.  BK_CALL_DURABLE: a durable background job of a brokerd
+ * run with --cluster (docs/CLUSTER.md): stored in the cluster's JetStream
+ * work queue under a job id, run by any node serving the function, at
+ * least once (again when the node running it dies), and completed exactly
+ * once here.  A brokerd without --cluster completes it with -EOPNOTSUPP.
+ */
+#define BK_CALL_DURABLE 0x1u
 
 /*
  * Post n calls with one ring publication (and at most one wake-up).  Fills

@@ -44,6 +44,8 @@ enum bk_msg_type {
 	BK_MSG_REMOTE_FNS_REPLY = 16, /* b->c: bk_msg_list_reply + bk_wire_rfn[count] */
 	BK_MSG_NODES = 17, /* c->b: bk_msg_list (paged): the cluster's nodes (--cluster) */
 	BK_MSG_NODES_REPLY = 18, /* b->c: bk_msg_list_reply + bk_wire_node[count] */
+	BK_MSG_JOBS = 19, /* c->b: bk_msg_list (paged): durable jobs this node sent or runs (--cluster) */
+	BK_MSG_JOBS_REPLY = 20, /* b->c: bk_msg_list_reply + bk_wire_job[count] */
 };
 
 struct bk_msg_hdr {
@@ -175,6 +177,20 @@ struct bk_wire_node {
 	char functions[256]; /* comma-separated full names, ",..." when they do not fit */
 };
 
+/* bk_wire_job.state */
+#define BK_JOB_PENDING 0u /* sent by this node, its completion not back yet */
+#define BK_JOB_RUNNING 1u /* running on this node */
+#define BK_JOB_FAILED 2u /* sent by this node, completed with an error (the last 64) */
+
+/* A durable job (docs/CLUSTER.md, "Durable jobs"). */
+struct bk_wire_job {
+	char id[64];
+	char name[128]; /* "module.function" */
+	uint32_t state; /* BK_JOB_* */
+	int32_t status; /* BK_JOB_FAILED: its status */
+	uint64_t age_ns; /* since it was sent, started or failed */
+};
+
 struct bk_msg_path {
 	struct bk_msg_hdr h;
 	char path[512];
@@ -235,5 +251,6 @@ _Static_assert(sizeof(struct bk_wire_fn_stats) == 1088, "wire fn stats");
 _Static_assert(sizeof(struct bk_wire_client_stats) == 288, "wire client stats");
 _Static_assert(sizeof(struct bk_wire_rfn) == 328, "wire remote function");
 _Static_assert(sizeof(struct bk_wire_node) == 320, "wire node");
+_Static_assert(sizeof(struct bk_wire_job) == 208, "wire job");
 
 #endif /* BROKER_WIRE_H */

@@ -9,6 +9,8 @@
  *   NATS down/up    local calls unaffected, remote ones fail fast, then work again
  *   node death      SIGKILL A during 1,000 remote calls: every call ends within its
  *                   deadline, the idempotent ones all succeed (retried on C)
+ *   durable jobs    1,000 jobs, A (their only server) SIGKILLed mid-run and restarted:
+ *                   each completes exactly once at B's client; executions >= 1,000
  * Skipped (exit 77) only when no nats-server program exists.
  */
 #include <errno.h>
@@ -41,14 +43,21 @@ static void pause_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
+static const char *const *node_args(int i, bool with_x)
+{
+	static const char *extra[16];
+	const char *xdir = getenv("BK_XMOD_DIR");
+	const char *v[] = {"--cluster", nats.url, "--node", tags[i], "--workers", "2", "--grace-ms", "500", "--log-level", "debug",
+			   with_x ? "--module-dir" : NULL, xdir, NULL};
+	memcpy(extra, v, sizeof(v));
+	return extra;
+}
+
 static void start_node(int i, bool with_x)
 {
-	const char *xdir = getenv("BK_XMOD_DIR");
-	assert_non_null(xdir);
+	assert_non_null(getenv("BK_XMOD_DIR"));
 	setenv("BK_NODE_TAG", tags[i], 1); /* x.who answers with it; brokerd inherits it at fork */
-	const char *extra[] = {"--cluster", nats.url, "--node", tags[i], "--workers", "2", "--grace-ms", "500",
-			       with_x ? "--module-dir" : NULL, xdir, NULL};
-	bt_start(&nodes[i], extra);
+	bt_start(&nodes[i], node_args(i, with_x));
 }
 
 /* Look name up on c until it resolves (the directory learns of other nodes by heartbeat): bounded. */
@@ -128,14 +137,17 @@ static void test_byte_for_byte(void **state)
 	assert_int_equal(bk_lookup(cli[B], "x.nothing", &none), -ENOENT);
 }
 
-/* Load module x on C through the control protocol, as brokerctl load does. */
-static void load_x_on_c(void)
+/* Load (or unload) module x on C through the control protocol, as brokerctl load does. */
+static void load_x_on_c(bool load)
 {
 	struct bkc_ctl k;
 	char err[256];
 	assert_int_equal(bkc_ctl_open(&k, nodes[C].socket, 5000, err, sizeof(err)), 0);
-	struct bk_msg_path req = {.h = {.type = BK_MSG_LOAD}};
-	snprintf(req.path, sizeof(req.path), "%s/x.so", getenv("BK_XMOD_DIR"));
+	struct bk_msg_path req = {.h = {.type = load ? BK_MSG_LOAD : BK_MSG_UNLOAD}};
+	if (load)
+		snprintf(req.path, sizeof(req.path), "%s/x.so", getenv("BK_XMOD_DIR"));
+	else
+		snprintf(req.path, sizeof(req.path), "x");
 	struct bk_msg_result res;
 	assert_true(bkc_ctl_call(&k, &req, sizeof(req), BK_MSG_RESULT, &res, sizeof(res), err, sizeof(err)) > 0);
 	assert_int_equal(res.status, 0);
@@ -145,7 +157,7 @@ static void load_x_on_c(void)
 static void test_spread(void **state)
 {
 	(void)state;
-	load_x_on_c();
+	load_x_on_c(true);
 	bk_fn who = wait_lookup(cli[B], "x.who");
 	int seen[NNODES] = {0};
 	/* C's subscription reaches the NATS server a moment after the load: rounds until both answered. */
@@ -251,6 +263,11 @@ static void test_node_death(void **state)
 		size_t n;
 		int st = bk_result(f[i], &data, &n);
 		if (i % 2 == 0) {
+			if (st != 0) {
+				fprintf(stderr, "call %d: %s\n", i, bk_strerror(st));
+				bk_test_broker_dump_log(&nodes[B]);
+				bk_test_broker_dump_log(&nodes[C]);
+			}
 			assert_int_equal(st, 0); /* idempotent: retried on C */
 			ok_idem++;
 		} else {
@@ -274,6 +291,84 @@ static void test_node_death(void **state)
 	assert_true(bt_log_count(&nodes[B], "retrying x.idem") > 0);
 }
 
+/* Durable jobs of node i this node sent and still waits for (brokerctl jobs' pending). */
+static uint32_t jobs_pending(int i)
+{
+	struct bkc_ctl k;
+	char err[256];
+	static uint8_t buf[BK_WIRE_MAX_MSG];
+	assert_int_equal(bkc_ctl_open(&k, nodes[i].socket, 5000, err, sizeof(err)), 0);
+	struct bk_msg_list req = {.h = {.type = BK_MSG_JOBS}};
+	int n = bkc_ctl_call(&k, &req, sizeof(req), BK_MSG_JOBS_REPLY, buf, sizeof(buf), err, sizeof(err));
+	bkc_ctl_close(&k);
+	assert_true(n >= (int)sizeof(struct bk_msg_list_reply));
+	const struct bk_msg_list_reply *lr = (const void *)buf;
+	const struct bk_wire_job *j = (const void *)(lr + 1);
+	uint32_t pending = 0;
+	for (uint32_t r = 0; r < lr->count; r++)
+		pending += j[r].state == BK_JOB_PENDING;
+	return pending;
+}
+
+static long file_size(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	fseek(f, 0, SEEK_END);
+	long n = ftell(f);
+	fclose(f);
+	return n;
+}
+
+#define NJOBS 1000
+
+static void test_durable(void **state)
+{
+	(void)state;
+	char log[160];
+	snprintf(log, sizeof(log), "%s/executions", nats.dir);
+	setenv("BK_EXEC_LOG", log, 1);
+	setenv("BK_NODE_TAG", "A", 1);
+	assert_int_equal(bk_test_broker_restart(&nodes[A], node_args(A, true)), 0);
+	load_x_on_c(false); /* A alone serves x: its death leaves the jobs to its restart */
+	bk_fn slow = wait_lookup(cli[B], "x.slow");
+	static bk_future *f[NJOBS];
+	static uint8_t args[NJOBS][8];
+	/* A's subscription to the job consumer comes with its next tick: submit once A is in the cluster. */
+	wait_lookup(cli[B], "x.idem");
+	for (int i = 0; i < NJOBS; i++) {
+		uint32_t ms = 300;
+		memcpy(args[i], &ms, 4);
+		memcpy(args[i] + 4, &i, 4);
+		bk_call call = {.fn = slow, .arg = args[i], .len = 8, .flags = BK_CALL_DURABLE};
+		assert_int_equal(bk_submit_batch(cli[B], &call, 1, &f[i]), 1);
+	}
+	uint64_t held = 0;
+	for (int64_t end = bk_now_ns() + 20 * BT_SEC; held < 100 && bk_now_ns() < end;)
+		held = serving_now(A);
+	assert_true(held >= 100);
+	bk_test_broker_kill(&nodes[A]);
+	long before = file_size(log);
+	assert_int_equal(bk_test_broker_restart(&nodes[A], node_args(A, true)), 0);
+	int64_t end = bk_now_ns() + 60 * BT_SEC;
+	for (int i = 0; i < NJOBS; i++) {
+		assert_int_equal(bk_wait(f[i], end - bk_now_ns()), 0);
+		const void *data;
+		size_t n;
+		assert_int_equal(bk_result(f[i], &data, &n), 0);
+		assert_int_equal(n, 8);
+		assert_memory_equal(data, args[i], 8);
+		bk_release(f[i]);
+	}
+	assert_int_equal(jobs_pending(B), 0);
+	long execs = file_size(log);
+	fprintf(stderr, "durable: %d jobs, each completed once at the client; %ld executions (%ld before the kill)\n",
+		NJOBS, execs, before);
+	assert_true(execs >= NJOBS);
+	assert_true(execs > before); /* the restarted A ran the jobs the dead one held */
+}
+
 int main(void)
 {
 	char bin[256];
@@ -286,6 +381,7 @@ int main(void)
 		cmocka_unit_test(test_spread),
 		cmocka_unit_test(test_nats_down_up),
 		cmocka_unit_test(test_node_death),
+		cmocka_unit_test(test_durable),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -46,6 +46,7 @@ static const char usage_main[] =
 	"  clients       connections: pid, uid, process name, ring depths now, in flight, submitted,\n"
 	"                completed, errors (a caller who is not an administrator sees its own uid's only)\n"
 	"  cluster       the nodes of brokerd's cluster and what each serves (--cluster)\n"
+	"  jobs          durable jobs pending, running or failed on this node (--cluster)\n"
 	"  load PATH     load a module .so\n"
 	"  unload NAME   unload a module once its tasks have drained\n"
 	"%s"
@@ -79,6 +80,9 @@ static const char *const usage_cmd[][2] = {
 	{"cluster", "usage: brokerctl [--socket PATH] [--json] cluster\n"
 		    "List the nodes of brokerd's cluster (--cluster, docs/CLUSTER.md): name, when last heard of,\n"
 		    "remote calls in flight and served, and the functions each serves.\n"},
+	{"jobs", "usage: brokerctl [--socket PATH] [--json] jobs\n"
+		 "List the durable jobs (docs/CLUSTER.md) this node sent and waits for (pending), runs now\n"
+		 "(running), and the last 64 it sent that failed, with their ids, functions and ages.\n"},
 	{"unload", "usage: brokerctl [--socket PATH] [--json] unload NAME\n"
 		   "Stop routing tasks to module NAME, let its in-flight tasks finish, then unload it.\n"
 		   "Needs root, brokerd's uid or brokerd's --admin-gid.\n"},
@@ -472,6 +476,8 @@ int main(int argc, char **argv)
 		r = cmd_clients(&x);
 	else if (!strcmp(cmd, "cluster"))
 		r = brokerctl_cluster(&x.k, x.json, x.err, sizeof(x.err));
+	else if (!strcmp(cmd, "jobs"))
+		r = brokerctl_jobs(&x.k, x.json, x.err, sizeof(x.err));
 	else
 		r = cmd_load_unload(&x, cmd, arg);
 	bkc_ctl_close(&x.k);

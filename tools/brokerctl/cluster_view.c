@@ -155,3 +155,45 @@ int brokerctl_cluster(struct bkc_ctl *k, int json, char *err, size_t errlen)
 	free(m);
 	return 0;
 }
+
+int brokerctl_jobs(struct bkc_ctl *k, int json, char *err, size_t errlen)
+{
+	struct bk_wire_job *m;
+	uint32_t n;
+	int r = fetch(k, BK_MSG_JOBS, sizeof(*m), (void **)&m, &n, err, errlen);
+	if (r < 0)
+		return r;
+	static const char *const states[] = {"pending", "running", "failed"};
+	struct table t;
+	const char *head[] = {"JOB", "FUNCTION", "STATE", "AGE", "STATUS"};
+	const int right[] = {0, 0, 0, 1, 0};
+	table_init(&t, 5, head, right);
+	if (json)
+		printf("[");
+	for (uint32_t i = 0; i < n; i++) {
+		struct bk_wire_job *e = &m[i];
+		e->id[sizeof(e->id) - 1] = e->name[sizeof(e->name) - 1] = 0;
+		const char *st = e->state < 3 ? states[e->state] : "?";
+		if (json) {
+			printf("%s\n  {\"id\": ", i ? "," : "");
+			json_str(e->id);
+			printf(", \"function\": ");
+			json_str(e->name);
+			printf(", \"state\": \"%s\", \"age_ns\": %" PRIu64 ", \"status\": %d}", st, e->age_ns, e->status);
+			continue;
+		}
+		char age[32];
+		snprintf(age, sizeof(age), "%.1fs", (double)e->age_ns / 1e9);
+		const char *row[] = {e->id, e->name, st, age, e->state == BK_JOB_FAILED ? bk_strerror(e->status) : ""};
+		table_add(&t, row);
+	}
+	if (json)
+		printf("%s]\n", n ? "\n" : "");
+	else if (n)
+		table_print(&t);
+	else
+		printf("no durable jobs pending, running or failed here\n");
+	table_free(&t);
+	free(m);
+	return 0;
+}

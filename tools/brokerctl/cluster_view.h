@@ -13,6 +13,8 @@
 
 /* `brokerctl cluster [--json]`: 0 or a negative code (err says why). */
 int brokerctl_cluster(struct bkc_ctl *k, int json, char *err, size_t errlen);
+/* `brokerctl jobs [--json]`: durable jobs this node sent (pending, failed) or runs. */
+int brokerctl_jobs(struct bkc_ctl *k, int json, char *err, size_t errlen);
 /* Remote functions after `modules`' nlocal local ones (JSON: more array members); the count or <0. */
 int brokerctl_remote_modules(struct bkc_ctl *k, int json, uint32_t nlocal, char *err, size_t errlen);
 
