@@ -246,6 +246,11 @@ static int h_open_sync(bk_task *t, int dfd, const char *path, int flags, uint32_
 	return open_filter((int)fd);
 }
 
+static const char *h_job_id(bk_task *t)
+{
+	return t->has_job_id ? t->job_id : NULL;
+}
+
 static const bk_host_api host_api = {
 	.size = sizeof(bk_host_api),
 	.abi_version = BK_MODULE_ABI_VERSION,
@@ -272,6 +277,7 @@ static const bk_host_api host_api = {
 	.link_timeout = bkd_hnet_link_timeout,
 	.resolve = bkd_hnet_resolve,
 	.call = bkd_task_call,
+	.job_id = h_job_id,
 };
 
 const bk_host_api *bkd_host_api_table(void)

@@ -204,6 +204,19 @@ static int take_arg(struct bk_task *t, struct bkd_conn *c, const struct bk_sqe *
 	return 0;
 }
 
+/* BK_SQE_F_JOB_ID: the job id before the argument, kept NUL-terminated for host->job_id (docs/CLUSTER.md). */
+static int take_job_id(struct bk_task *t)
+{
+	if (t->arg_len < BK_JOB_ID_LEN)
+		return -EINVAL;
+	memcpy(t->job_id, t->arg, BK_JOB_ID_LEN);
+	t->job_id[BK_JOB_ID_LEN] = '\0';
+	t->has_job_id = true;
+	t->arg += BK_JOB_ID_LEN;
+	t->arg_len -= BK_JOB_ID_LEN;
+	return 0;
+}
+
 /* What the handler returned, made into exactly one completion (now or later). */
 static void handler_returned(struct bk_task *t, int rc)
 {
@@ -252,6 +265,8 @@ void bkd_task_take(struct bkd_worker *w, struct bkd_conn *c, const struct bk_sqe
 		t->deadline = bkd_conn_rings_deadline(&c->cr, e->slot);
 	bkd_timer_init(&t->deadline_timer); /* zeroed memory would claim heap position 0 */
 	int r = take_arg(t, c, e);
+	if (r == 0 && (e->flags & BK_SQE_F_JOB_ID))
+		r = take_job_id(t);
 	if (r < 0) {
 		task_recycle(w, t);
 		bkd_registry_release(b->reg, &ref, r);

@@ -71,6 +71,7 @@ struct bk_task {
 	size_t res_cap;
 	bool completed;
 	bool timed_out; /* its deadline passed: it completes with -ETIMEDOUT */
+	bool has_job_id; /* job_id holds the BK_SQE_F_JOB_ID prefix of the argument */
 	uint8_t prio; /* its lane, BK_SQE_PRIO_* (lanes.h) */
 	uint64_t deadline; /* absolute CLOCK_MONOTONIC ns, 0: none */
 	struct bkd_timer deadline_timer; /* queued from its start to its completion when deadline != 0 */
@@ -89,8 +90,9 @@ struct bk_task {
 	uint32_t nfds, fds_cap;
 	int64_t lat_ns[2]; /* latency.c: taken off the SQ, handler started */
 	struct bkd_lat_set *lat_set[2]; /* latency.c: its function's and its connection's sets */
-	/* Small arguments are copied here instead of into a malloc'd arg_copy; last member: not zeroed on reuse. */
+	/* Small arguments are copied here instead of into a malloc'd arg_copy; last members: not zeroed on reuse. */
 	uint8_t arg_inline[BKD_TASK_ARG_INLINE];
+	char job_id[BK_JOB_ID_LEN + 1]; /* BK_SQE_F_JOB_ID: what came before the argument (host->job_id) */
 };
 
 /*

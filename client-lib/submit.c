@@ -54,13 +54,18 @@ struct placed {
 /* The lane and deadline of a call, as sqe flags; now is read once per batch, only if a call has a deadline. */
 static int place_opts(const bk_call *k, struct placed *p, int64_t *now)
 {
-	if (k->priority > BK_PRIO_BACKGROUND || (k->flags & ~BK_CALL_DURABLE) || k->deadline_ns < 0 || k->deadline_ns > BK_DEADLINE_MAX_NS)
+	if (k->priority > BK_PRIO_BACKGROUND || (k->flags & ~(BK_CALL_DURABLE | BK_CALL_JOB_ID)) || k->deadline_ns < 0 || k->deadline_ns > BK_DEADLINE_MAX_NS)
 		return -EINVAL;
 	_Static_assert(BK_PRIO_INTERACTIVE == BK_SQE_PRIO_INTERACTIVE && BK_PRIO_BACKGROUND == BK_SQE_PRIO_BACKGROUND,
 		       "lanes are passed through");
 	p->flags = (uint8_t)k->priority;
 	if (k->flags & BK_CALL_DURABLE)
 		p->flags |= BK_SQE_F_DURABLE;
+	if (k->flags & BK_CALL_JOB_ID) {
+		if (k->len < BK_JOB_ID_LEN)
+			return -EINVAL;
+		p->flags |= BK_SQE_F_JOB_ID;
+	}
 	if (k->deadline_ns > 0) {
 		if (*now == 0)
 			*now = bk_now_ns();

@@ -56,6 +56,9 @@ static void served_cb(bk_future *f, void *ud)
 	atomic_fetch_add_explicit(&x->served, 1, memory_order_relaxed);
 }
 
+static int submit_one(struct cl_ctx *x, struct cl_local *l, const struct cl_req *h, const uint8_t *arg, size_t len,
+		      struct served *s, bk_complete_cb cb);
+
 /* The function's id on our own connection; -EHOSTUNREACH when it is not served here (any more). */
 static int local_fn(struct cl_ctx *x, struct cl_local *l, bk_fn *fn)
 {
@@ -78,11 +81,33 @@ static int local_fn(struct cl_ctx *x, struct cl_local *l, bk_fn *fn)
 int cl_submit_local(struct cl_ctx *x, struct cl_local *l, const struct cl_req *h, const uint8_t *arg, size_t len,
 		    struct served *s, bk_complete_cb cb)
 {
+	uint8_t *with_id = NULL;
+	if (s->job) {
+		/* A durable job: its id goes before the argument, for host->job_id (BK_CALL_JOB_ID). */
+		with_id = calloc(1, BK_JOB_ID_LEN + len);
+		if (!with_id)
+			return -ENOMEM;
+		memcpy(with_id, s->id, strnlen(s->id, BK_JOB_ID_LEN - 1)); /* calloc: NUL-padded */
+		if (len)
+			memcpy(with_id + BK_JOB_ID_LEN, arg, len);
+		arg = with_id;
+		len += BK_JOB_ID_LEN;
+	}
+	int r = submit_one(x, l, h, arg, len, s, cb);
+	free(with_id); /* copied into the slot or the zero-copy buffer at submission */
+	return r;
+}
+
+static int submit_one(struct cl_ctx *x, struct cl_local *l, const struct cl_req *h, const uint8_t *arg, size_t len,
+		      struct served *s, bk_complete_cb cb)
+{
 	bk_fn fn;
 	int r = local_fn(x, l, &fn);
 	if (r < 0)
 		return r;
 	bk_call call = {.fn = fn, .arg = arg, .len = len, .cb = cb, .user_data = s};
+	if (s->job)
+		call.flags = BK_CALL_JOB_ID;
 	call.priority = h->prio <= BK_PRIO_BACKGROUND ? h->prio : BK_PRIO_NORMAL;
 	call.deadline_ns = h->remaining_ns > (uint64_t)BK_DEADLINE_MAX_NS ? BK_DEADLINE_MAX_NS : (int64_t)h->remaining_ns;
 	if (len > INLINE_SIZE) {

@@ -187,6 +187,14 @@ typedef struct bk_call {
  * once here.  A brokerd without --cluster completes it with -EOPNOTSUPP.
  */
 #define BK_CALL_DURABLE 0x1u
+/*
+ * BK_CALL_JOB_ID: the argument starts with a job id of BK_JOB_ID_LEN (48)
+ * bytes, NUL-padded; brokerd strips it and the handler reads it with
+ * host->job_id (module.h).  brokerd-cluster.so sets it for the durable jobs
+ * it runs; the id is the caller's word, for a handler's idempotency only.
+ * A shorter argument is -EINVAL.
+ */
+#define BK_CALL_JOB_ID 0x2u
 
 /*
  * Post n calls with one ring publication (and at most one wake-up).  Fills

@@ -190,6 +190,14 @@ struct bk_host_api {
 	 */
 	int (*call)(bk_task *task, bk_handler_fn fn, const void *arg, size_t len, void *res, size_t cap,
 		    bk_io_cb cb, void *ud);
+
+	/*
+	 * The id of the durable job the task runs (docs/CLUSTER.md, "Durable
+	 * jobs"), NUL-terminated and valid while the task lives, or NULL for an
+	 * ordinary call.  A job runs at least once: a handler with effects keys
+	 * them on this id.  Any thread.
+	 */
+	const char *(*job_id)(bk_task *task);
 };
 
 typedef struct bk_function_desc {

@@ -100,7 +100,9 @@ struct bk_ring_ctl {
 #define BK_SQE_PRIO_MASK 0x03u
 #define BK_SQE_F_DEADLINE 0x04u
 #define BK_SQE_F_DURABLE 0x08u /* a durable job of a --cluster brokerd (bk_call.flags BK_CALL_DURABLE) */
-#define BK_SQE_F_KNOWN (BK_SQE_PRIO_MASK | BK_SQE_F_DEADLINE | BK_SQE_F_DURABLE)
+#define BK_SQE_F_JOB_ID 0x10u /* the argument starts with a BK_JOB_ID_LEN-byte job id (BK_CALL_JOB_ID) */
+#define BK_SQE_F_KNOWN (BK_SQE_PRIO_MASK | BK_SQE_F_DEADLINE | BK_SQE_F_DURABLE | BK_SQE_F_JOB_ID)
+#define BK_JOB_ID_LEN 48u /* NUL-padded */
 #define BK_SQE_PRIO_NORMAL 0u
 #define BK_SQE_PRIO_INTERACTIVE 1u
 #define BK_SQE_PRIO_BACKGROUND 2u

@@ -362,6 +362,22 @@ static void test_durable(void **state)
 		bk_release(f[i]);
 	}
 	assert_int_equal(jobs_pending(B), 0);
+	/* The handler reads its job's id; an ordinary call has none. */
+	bk_fn jid = wait_lookup(cli[B], "x.jobid");
+	char id[64];
+	size_t n = 0;
+	assert_int_equal(bt_call(cli[B], jid, NULL, 0, id, sizeof(id), &n), 0);
+	assert_int_equal(n, 4);
+	assert_memory_equal(id, "none", 4);
+	bk_call call = {.fn = jid, .flags = BK_CALL_DURABLE};
+	bk_future *jf;
+	assert_int_equal(bk_submit_batch(cli[B], &call, 1, &jf), 1);
+	assert_int_equal(bk_wait(jf, 20 * BT_SEC), 0);
+	const void *jd;
+	assert_int_equal(bk_result(jf, &jd, &n), 0);
+	assert_true(n > 2 && n < sizeof(id));
+	assert_memory_equal(jd, "B-", 2); /* <sending node>-<boot>-<n> */
+	bk_release(jf);
 	long execs = file_size(log);
 	fprintf(stderr, "durable: %d jobs, each completed once at the client; %ld executions (%ld before the kill)\n",
 		NJOBS, execs, before);

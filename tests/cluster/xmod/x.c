@@ -5,6 +5,7 @@
  *   x.mix   -> the argument reversed, each byte xor 0x5a, then its 8-byte FNV-1a hash
  *   x.slow  -> (u32 milliseconds, then anything) the argument, after that many ms
  *   x.idem  -> as x.slow, flagged BK_FN_IDEMPOTENT
+ *   x.jobid -> the durable job's id (host->job_id), or "none"
  * Every call also counts itself in the file $BK_EXEC_LOG, when set, one
  * byte appended per execution (the test counts executions across nodes).
  */
@@ -99,11 +100,27 @@ static int x_slow(bk_task *t, const bk_host_api *h, void *st)
 	return r < 0 ? r : BK_TASK_PENDING;
 }
 
+static int x_jobid(bk_task *t, const bk_host_api *h, void *st)
+{
+	(void)st;
+	const char *id = BK_HOST_HAS(h, job_id) ? h->job_id(t) : NULL;
+	if (!id)
+		id = "none";
+	size_t cap, n = strlen(id);
+	void *res = h->result(t, &cap);
+	if (n > cap)
+		return -ENOBUFS;
+	memcpy(res, id, n);
+	h->complete(t, 0, n);
+	return BK_TASK_DONE;
+}
+
 static const bk_function_desc fns[] = {
 	{.name = "who", .handler = x_who},
 	{.name = "mix", .handler = x_mix},
 	{.name = "slow", .handler = x_slow},
 	{.name = "idem", .handler = x_slow, .flags = BK_FN_IDEMPOTENT},
+	{.name = "jobid", .handler = x_jobid},
 };
 
 static const bk_module_desc desc = {
