@@ -95,6 +95,7 @@ pub struct bk_addr {
     pub protocol: i32,
     pub len: u32,
     pub addr: [u8; 128],
+    pub job_id: Option<unsafe extern "C" fn(*mut bk_task) -> *const c_char>,
 }
 
 #[repr(C)]

@@ -26,6 +26,7 @@ int main(void)
 	F(bk_host_api, socket); F(bk_host_api, connect); F(bk_host_api, accept); F(bk_host_api, send);
 	F(bk_host_api, recv); F(bk_host_api, shutdown); F(bk_host_api, poll); F(bk_host_api, link_timeout);
 	F(bk_host_api, resolve); F(bk_host_api, call);
+	F(bk_host_api, job_id);
 	S(bk_addr); F(bk_addr, family); F(bk_addr, socktype); F(bk_addr, protocol); F(bk_addr, len); F(bk_addr, addr);
 	S(bk_caller); F(bk_caller, size); F(bk_caller, uid); F(bk_caller, gid); F(bk_caller, pid);
 	F(bk_caller, ngroups); F(bk_caller, groups);
@@ -103,6 +104,7 @@ fn mirror_matches_module_h() {
         ("bk_host_api.link_timeout", offset!(bk_host_api, link_timeout)),
         ("bk_host_api.resolve", offset!(bk_host_api, resolve)),
         ("bk_host_api.call", offset!(bk_host_api, call)),
+        ("bk_host_api.job_id", offset!(bk_host_api, job_id)),
         ("bk_addr", size_of::<bk_addr>() as i64),
         ("bk_addr.family", offset!(bk_addr, family)),
         ("bk_addr.socktype", offset!(bk_addr, socktype)),
