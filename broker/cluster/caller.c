@@ -112,7 +112,11 @@ int cl_call(void *ctx, const struct bkd_cluster_call *c)
 	x->all = p;
 	x->npending++;
 	uint64_t id = p->id;
-	pthread_cond_signal(&x->cond); /* the ticker recomputes its wake-up with this deadline */
+	if (c->deadline && (x->tick_wake == 0 || (int64_t)c->deadline < x->tick_wake)) {
+		/* The ticker scans now (0) or sleeps past this deadline: it must look again before sleeping. */
+		x->rescan = true;
+		pthread_cond_broadcast(&x->cond);
+	}
 	pthread_mutex_unlock(&x->lock);
 	char subj[BKD_CLUSTER_NAME_MAX + 16], reply[96];
 	snprintf(subj, sizeof(subj), "bk.fn.%s", c->name);

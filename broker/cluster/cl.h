@@ -111,8 +111,11 @@ struct cl_ctx {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	pthread_t ticker;
-	bool ticker_started, stopping, draining, closed;
+	pthread_t jobs; /* JetStream upkeep (jobs.c) */
+	bool ticker_started, jobs_started, stopping, draining, closed;
 	int64_t next_beat;
+	int64_t tick_wake; /* when the ticker wakes next, 0 while it scans (lock) */
+	bool rescan; /* a call with an earlier deadline came: scan before sleeping (lock) */
 	/* directory */
 	struct cl_node *nodes;
 	/* pending calls */

@@ -32,7 +32,7 @@ static void on_reconnected(natsConnection *nc, void *closure)
 	natsConnection_PublishString(nc, "bk.cluster.hello", x->h->node);
 	pthread_mutex_lock(&x->lock);
 	x->next_beat = 0;
-	pthread_cond_signal(&x->cond);
+	pthread_cond_broadcast(&x->cond);
 	pthread_mutex_unlock(&x->lock);
 }
 
@@ -54,7 +54,7 @@ static void on_hello(natsConnection *nc, natsSubscription *sub, natsMsg *msg, vo
 	natsMsg_Destroy(msg);
 	pthread_mutex_lock(&x->lock);
 	x->next_beat = 0; /* a node joined: beat now so it learns the cluster at once */
-	pthread_cond_signal(&x->cond);
+	pthread_cond_broadcast(&x->cond);
 	pthread_mutex_unlock(&x->lock);
 }
 
@@ -63,6 +63,8 @@ static void *ticker_main(void *arg)
 	struct cl_ctx *x = arg;
 	pthread_mutex_lock(&x->lock);
 	while (!x->stopping) {
+		x->tick_wake = 0; /* scanning: a call with a deadline arriving meanwhile sets rescan */
+		x->rescan = false;
 		int64_t now = cl_now();
 		if (now >= x->next_beat) {
 			x->next_beat = now + (int64_t)CL_BEAT_MS * 1000000;
@@ -71,16 +73,36 @@ static void *ticker_main(void *arg)
 			pthread_mutex_lock(&x->lock);
 		}
 		pthread_mutex_unlock(&x->lock);
-		cl_jobs_tick(x, now);
 		int64_t wake = cl_calls_tick(x, now);
 		pthread_mutex_lock(&x->lock);
 		if (x->next_beat < wake)
 			wake = x->next_beat;
+		x->tick_wake = wake; /* cl_call wakes the ticker only for an earlier deadline */
 		if (x->stopping)
 			break;
+		if (x->rescan)
+			continue; /* a deadline arrived during the scan */
 		/* The condvar runs on CLOCK_MONOTONIC (start), the clock of every deadline. */
 		struct timespec ts = {.tv_sec = wake / 1000000000, .tv_nsec = wake % 1000000000};
 		pthread_cond_timedwait(&x->cond, &x->lock, &ts);
+	}
+	pthread_mutex_unlock(&x->lock);
+	return NULL;
+}
+
+/* JetStream's requests block (up to its 2 s wait): on their own thread, never delaying a deadline. */
+static void *jobs_main(void *arg)
+{
+	struct cl_ctx *x = arg;
+	pthread_mutex_lock(&x->lock);
+	while (!x->stopping) {
+		pthread_mutex_unlock(&x->lock);
+		cl_jobs_tick(x, cl_now());
+		pthread_mutex_lock(&x->lock);
+		int64_t t = cl_now() + (int64_t)CL_BEAT_MS * 1000000;
+		struct timespec ts = {.tv_sec = t / 1000000000, .tv_nsec = t % 1000000000};
+		if (!x->stopping)
+			pthread_cond_timedwait(&x->cond, &x->lock, &ts);
 	}
 	pthread_mutex_unlock(&x->lock);
 	return NULL;
@@ -184,11 +206,15 @@ static int cl_start(const struct bkd_cluster_host *h, void **out)
 	int r = pthread_create(&x->ticker, NULL, ticker_main, x);
 	if (r == 0) {
 		x->ticker_started = true;
-		r = -cl_serve_start(x);
+		r = pthread_create(&x->jobs, NULL, jobs_main, x);
+	}
+	if (r == 0) {
+		x->jobs_started = true;
+		r = cl_serve_start(x);
 	}
 	if (r) {
 		cl_stop(x);
-		return -r;
+		return r > 0 ? -r : r;
 	}
 	*out = x;
 	return 0;
@@ -211,10 +237,12 @@ static void cl_stop(void *ctx)
 	natsConnection_Flush(x->nc);
 	pthread_mutex_lock(&x->lock);
 	x->stopping = true;
-	pthread_cond_signal(&x->cond);
+	pthread_cond_broadcast(&x->cond);
 	pthread_mutex_unlock(&x->lock);
 	if (x->ticker_started)
 		pthread_join(x->ticker, NULL);
+	if (x->jobs_started)
+		pthread_join(x->jobs, NULL);
 	cl_serve_stop(x);
 	/* No reply can come once the connection is closed; the calls still waiting end here. */
 	natsConnection_Close(x->nc);

@@ -68,7 +68,12 @@ static int local_fn(struct cl_ctx *x, struct cl_local *l, bk_fn *fn)
 	pthread_mutex_unlock(&x->lock);
 	if (known)
 		return 0;
+	/* One lookup at a time on our connection: the queue and the direct subscription (two NATS threads)
+	 * both meet a function's first call. */
+	static pthread_mutex_t lookup_lock = PTHREAD_MUTEX_INITIALIZER;
+	pthread_mutex_lock(&lookup_lock);
 	int r = bk_lookup(x->bk, l->name, fn);
+	pthread_mutex_unlock(&lookup_lock);
 	if (r < 0 || *fn >= 0x40000000u)
 		return -EHOSTUNREACH; /* never forward: a remote id here would send the call on again */
 	pthread_mutex_lock(&x->lock);
@@ -231,7 +236,7 @@ void cl_set_local(void *ctx, const char *const *names, const uint32_t *flags, ui
 	}
 	apply(x);
 	x->next_beat = 0; /* tell the others now */
-	pthread_cond_signal(&x->cond);
+	pthread_cond_broadcast(&x->cond);
 	pthread_mutex_unlock(&x->lock);
 }
 
@@ -276,7 +281,7 @@ static void *server_main(void *arg)
 	pthread_mutex_lock(&x->lock);
 	apply(x);
 	x->next_beat = 0;
-	pthread_cond_signal(&x->cond);
+	pthread_cond_broadcast(&x->cond);
 	pthread_mutex_unlock(&x->lock);
 	struct pollfd pfd = {.fd = bk_fd(x->bk), .events = POLLIN};
 	while (!stopping_after(x, 0)) {
