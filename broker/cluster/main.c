@@ -122,6 +122,8 @@ static int nats_connect(struct cl_ctx *x)
 	if (s == NATS_OK)
 		s = natsOptions_SetTimeout(x->opts, 1000);
 	if (s == NATS_OK)
+		s = natsOptions_SetSendAsap(x->opts, true); /* a call or reply waits for no flusher thread (~1 ms) */
+	if (s == NATS_OK)
 		s = natsOptions_SetDisconnectedCB(x->opts, on_disconnected, x);
 	if (s == NATS_OK)
 		s = natsOptions_SetReconnectedCB(x->opts, on_reconnected, x);
