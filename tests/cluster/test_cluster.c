@@ -233,11 +233,47 @@ static uint64_t serving_now(int i)
 	return self->inflight;
 }
 
+/* Does node i's view say that fn is served by node `by` (a tag)? */
+static bool served_by(int i, const char *fn, const char *by)
+{
+	struct bkc_ctl k;
+	char err[256];
+	static uint8_t buf[BK_WIRE_MAX_MSG];
+	assert_int_equal(bkc_ctl_open(&k, nodes[i].socket, 5000, err, sizeof(err)), 0);
+	struct bk_msg_list req = {.h = {.type = BK_MSG_REMOTE_FNS}};
+	int n = bkc_ctl_call(&k, &req, sizeof(req), BK_MSG_REMOTE_FNS_REPLY, buf, sizeof(buf), err, sizeof(err));
+	bkc_ctl_close(&k);
+	assert_true(n >= (int)sizeof(struct bk_msg_list_reply));
+	const struct bk_msg_list_reply *lr = (const void *)buf;
+	const struct bk_wire_rfn *r = (const void *)(lr + 1);
+	for (uint32_t j = 0; j < lr->count; j++) {
+		if (strcmp(r[j].name, fn) != 0)
+			continue;
+		char nodes_s[sizeof(r[j].nodes) + 2];
+		snprintf(nodes_s, sizeof(nodes_s), ",%s,", r[j].nodes);
+		char want[40];
+		snprintf(want, sizeof(want), ",%s,", by);
+		return strstr(nodes_s, want) != NULL;
+	}
+	return false;
+}
+
+/* Wait (bounded) until B sees fn served by node `by`: that node is connected and subscribed. */
+static void wait_served_by(const char *fn, const char *by)
+{
+	for (int64_t end = bk_now_ns() + 15 * BT_SEC; !served_by(B, fn, by); pause_ms(20))
+		if (bk_now_ns() > end)
+			fail_msg("B never saw %s served by %s", fn, by);
+}
+
 #define NCALLS 1000
 
 static void test_node_death(void **state)
 {
 	(void)state;
+	/* After the NATS restart each node reconnects on its own schedule: both must serve again. */
+	wait_served_by("x.idem", "A");
+	wait_served_by("x.idem", "C");
 	bk_fn idem = wait_lookup(cli[B], "x.idem"), slow = wait_lookup(cli[B], "x.slow");
 	static bk_future *f[NCALLS];
 	static uint8_t args[NCALLS][8];
@@ -332,11 +368,13 @@ static void test_durable(void **state)
 	setenv("BK_NODE_TAG", "A", 1);
 	assert_int_equal(bk_test_broker_restart(&nodes[A], node_args(A, true)), 0);
 	load_x_on_c(false); /* A alone serves x: its death leaves the jobs to its restart */
+	wait_served_by("x.slow", "A");
+	for (int64_t end = bk_now_ns() + 15 * BT_SEC; served_by(B, "x.slow", "C"); pause_ms(20))
+		if (bk_now_ns() > end)
+			fail_msg("B still sees x.slow served by C after its unload");
 	bk_fn slow = wait_lookup(cli[B], "x.slow");
 	static bk_future *f[NJOBS];
 	static uint8_t args[NJOBS][8];
-	/* A's subscription to the job consumer comes with its next tick: submit once A is in the cluster. */
-	wait_lookup(cli[B], "x.idem");
 	for (int i = 0; i < NJOBS; i++) {
 		uint32_t ms = 300;
 		memcpy(args[i], &ms, 4);
