@@ -122,7 +122,8 @@ int bkd_cluster_start(struct bkd_broker *b)
 		.version = BKD_CLUSTER_IFACE_VERSION,
 		.url = b->opt.cluster_url,
 		.node = cl->node,
-		.socket = b->opt.socket,
+		/* Socket activation leaves socket[] empty (options.h): the inherited socket's path then. */
+		.socket = b->opt.listen_fd >= 0 ? b->opt.activated_name : b->opt.socket,
 		.call_done = bkd_remote_call_done,
 		.log = host_log,
 	};
