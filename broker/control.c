@@ -389,10 +389,12 @@ int bkd_control_run(struct bkd_broker *b)
 				struct signalfd_siginfo si;
 				while (read(b->sig_fd, &si, sizeof(si)) == sizeof(si)) {
 					bkd_info("signal %u received", si.ssi_signo);
-					if (si.ssi_signo == SIGHUP)
+					if (si.ssi_signo == SIGHUP) {
 						bkd_service_reload(b);
-					else
+						bkd_cluster_local_changed(b); /* --cluster: what it serves now */
+					} else {
 						stop_signal = true;
+					}
 				}
 			} else if (p == &tag_inbox) {
 				inbox(b);

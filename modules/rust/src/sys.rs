@@ -85,6 +85,8 @@ pub struct bk_host_api {
             *mut c_void,
         ) -> c_int,
     >,
+    // The durable job a task runs (docs/CLUSTER.md).
+    pub job_id: Option<unsafe extern "C" fn(*mut bk_task) -> *const c_char>,
 }
 
 /// One address from `resolve` (module.h's bk_addr).
@@ -95,7 +97,6 @@ pub struct bk_addr {
     pub protocol: i32,
     pub len: u32,
     pub addr: [u8; 128],
-    pub job_id: Option<unsafe extern "C" fn(*mut bk_task) -> *const c_char>,
 }
 
 #[repr(C)]
