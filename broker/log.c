@@ -19,9 +19,7 @@
 #include <unistd.h>
 
 #include "bk_config.h"
-#if BK_HAVE_LIBSYSTEMD
-#include <systemd/sd-journal.h>
-#endif
+#include "sd.h"
 
 static _Atomic int g_level = BK_LOG_INFO;
 /* Set by the main thread; a daemon switches to the journal after its workers started (relaxed: a line
@@ -110,8 +108,9 @@ void bkd_logv_from(const char *origin, int level, const char *fmt, va_list ap)
 		/* The "<N>" head is for stream readers; the journal takes the priority as a field. */
 		const char *msg = strchr(line, '>') + 1;
 		line[n] = 0;
-		sd_journal_send("MESSAGE=%s", msg, "PRIORITY=%d", level_prio[level], "SYSLOG_IDENTIFIER=brokerd", NULL);
-		return;
+		if (bkd_sd_journal_print(level_prio[level], msg) >= 0)
+			return;
+		/* libsystemd could not be opened: the "<N>" line on stderr reaches the journal all the same. */
 	}
 #endif
 	line[n++] = '\n';

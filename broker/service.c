@@ -23,6 +23,7 @@
 #include "broker/sys.h"
 #include "log.h"
 #include "reload.h"
+#include "sd.h"
 #include "worker.h"
 
 #if BK_HAVE_LIBSYSTEMD
@@ -50,7 +51,7 @@ static void notify(const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 #if BK_HAVE_LIBSYSTEMD
-	int r = sd_notify(0, msg);
+	int r = bkd_sd_notify(msg);
 	if (r < 0)
 		bkd_dbg("sd_notify: %s", strerror(-r));
 #endif
@@ -59,7 +60,7 @@ static void notify(const char *fmt, ...)
 int bkd_service_listen_fd(char *name, size_t namelen)
 {
 #if BK_HAVE_LIBSYSTEMD
-	int n = sd_listen_fds(1); /* 1: unset LISTEN_*, nothing brokerd starts may take the socket */
+	int n = bkd_sd_listen_fds(); /* unsets LISTEN_*: nothing brokerd starts may take the socket */
 	if (n == 0)
 		return -ENOENT;
 	if (n < 0 || n > 1) {
@@ -67,7 +68,7 @@ int bkd_service_listen_fd(char *name, size_t namelen)
 		return n < 0 ? n : -EINVAL;
 	}
 	int fd = SD_LISTEN_FDS_START;
-	if (sd_is_socket_unix(fd, SOCK_SEQPACKET, 1, NULL, 0) <= 0) {
+	if (bkd_sd_is_socket_unix(fd, SOCK_SEQPACKET, 1) <= 0) {
 		bkd_err("socket activation: the socket passed is not a listening AF_UNIX SOCK_SEQPACKET socket "
 			"(ListenSequentialPacket=)");
 		return -EINVAL;
@@ -96,7 +97,7 @@ static void watchdog_init(void)
 {
 #if BK_HAVE_LIBSYSTEMD
 	uint64_t usec = 0;
-	if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0)
+	if (bkd_sd_watchdog_enabled(&usec) > 0 && usec > 0)
 		S.watchdog_ns = (int64_t)(usec * 1000 / 2);
 #endif
 }
