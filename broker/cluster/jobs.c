@@ -89,13 +89,9 @@ static void ensure_stream(struct cl_ctx *x)
 		  CL_STREAM, natsStatus_GetText(s), (int)jerr);
 }
 
-static void job_done(bk_future *f, void *ud)
+/* Take s off the list of jobs this node runs (brokerctl jobs reads it). */
+static void running_unlink(struct cl_ctx *x, struct served *s)
 {
-	struct served *s = ud;
-	struct cl_ctx *x = s->x;
-	const void *data = NULL;
-	size_t len = 0;
-	int st = bk_result(f, &data, &len);
 	pthread_mutex_lock(&x->lock);
 	if (s->prev)
 		s->prev->next = s->next;
@@ -104,6 +100,16 @@ static void job_done(bk_future *f, void *ud)
 	if (s->next)
 		s->next->prev = s->prev;
 	pthread_mutex_unlock(&x->lock);
+}
+
+static void job_done(bk_future *f, void *ud)
+{
+	struct served *s = ud;
+	struct cl_ctx *x = s->x;
+	const void *data = NULL;
+	size_t len = 0;
+	int st = bk_result(f, &data, &len);
+	running_unlink(x, s);
 	if (st < -4095) {
 		natsMsg_Nak(s->job, NULL); /* this brokerd went away under it: let another node run it */
 	} else {
@@ -163,14 +169,7 @@ static void on_job(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void
 	}
 	if (r < 0) {
 		if (s) {
-			pthread_mutex_lock(&x->lock);
-			if (s->prev)
-				s->prev->next = s->next;
-			else
-				x->running = s->next;
-			if (s->next)
-				s->next->prev = s->prev;
-			pthread_mutex_unlock(&x->lock);
+			running_unlink(x, s);
 			atomic_fetch_sub_explicit(&x->serving, 1, memory_order_relaxed);
 			free(s);
 		}
