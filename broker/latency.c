@@ -19,14 +19,23 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+
+/*
+ * The probes' semaphores: the kernel raises them while a tracer (libbpf's USDT support, bpftrace) is
+ * attached, and a worker that sees one raised times every task, so that every task reaches a probe
+ * (latency_hooks.h).  Written by the kernel, read relaxed by the workers once per fetch.
+ */
+#define _SDT_HAS_SEMAPHORES 1
+extern unsigned short brokerd_task__start_semaphore, brokerd_task__done_semaphore;
+__attribute__((section(".probes"), used)) unsigned short brokerd_task__start_semaphore;
+__attribute__((section(".probes"), used)) unsigned short brokerd_task__done_semaphore;
 #include <sys/sdt.h>
 #if defined(__x86_64__)
 #include <x86intrin.h>
 #endif
 
 #include "registry_impl.h" /* BKD_REG_MAX_FNS */
-#include "task.h"
-#include "worker.h"
+#include "latency_hooks.h"
 
 _Static_assert(BKD_LAT_MAX_FNS == BKD_REG_MAX_FNS, "one set per function id");
 
@@ -45,7 +54,7 @@ uint64_t bkd_lat_bucket_high(unsigned idx)
 	return bkd_lat_bucket_low(idx) + ((1ull << (idx / BKD_LAT_SUB - 1u)) - 1u);
 }
 
-/* ---- the hot path (worker thread) --------------------------------------------- */
+/* ---- the clock, the sets, the sampling (worker thread) ---------------------------- */
 
 #if BKD_LATENCY
 static void *map_zeroed(size_t len)
@@ -54,29 +63,22 @@ static void *map_zeroed(size_t len)
 	return p == MAP_FAILED ? NULL : p;
 }
 
-static inline void bump(_Atomic uint64_t *p, uint64_t by)
+/* One sample of weight wt whose bucket is idx; total's sum is queue's plus run's, so it keeps none. */
+static inline void hist_record(struct bkd_lat_hist *h, unsigned idx, uint64_t v, uint64_t wt, bool sum)
 {
-	/* Single writer: a plain load and store, relaxed (see the top of this file). */
-	atomic_store_explicit(p, atomic_load_explicit(p, memory_order_relaxed) + by, memory_order_relaxed);
-}
-
-/* One sample whose bucket is idx; total's sum is queue's plus run's, so it keeps none (latency_read.c). */
-static inline void hist_record(struct bkd_lat_hist *h, unsigned idx, uint64_t v, bool sum)
-{
-	bump(&h->b[idx], 1);
+	bkd_lat_bump(&h->b[idx], wt);
 	if (sum)
-		bump(&h->sum, v);
+		bkd_lat_bump(&h->sum, v * wt);
 	if (v > atomic_load_explicit(&h->max, memory_order_relaxed))
 		atomic_store_explicit(&h->max, v, memory_order_relaxed);
 }
 
-/* ---- the clock: the TSC where the kernel keeps time with it, else CLOCK_MONOTONIC ---- */
-
 /*
- * clock_gettime is 40 ns here (100 ns on a loaded VM), rdtsc 15: two readings per task were most of
- * the accounting's cost.  The TSC is used only when it is the kernel's clocksource (then it is
- * invariant and in step across CPUs); each worker converts it with a rate it measures against
- * CLOCK_MONOTONIC over its first BKD_LAT_CALIBRATE_NS, reading CLOCK_MONOTONIC until then.
+ * The clock: the TSC where the kernel keeps time with it, else CLOCK_MONOTONIC.  clock_gettime is
+ * 40 ns here (100 ns on a loaded VM), rdtsc 15.  The TSC is used only when it is the kernel's
+ * clocksource (then it is invariant and in step across CPUs); each worker converts it with a rate it
+ * measures against CLOCK_MONOTONIC over its first BKD_LAT_CALIBRATE_NS, reading CLOCK_MONOTONIC until
+ * then.
  */
 #define BKD_LAT_CALIBRATE_NS 50000000LL
 
@@ -107,8 +109,8 @@ static inline int64_t lat_now(struct bkd_lat_worker *l)
 	return l->ns0 + (int64_t)(((unsigned __int128)d * l->tsc_mult) >> 32);
 }
 
-/* Called once per batch until the rate is known. */
-static void calibrate(struct bkd_lat_worker *l, int64_t now)
+/* Called once per fetch until the rate is known. */
+static void calibrate(struct bkd_lat_worker *l)
 {
 	if (l->tsc0 == 0) {
 		if (!tsc_usable()) {
@@ -117,10 +119,10 @@ static void calibrate(struct bkd_lat_worker *l, int64_t now)
 		}
 		l->tsc0 = __rdtsc();
 		l->ns0 = bk_now_ns();
-	} else if (l->tsc0 != UINT64_MAX && now - l->ns0 >= BKD_LAT_CALIBRATE_NS) {
-		uint64_t ticks = __rdtsc() - l->tsc0;
+	} else if (l->tsc0 != UINT64_MAX) {
 		int64_t ns = bk_now_ns() - l->ns0;
-		if (ticks > 0 && ns > 0)
+		uint64_t ticks = __rdtsc() - l->tsc0;
+		if (ns >= BKD_LAT_CALIBRATE_NS && ticks > 0)
 			l->tsc_mult = (uint64_t)(((unsigned __int128)ns << 32) / ticks);
 	}
 }
@@ -131,28 +133,27 @@ static inline int64_t lat_now(struct bkd_lat_worker *l)
 	return bk_now_ns();
 }
 
-static void calibrate(struct bkd_lat_worker *l, int64_t now)
+static void calibrate(struct bkd_lat_worker *l)
 {
-	(void)l, (void)now;
+	(void)l;
 }
 #endif
 
-/* ---- sets ---------------------------------------------------------------------- */
-
-static inline struct bkd_lat_worker *worker_lat(struct bkd_worker *w)
+static struct bkd_lat_worker *worker_make(struct bkd_worker *w)
 {
-	struct bkd_lat_worker *l = atomic_load_explicit(&w->lat, memory_order_relaxed);
-	if (l)
-		return l;
-	l = map_zeroed(sizeof(*l));
+	struct bkd_lat_worker *l = map_zeroed(sizeof(*l));
+	if (!l)
+		return NULL;
+	l->period = 1;
+	l->budget = w->b->opt.latency_budget;
+	l->win_ns = w->now;
 	/* Release: the control thread's acquire load then sees the zeroed table (mmap does, but say so). */
-	if (l)
-		atomic_store_explicit(&w->lat, l, memory_order_release);
+	atomic_store_explicit(&w->lat, l, memory_order_release);
 	return l;
 }
 
 /* The set at *where, made on first use (NULL if no memory: that task goes uncounted). */
-static inline struct bkd_lat_set *set_at(_Atomic(struct bkd_lat_set *) *where)
+static struct bkd_lat_set *set_at(_Atomic(struct bkd_lat_set *) *where)
 {
 	struct bkd_lat_set *s = atomic_load_explicit(where, memory_order_relaxed);
 	if (s)
@@ -162,76 +163,83 @@ static inline struct bkd_lat_set *set_at(_Atomic(struct bkd_lat_set *) *where)
 		atomic_store_explicit(where, s, memory_order_release); /* pairs with the reader's acquire */
 	return s;
 }
-#endif
 
-/* ---- hooks ---------------------------------------------------------------------- */
+/* The smallest power of two >= n, at most BKD_LAT_MAX_PERIOD. */
+static uint32_t period_for(uint64_t n)
+{
+	uint32_t p = 1;
+	while (p < n && p < BKD_LAT_MAX_PERIOD)
+		p <<= 1;
+	return p;
+}
+#endif /* BKD_LATENCY */
 
+/*
+ * Once per fetch, on the worker loop's clock (no reading of its own): the probes' semaphores are
+ * looked at, and at each window's end the period becomes what keeps the timed tasks of the next
+ * window near the budget at the rate just seen.
+ */
 void bkd_lat_batch(struct bkd_worker *w)
 {
 #if BKD_LATENCY
-	struct bkd_lat_worker *l = worker_lat(w);
+	struct bkd_lat_worker *l = atomic_load_explicit(&w->lat, memory_order_relaxed);
 	if (!l)
 		return;
-	int64_t now = lat_now(l);
-	if (!l->tsc_mult)
-		calibrate(l, now);
-	l->batch_ns = l->last_ns = now;
+	if (__builtin_expect(!l->tsc_mult, 0))
+		calibrate(l);
+	bool traced = __atomic_load_n(&brokerd_task__done_semaphore, __ATOMIC_RELAXED) != 0 ||
+		      __atomic_load_n(&brokerd_task__start_semaphore, __ATOMIC_RELAXED) != 0;
+	if (traced != l->traced) {
+		l->traced = traced;
+		l->mask = traced ? 0 : l->period - 1;
+	}
+	int64_t span = w->now - l->win_ns;
+	if (span < BKD_LAT_WINDOW_NS)
+		return;
+	uint64_t started = atomic_load_explicit(&w->tc.started, memory_order_relaxed);
+	uint64_t n = started - l->win_started; /* tasks taken over span */
+	uint64_t allowed = l->budget ? (uint64_t)l->budget * (uint64_t)(span / 1000) / 1000u : 0;
+	l->period = l->budget == 0 || n <= allowed ? 1 : period_for((n + allowed - 1) / (allowed ? allowed : 1));
+	l->mask = l->traced ? 0 : l->period - 1;
+	l->win_ns = w->now;
+	l->win_started = started;
 #else
 	(void)w;
 #endif
 }
 
-/* Taken up into a lane: its queue wait starts at the fetch that brought it; its sets, found once. */
-void bkd_lat_taken(struct bkd_worker *w, struct bk_task *t)
-{
 #if BKD_LATENCY
+/* A task whose worker table or sets are not made yet (once each), or whose function id is out of range. */
+void bkd_lat_taken_first(struct bkd_worker *w, struct bk_task *t)
+{
 	struct bkd_lat_worker *l = atomic_load_explicit(&w->lat, memory_order_relaxed);
-	t->lat_ns[0] = l ? l->batch_ns : 0;
-	t->lat_set[0] = l && t->ref.fn < BKD_LAT_MAX_FNS ? set_at(&l->fn[t->ref.fn]) : NULL;
-	t->lat_set[1] = set_at(&t->conn->lat);
-#else
-	(void)w, (void)t;
-#endif
+	if (!l)
+		l = worker_make(w);
+	struct bkd_lat_set *f = l && t->ref.fn < BKD_LAT_MAX_FNS ? set_at(&l->fn[t->ref.fn]) : NULL;
+	struct bkd_lat_set *c = f ? set_at(&t->conn->lat) : NULL;
+	t->lat_set[0] = c ? f : NULL;
+	t->lat_set[1] = c;
+	if (!c)
+		return; /* no memory: uncounted */
+	bkd_lat_taken_timed(l, t); /* the first task of a set is timed */
 }
 
-/*
- * No clock reading here: the handler starts right after the worker's latest reading (the last fetch
- * of this round, or the completion of the task started before it), so that reading is its start,
- * early by the bookkeeping in between (tens of ns, counted as run time, not queue wait).
- */
-void bkd_lat_start(struct bkd_worker *w, struct bk_task *t)
+/* Chosen to be timed: its queue wait starts now (a few entries after the fetch that brought it). */
+void bkd_lat_taken_timed(struct bkd_lat_worker *l, struct bk_task *t)
 {
-#if BKD_LATENCY
+	(void)l;
+	t->lat_timed = true;
+	t->lat_ns[0] = lat_now(l);
+}
+
+void bkd_lat_start_timed(struct bkd_worker *w, struct bk_task *t)
+{
 	struct bkd_lat_worker *l = atomic_load_explicit(&w->lat, memory_order_relaxed);
-	t->lat_ns[1] = l ? l->last_ns : 0;
-	if (t->lat_ns[0] == 0 || t->lat_ns[0] > t->lat_ns[1])
-		t->lat_ns[0] = t->lat_ns[1]; /* not taken by a fetch: no wait known */
-#else
-	(void)w;
-#endif
+	t->lat_ns[1] = lat_now(l);
 	DTRACE_PROBE4(brokerd, task__start, t->ref.fn, t->conn->id, t->slot, t->lat_ns[1]);
 }
 
-/* Before the completion is visible: only the counts, so a client that saw its result sees it counted. */
-void bkd_lat_done(struct bkd_worker *w, struct bk_task *t, int status)
-{
-#if BKD_LATENCY
-	(void)w;
-	for (int i = 0; i < 2; i++) {
-		struct bkd_lat_set *s = t->lat_set[i];
-		if (!s)
-			continue;
-		if (status < 0)
-			bump(&s->errors, 1);
-		bump(&s->calls, 1);
-	}
-#else
-	(void)w, (void)t, (void)status;
-#endif
-}
-
-#if BKD_LATENCY
-/* Record one task's times into the function's and the connection's sets. */
+/* Record one task's times into the function's and the connection's sets, each with its own weight. */
 static void record(struct bk_task *t, int64_t start, int64_t now)
 {
 	uint64_t q = start > t->lat_ns[0] ? (uint64_t)(start - t->lat_ns[0]) : 0;
@@ -242,30 +250,35 @@ static void record(struct bk_task *t, int64_t start, int64_t now)
 		struct bkd_lat_set *s = t->lat_set[i];
 		if (!s)
 			continue;
-		hist_record(&s->h[BK_LAT_QUEUE], iq, q, true);
-		hist_record(&s->h[BK_LAT_RUN], ir, r, true);
-		hist_record(&s->h[BK_LAT_TOTAL], it, q + r, false);
+		uint64_t wt = (uint64_t)s->untimed + 1u; /* it stands for the untimed tasks since the last sample */
+		s->untimed = 0;
+		bkd_lat_bump(&s->timed, 1);
+		hist_record(&s->h[BK_LAT_QUEUE], iq, q, wt, true);
+		hist_record(&s->h[BK_LAT_RUN], ir, r, wt, true);
+		hist_record(&s->h[BK_LAT_TOTAL], it, q + r, wt, false);
 	}
+}
+
+/* Right after the completion was published: the times, off the path a waiting client is on. */
+void bkd_lat_published_timed(struct bkd_worker *w, struct bk_task *t, int status)
+{
+	struct bkd_lat_worker *l = atomic_load_explicit(&w->lat, memory_order_relaxed);
+	int64_t now = lat_now(l);
+	/* Ended in its lane (cancelled, past its deadline, draining): all of it was queue wait. */
+	int64_t start = t->lat_ns[1] ? t->lat_ns[1] : now;
+	record(t, start, now);
+	DTRACE_PROBE6(brokerd, task__done, t->ref.fn, t->conn->id, t->slot, status, start, now);
 }
 #endif
 
-/* Right after the completion was published: the times, off the path a waiting client is on. */
-void bkd_lat_published(struct bkd_worker *w, struct bk_task *t, int status)
+void bkd_lat_probe_start(struct bk_task *t)
 {
-	int64_t start = 0, now = 0;
-#if BKD_LATENCY
-	struct bkd_lat_worker *l = atomic_load_explicit(&w->lat, memory_order_relaxed);
-	if (l && t->lat_ns[0]) {
-		now = lat_now(l);
-		l->last_ns = now;
-		/* Ended in its lane (cancelled, past its deadline, draining): all of it was queue wait. */
-		start = t->lat_ns[1] ? t->lat_ns[1] : now;
-		record(t, start, now);
-	}
-#else
-	(void)w;
-#endif
-	DTRACE_PROBE6(brokerd, task__done, t->ref.fn, t->conn->id, t->slot, status, start, now);
+	DTRACE_PROBE4(brokerd, task__start, t->ref.fn, t->conn->id, t->slot, 0);
+}
+
+void bkd_lat_probe_done(struct bk_task *t, int status)
+{
+	DTRACE_PROBE6(brokerd, task__done, t->ref.fn, t->conn->id, t->slot, status, 0, 0);
 }
 
 void bkd_lat_worker_free(struct bkd_worker *w)

@@ -7,14 +7,12 @@
  * hot path touches no cache line another thread writes; readers merge.
  * Also the USDT probes brokerctl trace attaches to (task__start, task__done).
  *
- * Hooks, worker thread only: bkd_lat_batch when a fetch took entries off a
- * SQ, bkd_lat_taken when a task is queued in its lane (lanes.h; a task
- * that skipped it is not accounted),
- * bkd_lat_start right before its handler, bkd_lat_done when its
- * final status is known (before the completion is visible to the client,
- * so a client that saw its result also sees it counted: the counts), and
- * bkd_lat_published right after the completion was published (the times
- * and histograms, off the path of a client waiting for the result).
+ * Counts are exact.  Times are sampled once a worker is busy: up to
+ * --latency-budget tasks per millisecond are timed, above that one in
+ * `period` of each function's tasks, and a timed task counts in the
+ * histograms with the weight of the untimed ones before it, so a
+ * histogram's count trails its calls by less than a period.  The hooks
+ * are in latency_hooks.h, inline, for the untimed path.
  */
 #ifndef BROKER_LATENCY_H
 #define BROKER_LATENCY_H
@@ -49,15 +47,24 @@ struct bkd_lat_hist {
 
 struct bkd_lat_set {
 	_Atomic uint64_t calls, errors;
+	/* The writer's own: tasks taken (function sets: seq & mask == 0 is timed), untimed since the last. */
+	uint32_t seq, untimed;
+	_Atomic uint64_t timed; /* samples taken (tests, and what the weights stand for) */
 	struct bkd_lat_hist h[BK_LAT_KINDS];
 };
 
 /* A worker's sets by function id, allocated by the worker on first use. */
 #define BKD_LAT_MAX_FNS 4096u /* = the registry's function ids (latency.c checks) */
+#define BKD_LAT_MAX_PERIOD 1024u
+#define BKD_LAT_WINDOW_NS 1000000LL /* the period is chosen again every millisecond */
 struct bkd_lat_worker {
 	/* worker-private */
-	int64_t batch_ns; /* when the worker last took entries off a SQ */
-	int64_t last_ns; /* its latest reading: that, or a completion since */
+	uint32_t period; /* time 1 in period of each function's tasks (a power of two) */
+	uint32_t mask; /* period - 1, or 0 while traced (brokerctl trace: every task reaches the probes) */
+	bool traced;
+	uint32_t budget; /* --latency-budget: tasks timed in full per ms, 0: all */
+	int64_t win_ns; /* the current window's start (the worker's loop clock) */
+	uint64_t win_started; /* the worker's started count then */
 	uint64_t tsc0, tsc_mult; /* the TSC's rate in ns << 32, 0 while unknown (latency.c) */
 	int64_t ns0;
 	_Atomic(struct bkd_lat_set *) fn[BKD_LAT_MAX_FNS];
@@ -86,10 +93,14 @@ uint64_t bkd_lat_bucket_low(unsigned idx);
 uint64_t bkd_lat_bucket_high(unsigned idx);
 
 void bkd_lat_batch(struct bkd_worker *w);
-void bkd_lat_taken(struct bkd_worker *w, struct bk_task *t);
-void bkd_lat_start(struct bkd_worker *w, struct bk_task *t);
-void bkd_lat_done(struct bkd_worker *w, struct bk_task *t, int status);
-void bkd_lat_published(struct bkd_worker *w, struct bk_task *t, int status);
+/* The out-of-line parts of latency_hooks.h. */
+void bkd_lat_taken_first(struct bkd_worker *w, struct bk_task *t);
+void bkd_lat_taken_timed(struct bkd_lat_worker *l, struct bk_task *t);
+void bkd_lat_start_timed(struct bkd_worker *w, struct bk_task *t);
+void bkd_lat_published_timed(struct bkd_worker *w, struct bk_task *t, int status);
+/* The probes alone (a build without accounting fires them for every task). */
+void bkd_lat_probe_start(struct bk_task *t);
+void bkd_lat_probe_done(struct bk_task *t, int status);
 
 /* Free what the worker allocated (worker thread, at exit) and a connection's set (bkd_conn_free). */
 void bkd_lat_worker_free(struct bkd_worker *w);

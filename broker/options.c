@@ -31,6 +31,7 @@ enum {
 	OPT_SPIN_US,
 	OPT_SPIN_POLICY,
 	OPT_GRACE_MS,
+	OPT_LATENCY_BUDGET,
 	OPT_LOG_LEVEL,
 	OPT_NO_FUTEX,
 	OPT_NO_BALANCE,
@@ -63,6 +64,7 @@ static const struct option long_opts[] = {
 	{ "spin-us", required_argument, NULL, OPT_SPIN_US },
 	{ "spin-policy", required_argument, NULL, OPT_SPIN_POLICY },
 	{ "grace-ms", required_argument, NULL, OPT_GRACE_MS },
+	{ "latency-budget", required_argument, NULL, OPT_LATENCY_BUDGET },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "no-futex", no_argument, NULL, OPT_NO_FUTEX },
 	{ "no-balance", no_argument, NULL, OPT_NO_BALANCE },
@@ -134,6 +136,8 @@ static void usage(FILE *f)
 		"                      always: spin the whole --spin-us every time (benchmarks)\n"
 		"  --grace-ms N        on SIGTERM, let tasks finish for N ms before cancelling (default 5000)\n"
 		"  --max-zero-copy-mb N  largest zero-copy area a client may ask for (default 1024)\n"
+		"  --latency-budget N  tasks a worker times per millisecond for brokerctl stats; beyond that\n"
+		"                      rate it times 1 in 2^k of each function's tasks (default 64, 0: all)\n"
 		"  --log-level LEVEL   error, warn, info (default) or debug\n"
 		"  --cluster URL       share work with other brokerd nodes over NATS (nats://HOST:PORT, docs/CLUSTER.md)\n"
 		"  --node NAME         this node's name in the cluster (default: the host name)\n"
@@ -204,6 +208,11 @@ static int set_number(struct bkd_options *o, int c, const char *arg)
 		if (parse_uint("--grace-ms", arg, 0, 3600000, &v) < 0)
 			return 2;
 		o->grace_ms = (unsigned)v;
+		return 0;
+	case OPT_LATENCY_BUDGET:
+		if (parse_uint("--latency-budget", arg, 0, 1000000, &v) < 0)
+			return 2;
+		o->latency_budget = (unsigned)v;
 		return 0;
 	default: /* OPT_MAX_LARGE_MB */
 		if (parse_uint("--max-zero-copy-mb", arg, 0, 1023, &v) < 0)
@@ -339,6 +348,7 @@ static int apply_option(struct bkd_options *o, int c, char **argv, bool *have_so
 	case OPT_WORKERS:
 	case OPT_SPIN_US:
 	case OPT_GRACE_MS:
+	case OPT_LATENCY_BUDGET:
 	case OPT_MAX_LARGE_MB:
 		return set_number(o, c, optarg);
 	case OPT_MODULE:
@@ -457,6 +467,7 @@ int bkd_options_parse(int argc, char **argv, struct bkd_options *o)
 	o->workers = cpus > 0 ? (unsigned)cpus : 1;
 	o->spin_us = 50;
 	o->grace_ms = 5000;
+	o->latency_budget = BKD_LATENCY_BUDGET_DEFAULT;
 	o->log_level = BK_LOG_INFO;
 	o->max_large = 1024ull << 20;
 	o->admin_gid = -1;

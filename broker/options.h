@@ -12,6 +12,7 @@
 #include <sys/types.h>
 
 #define BKD_OPT_MAX_LIST 64
+#define BKD_LATENCY_BUDGET_DEFAULT 64 /* --latency-budget */
 
 struct bkd_options {
 	char socket[108]; /* sun_path size */
@@ -36,6 +37,7 @@ struct bkd_options {
 	unsigned spin_us;
 	int spin_policy; /* enum bkd_spin_policy */
 	unsigned grace_ms;
+	unsigned latency_budget; /* --latency-budget: tasks timed per ms per worker, 0: all (latency.h) */
 	int log_level;
 	bool no_futex; /* hidden: force the eventfd wake-up fallback (tests) */
 	bool no_balance; /* hidden: never move connections between workers (tests, benchmarks) */

@@ -19,7 +19,7 @@
 #include "access.h"
 #include "cluster.h"
 #include "lanes.h"
-#include "latency.h"
+#include "latency_hooks.h"
 #include "log.h"
 #include "task_fds.h"
 #include "worker.h"

@@ -88,7 +88,8 @@ struct bk_task {
 	uint64_t link_ns; /* host->link_timeout for the next operation, 0: none */
 	int *fds; /* descriptors the task owns (task_fds.c), closed when it is freed */
 	uint32_t nfds, fds_cap;
-	int64_t lat_ns[2]; /* latency.c: taken off the SQ, handler started */
+	int64_t lat_ns[2]; /* latency.c: taken off the SQ, handler started (timed tasks) */
+	bool lat_timed; /* latency_hooks.h: this task's times are sampled */
 	struct bkd_lat_set *lat_set[2]; /* latency.c: its function's and its connection's sets */
 	/* Small arguments are copied here instead of into a malloc'd arg_copy; last members: not zeroed on reuse. */
 	uint8_t arg_inline[BKD_TASK_ARG_INLINE];

@@ -8,7 +8,11 @@
  * `brokerctl metrics` (a format check, metrics_check.c), `brokerctl top
  * --once` (this client, its rate) and `brokerctl trace echo.noop` (its
  * count equals the calls made while it was attached; skipped with the
- * reason when BPF cannot be used).  Paths come from $BK_BROKERCTL.
+ * reason when BPF cannot be used).  This brokerd times every task
+ * (--latency-budget 0), so its histograms count every call; a second one
+ * with a budget of 1 shows what sampling keeps exact (calls, errors) and
+ * how closely its weighted histograms follow.  Paths come from
+ * $BK_BROKERCTL and $BK_OBS_LOAD.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -77,7 +81,9 @@ static int setup(void **state)
 	(void)state;
 	P = calloc(1, sizeof(*P));
 	assert_non_null(P);
-	assert_int_equal(bk_test_broker_start(&B, NULL), 0);
+	/* Every task timed: the histograms' counts are then exact too (latency.h). */
+	static const char *const every[] = {"--latency-budget", "0", NULL};
+	assert_int_equal(bk_test_broker_start(&B, every), 0);
 	assert_int_equal(bk_connect(B.socket, NULL, &C), 0);
 	for (size_t i = 0; i < NLOADS; i++) {
 		int errors = 0;
@@ -237,6 +243,39 @@ static void test_metrics(void **state)
 	assert_non_null(strstr(P->out, "brokerd_function_run_seconds_count{function=\"echo.echo\"} 200\n"));
 }
 
+/* A brokerd that samples: 20,000 pipelined no-ops with 1 task a millisecond timed in full. */
+static void test_sampled(void **state)
+{
+	(void)state;
+	static struct bkt_brokerd S;
+	static const char *const one[] = {"--latency-budget", "1", NULL};
+	assert_int_equal(bk_test_broker_start(&S, one), 0);
+	const char *load = getenv("BK_OBS_LOAD");
+	assert_non_null(load);
+	const char *l[] = {load, S.socket, "echo.noop", "", "20000", "64", NULL};
+	assert_int_equal(obs_run(P, l, 60), 0);
+	assert_non_null(strstr(P->out, "calls 20000 ok 20000 errors 0"));
+	const char *a[] = {ctl(), "--socket", S.socket, "stats", "--json", "--interval", "0", "echo.noop", NULL};
+	assert_int_equal(obs_run(P, a, 20), 0);
+	const char *e, *s = fn_object(P->out, "echo.noop", &e);
+	assert_int_equal(obs_number_after(s, e, "\"calls\":"), 20000); /* counts stay exact */
+	assert_int_equal(obs_number_after(s, e, "\"errors\":"), 0);
+	/* Each timed task stands for the untimed ones before it: what the histogram misses is the untimed
+	 * tail after each worker's last sample, under a period (at most 1024) per worker. */
+	for (int k = 0; k < 3; k++) {
+		static const char *const kinds[] = {"\"queue\": {", "\"run\": {", "\"total\": {"};
+		const char *h = strstr(s, kinds[k]);
+		assert_true(h && h < e);
+		long long n = obs_number_after(h, e, "\"count\":");
+		assert_true(n <= 20000 && n > 20000 - 2 * 1024);
+	}
+	check_order(s, e, "queue");
+	assert_true(check_order(s, e, "run") < 1000000);
+	check_order(s, e, "total");
+	assert_int_equal(bk_test_broker_stop(&S), 0);
+	bk_test_broker_cleanup(&S);
+}
+
 static void test_top_once(void **state)
 {
 	(void)state;
@@ -267,6 +306,7 @@ int main(void)
 		cmocka_unit_test(test_stats_exact),
 		cmocka_unit_test(test_stats_text),
 		cmocka_unit_test(test_metrics),
+		cmocka_unit_test(test_sampled),
 		cmocka_unit_test(test_top_once),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -24,7 +24,10 @@ static const char usage[] =
 	"              (the round's other takes, then its priority lane; time the entry sat in the SQ\n"
 	"              before the worker looked is not included: brokerd cannot see the client's clock)\n"
 	"  run time    from the handler's start to the task's completion (asynchronous work included)\n"
-	"Quantiles come from log-linear histograms (about 3 % wide buckets); max is exact.  Tasks/s is\n"
+	"Quantiles come from log-linear histograms (about 3 % wide buckets).  Counts are exact; times are\n"
+	"sampled on a busy worker: above brokerd's --latency-budget (tasks a millisecond) it times 1 in 2^k\n"
+	"of each function's tasks, each standing for the untimed ones before it (the JSON's count), and max\n"
+	"is the largest timed task; with `brokerctl trace` attached every task is timed.  Tasks/s is\n"
 	"measured over --interval seconds (default 1; 0: the average since brokerd started).  With\n"
 	"FUNCTION only that function is shown.  Calls counts tasks taken up that completed (ended in\n"
 	"their lane by a cancel or deadline included); calls refused before (unknown id, --module-access,\n"
@@ -76,20 +79,22 @@ static int take(struct ctx *x, double interval, struct snapshot *prev, struct sn
 	return snapshot_take(x, now);
 }
 
-static void json_lat(const char *key, const struct bk_wire_lat *l, uint64_t n)
+static void json_lat(const char *key, const struct bk_wire_lat *l)
 {
-	printf("\"%s\": {\"p50_ns\": %" PRIu64 ", \"p90_ns\": %" PRIu64 ", \"p99_ns\": %" PRIu64
+	/* count: the tasks the histogram stands for (sampled ones weighted), so mean is sum over it. */
+	printf("\"%s\": {\"count\": %" PRIu64 ", \"p50_ns\": %" PRIu64 ", \"p90_ns\": %" PRIu64 ", \"p99_ns\": %" PRIu64
 	       ", \"p999_ns\": %" PRIu64 ", \"max_ns\": %" PRIu64 ", \"mean_ns\": %.1f}",
-	       key, l->p50_ns, l->p90_ns, l->p99_ns, l->p999_ns, l->max_ns, n ? (double)l->sum_ns / (double)n : 0.0);
+	       key, l->count, l->p50_ns, l->p90_ns, l->p99_ns, l->p999_ns, l->max_ns,
+	       l->count ? (double)l->sum_ns / (double)l->count : 0.0);
 }
 
-static void json_lats(const struct bk_wire_lat *l, uint64_t n)
+static void json_lats(const struct bk_wire_lat *l)
 {
-	json_lat("queue", &l[BK_LAT_QUEUE], n);
+	json_lat("queue", &l[BK_LAT_QUEUE]);
 	printf(", ");
-	json_lat("run", &l[BK_LAT_RUN], n);
+	json_lat("run", &l[BK_LAT_RUN]);
 	printf(", ");
-	json_lat("total", &l[BK_LAT_TOTAL], n);
+	json_lat("total", &l[BK_LAT_TOTAL]);
 }
 
 static void json_out(const struct snapshot *s, const struct snapshot *p, const struct opts *o,
@@ -108,7 +113,7 @@ static void json_out(const struct snapshot *s, const struct snapshot *p, const s
 		json_str(f->name);
 		printf(", \"fn\": %u, \"calls\": %" PRIu64 ", \"errors\": %" PRIu64 ", \"tasks_per_s\": %.1f, ", f->fn,
 		       f->calls, f->errors, snapshot_rate(s, p->t_ns ? p : NULL, f->calls, pf ? pf->calls : 0));
-		json_lats(f->lat, f->calls);
+		json_lats(f->lat);
 		printf("}");
 	}
 	printf("%s]", k ? "\n" : "");
@@ -124,7 +129,7 @@ static void json_out(const struct snapshot *s, const struct snapshot *p, const s
 			       ", \"calls\": %" PRIu64 ", \"errors\": %" PRIu64 ", \"tasks_per_s\": %.1f, ",
 			       c->c.submitted, c->c.completed, c->c.inflight, c->calls, c->errors,
 			       snapshot_rate(s, p->t_ns ? p : NULL, c->c.completed, pc ? pc->c.completed : 0));
-			json_lats(c->lat, c->calls);
+			json_lats(c->lat);
 			printf("}");
 		}
 		printf("%s]", s->ncl ? "\n" : "");
