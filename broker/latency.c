@@ -63,14 +63,14 @@ static void *map_zeroed(size_t len)
 	return p == MAP_FAILED ? NULL : p;
 }
 
-/* One sample of weight wt whose bucket is idx; total's sum is queue's plus run's, so it keeps none. */
-static inline void hist_record(struct bkd_lat_hist *h, unsigned idx, uint64_t v, uint64_t wt, bool sum)
+/* One sample of kind k and weight wt whose bucket is idx; total's sum is queue's plus run's: none kept. */
+static inline void hist_record(struct bkd_lat_set *s, unsigned k, unsigned idx, uint64_t v, uint64_t wt)
 {
-	bkd_lat_bump(&h->b[idx], wt);
-	if (sum)
-		bkd_lat_bump(&h->sum, v * wt);
-	if (v > atomic_load_explicit(&h->max, memory_order_relaxed))
-		atomic_store_explicit(&h->max, v, memory_order_relaxed);
+	bkd_lat_bump(&s->b[idx][k], wt);
+	if (k != BK_LAT_TOTAL)
+		bkd_lat_bump(&s->sum[k], v * wt);
+	if (v > atomic_load_explicit(&s->max[k], memory_order_relaxed))
+		atomic_store_explicit(&s->max[k], v, memory_order_relaxed);
 }
 
 /*
@@ -253,9 +253,9 @@ static void record(struct bk_task *t, int64_t start, int64_t now)
 		uint64_t wt = (uint64_t)s->untimed + 1u; /* it stands for the untimed tasks since the last sample */
 		s->untimed = 0;
 		bkd_lat_bump(&s->timed, 1);
-		hist_record(&s->h[BK_LAT_QUEUE], iq, q, wt, true);
-		hist_record(&s->h[BK_LAT_RUN], ir, r, wt, true);
-		hist_record(&s->h[BK_LAT_TOTAL], it, q + r, wt, false);
+		hist_record(s, BK_LAT_QUEUE, iq, q, wt);
+		hist_record(s, BK_LAT_RUN, ir, r, wt);
+		hist_record(s, BK_LAT_TOTAL, it, q + r, wt);
 	}
 }
 

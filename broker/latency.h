@@ -39,18 +39,19 @@ struct bkd_worker;
 struct bkd_conn;
 struct bkd_broker;
 
-/* Written by one thread at a time with relaxed load + store, read by anyone with relaxed loads. */
-struct bkd_lat_hist {
-	_Atomic uint64_t sum, max;
-	_Atomic uint64_t b[BKD_LAT_BUCKETS];
-};
-
+/*
+ * Written by one thread at a time with relaxed load + store, read by anyone with relaxed loads.  The
+ * three kinds' counters of a bucket sit side by side: a workload's queue waits, run times and totals
+ * fall in neighbouring buckets, so a connection's set touches two or three pages, not five (its PSS
+ * is brokerd's cost per app: docs/ARCHITECTURE.md, "Observability").
+ */
 struct bkd_lat_set {
 	_Atomic uint64_t calls, errors;
 	/* The writer's own: tasks taken (function sets: seq & mask == 0 is timed), untimed since the last. */
 	uint32_t seq, untimed;
 	_Atomic uint64_t timed; /* samples taken (tests, and what the weights stand for) */
-	struct bkd_lat_hist h[BK_LAT_KINDS];
+	_Atomic uint64_t sum[BK_LAT_KINDS], max[BK_LAT_KINDS]; /* sum[BK_LAT_TOTAL] unused: queue's + run's */
+	_Atomic uint64_t b[BKD_LAT_BUCKETS][BK_LAT_KINDS];
 };
 
 /* A worker's sets by function id, allocated by the worker on first use. */

@@ -19,17 +19,17 @@ void bkd_lat_snap_add(struct bkd_lat_snap *snap, const struct bkd_lat_set *set)
 	snap->calls += atomic_load_explicit(&set->calls, memory_order_relaxed);
 	snap->errors += atomic_load_explicit(&set->errors, memory_order_relaxed);
 	for (unsigned k = 0; k < BK_LAT_KINDS; k++) {
-		const struct bkd_lat_hist *h = &set->h[k];
 		/* total keeps no sum of its own: it is queue's plus run's (latency.c). */
-		snap->h[k].sum += k == BK_LAT_TOTAL ? atomic_load_explicit(&set->h[BK_LAT_QUEUE].sum, memory_order_relaxed) +
-							      atomic_load_explicit(&set->h[BK_LAT_RUN].sum, memory_order_relaxed)
-						    : atomic_load_explicit(&h->sum, memory_order_relaxed);
-		uint64_t m = atomic_load_explicit(&h->max, memory_order_relaxed);
+		snap->h[k].sum += k == BK_LAT_TOTAL ? atomic_load_explicit(&set->sum[BK_LAT_QUEUE], memory_order_relaxed) +
+							      atomic_load_explicit(&set->sum[BK_LAT_RUN], memory_order_relaxed)
+						    : atomic_load_explicit(&set->sum[k], memory_order_relaxed);
+		uint64_t m = atomic_load_explicit(&set->max[k], memory_order_relaxed);
 		if (m > snap->h[k].max)
 			snap->h[k].max = m;
-		for (unsigned i = 0; i < BKD_LAT_BUCKETS; i++)
-			snap->h[k].b[i] += atomic_load_explicit(&h->b[i], memory_order_relaxed);
 	}
+	for (unsigned i = 0; i < BKD_LAT_BUCKETS; i++)
+		for (unsigned k = 0; k < BK_LAT_KINDS; k++)
+			snap->h[k].b[i] += atomic_load_explicit(&set->b[i][k], memory_order_relaxed);
 }
 
 /* The quantiles of one histogram: each the middle of the bucket holding it, never above max. */

@@ -79,7 +79,7 @@ static void assert_weights(struct bkd_lat_set *s)
 	for (unsigned k = 0; k < BK_LAT_KINDS; k++) {
 		uint64_t n = 0;
 		for (unsigned i = 0; i < BKD_LAT_BUCKETS; i++)
-			n += atomic_load(&s->h[k].b[i]);
+			n += atomic_load(&s->b[i][k]);
 		assert_int_equal(n + s->untimed, atomic_load(&s->calls));
 	}
 }
