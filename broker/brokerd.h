@@ -118,6 +118,7 @@ struct bkd_conn {
 	uint64_t wake_buf;
 	struct bk_task **tasks; /* by slot, in-flight tasks */
 	uint32_t ntasks; /* allocated task objects (in flight or waiting for ops) */
+	uint32_t ntasks_peak; /* the most it had at once: a big one's teardown hands memory back (worker_conns.c) */
 	uint32_t children; /* live child tasks (task_tree.c), counted against BKD_CHILDREN_PER_CONN */
 
 	/* statistics, read by the control thread */

@@ -276,6 +276,8 @@ void bkd_task_take(struct bkd_worker *w, struct bkd_conn *c, const struct bk_sqe
 	c->tasks[e->slot] = t;
 	if (c->ntasks++ == 0)
 		w->busy_conns++;
+	if (c->ntasks > c->ntasks_peak)
+		c->ntasks_peak = c->ntasks;
 	bkd_worker_count_start(w);
 	bkd_lat_taken(w, t);
 	bkd_lanes_push(&w->lanes, t);

@@ -12,6 +12,7 @@
 #include "worker_conns.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -197,6 +198,8 @@ static void note_violations(struct bkd_worker *w, struct bkd_conn *c)
  * tasks costs the others' turns little; torn connections with nothing left
  * go back to the control thread, which frees them.  True while work remains.
  */
+#define BKD_TRIM_TASKS 4096u
+
 bool bkd_wconn_step_torn(struct bkd_worker *w)
 {
 	unsigned budget = BKD_CANCEL_BUDGET;
@@ -215,7 +218,13 @@ bool bkd_wconn_step_torn(struct bkd_worker *w)
 			 * control thread may unmap or close them; what cannot go now is retried on a later turn. */
 			conn_unlink(w, c);
 			atomic_fetch_sub_explicit(&w->nconns, 1, memory_order_relaxed);
+			/* A connection that held thousands of tasks leaves their memory in this thread's malloc
+			 * arena, which glibc keeps; hand it back, or one burst would cost brokerd for good.
+			 * Once per such teardown, which took that connection as many tasks to cause. */
+			bool big = c->ntasks_peak >= BKD_TRIM_TASKS;
 			bkd_inbox_post(&w->b->ctl_inbox, &c->done_item, BKD_IN_CONN_DONE, c);
+			if (big)
+				malloc_trim(0);
 		}
 		c = next;
 	}
