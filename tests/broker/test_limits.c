@@ -188,11 +188,12 @@ static void test_fd_exhaustion(void **state)
 	/* Teardown is asynchronous: every descriptor is back within 10 s. */
 	int64_t deadline = bk_now_ns() + 10 * BT_SEC;
 	int fds;
-	while ((fds = bk_test_broker_fd_count(&b)) != base_fds && bk_now_ns() < deadline) {
+	while ((fds = bk_test_broker_fd_count(&b)) > base_fds && bk_now_ns() < deadline) {
 		struct timespec ts = { 0, 10 * MS };
 		nanosleep(&ts, NULL);
 	}
-	assert_int_equal(fds, base_fds);
+	/* At most the baseline: that count may have held the start-up check's connection going away. */
+	assert_true(fds <= base_fds);
 	print_message("%u served, %u refused with a reason, %d descriptors before and after\n", nserved, nrefused,
 		      base_fds);
 	assert_true(nrefused > 0);
