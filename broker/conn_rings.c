@@ -265,8 +265,9 @@ int bkd_conn_rings_flush(struct bkd_conn_rings *cr)
 	STAT_SET(cr->npending, cr->npending - n);
 
 	int result = 0;
-	/* Fence inside: our tail store is ordered before the need_wakeup load (Dekker with the sleeper). */
-	if (bk_ring_wake_needed(cr->cq.ctl)) {
+	/* Fence inside: our tail store is ordered before the need_wakeup load (Dekker with the sleeper).  A
+	 * sleeper in bk_wait_all that needs more completions than these is left asleep (ring.h). */
+	if (bk_ring_wake_needed(cr->cq.ctl) && bk_ring_wake_due(cr->cq.ctl, cr->cq.tail)) {
 		bk_ring_wake_bump(cr->cq.ctl);
 		result |= BKD_FLUSH_WAKE_FUTEX;
 	}

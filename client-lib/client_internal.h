@@ -151,14 +151,18 @@ static inline void bkc_cpu_relax(void)
 }
 
 /* ---- complete.c ---- */
-/* 1 done (completed or lost), 0 pending, BK_ESTALE; reaps the CQ when reap is set; never blocks. */
-int bkc_check_future(bk_future *f, bool reap);
+/* bkc_check_future's reap and bkc_reap's flags. */
+#define BKC_REAP 1u /* check_future: reap the CQ first */
+#define BKC_REAP_SLEEPER 2u /* the caller is the thread announced asleep on the CQ (wait_many.c) */
+#define BKC_REAP_DISPATCH 4u /* bkc_reap from bk_dispatch: it runs the callbacks itself */
+/* 1 done (completed or lost), 0 pending, BK_ESTALE; reaps the CQ when reap has BKC_REAP; never blocks. */
+int bkc_check_future(bk_future *f, unsigned reap);
 /* bk_wait's answer for bkc_check_future's r: errors as they are, done as `done` or BK_EGONE if lost. */
 int bkc_outcome(bk_future *f, int r, int done);
 /* Adaptive spin: fold how long a finished wait took into the average. */
 void bkc_learn_wait_time(bk_client *c, int64_t took_ns);
-/* Reap the CQ and process what was claimed; returns how many were processed. */
-int bkc_reap(bk_client *c, bool from_dispatch);
+/* Reap the CQ and process what was claimed (flags: BKC_REAP_*); returns how many were processed. */
+int bkc_reap(bk_client *c, unsigned flags);
 /* With c->lock held: f (PENDING) completed with this status/length. */
 void bkc_mark_done(bk_client *c, struct bk_future *f, int32_t status, uint32_t res_len, bool *signal_cb);
 /* With c->lock held: put f at the tail of the free FIFO. */

@@ -86,7 +86,26 @@ static bool slot_done_locked(bk_client *c, struct bk_future *f, bool *signal_cb)
 	return true;
 }
 
-int bkc_reap(bk_client *c, bool from_dispatch)
+/*
+ * A thread asleep with the wake gate set (ring.h) counted on the broker to wake it once enough
+ * completions were published; completions another thread reaped for it may have been counted out of
+ * its reckoning (it read the head before they were marked done), so that thread wakes it.  Dekker with
+ * the sleeper: it stores the gate and need_wakeup, fences, then checks its futures; we marked them done,
+ * fence, then load: one of the two sees the other.  wake_seq is bumped with an atomic add, so these
+ * bumps and the broker's never lose one another.
+ */
+static void wake_gated_sleeper(bk_client *c)
+{
+	struct bk_ring_ctl *ctl = c->v.cq_ctl;
+	atomic_thread_fence(memory_order_seq_cst);
+	if (!atomic_load_explicit(&ctl->wake_gate, memory_order_relaxed) ||
+	    !atomic_load_explicit(&ctl->need_wakeup, memory_order_relaxed))
+		return;
+	bk_ring_wake_bump(ctl);
+	(void)bk_futex_wake(&ctl->wake_seq, INT32_MAX); /* nothing to do if it fails: the sleeper's slice ends */
+}
+
+int bkc_reap(bk_client *c, unsigned flags)
 {
 	struct bk_cqe batch[64];
 	int total = 0;
@@ -112,8 +131,10 @@ int bkc_reap(bk_client *c, bool from_dispatch)
 		if (n < 64)
 			break;
 	}
-	if (signal_cb && !from_dispatch)
+	if (signal_cb && !(flags & BKC_REAP_DISPATCH))
 		bkc_signal_fd(c); /* a callback was queued outside bk_dispatch: make the loop run it */
+	if (total > 0 && !(flags & BKC_REAP_SLEEPER))
+		wake_gated_sleeper(c);
 	return total;
 }
 
@@ -185,7 +206,7 @@ bool bkc_check_gone(bk_client *c, bool force)
 }
 
 /* 1 done, 0 pending, BK_ESTALE; checks the slot and reaps, never blocks. */
-int bkc_check_future(bk_future *f, bool reap)
+int bkc_check_future(bk_future *f, unsigned reap)
 {
 	bk_client *c = f->c;
 	bool sig = false;
@@ -210,8 +231,8 @@ int bkc_check_future(bk_future *f, bool reap)
 			 */
 			if (!bk_cq_consumer_pending(&c->cq))
 				return 0;
-			bkc_reap(c, false);
-			reap = false; /* done: the locked path below must not reap a second time */
+			bkc_reap(c, reap & BKC_REAP_SLEEPER);
+			reap = 0; /* done: the locked path below must not reap a second time */
 			st0 = atomic_load_explicit(&f->state, memory_order_acquire);
 			if (st0 == F_DONE)
 				return 1;
@@ -232,7 +253,7 @@ int bkc_check_future(bk_future *f, bool reap)
 	if (sig)
 		bkc_signal_fd(c);
 	if (reap)
-		bkc_reap(c, false); /* keep the CQ drained so the broker never backs up */
+		bkc_reap(c, reap & BKC_REAP_SLEEPER); /* keep the CQ drained so the broker never backs up */
 	return r;
 }
 

@@ -113,7 +113,7 @@ BKC_API int bk_dispatch(bk_client *c)
 	/* Bound the work per call so callbacks that submit cannot keep one dispatch running forever. */
 	int budget = (int)c->v.geo.nslots * 2 + 64;
 	for (int round = 0;; round++) {
-		bkc_reap(c, true);
+		bkc_reap(c, BKC_REAP_DISPATCH);
 		if (gone)
 			bkc_fail_pending(c);
 		bk_future *f;

@@ -6,7 +6,8 @@
  * bk_wait is the one-future case.  The sleep
  * is the same as bk_wait's: announce it on the CQ, re-check every future,
  * FUTEX_WAIT on the CQ's wake word in slices, with the broker-gone checks in
- * between; each completion the broker publishes wakes it once.
+ * between.  bk_wait_all still waiting for n futures asks not to be woken
+ * before n more completions were published (proto.h, wake_at).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -23,11 +24,11 @@ struct many {
 };
 
 /* 1 when the wait is over, 0 not yet, or an error of one future (BK_ESTALE). */
-static int scan(struct many *m, bool reap)
+static int scan(struct many *m, unsigned reap)
 {
 	for (size_t i = m->all ? m->next : 0; i < m->n; i++) {
 		int r = bkc_check_future(m->fs[i], reap);
-		reap = false; /* one reap serves every future */
+		reap = 0; /* one reap serves every future */
 		if (r < 0 || (r > 0 && !m->all)) {
 			m->found = i;
 			return r;
@@ -78,16 +79,51 @@ static int spin(struct many *m, bk_client *c, int64_t start, int64_t deadline)
 	}
 }
 
+/*
+ * The CQ tail bk_wait_all needs before it can be done: every future it still waits for completes at
+ * or past the head this client published (what it reaped), so at least that many entries must follow
+ * it.  Other threads' completions count too: a lower bound, never late.  false: any completion may do.
+ */
+static uint32_t count_pending(const struct many *m)
+{
+	uint32_t pending = 0;
+	for (size_t i = m->next; i < m->n; i++)
+		pending += atomic_load_explicit(&m->fs[i]->state, memory_order_acquire) != F_DONE;
+	return pending;
+}
+
+static bool needed_tail(struct many *m, bk_client *c, uint32_t *at, uint32_t *pending)
+{
+	if (!m->all || m->n - m->next < 2)
+		return false;
+	/* The head first: a future reaped after this load completed at or past it. */
+	uint32_t head = atomic_load_explicit(&c->v.cq_ctl->head, memory_order_acquire);
+	*pending = count_pending(m);
+	if (*pending < 2)
+		return false;
+	*at = head + *pending;
+	return true;
+}
+
 static int sleep_until_done(struct many *m, bk_client *c, int64_t deadline)
 {
 	for (;;) {
 		int64_t now = bk_now_ns();
 		if (now >= deadline)
 			return -ETIMEDOUT;
-		/* Announce the sleep, then re-check: a completion published after this is seen or wakes us. */
-		uint32_t seq = bk_ring_sleep_prepare(c->v.cq_ctl, true);
-		int r = scan(m, true);
-		if (r == 0 && !bkc_check_gone(c, false)) {
+		/* Announce the sleep, then re-check: a completion published after this is seen or wakes us; with
+		 * several futures to go, the broker wakes us when enough of them can have completed (ring.h). */
+		uint32_t at = 0, pending = 0;
+		bool gated = needed_tail(m, c, &at, &pending);
+		uint32_t seq = bk_ring_sleep_prepare_until(c->v.cq_ctl, gated, at);
+		int r = scan(m, BKC_REAP | BKC_REAP_SLEEPER);
+		/*
+		 * A future marked done since the count (by our re-check, or another thread whose reap moved the
+		 * head before it marked) makes `at` too high: count again before sleeping.  One marked after
+		 * this count is another thread's, and that thread wakes us (complete.c).
+		 */
+		bool stale = gated && r == 0 && count_pending(m) < pending;
+		if (r == 0 && !stale && !bkc_check_gone(c, false)) {
 			int64_t slice = deadline - now < BKC_WAIT_SLICE_NS ? deadline - now : BKC_WAIT_SLICE_NS;
 			struct timespec ts = { .tv_sec = slice / 1000000000LL, .tv_nsec = slice % 1000000000LL };
 			bk_futex_wait(&c->v.cq_ctl->wake_seq, seq, &ts);

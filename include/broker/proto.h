@@ -70,7 +70,17 @@
  *   notify_armed (CQ only) client-written: 1 asks the broker to signal the
  *               client's eventfd after its next completions; the broker swaps
  *               it back to 0 when it does
- *   wake_seq    producer-written futex word: bumped before each wake-up so a
+ *   wake_at, wake_gate (CQ only) client-written: with wake_gate nonzero the
+ *               one sleeping thread needs the tail at or past wake_at (it
+ *               waits for that many completions at least: bk_wait_all), so
+ *               the broker leaves it asleep until then.  Both were padding
+ *               before: an older client leaves the gate 0 (woken as before)
+ *               and an older broker ignores it (a spare wake-up), so they are
+ *               not in the layout hash.  A wrong value only delays its own
+ *               client, which sleeps in bounded slices anyway.
+ *   wake_seq    producer-written futex word (on the CQ also by a client thread
+ *               waking a gated sleeper itself; atomic adds, so none is lost):
+ *               bumped before each wake-up so a
  *               consumer that sampled it before re-checking the ring cannot
  *               miss the wake (FUTEX_WAIT fails if it moved)
  */
@@ -81,7 +91,9 @@ struct bk_ring_ctl {
 	uint8_t pad1[BK_CACHELINE - 4];
 	alignas(BK_CACHELINE) _Atomic uint32_t need_wakeup;
 	_Atomic uint32_t notify_armed;
-	uint8_t pad2[BK_CACHELINE - 8];
+	_Atomic uint32_t wake_at; /* CQ only: see wake_gate */
+	_Atomic uint32_t wake_gate;
+	uint8_t pad2[BK_CACHELINE - 16];
 	alignas(BK_CACHELINE) _Atomic uint32_t wake_seq;
 	uint8_t pad3[BK_CACHELINE - 4];
 };
@@ -204,6 +216,8 @@ _Static_assert(offsetof(struct bk_ring_ctl, head) == 0, "head offset");
 _Static_assert(offsetof(struct bk_ring_ctl, tail) == 64, "tail offset");
 _Static_assert(offsetof(struct bk_ring_ctl, need_wakeup) == 128, "need_wakeup offset");
 _Static_assert(offsetof(struct bk_ring_ctl, notify_armed) == 132, "notify_armed offset");
+_Static_assert(offsetof(struct bk_ring_ctl, wake_at) == 136, "wake_at offset");
+_Static_assert(offsetof(struct bk_ring_ctl, wake_gate) == 140, "wake_gate offset");
 _Static_assert(offsetof(struct bk_ring_ctl, wake_seq) == 192, "wake_seq offset");
 _Static_assert(sizeof(_Atomic uint32_t) == 4 && alignof(_Atomic uint32_t) == 4, "atomic u32");
 

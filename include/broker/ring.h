@@ -131,17 +131,53 @@ static inline void bk_ring_wake_bump(struct bk_ring_ctl *ctl)
 }
 
 /*
+ * Producer, when bk_ring_wake_needed() said yes and tail is its tail now:
+ * is the sleeper's need met (proto.h, wake_at)?  Each word is read once;
+ * any value is safe for the producer: a wrong one only wakes the client
+ * early or leaves it to its own bounded sleep.  Ordered by the fence in
+ * bk_ring_wake_needed(): the sleeper stores both before its own fence.
+ */
+static inline bool bk_ring_wake_due(struct bk_ring_ctl *ctl, uint32_t tail)
+{
+	if (!atomic_load_explicit(&ctl->wake_gate, memory_order_relaxed))
+		return true;
+	uint32_t at = atomic_load_explicit(&ctl->wake_at, memory_order_relaxed);
+	return (int32_t)(tail - at) >= 0;
+}
+
+/*
  * Consumer, before sleeping: announce it (add to need_wakeup: the broker
  * stores 1, the client counts threads), then fence, then sample wake_seq.
  * The caller must re-check the ring AFTER this call and only then wait for
- * wake_seq to move away from the returned value.
+ * wake_seq to move away from the returned value.  A counting (CQ) sleeper
+ * that needs the tail at `at` before it can be done passes gated: when it
+ * is the only sleeper the producer leaves it asleep until then; with
+ * another one any completion wakes (it may need only one).  All seq_cst,
+ * so the three stores and the re-read of need_wakeup have one order: if
+ * a second sleeper's increment comes before our re-read we see it and
+ * open the gate; if after, its own store opens it after ours.
  */
+static inline uint32_t bk_ring_sleep_prepare_until(struct bk_ring_ctl *ctl, bool gated, uint32_t at)
+{
+	uint32_t prior = atomic_fetch_add_explicit(&ctl->need_wakeup, 1, memory_order_seq_cst);
+	if (gated && prior == 0) {
+		atomic_store_explicit(&ctl->wake_at, at, memory_order_relaxed); /* ordered by the store below */
+		atomic_store_explicit(&ctl->wake_gate, 1, memory_order_seq_cst);
+		if (atomic_load_explicit(&ctl->need_wakeup, memory_order_seq_cst) != 1)
+			atomic_store_explicit(&ctl->wake_gate, 0, memory_order_seq_cst);
+	} else if (atomic_load_explicit(&ctl->wake_gate, memory_order_relaxed)) {
+		atomic_store_explicit(&ctl->wake_gate, 0, memory_order_seq_cst);
+	}
+	/* Pairs with the fence in bk_ring_wake_needed() (Dekker). */
+	atomic_thread_fence(memory_order_seq_cst);
+	return atomic_load_explicit(&ctl->wake_seq, memory_order_acquire);
+}
+
 static inline uint32_t bk_ring_sleep_prepare(struct bk_ring_ctl *ctl, bool counting)
 {
 	if (counting)
-		atomic_fetch_add_explicit(&ctl->need_wakeup, 1, memory_order_relaxed);
-	else
-		atomic_store_explicit(&ctl->need_wakeup, 1, memory_order_relaxed);
+		return bk_ring_sleep_prepare_until(ctl, false, 0);
+	atomic_store_explicit(&ctl->need_wakeup, 1, memory_order_relaxed);
 	/* Pairs with the fence in bk_ring_wake_needed() (Dekker). */
 	atomic_thread_fence(memory_order_seq_cst);
 	return atomic_load_explicit(&ctl->wake_seq, memory_order_acquire);

@@ -4,6 +4,9 @@
  * thousands of futures in one wait, results byte for byte, timeouts, which
  * future bk_wait_any names, bad arguments, and broker death (BK_EGONE
  * within the broker-gone bound, completed futures keep their results).
+ * The wake gate (include/broker/ring.h): bk_wait_all over futures that
+ * end one after another is woken once, not once each, and still ends when
+ * another thread reaps its completions.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -12,9 +15,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <pthread.h>
+
 #include <cmocka.h>
 
 #include "broker/client.h"
+#include "client_internal.h"
 #include "harness.h"
 
 #define SEC 1000000000LL
@@ -107,6 +113,66 @@ static void test_all_times_out_then_finishes(void **state)
 		bk_release(f[i]);
 }
 
+/* Four sleeps ending 20 ms apart: the broker leaves the one sleeping thread asleep until the last. */
+static void test_all_wakes_once(void **state)
+{
+	struct fx *fx = *state;
+	_Atomic uint32_t *wake_seq = &fx->c->v.cq_ctl->wake_seq;
+	bk_future *f[4] = { submit(fx, fx->sleep, "20"), submit(fx, fx->sleep, "40"), submit(fx, fx->sleep, "60"),
+			    submit(fx, fx->sleep, "80") };
+	uint32_t before = atomic_load(wake_seq);
+	assert_int_equal(bk_wait_all(f, 4, 10 * SEC), 0);
+	uint32_t wakes = atomic_load(wake_seq) - before;
+	print_message("bk_wait_all over 4 sleeps ending 20 ms apart: %u wake-ups\n", wakes);
+	assert_true(wakes <= 1); /* 4 without the gate (0 if all ended before it slept) */
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(bk_result(f[i], NULL, NULL), 0);
+		bk_release(f[i]);
+	}
+}
+
+struct poller {
+	bk_future **f;
+	int n;
+	_Atomic bool stop;
+};
+
+/* Another thread that reaps: bk_poll takes completions off the CQ, the waiter's included. */
+static void *poll_all(void *arg)
+{
+	struct poller *p = arg;
+	while (!atomic_load(&p->stop)) {
+		for (int i = 0; i < p->n; i++)
+			(void)bk_poll(p->f[i]);
+		struct timespec ts = { 0, 200000 };
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+static void test_all_with_another_reaper(void **state)
+{
+	struct fx *fx = *state;
+	for (int round = 0; round < 5; round++) {
+		bk_future *f[4] = { submit(fx, fx->sleep, "5"), submit(fx, fx->sleep, "10"), submit(fx, fx->upper, "x"),
+				    submit(fx, fx->sleep, "15") };
+		struct poller p = { .f = f, .n = 4 };
+		pthread_t t;
+		assert_int_equal(pthread_create(&t, NULL, poll_all, &p), 0);
+		int64_t t0 = bk_now_ns();
+		int r = bk_wait_all(f, 4, 10 * SEC);
+		int64_t dt = bk_now_ns() - t0;
+		atomic_store(&p.stop, true);
+		assert_int_equal(pthread_join(t, NULL), 0);
+		assert_int_equal(r, 0);
+		print_message("bk_wait_all beside a polling thread, round %d: %.1f ms\n", round, (double)dt / 1e6);
+		for (int i = 0; i < 4; i++) {
+			assert_int_equal(bk_result(f[i], NULL, NULL), 0);
+			bk_release(f[i]);
+		}
+	}
+}
+
 static void test_any_names_the_first(void **state)
 {
 	struct fx *fx = *state;
@@ -182,6 +248,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_all_of_many),
 		cmocka_unit_test(test_all_times_out_then_finishes),
+		cmocka_unit_test(test_all_wakes_once),
+		cmocka_unit_test(test_all_with_another_reaper),
 		cmocka_unit_test(test_any_names_the_first),
 		cmocka_unit_test(test_bad_arguments),
 		cmocka_unit_test(test_broker_death),

@@ -119,9 +119,11 @@ static bool step(struct fuzz_in *in, struct bkd_conn_rings *cr, struct bk_sq_pro
 	case 6: /* the client reaps (or claims to) */
 		atomic_store_explicit(&v->cq_ctl->head, fuzz_u32(in), memory_order_release);
 		return true;
-	default: /* the client arms its eventfd, asks for wake-ups, and the worker looks */
+	default: /* the client arms its eventfd, asks for wake-ups (gated or not), and the worker looks */
 		atomic_store_explicit(&v->cq_ctl->notify_armed, fuzz_u8(in) & 1, memory_order_relaxed);
 		atomic_store_explicit(&v->cq_ctl->need_wakeup, fuzz_u8(in), memory_order_relaxed);
+		atomic_store_explicit(&v->cq_ctl->wake_gate, fuzz_u8(in), memory_order_relaxed);
+		atomic_store_explicit(&v->cq_ctl->wake_at, fuzz_u32(in), memory_order_relaxed);
 		(void)bkd_conn_rings_sq_pending(cr);
 		(void)bkd_conn_rings_sq_depth(cr);
 		(void)bkd_conn_rings_cq_depth(cr);

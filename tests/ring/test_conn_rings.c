@@ -77,6 +77,59 @@ static void test_flush_wake_bits(void **state)
 	fix_close(&f);
 }
 
+/* bk_wait_all's gate (ring.h): a lone sleeper that needs the tail at `at` is not woken before. */
+static void test_flush_wake_gate(void **state)
+{
+	(void)state;
+	struct fix f;
+	fix_open(&f, 8, 8, 0);
+	struct bk_ring_ctl *cq = f.r.v.cq_ctl;
+	struct bk_sqe e[3] = {fix_call(0, 1), fix_call(1, 1), fix_call(2, 1)}, out[3];
+	fix_submit(&f, e, 3);
+	assert_int_equal(bkd_conn_rings_fetch(&f.cr, out, 3), 3);
+	/* The one sleeper waits for all three: the tail must reach head 0 + 3. */
+	uint32_t seq = bk_ring_sleep_prepare_until(cq, true, 3);
+	assert_int_equal(atomic_load(&cq->wake_gate), 1);
+	assert_int_equal(bkd_conn_rings_complete(&f.cr, 0, 0, 0), 0);
+	assert_int_equal(bkd_conn_rings_flush(&f.cr), 0); /* tail 1: left asleep */
+	assert_int_equal(bkd_conn_rings_complete(&f.cr, 1, 0, 0), 0);
+	assert_int_equal(bkd_conn_rings_flush(&f.cr), 0); /* tail 2 */
+	assert_int_equal(atomic_load(&cq->wake_seq), seq);
+	assert_int_equal(bkd_conn_rings_complete(&f.cr, 2, 0, 0), 0);
+	assert_int_equal(bkd_conn_rings_flush(&f.cr), BKD_FLUSH_WAKE_FUTEX); /* tail 3: due */
+	assert_int_not_equal(atomic_load(&cq->wake_seq), seq);
+	bk_ring_sleep_finish(cq, true);
+
+	/* A second sleeper opens the gate: it may need a single completion. */
+	fix_submit(&f, e, 2);
+	assert_int_equal(bkd_conn_rings_fetch(&f.cr, out, 2), 2);
+	bk_ring_sleep_prepare_until(cq, true, 100);
+	assert_int_equal(atomic_load(&cq->wake_gate), 1);
+	bk_ring_sleep_prepare(cq, true);
+	assert_int_equal(atomic_load(&cq->wake_gate), 0);
+	assert_int_equal(bkd_conn_rings_complete(&f.cr, 0, 0, 0), 0);
+	assert_int_equal(bkd_conn_rings_flush(&f.cr), BKD_FLUSH_WAKE_FUTEX);
+	bk_ring_sleep_finish(cq, true);
+	bk_ring_sleep_finish(cq, true);
+	/* A gated sleeper that comes second leaves it open, and the tail wraps: distance, not value. */
+	atomic_store(&cq->wake_gate, 0);
+	bk_ring_sleep_prepare(cq, true); /* counting, ungated */
+	bk_ring_sleep_prepare_until(cq, true, 100);
+	assert_int_equal(atomic_load(&cq->wake_gate), 0);
+	bk_ring_sleep_finish(cq, true);
+	bk_ring_sleep_finish(cq, true);
+	atomic_store(&cq->wake_gate, 1);
+	atomic_store(&cq->wake_at, 0xfffffffeu);
+	assert_true(bk_ring_wake_due(cq, 0xfffffffeu));
+	assert_true(bk_ring_wake_due(cq, 1u)); /* wrapped past it */
+	assert_false(bk_ring_wake_due(cq, 0xfffffff0u));
+	atomic_store(&cq->wake_gate, 0);
+	assert_true(bk_ring_wake_due(cq, 0xfffffff0u));
+	assert_int_equal(bkd_conn_rings_complete(&f.cr, 1, 0, 0), 0);
+	assert_int_equal(bkd_conn_rings_flush(&f.cr), 0); /* nobody sleeps */
+	fix_close(&f);
+}
+
 static void test_bad_entries(void **state)
 {
 	(void)state;
@@ -143,6 +196,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_call_complete_reap),
 		cmocka_unit_test(test_flush_wake_bits),
+		cmocka_unit_test(test_flush_wake_gate),
 		cmocka_unit_test(test_bad_entries),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
