@@ -266,14 +266,15 @@ int bkd_conn_rings_flush(struct bkd_conn_rings *cr)
 
 	int result = 0;
 	/* Fence inside: our tail store is ordered before the need_wakeup load (Dekker with the sleeper).  A
-	 * sleeper in bk_wait_all that needs more completions than these is left asleep (ring.h). */
-	if (bk_ring_wake_needed(cr->cq.ctl) && bk_ring_wake_due(cr->cq.ctl, cr->cq.tail)) {
+	 * lone sleeper in bk_wait_all that needs more completions than these is left asleep (ring.h). */
+	uint32_t sleepers = bk_ring_sleepers(cr->cq.ctl);
+	if (bk_ring_wake_due(cr->cq.ctl, sleepers, cr->cq.tail)) {
 		bk_ring_wake_bump(cr->cq.ctl);
 		result |= BKD_FLUSH_WAKE_FUTEX;
 	}
 	/*
 	 * The client arms (store 1), fences, re-checks the CQ; we published the
-	 * tail, fenced (in bk_ring_wake_needed above), and now look: one of the
+	 * tail, fenced (in bk_ring_sleepers above), and now look: one of the
 	 * two sees the other.  A plain load first keeps the locked exchange (a
 	 * full barrier) off the common path where nobody armed.
 	 */

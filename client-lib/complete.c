@@ -87,19 +87,20 @@ static bool slot_done_locked(bk_client *c, struct bk_future *f, bool *signal_cb)
 }
 
 /*
- * A thread asleep with the wake gate set (ring.h) counted on the broker to wake it once enough
- * completions were published; completions another thread reaped for it may have been counted out of
- * its reckoning (it read the head before they were marked done), so that thread wakes it.  Dekker with
- * the sleeper: it stores the gate and need_wakeup, fences, then checks its futures; we marked them done,
- * fence, then load: one of the two sees the other.  wake_seq is bumped with an atomic add, so these
- * bumps and the broker's never lose one another.
+ * This thread marked futures done: a thread of this client asleep on the CQ may be waiting for them
+ * and not know.  The broker woke it (or, gated, left it asleep: ring.h) when it published them, but
+ * the sleeper's re-check can have come after our claim of their entries and before our marks, or have
+ * counted them into its gate.  So wake the sleepers, ourselves not counted.  Dekker with the sleeper:
+ * it raises need_wakeup, fences, then checks its futures; we marked (under the lock), fence, then load
+ * need_wakeup: one of the two sees the other.  wake_seq is bumped with an atomic add, so these bumps
+ * and the broker's never lose one another.  It costs a syscall only while another thread sleeps.
  */
-static void wake_gated_sleeper(bk_client *c)
+static void wake_sleepers(bk_client *c, bool self_asleep)
 {
 	struct bk_ring_ctl *ctl = c->v.cq_ctl;
 	atomic_thread_fence(memory_order_seq_cst);
-	if (!atomic_load_explicit(&ctl->wake_gate, memory_order_relaxed) ||
-	    !atomic_load_explicit(&ctl->need_wakeup, memory_order_relaxed))
+	uint32_t nw = atomic_load_explicit(&ctl->need_wakeup, memory_order_relaxed);
+	if (BK_WAKE_COUNT(nw) <= (self_asleep ? 1u : 0u))
 		return;
 	bk_ring_wake_bump(ctl);
 	(void)bk_futex_wake(&ctl->wake_seq, INT32_MAX); /* nothing to do if it fails: the sleeper's slice ends */
@@ -133,8 +134,8 @@ int bkc_reap(bk_client *c, unsigned flags)
 	}
 	if (signal_cb && !(flags & BKC_REAP_DISPATCH))
 		bkc_signal_fd(c); /* a callback was queued outside bk_dispatch: make the loop run it */
-	if (total > 0 && !(flags & BKC_REAP_SLEEPER))
-		wake_gated_sleeper(c);
+	if (total > 0)
+		wake_sleepers(c, flags & BKC_REAP_SLEEPER);
 	return total;
 }
 

@@ -84,17 +84,31 @@ static int spin(struct many *m, bk_client *c, int64_t start, int64_t deadline)
  * or past the head this client published (what it reaped), so at least that many entries must follow
  * it.  Other threads' completions count too: a lower bound, never late.  false: any completion may do.
  */
+/* Futures of the wait still pending, 0 when one of them shows up twice (then no gate: ring.h). */
 static uint32_t count_pending(const struct many *m)
 {
 	uint32_t pending = 0;
-	for (size_t i = m->next; i < m->n; i++)
-		pending += atomic_load_explicit(&m->fs[i]->state, memory_order_acquire) != F_DONE;
+	for (size_t i = m->next; i < m->n; i++) {
+		if (atomic_load_explicit(&m->fs[i]->state, memory_order_acquire) != F_PENDING)
+			continue; /* done, or released (an error the scan reports): completes nothing we need */
+		for (size_t j = m->next; j < i; j++)
+			if (m->fs[j] == m->fs[i])
+				return 0; /* one completion would count twice */
+		pending++;
+	}
 	return pending;
 }
 
+/*
+ * The CQ tail bk_wait_all needs before it can be done: every future it still waits for completes at
+ * or past the head this client published (what it reaped), so at least that many entries must follow
+ * it.  Other threads' completions count too: a lower bound, never late.  false: no gate (one future
+ * to go, too many to check for duplicates, or bk_wait_any).
+ */
+#define GATE_MAX_FUTURES 32
 static bool needed_tail(struct many *m, bk_client *c, uint32_t *at, uint32_t *pending)
 {
-	if (!m->all || m->n - m->next < 2)
+	if (!m->all || m->n - m->next < 2 || m->n - m->next > GATE_MAX_FUTURES)
 		return false;
 	/* The head first: a future reaped after this load completed at or past it. */
 	uint32_t head = atomic_load_explicit(&c->v.cq_ctl->head, memory_order_acquire);
@@ -120,7 +134,7 @@ static int sleep_until_done(struct many *m, bk_client *c, int64_t deadline)
 		/*
 		 * A future marked done since the count (by our re-check, or another thread whose reap moved the
 		 * head before it marked) makes `at` too high: count again before sleeping.  One marked after
-		 * this count is another thread's, and that thread wakes us (complete.c).
+		 * this count is another thread's, and that thread wakes us (complete.c, wake_sleepers).
 		 */
 		bool stale = gated && r == 0 && count_pending(m) < pending;
 		if (r == 0 && !stale && !bkc_check_gone(c, false)) {

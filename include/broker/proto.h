@@ -66,20 +66,21 @@
  *   head        consumer-written: entries before it have been consumed
  *   tail        producer-written: entries before it are published
  *   need_wakeup consumer-written: nonzero while the consumer sleeps (SQ: the
- *               broker sets 1; CQ: the client counts its sleeping threads)
+ *               broker sets 1; CQ: the client counts its sleeping threads,
+ *               with two flag bits on top for the wake gate: ring.h)
  *   notify_armed (CQ only) client-written: 1 asks the broker to signal the
  *               client's eventfd after its next completions; the broker swaps
  *               it back to 0 when it does
- *   wake_at, wake_gate (CQ only) client-written: with wake_gate nonzero the
- *               one sleeping thread needs the tail at or past wake_at (it
- *               waits for that many completions at least: bk_wait_all), so
- *               the broker leaves it asleep until then.  Both were padding
- *               before: an older client leaves the gate 0 (woken as before)
- *               and an older broker ignores it (a spare wake-up), so they are
- *               not in the layout hash.  A wrong value only delays its own
- *               client, which sleeps in bounded slices anyway.
+ *   wake_at     (CQ only) client-written: while need_wakeup says the one
+ *               sleeping thread holds the gate (ring.h), it needs the tail at
+ *               or past wake_at (it waits for that many completions at least:
+ *               bk_wait_all), so the broker leaves it asleep until then.  It
+ *               was padding: an older client never raises the gate (woken as
+ *               before) and an older broker sees a nonzero need_wakeup (a spare
+ *               wake-up), so it is not in the layout hash.  A wrong value only
+ *               delays its own client, which sleeps in bounded slices anyway.
  *   wake_seq    producer-written futex word (on the CQ also by a client thread
- *               waking a gated sleeper itself; atomic adds, so none is lost):
+ *               waking its other sleepers; atomic adds, so none is lost):
  *               bumped before each wake-up so a
  *               consumer that sampled it before re-checking the ring cannot
  *               miss the wake (FUTEX_WAIT fails if it moved)
@@ -91,9 +92,8 @@ struct bk_ring_ctl {
 	uint8_t pad1[BK_CACHELINE - 4];
 	alignas(BK_CACHELINE) _Atomic uint32_t need_wakeup;
 	_Atomic uint32_t notify_armed;
-	_Atomic uint32_t wake_at; /* CQ only: see wake_gate */
-	_Atomic uint32_t wake_gate;
-	uint8_t pad2[BK_CACHELINE - 16];
+	_Atomic uint32_t wake_at; /* CQ only: the wake gate's tail (ring.h) */
+	uint8_t pad2[BK_CACHELINE - 12];
 	alignas(BK_CACHELINE) _Atomic uint32_t wake_seq;
 	uint8_t pad3[BK_CACHELINE - 4];
 };
@@ -217,7 +217,6 @@ _Static_assert(offsetof(struct bk_ring_ctl, tail) == 64, "tail offset");
 _Static_assert(offsetof(struct bk_ring_ctl, need_wakeup) == 128, "need_wakeup offset");
 _Static_assert(offsetof(struct bk_ring_ctl, notify_armed) == 132, "notify_armed offset");
 _Static_assert(offsetof(struct bk_ring_ctl, wake_at) == 136, "wake_at offset");
-_Static_assert(offsetof(struct bk_ring_ctl, wake_gate) == 140, "wake_gate offset");
 _Static_assert(offsetof(struct bk_ring_ctl, wake_seq) == 192, "wake_seq offset");
 _Static_assert(sizeof(_Atomic uint32_t) == 4 && alignof(_Atomic uint32_t) == 4, "atomic u32");
 

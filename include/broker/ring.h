@@ -131,16 +131,41 @@ static inline void bk_ring_wake_bump(struct bk_ring_ctl *ctl)
 }
 
 /*
- * Producer, when bk_ring_wake_needed() said yes and tail is its tail now:
- * is the sleeper's need met (proto.h, wake_at)?  Each word is read once;
- * any value is safe for the producer: a wrong one only wakes the client
- * early or leaves it to its own bounded sleep.  Ordered by the fence in
- * bk_ring_wake_needed(): the sleeper stores both before its own fence.
+ * The wake gate of a CQ (proto.h, wake_at): two flag bits above the
+ * sleeper count in need_wakeup.  A sleeper takes PREP by a CAS from 0 (so
+ * it is alone), stores wake_at, then swaps exactly PREP|1 for GATE|1; any
+ * other sleeper only adds 1 and clears GATE if it saw it.  So the word is
+ * GATE|1 only while exactly one thread sleeps and that thread stored
+ * wake_at before it set GATE, and the producer honours the gate only then
+ * (bk_ring_wake_due): with two sleepers, or while one prepares, every
+ * completion wakes as before.  An older producer sees a nonzero word and
+ * wakes; an older client never sets a bit.
  */
-static inline bool bk_ring_wake_due(struct bk_ring_ctl *ctl, uint32_t tail)
+#define BK_WAKE_GATE 0x80000000u
+#define BK_WAKE_PREP 0x40000000u
+#define BK_WAKE_COUNT(nw) ((nw) & ~(BK_WAKE_GATE | BK_WAKE_PREP))
+
+/*
+ * Producer, after publishing its tail (CQ): the fence of bk_ring_wake_needed
+ * (the Dekker pair of the sleep), then need_wakeup read once: acquire, so
+ * that GATE|1 read from the sleeper's release CAS shows its wake_at.
+ */
+static inline uint32_t bk_ring_sleepers(struct bk_ring_ctl *ctl)
 {
-	if (!atomic_load_explicit(&ctl->wake_gate, memory_order_relaxed))
-		return true;
+	atomic_thread_fence(memory_order_seq_cst);
+	return atomic_load_explicit(&ctl->need_wakeup, memory_order_acquire);
+}
+
+/*
+ * Must the producer wake, given nw from bk_ring_sleepers() and its tail now?
+ * wake_at is read once; any value of either word is safe for the producer:
+ * a wrong one only wakes the client early or leaves it to its own bounded
+ * sleep.
+ */
+static inline bool bk_ring_wake_due(struct bk_ring_ctl *ctl, uint32_t nw, uint32_t tail)
+{
+	if (nw != (BK_WAKE_GATE | 1u))
+		return nw != 0;
 	uint32_t at = atomic_load_explicit(&ctl->wake_at, memory_order_relaxed);
 	return (int32_t)(tail - at) >= 0;
 }
@@ -150,25 +175,27 @@ static inline bool bk_ring_wake_due(struct bk_ring_ctl *ctl, uint32_t tail)
  * stores 1, the client counts threads), then fence, then sample wake_seq.
  * The caller must re-check the ring AFTER this call and only then wait for
  * wake_seq to move away from the returned value.  A counting (CQ) sleeper
- * that needs the tail at `at` before it can be done passes gated: when it
- * is the only sleeper the producer leaves it asleep until then; with
- * another one any completion wakes (it may need only one).  All seq_cst,
- * so the three stores and the re-read of need_wakeup have one order: if
- * a second sleeper's increment comes before our re-read we see it and
- * open the gate; if after, its own store opens it after ours.
+ * that cannot be done before the tail reaches `at` passes gated: if it is
+ * alone it takes the gate (above), else it just counts.
  */
 static inline uint32_t bk_ring_sleep_prepare_until(struct bk_ring_ctl *ctl, bool gated, uint32_t at)
 {
-	uint32_t prior = atomic_fetch_add_explicit(&ctl->need_wakeup, 1, memory_order_seq_cst);
-	if (gated && prior == 0) {
-		atomic_store_explicit(&ctl->wake_at, at, memory_order_relaxed); /* ordered by the store below */
-		atomic_store_explicit(&ctl->wake_gate, 1, memory_order_seq_cst);
-		if (atomic_load_explicit(&ctl->need_wakeup, memory_order_seq_cst) != 1)
-			atomic_store_explicit(&ctl->wake_gate, 0, memory_order_seq_cst);
-	} else if (atomic_load_explicit(&ctl->wake_gate, memory_order_relaxed)) {
-		atomic_store_explicit(&ctl->wake_gate, 0, memory_order_seq_cst);
+	uint32_t v = 0;
+	if (gated && atomic_compare_exchange_strong_explicit(&ctl->need_wakeup, &v, BK_WAKE_PREP | 1u,
+							     memory_order_seq_cst, memory_order_relaxed)) {
+		/* Alone, holding PREP: nobody else writes wake_at until we give the word back. */
+		atomic_store_explicit(&ctl->wake_at, at, memory_order_relaxed);
+		v = BK_WAKE_PREP | 1u;
+		/* Release: published with wake_at.  Fails if another sleeper came meanwhile: then only count. */
+		if (!atomic_compare_exchange_strong_explicit(&ctl->need_wakeup, &v, BK_WAKE_GATE | 1u,
+							     memory_order_seq_cst, memory_order_relaxed))
+			atomic_fetch_and_explicit(&ctl->need_wakeup, ~BK_WAKE_PREP, memory_order_seq_cst);
+	} else {
+		uint32_t prior = atomic_fetch_add_explicit(&ctl->need_wakeup, 1, memory_order_seq_cst);
+		if (prior & BK_WAKE_GATE) /* the word said GATE|2 meanwhile, which is not a gate */
+			atomic_fetch_and_explicit(&ctl->need_wakeup, ~BK_WAKE_GATE, memory_order_seq_cst);
 	}
-	/* Pairs with the fence in bk_ring_wake_needed() (Dekker). */
+	/* Pairs with the fence in bk_ring_wake_needed()/bk_ring_sleepers() (Dekker). */
 	atomic_thread_fence(memory_order_seq_cst);
 	return atomic_load_explicit(&ctl->wake_seq, memory_order_acquire);
 }
@@ -183,13 +210,23 @@ static inline uint32_t bk_ring_sleep_prepare(struct bk_ring_ctl *ctl, bool count
 	return atomic_load_explicit(&ctl->wake_seq, memory_order_acquire);
 }
 
-/* Consumer, awake again.  No ordering needed: a stale nonzero value only costs the producer a spare wake. */
+/*
+ * Consumer, awake again.  Counting: one sleeper less and no gate (a gate
+ * left up would be a stranger's: only a lone sleeper holds it).  Release,
+ * so the next sleeper that reads the word sees what this thread did before
+ * (the futures it marked done).  A stale nonzero value only costs the
+ * producer a spare wake.
+ */
 static inline void bk_ring_sleep_finish(struct bk_ring_ctl *ctl, bool counting)
 {
-	if (counting)
-		atomic_fetch_sub_explicit(&ctl->need_wakeup, 1, memory_order_relaxed);
-	else
+	if (!counting) {
 		atomic_store_explicit(&ctl->need_wakeup, 0, memory_order_relaxed);
+		return;
+	}
+	uint32_t v = atomic_load_explicit(&ctl->need_wakeup, memory_order_relaxed);
+	while (!atomic_compare_exchange_weak_explicit(&ctl->need_wakeup, &v, (v & ~BK_WAKE_GATE) - 1u,
+						      memory_order_release, memory_order_relaxed))
+		;
 }
 
 /*

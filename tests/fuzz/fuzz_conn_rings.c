@@ -122,7 +122,8 @@ static bool step(struct fuzz_in *in, struct bkd_conn_rings *cr, struct bk_sq_pro
 	default: /* the client arms its eventfd, asks for wake-ups (gated or not), and the worker looks */
 		atomic_store_explicit(&v->cq_ctl->notify_armed, fuzz_u8(in) & 1, memory_order_relaxed);
 		atomic_store_explicit(&v->cq_ctl->need_wakeup, fuzz_u8(in), memory_order_relaxed);
-		atomic_store_explicit(&v->cq_ctl->wake_gate, fuzz_u8(in), memory_order_relaxed);
+		if (fuzz_u8(in) & 1) /* with the gate bits (ring.h) */
+			atomic_store_explicit(&v->cq_ctl->need_wakeup, fuzz_u32(in), memory_order_relaxed);
 		atomic_store_explicit(&v->cq_ctl->wake_at, fuzz_u32(in), memory_order_relaxed);
 		(void)bkd_conn_rings_sq_pending(cr);
 		(void)bkd_conn_rings_sq_depth(cr);

@@ -89,7 +89,8 @@ static void test_flush_wake_gate(void **state)
 	assert_int_equal(bkd_conn_rings_fetch(&f.cr, out, 3), 3);
 	/* The one sleeper waits for all three: the tail must reach head 0 + 3. */
 	uint32_t seq = bk_ring_sleep_prepare_until(cq, true, 3);
-	assert_int_equal(atomic_load(&cq->wake_gate), 1);
+	assert_int_equal(atomic_load(&cq->need_wakeup), BK_WAKE_GATE | 1u);
+	assert_int_equal(atomic_load(&cq->wake_at), 3);
 	assert_int_equal(bkd_conn_rings_complete(&f.cr, 0, 0, 0), 0);
 	assert_int_equal(bkd_conn_rings_flush(&f.cr), 0); /* tail 1: left asleep */
 	assert_int_equal(bkd_conn_rings_complete(&f.cr, 1, 0, 0), 0);
@@ -99,34 +100,33 @@ static void test_flush_wake_gate(void **state)
 	assert_int_equal(bkd_conn_rings_flush(&f.cr), BKD_FLUSH_WAKE_FUTEX); /* tail 3: due */
 	assert_int_not_equal(atomic_load(&cq->wake_seq), seq);
 	bk_ring_sleep_finish(cq, true);
+	assert_int_equal(atomic_load(&cq->need_wakeup), 0); /* the gate went with its sleeper */
 
-	/* A second sleeper opens the gate: it may need a single completion. */
+	/* A second sleeper, gated or not, makes it a plain count: it may need a single completion. */
 	fix_submit(&f, e, 2);
 	assert_int_equal(bkd_conn_rings_fetch(&f.cr, out, 2), 2);
 	bk_ring_sleep_prepare_until(cq, true, 100);
-	assert_int_equal(atomic_load(&cq->wake_gate), 1);
 	bk_ring_sleep_prepare(cq, true);
-	assert_int_equal(atomic_load(&cq->wake_gate), 0);
+	assert_int_equal(atomic_load(&cq->need_wakeup), 2);
 	assert_int_equal(bkd_conn_rings_complete(&f.cr, 0, 0, 0), 0);
 	assert_int_equal(bkd_conn_rings_flush(&f.cr), BKD_FLUSH_WAKE_FUTEX);
-	bk_ring_sleep_finish(cq, true);
-	bk_ring_sleep_finish(cq, true);
-	/* A gated sleeper that comes second leaves it open, and the tail wraps: distance, not value. */
-	atomic_store(&cq->wake_gate, 0);
-	bk_ring_sleep_prepare(cq, true); /* counting, ungated */
-	bk_ring_sleep_prepare_until(cq, true, 100);
-	assert_int_equal(atomic_load(&cq->wake_gate), 0);
-	bk_ring_sleep_finish(cq, true);
-	bk_ring_sleep_finish(cq, true);
-	atomic_store(&cq->wake_gate, 1);
+	bk_ring_sleep_prepare_until(cq, true, 100); /* a third, gated, while others sleep: counts only */
+	assert_int_equal(atomic_load(&cq->need_wakeup), 3);
+	for (int i = 0; i < 3; i++)
+		bk_ring_sleep_finish(cq, true);
+	assert_int_equal(atomic_load(&cq->need_wakeup), 0);
+
+	/* The producer's rule: only exactly GATE|1 gates, and the tail is compared by distance (wraps). */
 	atomic_store(&cq->wake_at, 0xfffffffeu);
-	assert_true(bk_ring_wake_due(cq, 0xfffffffeu));
-	assert_true(bk_ring_wake_due(cq, 1u)); /* wrapped past it */
-	assert_false(bk_ring_wake_due(cq, 0xfffffff0u));
-	atomic_store(&cq->wake_gate, 0);
-	assert_true(bk_ring_wake_due(cq, 0xfffffff0u));
+	assert_true(bk_ring_wake_due(cq, BK_WAKE_GATE | 1u, 0xfffffffeu));
+	assert_true(bk_ring_wake_due(cq, BK_WAKE_GATE | 1u, 1u)); /* wrapped past it */
+	assert_false(bk_ring_wake_due(cq, BK_WAKE_GATE | 1u, 0xfffffff0u));
+	assert_true(bk_ring_wake_due(cq, BK_WAKE_GATE | 2u, 0xfffffff0u)); /* two sleepers */
+	assert_true(bk_ring_wake_due(cq, BK_WAKE_PREP | 1u, 0xfffffff0u)); /* still preparing */
+	assert_true(bk_ring_wake_due(cq, 1u, 0xfffffff0u));
+	assert_false(bk_ring_wake_due(cq, 0u, 0xfffffff0u)); /* nobody sleeps */
 	assert_int_equal(bkd_conn_rings_complete(&f.cr, 1, 0, 0), 0);
-	assert_int_equal(bkd_conn_rings_flush(&f.cr), 0); /* nobody sleeps */
+	assert_int_equal(bkd_conn_rings_flush(&f.cr), 0);
 	fix_close(&f);
 }
 
