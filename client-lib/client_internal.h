@@ -153,7 +153,7 @@ static inline void bkc_cpu_relax(void)
 /* ---- complete.c ---- */
 /* bkc_check_future's reap and bkc_reap's flags. */
 #define BKC_REAP 1u /* check_future: reap the CQ first */
-#define BKC_REAP_SLEEPER 2u /* the caller is the thread announced asleep on the CQ (wait_many.c) */
+#define BKC_REAP_SLEEPER 2u /* check_future: the re-check of a thread announced asleep: read the slot too */
 #define BKC_REAP_DISPATCH 4u /* bkc_reap from bk_dispatch: it runs the callbacks itself */
 /* 1 done (completed or lost), 0 pending, BK_ESTALE; reaps the CQ when reap has BKC_REAP; never blocks. */
 int bkc_check_future(bk_future *f, unsigned reap);

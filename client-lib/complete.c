@@ -86,26 +86,6 @@ static bool slot_done_locked(bk_client *c, struct bk_future *f, bool *signal_cb)
 	return true;
 }
 
-/*
- * This thread marked futures done: a thread of this client asleep on the CQ may be waiting for them
- * and not know.  The broker woke it (or, gated, left it asleep: ring.h) when it published them, but
- * the sleeper's re-check can have come after our claim of their entries and before our marks, or have
- * counted them into its gate.  So wake the sleepers, ourselves not counted.  Dekker with the sleeper:
- * it raises need_wakeup, fences, then checks its futures; we marked (under the lock), fence, then load
- * need_wakeup: one of the two sees the other.  wake_seq is bumped with an atomic add, so these bumps
- * and the broker's never lose one another.  It costs a syscall only while another thread sleeps.
- */
-static void wake_sleepers(bk_client *c, bool self_asleep)
-{
-	struct bk_ring_ctl *ctl = c->v.cq_ctl;
-	atomic_thread_fence(memory_order_seq_cst);
-	uint32_t nw = atomic_load_explicit(&ctl->need_wakeup, memory_order_relaxed);
-	if (BK_WAKE_COUNT(nw) <= (self_asleep ? 1u : 0u))
-		return;
-	bk_ring_wake_bump(ctl);
-	(void)bk_futex_wake(&ctl->wake_seq, INT32_MAX); /* nothing to do if it fails: the sleeper's slice ends */
-}
-
 int bkc_reap(bk_client *c, unsigned flags)
 {
 	struct bk_cqe batch[64];
@@ -134,8 +114,6 @@ int bkc_reap(bk_client *c, unsigned flags)
 	}
 	if (signal_cb && !(flags & BKC_REAP_DISPATCH))
 		bkc_signal_fd(c); /* a callback was queued outside bk_dispatch: make the loop run it */
-	if (total > 0)
-		wake_sleepers(c, flags & BKC_REAP_SLEEPER);
 	return total;
 }
 
@@ -230,15 +208,26 @@ int bkc_check_future(bk_future *f, unsigned reap)
 			 * less per task at full throughput).  A completion whose cqe is
 			 * not published yet is a moment early to report anyway.
 			 */
-			if (!bk_cq_consumer_pending(&c->cq))
-				return 0;
-			bkc_reap(c, reap & BKC_REAP_SLEEPER);
-			reap = 0; /* done: the locked path below must not reap a second time */
-			st0 = atomic_load_explicit(&f->state, memory_order_acquire);
-			if (st0 == F_DONE)
-				return 1;
-			if (st0 == F_PENDING)
-				return 0;
+			if (!bk_cq_consumer_pending(&c->cq)) {
+				/*
+				 * A thread about to sleep also reads the slot: another thread may have claimed
+				 * this entry and not marked the future yet, and nobody would wake us for it.
+				 * done_gen is written before the entry, so a claimed one shows here.
+				 */
+				if (!(reap & BKC_REAP_SLEEPER) ||
+				    atomic_load_explicit(&c->v.slots[f->slot].done_gen, memory_order_acquire) !=
+					    __atomic_load_n(&f->gen, __ATOMIC_RELAXED))
+					return 0;
+				/* Done by the slot: the locked path below marks it. */
+			} else {
+				bkc_reap(c, 0);
+				reap = 0; /* done: the locked path below must not reap a second time */
+				st0 = atomic_load_explicit(&f->state, memory_order_acquire);
+				if (st0 == F_DONE)
+					return 1;
+				if (st0 == F_PENDING)
+					return 0;
+			}
 		} else if (atomic_load_explicit(&c->v.slots[f->slot].done_gen, memory_order_acquire) !=
 			   __atomic_load_n(&f->gen, __ATOMIC_RELAXED)) {
 			/* Spinning waiters read the slot: done_gen is written before the cqe, the lowest latency. */
@@ -254,7 +243,7 @@ int bkc_check_future(bk_future *f, unsigned reap)
 	if (sig)
 		bkc_signal_fd(c);
 	if (reap)
-		bkc_reap(c, reap & BKC_REAP_SLEEPER); /* keep the CQ drained so the broker never backs up */
+		bkc_reap(c, 0); /* keep the CQ drained so the broker never backs up */
 	return r;
 }
 

@@ -84,13 +84,22 @@ static int spin(struct many *m, bk_client *c, int64_t start, int64_t deadline)
  * or past the head this client published (what it reaped), so at least that many entries must follow
  * it.  Other threads' completions count too: a lower bound, never late.  false: any completion may do.
  */
-/* Futures of the wait still pending, 0 when one of them shows up twice (then no gate: ring.h). */
-static uint32_t count_pending(const struct many *m)
+/*
+ * Futures of the wait whose completion is not in yet, 0 when one shows up twice (then no gate: ring.h).
+ * Not in: pending, and the slot's done_gen not its generation.  Every entry below the head we read is
+ * seen done here: the broker stores done_gen before it publishes the entry (release tail), whoever
+ * claimed it read that tail (acquire) before its head CAS (release), and we read the head (acquire).
+ */
+static uint32_t count_pending(const struct many *m, bk_client *c)
 {
 	uint32_t pending = 0;
 	for (size_t i = m->next; i < m->n; i++) {
-		if (atomic_load_explicit(&m->fs[i]->state, memory_order_acquire) != F_PENDING)
+		const struct bk_future *f = m->fs[i];
+		if (atomic_load_explicit(&f->state, memory_order_acquire) != F_PENDING)
 			continue; /* done, or released (an error the scan reports): completes nothing we need */
+		if (atomic_load_explicit(&c->v.slots[f->slot].done_gen, memory_order_acquire) ==
+		    __atomic_load_n(&f->gen, __ATOMIC_RELAXED))
+			continue; /* completed: its entry, if it counts at all, is already in the tail */
 		for (size_t j = m->next; j < i; j++)
 			if (m->fs[j] == m->fs[i])
 				return 0; /* one completion would count twice */
@@ -106,16 +115,16 @@ static uint32_t count_pending(const struct many *m)
  * to go, too many to check for duplicates, or bk_wait_any).
  */
 #define GATE_MAX_FUTURES 32
-static bool needed_tail(struct many *m, bk_client *c, uint32_t *at, uint32_t *pending)
+static bool needed_tail(struct many *m, bk_client *c, uint32_t *at)
 {
 	if (!m->all || m->n - m->next < 2 || m->n - m->next > GATE_MAX_FUTURES)
 		return false;
-	/* The head first: a future reaped after this load completed at or past it. */
+	/* The head first: a future not seen completed below completes at or past it. */
 	uint32_t head = atomic_load_explicit(&c->v.cq_ctl->head, memory_order_acquire);
-	*pending = count_pending(m);
-	if (*pending < 2)
+	uint32_t pending = count_pending(m, c);
+	if (pending < 2)
 		return false;
-	*at = head + *pending;
+	*at = head + pending;
 	return true;
 }
 
@@ -127,17 +136,11 @@ static int sleep_until_done(struct many *m, bk_client *c, int64_t deadline)
 			return -ETIMEDOUT;
 		/* Announce the sleep, then re-check: a completion published after this is seen or wakes us; with
 		 * several futures to go, the broker wakes us when enough of them can have completed (ring.h). */
-		uint32_t at = 0, pending = 0;
-		bool gated = needed_tail(m, c, &at, &pending);
+		uint32_t at = 0;
+		bool gated = needed_tail(m, c, &at);
 		uint32_t seq = bk_ring_sleep_prepare_until(c->v.cq_ctl, gated, at);
 		int r = scan(m, BKC_REAP | BKC_REAP_SLEEPER);
-		/*
-		 * A future marked done since the count (by our re-check, or another thread whose reap moved the
-		 * head before it marked) makes `at` too high: count again before sleeping.  One marked after
-		 * this count is another thread's, and that thread wakes us (complete.c, wake_sleepers).
-		 */
-		bool stale = gated && r == 0 && count_pending(m) < pending;
-		if (r == 0 && !stale && !bkc_check_gone(c, false)) {
+		if (r == 0 && !bkc_check_gone(c, false)) {
 			int64_t slice = deadline - now < BKC_WAIT_SLICE_NS ? deadline - now : BKC_WAIT_SLICE_NS;
 			struct timespec ts = { .tv_sec = slice / 1000000000LL, .tv_nsec = slice % 1000000000LL };
 			bk_futex_wait(&c->v.cq_ctl->wake_seq, seq, &ts);

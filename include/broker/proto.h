@@ -79,9 +79,7 @@
  *               before) and an older broker sees a nonzero need_wakeup (a spare
  *               wake-up), so it is not in the layout hash.  A wrong value only
  *               delays its own client, which sleeps in bounded slices anyway.
- *   wake_seq    producer-written futex word (on the CQ also by a client thread
- *               waking its other sleepers; atomic adds, so none is lost):
- *               bumped before each wake-up so a
+ *   wake_seq    producer-written futex word: bumped before each wake-up so a
  *               consumer that sampled it before re-checking the ring cannot
  *               miss the wake (FUTEX_WAIT fails if it moved)
  */

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -187,6 +188,35 @@ static void test_echo_roundtrip(void **state)
 	assert_int_equal(bk_cancel(f), 0);
 	assert_int_equal(bk_wait(f, 5 * SEC), 0);
 	assert_int_equal(bk_result(f, NULL, NULL), -ECANCELED);
+	bk_release(f);
+	bk_disconnect(c);
+	fake_broker_stop(&fb);
+}
+
+/*
+ * A thread about to sleep re-checks the slots too (complete.c, BKC_REAP_SLEEPER): here "another
+ * thread" claimed the future's completion entry and has not marked it yet, which the CQ alone cannot
+ * show; without the slot check that wait slept a whole 100 ms slice.
+ */
+static void test_sleeper_sees_claimed_entry(void **state)
+{
+	(void)state;
+	struct fake_broker fb;
+	bk_client *c = connect_fake(&fb, 64);
+	bk_fn echo;
+	assert_int_equal(bk_lookup(c, "echo.echo", &echo), 0);
+	bk_future *f;
+	assert_int_equal(bk_submit(c, echo, "x", 1, &f), 0);
+	int64_t deadline = bk_now_ns() + 5 * SEC;
+	while (!bk_cq_consumer_pending(&c->cq) && bk_now_ns() < deadline)
+		sched_yield(); /* bounded: the fake answers within microseconds */
+	assert_true(bk_cq_consumer_pending(&c->cq));
+	struct bk_cqe e;
+	assert_int_equal(bk_cq_consumer_reap(&c->cq, &e, 1), 1); /* claimed, not marked */
+	assert_int_equal(e.slot, f->slot);
+	assert_int_equal(bkc_check_future(f, BKC_REAP), 0); /* the CQ is empty */
+	assert_int_equal(bkc_check_future(f, BKC_REAP | BKC_REAP_SLEEPER), 1); /* the slot says done */
+	assert_int_equal(bk_result(f, NULL, NULL), 0);
 	bk_release(f);
 	bk_disconnect(c);
 	fake_broker_stop(&fb);
@@ -489,7 +519,8 @@ int main(void)
 		cmocka_unit_test(test_strerror),      cmocka_unit_test(test_no_socket),
 		cmocka_unit_test(test_stream_socket), cmocka_unit_test(test_silent_peer),
 		cmocka_unit_test(test_garbage_peer),  cmocka_unit_test(test_refused),
-		cmocka_unit_test(test_echo_roundtrip), cmocka_unit_test(test_full_pool),
+		cmocka_unit_test(test_echo_roundtrip),
+		cmocka_unit_test(test_sleeper_sees_claimed_entry), cmocka_unit_test(test_full_pool),
 		cmocka_unit_test(test_batch_and_buffers), cmocka_unit_test(test_fd_dispatch),
 		cmocka_unit_test(test_threads),       cmocka_unit_test(test_broker_gone),
 	};
