@@ -227,7 +227,6 @@ void bkd_lat_taken_first(struct bkd_worker *w, struct bk_task *t)
 /* Chosen to be timed: its queue wait starts now (a few entries after the fetch that brought it). */
 void bkd_lat_taken_timed(struct bkd_lat_worker *l, struct bk_task *t)
 {
-	(void)l;
 	t->lat_timed = true;
 	t->lat_ns[0] = lat_now(l);
 }

@@ -151,6 +151,16 @@ static inline void bkc_cpu_relax(void)
 }
 
 /* ---- complete.c ---- */
+/*
+ * Lock-free: does f's slot say its current use completed?  Acquire pairs with the broker's release
+ * store of done_gen, which comes before the entry is published (status and res_len are written).
+ */
+static inline bool bkc_slot_done(const bk_client *c, const bk_future *f)
+{
+	return atomic_load_explicit(&c->v.slots[f->slot].done_gen, memory_order_acquire) ==
+	       __atomic_load_n(&f->gen, __ATOMIC_RELAXED);
+}
+
 /* bkc_check_future's reap and bkc_reap's flags. */
 #define BKC_REAP 1u /* check_future: reap the CQ first */
 #define BKC_REAP_SLEEPER 2u /* check_future: the re-check of a thread announced asleep: read the slot too */

@@ -214,9 +214,7 @@ int bkc_check_future(bk_future *f, unsigned reap)
 				 * this entry and not marked the future yet, and nobody would wake us for it.
 				 * done_gen is written before the entry, so a claimed one shows here.
 				 */
-				if (!(reap & BKC_REAP_SLEEPER) ||
-				    atomic_load_explicit(&c->v.slots[f->slot].done_gen, memory_order_acquire) !=
-					    __atomic_load_n(&f->gen, __ATOMIC_RELAXED))
+				if (!(reap & BKC_REAP_SLEEPER) || !bkc_slot_done(c, f))
 					return 0;
 				/* Done by the slot: the locked path below marks it. */
 			} else {
@@ -228,8 +226,7 @@ int bkc_check_future(bk_future *f, unsigned reap)
 				if (st0 == F_PENDING)
 					return 0;
 			}
-		} else if (atomic_load_explicit(&c->v.slots[f->slot].done_gen, memory_order_acquire) !=
-			   __atomic_load_n(&f->gen, __ATOMIC_RELAXED)) {
+		} else if (!bkc_slot_done(c, f)) {
 			/* Spinning waiters read the slot: done_gen is written before the cqe, the lowest latency. */
 			return 0;
 		}

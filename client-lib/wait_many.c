@@ -97,8 +97,7 @@ static uint32_t count_pending(const struct many *m, bk_client *c)
 		const struct bk_future *f = m->fs[i];
 		if (atomic_load_explicit(&f->state, memory_order_acquire) != F_PENDING)
 			continue; /* done, or released (an error the scan reports): completes nothing we need */
-		if (atomic_load_explicit(&c->v.slots[f->slot].done_gen, memory_order_acquire) ==
-		    __atomic_load_n(&f->gen, __ATOMIC_RELAXED))
+		if (bkc_slot_done(c, f))
 			continue; /* completed: its entry, if it counts at all, is already in the tail */
 		for (size_t j = m->next; j < i; j++)
 			if (m->fs[j] == m->fs[i])
