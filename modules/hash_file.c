@@ -19,29 +19,23 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
+#include <nettle/sha2.h>
 
 #include "bk_mod.h"
 #include "hash_file.h"
 
 #define CHUNK (64u * 1024u)
-#define SHA256_LEN 32u
+#define SHA256_LEN SHA256_DIGEST_SIZE
 
 struct hfile {
 	const bk_host_api *host;
-	EVP_MD_CTX *ctx;
+	struct sha256_ctx ctx;
 	int fd;
 	int status;
 	uint64_t offset;
-	unsigned char digest[EVP_MAX_MD_SIZE];
+	unsigned char digest[SHA256_LEN];
 	unsigned char buf[CHUNK];
 };
-
-static void hf_free(struct hfile *h)
-{
-	EVP_MD_CTX_free(h->ctx);
-	free(h);
-}
 
 static void hf_finish(bk_task *task, struct hfile *h)
 {
@@ -51,7 +45,7 @@ static void hf_finish(bk_task *task, struct hfile *h)
 	void *out = host->result(task, &cap);
 	if (status == 0 && cap >= SHA256_LEN)
 		memcpy(out, h->digest, SHA256_LEN);
-	hf_free(h);
+	free(h);
 	host->complete(task, status, status < 0 ? 0 : SHA256_LEN);
 }
 
@@ -76,22 +70,18 @@ static void hf_close(bk_task *task, struct hfile *h)
 static void on_read(bk_task *task, int res, void *ud)
 {
 	struct hfile *h = ud;
-	unsigned int n = 0;
 	if (res > 0) {
-		if (EVP_DigestUpdate(h->ctx, h->buf, (size_t)res) != 1) {
-			h->status = -EIO;
-		} else {
-			h->offset += (uint64_t)res;
-			int r = h->host->cancelled(task) ? -ECANCELED
-							  : h->host->read(task, h->fd, h->buf, CHUNK, h->offset, on_read, h);
-			if (r == 0)
-				return;
-			h->status = r;
-		}
+		sha256_update(&h->ctx, (size_t)res, h->buf);
+		h->offset += (uint64_t)res;
+		int r = h->host->cancelled(task) ? -ECANCELED
+						  : h->host->read(task, h->fd, h->buf, CHUNK, h->offset, on_read, h);
+		if (r == 0)
+			return;
+		h->status = r;
 	} else if (res < 0) {
 		h->status = res;
-	} else if (EVP_DigestFinal_ex(h->ctx, h->digest, &n) != 1 || n != SHA256_LEN) {
-		h->status = -EIO;
+	} else {
+		sha256_digest(&h->ctx, SHA256_LEN, h->digest);
 	}
 	hf_close(task, h);
 }
@@ -129,15 +119,10 @@ int hash_sha256_file(bk_task *task, const bk_host_api *host, void *state)
 		return -ENOMEM;
 	h->host = host;
 	h->fd = -1;
-	h->ctx = EVP_MD_CTX_new();
-	/* EVP_sha256(): this file cannot see hash.c's fetched EVP_MD; the default provider's is cached. */
-	if (!h->ctx || EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) != 1) {
-		hf_free(h);
-		return -ENOMEM;
-	}
+	sha256_init(&h->ctx);
 	int r = host->openat(task, AT_FDCWD, path, O_RDONLY | O_CLOEXEC | O_NOCTTY, 0, on_open, h);
 	if (r < 0) {
-		hf_free(h);
+		free(h);
 		return r;
 	}
 	return BK_TASK_PENDING;

@@ -2,7 +2,7 @@
 # tools/deps.sh - sourced by tools/run and tools/test: install the Debian
 # packages the build needs when they are missing (a fresh Debian 12 machine
 # has none of them).  Non-interactive, so it works in CI without stdin.
-BK_DEBIAN_PACKAGES="gcc pkg-config meson ninja-build liburing-dev libbpf-dev libcmocka-dev libssl-dev clang llvm bpftool gnuplot-nox procps"
+BK_DEBIAN_PACKAGES="gcc pkg-config meson ninja-build liburing-dev libbpf-dev libcmocka-dev libssl-dev nettle-dev clang llvm bpftool gnuplot-nox procps"
 # The service (brokerd.service, tests/service): libsystemd, systemd's tools
 # (systemd-socket-activate, systemd-analyze; systemd need not run) and scdoc for
 # the manual pages.
