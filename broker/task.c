@@ -85,8 +85,7 @@ static void task_free_if_done(struct bk_task *t)
 	bkd_registry_release(w->b->reg, &t->ref, t->final_status);
 	task_recycle(w, t); /* t may be freed: not read after this */
 	/* A torn conn with none left is handed back by the worker loop (bkd_wconn_step_torn). */
-	if (--c->ntasks == 0)
-		w->busy_conns--;
+	c->ntasks--;
 }
 
 /* Count a completion that never got a task object (unknown function, no memory, shutting down). */
@@ -274,8 +273,7 @@ void bkd_task_take(struct bkd_worker *w, struct bkd_conn *c, const struct bk_sqe
 		return;
 	}
 	c->tasks[e->slot] = t;
-	if (c->ntasks++ == 0)
-		w->busy_conns++;
+	c->ntasks++;
 	if (c->ntasks > c->ntasks_peak)
 		c->ntasks_peak = c->ntasks;
 	bkd_worker_count_start(w);

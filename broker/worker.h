@@ -56,7 +56,6 @@ struct bkd_worker {
 	_Atomic bool idle; /* asleep in io_uring_enter: a target for balancing */
 	_Atomic uint64_t migrated; /* connections handed to another worker */
 	unsigned migrate_skip; /* alternates: every second eligible connection stays */
-	unsigned busy_conns; /* connections with tasks in flight (task.c) */
 
 	/* start-up hand-shake with the main thread */
 	pthread_mutex_t start_lock;

@@ -286,8 +286,8 @@ static bool hand_over(struct bkd_worker *w, struct bkd_conn *c, struct bkd_worke
 
 static bool migrate(struct bkd_worker *w, struct bkd_conn *c, bool busy)
 {
-	/* Loaded: this round already ran another connection's entries, or another has tasks in flight. */
-	if (!(busy || w->busy_conns > 0) || !w->b->balance || c->moving || !quiescent(w, c) ||
+	/* Loaded: this round already ran another connection's entries. */
+	if (!busy || !w->b->balance || c->moving || !quiescent(w, c) ||
 	    atomic_load_explicit(&w->b->draining, memory_order_relaxed) ||
 	    !bkd_conn_rings_sq_pending(&c->cr))
 		return false;
