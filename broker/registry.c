@@ -176,7 +176,7 @@ static int find_slot(const struct bkd_registry *r, const char *full)
 }
 
 /* Wake the control thread if m is retired and idle; called after the last task or the retirement. */
-static void notify_if_drained(struct bkd_registry *r, struct bkd_module *m)
+void bkd_registry_notify_if_drained(struct bkd_registry *r, struct bkd_module *m)
 {
 	/*
 	 * seq_cst pairs with the seq_cst store of active=0 in retire() and the
@@ -201,7 +201,7 @@ static void retire(struct bkd_registry *r, struct bkd_module *m)
 	 * a finalised module.
 	 */
 	atomic_store_explicit(&m->active, 0, memory_order_seq_cst);
-	notify_if_drained(r, m);
+	bkd_registry_notify_if_drained(r, m);
 }
 
 int bkd_reg_reserve(struct bkd_registry *r, const char *path, const bk_module_desc *d, uint32_t *ids,
@@ -328,7 +328,7 @@ int bkd_registry_acquire(struct bkd_registry *r, uint32_t fn, struct bkd_fn_ref 
 		}
 		/* Retired between our two loads: back out; an upgrade has re-pointed the slot. */
 		if (atomic_fetch_sub_explicit(&m->inflight, 1, memory_order_seq_cst) == 1)
-			notify_if_drained(r, m);
+			bkd_registry_notify_if_drained(r, m);
 		again = atomic_load_explicit(&r->slots[fn], memory_order_acquire);
 		if (again == b)
 			break; /* retired and not re-pointed yet: unload in progress */
@@ -359,7 +359,7 @@ void bkd_registry_release(struct bkd_registry *r, const struct bkd_fn_ref *ref, 
 	 * decrement is safe; its code is not touched here at all.
 	 */
 	if (atomic_fetch_sub_explicit(&m->inflight, 1, memory_order_seq_cst) == 1)
-		notify_if_drained(r, m);
+		bkd_registry_notify_if_drained(r, m);
 }
 
 int bkd_registry_collect(struct bkd_registry *r)

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * registry_impl.h - the registry's data, shared by registry.c (ids,
- * routing, retirement) and loader.c (dlopen and descriptor checks) only.
+ * routing, retirement), registry_refs.c (a worker's batched references)
+ * and loader.c (dlopen and descriptor checks) only.
  * Nothing else in brokerd includes it.
  */
 #ifndef BROKER_REGISTRY_IMPL_H
@@ -69,6 +70,8 @@ struct bkd_registry {
 	const struct bkd_access *access; /* --module-access rules, NULL: none */
 };
 
+/* A retired module whose last reference went: tell the control thread (any thread). */
+void bkd_registry_notify_if_drained(struct bkd_registry *r, struct bkd_module *m);
 /* snprintf into err when there is room for one; a NULL err is allowed. */
 void bkd_reg_set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Give every function of d an id (reusing the ids of names seen before, reserving new ones).

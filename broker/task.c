@@ -82,7 +82,7 @@ static void task_free_if_done(struct bk_task *t)
 	 * module code that must still be mapped when it returns.
 	 */
 	struct bkd_worker *w = t->w;
-	bkd_registry_release(w->b->reg, &t->ref, t->final_status);
+	bkd_refs_release(&w->refs, &t->ref, t->final_status);
 	task_recycle(w, t); /* t may be freed: not read after this */
 	/* A torn conn with none left is handed back by the worker loop (bkd_wconn_step_torn). */
 	c->ntasks--;
@@ -164,14 +164,14 @@ static bool route(struct bkd_worker *w, struct bkd_conn *c, const struct bk_sqe 
 		return false;
 	}
 	int r = bkd_remote_is_id(e->fn) || (e->flags & BK_SQE_F_DURABLE) ? bkd_remote_acquire(b, e->fn, e->flags, ref)
-									 : bkd_registry_acquire(b->reg, e->fn, ref);
+									 : bkd_refs_acquire(&w->refs, e->fn, ref);
 	if (r < 0) {
 		complete_direct(w, c, e->slot, r);
 		return false;
 	}
 	/* Function ids are small numbers: a client may name one without a lookup, so the rule is checked here. */
 	if (!bkd_access_allows(ref->access, c->caller)) {
-		bkd_registry_release(b->reg, ref, -EACCES);
+		bkd_refs_release(&w->refs, ref, -EACCES);
 		complete_direct(w, c, e->slot, -EACCES);
 		return false;
 	}
@@ -240,13 +240,12 @@ static void handler_returned(struct bk_task *t, int rc)
 /* Take one validated CALL entry: a task object queued in its lane, or a direct completion. */
 void bkd_task_take(struct bkd_worker *w, struct bkd_conn *c, const struct bk_sqe *e)
 {
-	struct bkd_broker *b = w->b;
 	struct bkd_fn_ref ref;
 	if (!route(w, c, e, &ref))
 		return;
 	struct bk_task *t = task_alloc(w);
 	if (!t) {
-		bkd_registry_release(b->reg, &ref, -ENOMEM);
+		bkd_refs_release(&w->refs, &ref, -ENOMEM);
 		complete_direct(w, c, e->slot, -ENOMEM);
 		return;
 	}
@@ -268,7 +267,7 @@ void bkd_task_take(struct bkd_worker *w, struct bkd_conn *c, const struct bk_sqe
 		r = take_job_id(t);
 	if (r < 0) {
 		task_recycle(w, t);
-		bkd_registry_release(b->reg, &ref, r);
+		bkd_refs_release(&w->refs, &ref, r);
 		complete_direct(w, c, e->slot, r);
 		return;
 	}

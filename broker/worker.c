@@ -247,6 +247,7 @@ static void arm_timer(struct bkd_worker *w)
 
 static void worker_sleep(struct bkd_worker *w)
 {
+	bkd_refs_flush(&w->refs); /* a hold kept over a sleep would keep its module from draining */
 	bool backlog = false;
 	for (struct bkd_conn *c = w->ready_head, *next; c; c = next) {
 		next = c->rnext; /* c may leave the list */
@@ -392,12 +393,15 @@ static void *worker_main(void *arg)
 	w->timer_ud.kind = BKD_UD_TIMER;
 	w->now = bk_now_ns();
 	bkd_spin_init(&w->spin, (int64_t)w->b->opt.spin_us * 1000, w->b->opt.spin_policy);
+	bkd_refs_init(&w->refs, w->b->reg);
 
 	while (!w->stopping) {
 		w->now = bk_now_ns();
 		bool busy = drain_inbox(w);
 		busy |= bkd_task_timers_fire(w, w->now, BKD_TIMER_BUDGET) > 0;
 		busy |= bkd_wconn_run_round(w);
+		/* The turn's module counts before its completions: a client that saw its result sees it counted. */
+		bkd_refs_flush(&w->refs);
 		bkd_wconn_flush_dirty(w);
 		arm_inbox(w);
 		if (need_enter(w)) {
@@ -409,6 +413,7 @@ static void *worker_main(void *arg)
 			w->sqes_queued = 0;
 		}
 		busy |= reap(w) > 0;
+		bkd_refs_flush(&w->refs);
 		bkd_wconn_flush_dirty(w);
 		busy |= bkd_wconn_step_torn(w);
 		if (busy) {
@@ -421,6 +426,7 @@ static void *worker_main(void *arg)
 	}
 	/* Exiting: the ring's teardown cancels whatever is still in flight. */
 	io_uring_queue_exit(&w->ring);
+	bkd_refs_flush(&w->refs); /* the teardown's cancellations released tasks too */
 	bkd_timers_fini(&w->timers);
 	bkd_task_cache_drop(w);
 	bkd_lat_worker_free(w);

@@ -13,6 +13,7 @@
 
 #include "brokerd.h"
 #include "lanes.h"
+#include "registry_refs.h"
 #include "spin.h"
 #include "timers.h"
 
@@ -56,6 +57,7 @@ struct bkd_worker {
 	_Atomic bool idle; /* asleep in io_uring_enter: a target for balancing */
 	_Atomic uint64_t migrated; /* connections handed to another worker */
 	unsigned migrate_skip; /* alternates: every second eligible connection stays */
+	struct bkd_refs refs; /* module references of this turn (registry_refs.h) */
 
 	/* start-up hand-shake with the main thread */
 	pthread_mutex_t start_lock;

@@ -7,6 +7,9 @@
  * version is finalised exactly once, and only after its last task.  Runs
  * under ThreadSanitizer too (suite 'tsan').  Bounded: fixed iteration
  * counts, and every wait on the workers has a deadline that fails the test.
+ * Each scenario runs twice: with bkd_registry_acquire/release per task, and
+ * through a worker's per-turn reference cache (registry_refs.h), whose
+ * turns hold some references over into the next turn.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -24,11 +27,13 @@
 #include <cmocka.h>
 
 #include "broker/loader.h"
+#include "broker/registry_refs.h"
 #include "broker/sys.h"
 #include "test_host.h"
 #include "testmod.h"
 
 #define NTHREADS 3
+#define TURN_MAX 8 /* tasks a batched worker takes per turn */
 #define MAX_UPGRADES 400
 /* A bound that fails the test only when workers are stuck: TSan on a loaded 2-core machine is slow. */
 #define DEADLINE_NS (90ll * 1000000000ll)
@@ -43,6 +48,7 @@ struct shared {
 	atomic_int notified;
 	atomic_long ok, enoent, bad_result;
 	atomic_long done_threads;
+	bool batched; /* workers go through bkd_refs */
 };
 
 static void on_notify(void *arg)
@@ -52,29 +58,85 @@ static void on_notify(void *arg)
 	atomic_fetch_add_explicit(&s->notified, 1, memory_order_relaxed);
 }
 
+/* Run one acquired task and count its result; returns its status. */
+static int run_task(struct shared *s, const struct bkd_fn_ref *ref)
+{
+	struct bk_task t;
+	char out[4];
+
+	th_task_init(&t, "", 0, out, sizeof(out));
+	int rc = ref->handler(&t, &th_host, ref->state);
+	if (rc != BK_TASK_DONE || t.completions != 1 || t.status != 0 || t.len != 1 ||
+	    (out[0] != '1' && out[0] != '2') || out[0] != '0' + ((struct tm_state *)ref->state)->version)
+		atomic_fetch_add_explicit(&s->bad_result, 1, memory_order_relaxed);
+	else
+		atomic_fetch_add_explicit(&s->ok, 1, memory_order_relaxed);
+	return t.status;
+}
+
+static void worker_plain(struct shared *s)
+{
+	for (int i = 0; i < iterations && !atomic_load_explicit(&s->stop, memory_order_relaxed); i++) {
+		struct bkd_fn_ref ref;
+		if (bkd_registry_acquire(s->r, s->fn, &ref) == -ENOENT) {
+			atomic_fetch_add_explicit(&s->enoent, 1, memory_order_relaxed);
+			continue;
+		}
+		bkd_registry_release(s->r, &ref, run_task(s, &ref));
+	}
+}
+
+/*
+ * Turns of 1 to TURN_MAX tasks, as a brokerd worker takes them: the last
+ * task of a turn stays "pending" and is released in the next turn, after
+ * that turn's own acquires, so a flush also applies net decrements.
+ */
+static void worker_batched(struct shared *s)
+{
+	struct bkd_refs rc;
+	struct bkd_fn_ref held;
+	int held_status = 0;
+	bool holding = false;
+
+	bkd_refs_init(&rc, s->r);
+	for (int i = 0, turn = 0; i < iterations && !atomic_load_explicit(&s->stop, memory_order_relaxed); turn++) {
+		int n = 1 + turn % TURN_MAX;
+		struct bkd_fn_ref last;
+		int last_status = 0;
+		bool have_last = false;
+		for (int k = 0; k < n && i < iterations; k++, i++) {
+			struct bkd_fn_ref ref;
+			if (bkd_refs_acquire(&rc, s->fn, &ref) == -ENOENT) {
+				atomic_fetch_add_explicit(&s->enoent, 1, memory_order_relaxed);
+				continue;
+			}
+			int st = run_task(s, &ref);
+			if (have_last)
+				bkd_refs_release(&rc, &last, last_status);
+			last = ref;
+			last_status = st;
+			have_last = true;
+		}
+		if (holding)
+			bkd_refs_release(&rc, &held, held_status);
+		holding = have_last;
+		held = last;
+		held_status = last_status;
+		bkd_refs_flush(&rc);
+	}
+	if (holding)
+		bkd_refs_release(&rc, &held, held_status);
+	bkd_refs_flush(&rc);
+}
+
 static void *worker(void *arg)
 {
 	struct shared *s = arg;
 
-	for (int i = 0; i < iterations && !atomic_load_explicit(&s->stop, memory_order_relaxed); i++) {
-		struct bkd_fn_ref ref;
-		struct bk_task t;
-		char out[4];
-		int rc = bkd_registry_acquire(s->r, s->fn, &ref);
-
-		if (rc == -ENOENT) {
-			atomic_fetch_add_explicit(&s->enoent, 1, memory_order_relaxed);
-			continue;
-		}
-		th_task_init(&t, "", 0, out, sizeof(out));
-		rc = ref.handler(&t, &th_host, ref.state);
-		if (rc != BK_TASK_DONE || t.completions != 1 || t.status != 0 || t.len != 1 ||
-		    (out[0] != '1' && out[0] != '2') || out[0] != '0' + ((struct tm_state *)ref.state)->version)
-			atomic_fetch_add_explicit(&s->bad_result, 1, memory_order_relaxed);
-		else
-			atomic_fetch_add_explicit(&s->ok, 1, memory_order_relaxed);
-		bkd_registry_release(s->r, &ref, t.status);
-	}
+	if (s->batched)
+		worker_batched(s);
+	else
+		worker_plain(s);
 	atomic_fetch_add_explicit(&s->done_threads, 1, memory_order_release);
 	return NULL;
 }
@@ -93,7 +155,7 @@ static void load_counted(struct shared *s, const char *path, int *fini)
 	bkd_registry_release(s->r, &ref, 0);
 }
 
-static void test_upgrade_under_load(void **state)
+static void upgrade_under_load(bool batched)
 {
 	static struct shared s;
 	static int fini[MAX_UPGRADES + 2];
@@ -104,8 +166,8 @@ static void test_upgrade_under_load(void **state)
 	struct bk_wire_module w[4];
 	uint32_t total = 0;
 
-	(void)state;
 	memset(&s, 0, sizeof(s));
+	s.batched = batched;
 	memset(fini, 0, sizeof(fini));
 	snprintf(v1, sizeof(v1), "%s/upgrade_v1.so", BK_TEST_MODULE_DIR);
 	snprintf(v2, sizeof(v2), "%s/upgrade_v2.so", BK_TEST_MODULE_DIR);
@@ -166,7 +228,7 @@ static void test_upgrade_under_load(void **state)
 	assert_int_equal(fini[loads - 1], 1);
 }
 
-static void test_unload_under_load(void **state)
+static void unload_under_load(bool batched)
 {
 	static struct shared s;
 	pthread_t th[NTHREADS];
@@ -177,8 +239,8 @@ static void test_unload_under_load(void **state)
 	uint32_t total = 0;
 	struct bk_wire_module w[2];
 
-	(void)state;
 	memset(&s, 0, sizeof(s));
+	s.batched = batched;
 	snprintf(path, sizeof(path), "%s/upgrade_v1.so", BK_TEST_MODULE_DIR);
 	assert_int_equal(bkd_registry_create(&th_host, on_notify, &s, &s.r), 0);
 	if (bkd_loader_load(s.r, path, err, sizeof(err)) != 0)
@@ -218,8 +280,9 @@ static void test_unload_under_load(void **state)
 		assert_int_equal(pthread_join(th[i], NULL), 0);
 	collected += bkd_registry_collect(s.r);
 
-	/* At most the tasks already acquired at unload time (one per thread) ran after it. */
-	assert_true(atomic_load(&s.ok) <= ok_at_unload + NTHREADS);
+	/* At most the tasks already acquired at unload time ran after it: one per thread, or the rest of a
+	 * turn for a batched worker (its next turn's first acquire checks again). */
+	assert_true(atomic_load(&s.ok) <= ok_at_unload + NTHREADS * (batched ? TURN_MAX : 1));
 	assert_int_equal(atomic_load(&s.ok) + atomic_load(&s.enoent), (long)NTHREADS * iterations);
 	assert_int_equal(atomic_load(&s.bad_result), 0);
 	assert_true(atomic_load(&s.notified) >= 1);
@@ -230,6 +293,30 @@ static void test_unload_under_load(void **state)
 	assert_int_equal(fini, 1);
 }
 
+static void test_upgrade_under_load(void **state)
+{
+	(void)state;
+	upgrade_under_load(false);
+}
+
+static void test_upgrade_under_load_batched(void **state)
+{
+	(void)state;
+	upgrade_under_load(true);
+}
+
+static void test_unload_under_load(void **state)
+{
+	(void)state;
+	unload_under_load(false);
+}
+
+static void test_unload_under_load_batched(void **state)
+{
+	(void)state;
+	unload_under_load(true);
+}
+
 int main(void)
 {
 	const char *it = getenv("BK_CONCURRENT_ITERATIONS");
@@ -237,7 +324,9 @@ int main(void)
 		iterations = atoi(it);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_upgrade_under_load),
+		cmocka_unit_test(test_upgrade_under_load_batched),
 		cmocka_unit_test(test_unload_under_load),
+		cmocka_unit_test(test_unload_under_load_batched),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
