@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -354,6 +355,13 @@ static void test_notify_pileup(void **state)
  * none, in alternating batches of RTT_BATCH calls: both medians see the
  * same machine load at the same moments, so what other tests run
  * meanwhile moves both and only a cost of the idle connections moves one.
+ * Nobody spins (brokerds with --spin-us 0, bystanders with spin_ns 0) and
+ * everything runs on one CPU (the brokerds inherit the test's affinity):
+ * a pair may otherwise settle into spinning, or into wake-ups across
+ * vCPUs, each tens of microseconds on a VM, while the other pair does not
+ * (12 against 94 us, 5 against 72 us), by chance.  So every call is a
+ * sleep and a same-CPU wake-up on both sides, which is also where a walk
+ * over the idle connections would show.
  */
 static void paired_rtt(bk_client *with, bk_fn fw, bk_client *without, bk_fn fo, int64_t *p50w, int64_t *p50o)
 {
@@ -370,6 +378,19 @@ static void paired_rtt(bk_client *with, bk_fn fw, bk_client *without, bk_fn fo, 
 	}
 	*p50w = pct(vw, RTT_ROUNDS * RTT_BATCH, 0.5);
 	*p50o = pct(vo, RTT_ROUNDS * RTT_BATCH, 0.5);
+}
+
+static bk_client *connect_no_spin(const char *socket)
+{
+	bk_client *c = NULL;
+	char err[256] = "";
+	bk_options o;
+	bk_options_init(&o);
+	o.spin_ns = 0;
+	int r = bk_connect_error(socket, &o, &c, err, sizeof(err));
+	if (r < 0)
+		fail_msg("bk_connect: %s (%s)", bk_strerror(r), err);
+	return c;
 }
 
 static void raise_nofile(void)
@@ -389,10 +410,21 @@ static void test_idle_conns(void **state)
 	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
 	if (rl.rlim_cur < 4 * nidle + 64)
 		skip();
+	static const char *const no_spin[] = { "--spin-us", "0", NULL };
+	cpu_set_t all, one;
+	assert_int_equal(sched_getaffinity(0, sizeof(all), &all), 0);
+	CPU_ZERO(&one);
+	for (int cpu = 0; cpu < CPU_SETSIZE; cpu++) {
+		if (CPU_ISSET(cpu, &all)) {
+			CPU_SET(cpu, &one);
+			break;
+		}
+	}
+	assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
 	struct bkt_brokerd b, ref;
-	bt_start(&b, NULL);
-	bt_start(&ref, NULL);
-	bk_client *by = bt_connect(b.socket), *by_ref = bt_connect(ref.socket);
+	bt_start(&b, no_spin);
+	bt_start(&ref, no_spin);
+	bk_client *by = connect_no_spin(b.socket), *by_ref = connect_no_spin(ref.socket);
 	bk_fn noop = bt_lookup(by, "echo.noop"), noop_ref = bt_lookup(by_ref, "echo.noop");
 
 	static bk_client *idle[2000];
@@ -419,6 +451,7 @@ static void test_idle_conns(void **state)
 	bk_disconnect(by_ref);
 	assert_int_equal(bk_test_broker_stop(&b), 0);
 	assert_int_equal(bk_test_broker_stop(&ref), 0);
+	assert_int_equal(sched_setaffinity(0, sizeof(all), &all), 0);
 	bk_test_broker_cleanup(&b);
 	bk_test_broker_cleanup(&ref);
 }
