@@ -19,36 +19,46 @@ void bkd_refs_init(struct bkd_refs *rc, struct bkd_registry *reg)
 	rc->n = 0;
 }
 
+/* Apply one entry's counts: statistics, then the net change of inflight. */
+static void flush_entry(struct bkd_registry *r, const struct bkd_refs_entry *e)
+{
+	struct bkd_module *m = e->mod;
+	/* Statistics only: relaxed. */
+	if (e->done)
+		atomic_fetch_add_explicit(&m->done, e->done, memory_order_relaxed);
+	if (e->failed)
+		atomic_fetch_add_explicit(&m->failed, e->failed, memory_order_relaxed);
+	long adj = e->delta - e->counted;
+	/*
+	 * seq_cst, as bkd_registry_release's decrement: every task dropped
+	 * this turn is past the module's code, and that happens before the
+	 * control thread sees inflight reach 0 and unloads.
+	 */
+	if (adj && atomic_fetch_add_explicit(&m->inflight, adj, memory_order_seq_cst) + adj == 0)
+		bkd_registry_notify_if_drained(r, m);
+}
+
 void bkd_refs_flush_slow(struct bkd_refs *rc)
 {
-	for (unsigned i = 0; i < rc->n; i++) {
-		struct bkd_refs_entry *e = &rc->e[i];
-		struct bkd_module *m = e->mod;
-		/* Statistics only: relaxed. */
-		if (e->done)
-			atomic_fetch_add_explicit(&m->done, e->done, memory_order_relaxed);
-		if (e->failed)
-			atomic_fetch_add_explicit(&m->failed, e->failed, memory_order_relaxed);
-		long adj = e->delta - e->counted;
-		/*
-		 * seq_cst, as bkd_registry_release's decrement: every task dropped
-		 * this turn is past the module's code, and that happens before the
-		 * control thread sees inflight reach 0 and unloads.
-		 */
-		if (adj && atomic_fetch_add_explicit(&m->inflight, adj, memory_order_seq_cst) + adj == 0)
-			bkd_registry_notify_if_drained(rc->reg, m);
-	}
+	for (unsigned i = 0; i < rc->n; i++)
+		flush_entry(rc->reg, &rc->e[i]);
 	rc->n = 0;
 }
 
-/* m's entry, a new one (flushing the others first when all are taken). */
+/*
+ * m's entry, or a new one.  With all taken, the last one is flushed and
+ * reused: a turn that touches many modules pays one flush per extra
+ * module, not a flush of all of them.  Only route() and task release call
+ * this, and a task whose code is on the stack is still counted in delta,
+ * so an early flush never drops the last reference of running code.
+ */
 static struct bkd_refs_entry *entry(struct bkd_refs *rc, struct bkd_module *m)
 {
 	for (unsigned i = 0; i < rc->n; i++)
 		if (rc->e[i].mod == m)
 			return &rc->e[i];
 	if (rc->n == BKD_REFS_MODULES)
-		bkd_refs_flush_slow(rc);
+		flush_entry(rc->reg, &rc->e[--rc->n]);
 	struct bkd_refs_entry *e = &rc->e[rc->n++];
 	*e = (struct bkd_refs_entry){ .mod = m };
 	return e;

@@ -22,7 +22,7 @@
 
 #include "registry.h"
 
-#define BKD_REFS_MODULES 4 /* modules a turn touches before it flushes early */
+#define BKD_REFS_MODULES 8 /* modules a turn counts at once; one more flushes one entry early */
 
 struct bkd_refs_entry {
 	struct bkd_module *mod;
@@ -39,13 +39,19 @@ struct bkd_refs {
 
 void bkd_refs_init(struct bkd_refs *rc, struct bkd_registry *reg);
 
-/* bkd_registry_acquire through the cache: same results, the same -ENOENT for a retired function. */
+/*
+ * bkd_registry_acquire through the cache.  The same results, except that a
+ * function whose module was retired during this turn may still be taken
+ * until the worker reads the retirement (relaxed); the hold keeps that
+ * module's code until the flush, and the next turn's first acquire checks.
+ */
 int bkd_refs_acquire(struct bkd_refs *rc, uint32_t fn, struct bkd_fn_ref *out);
 
 /* bkd_registry_release through the cache: the count drops at the next flush. */
 void bkd_refs_release(struct bkd_refs *rc, const struct bkd_fn_ref *ref, int status);
 
-/* Apply this turn's counts to the modules (and notify a drained one).  Cheap when there is nothing. */
+/* Apply this turn's counts to the modules (and notify a drained one).  Cheap when there is nothing.
+ * Module statistics (done, failed) and inflight lag by at most a turn. */
 void bkd_refs_flush_slow(struct bkd_refs *rc);
 static inline void bkd_refs_flush(struct bkd_refs *rc)
 {

@@ -400,7 +400,7 @@ static void *worker_main(void *arg)
 		bool busy = drain_inbox(w);
 		busy |= bkd_task_timers_fire(w, w->now, BKD_TIMER_BUDGET) > 0;
 		busy |= bkd_wconn_run_round(w);
-		/* The turn's module counts before its completions: a client that saw its result sees it counted. */
+		/* Once a turn, not per task (registry_refs.h); module statistics lag by at most this turn. */
 		bkd_refs_flush(&w->refs);
 		bkd_wconn_flush_dirty(w);
 		arm_inbox(w);
@@ -426,7 +426,7 @@ static void *worker_main(void *arg)
 	}
 	/* Exiting: the ring's teardown cancels whatever is still in flight. */
 	io_uring_queue_exit(&w->ring);
-	bkd_refs_flush(&w->refs); /* the teardown's cancellations released tasks too */
+	bkd_refs_flush(&w->refs); /* normally empty already: every way out of the loop passed a flush */
 	bkd_timers_fini(&w->timers);
 	bkd_task_cache_drop(w);
 	bkd_lat_worker_free(w);
