@@ -4,7 +4,7 @@
  * hand-written crypto.  Nettle rather than OpenSSL's libcrypto: the same
  * SHA-256 code paths (SHA-NI where the CPU has it) at 0.3 MiB of library
  * instead of 4.7, and no provider state to load; libcrypto cost every
- * brokerd 3.4 MiB of PSS for one algorithm (docs/BENCHMARKS.md, "Fleet").
+ * brokerd 3.4 MiB of PSS for one algorithm (docs/modules.md, "hash").
  *
  * Functions (argument -> result):
  *   hash.sha256  any bytes (empty included) -> the 32 raw bytes of their
