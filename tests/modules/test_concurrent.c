@@ -312,28 +312,19 @@ static void unload_under_load(bool batched)
 	assert_int_equal(fini, 1);
 }
 
+/* The prestate of each case (cmocka_unit_test_prestate): whether its workers go through bkd_refs. */
+static bool plain = false, batched = true;
+
 static void test_upgrade_under_load(void **state)
 {
-	(void)state;
-	upgrade_under_load(false);
-}
-
-static void test_upgrade_under_load_batched(void **state)
-{
-	(void)state;
-	upgrade_under_load(true);
+	fprintf(stderr, "# workers: %s\n", *(const bool *)*state ? "per-turn references (bkd_refs)" : "per task");
+	upgrade_under_load(*(const bool *)*state);
 }
 
 static void test_unload_under_load(void **state)
 {
-	(void)state;
-	unload_under_load(false);
-}
-
-static void test_unload_under_load_batched(void **state)
-{
-	(void)state;
-	unload_under_load(true);
+	fprintf(stderr, "# workers: %s\n", *(const bool *)*state ? "per-turn references (bkd_refs)" : "per task");
+	unload_under_load(*(const bool *)*state);
 }
 
 int main(void)
@@ -342,10 +333,10 @@ int main(void)
 	if (it && atoi(it) > 0)
 		iterations = atoi(it);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_upgrade_under_load),
-		cmocka_unit_test(test_upgrade_under_load_batched),
-		cmocka_unit_test(test_unload_under_load),
-		cmocka_unit_test(test_unload_under_load_batched),
+		cmocka_unit_test_prestate(test_upgrade_under_load, &plain),
+		cmocka_unit_test_prestate(test_upgrade_under_load, &batched),
+		cmocka_unit_test_prestate(test_unload_under_load, &plain),
+		cmocka_unit_test_prestate(test_unload_under_load, &batched),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
