@@ -3,11 +3,12 @@
  * spin.h - when a worker with nothing to do busy-polls before it sleeps
  * (docs/ARCHITECTURE.md, "Spinning that pays for itself").  Spinning only
  * saves the wake-up latency of a sleep; on a machine with more runnable
- * threads than CPUs it takes the CPU from the very work it waits for.  The
- * adaptive policy spins an idle period only when
- *   - recent idle periods were shorter than the budget (an EWMA of them),
- *   - not every client of the worker is itself asleep waiting on it, and
- *   - no thread of the machine is waiting for a CPU (/proc/loadavg).
+ * threads than CPUs a plain spin takes the CPU from the very work it waits
+ * for.  The adaptive policy spins an idle period only when
+ *   - recent idle periods were shorter than the budget (an EWMA of them), and
+ *   - not every client of the worker is itself asleep waiting on it;
+ * and while a thread of the machine waits for a CPU (/proc/loadavg), the
+ * period yields the CPU (sched_yield) on every turn, so that thread runs.
  */
 #ifndef BROKER_SPIN_H
 #define BROKER_SPIN_H
@@ -27,12 +28,13 @@ struct bkd_spin {
 	int64_t idle_since; /* 0 while busy */
 	int64_t spin_until; /* end of this idle period's spin */
 	unsigned idle_turns;
+	bool yield; /* this idle period yields the CPU on every turn: other threads want one */
 	unsigned probe; /* periods that did not spin since the last probe */
 	unsigned probe_every; /* probe once in that many (8 to 256, doubling while probes fail) */
 	int loadavg_fd; /* /proc/loadavg, -1 if unavailable (then that check is skipped) */
 	unsigned ncpus;
-	/* Figures for tests and STATUS: idle periods that spun and that slept at once. */
-	uint64_t spun, skipped;
+	/* Figures for tests: idle periods that spun (yielded: of those, politely) and that slept at once. */
+	uint64_t spun, skipped, yielded;
 };
 
 void bkd_spin_init(struct bkd_spin *s, int64_t budget_ns, enum bkd_spin_policy policy);

@@ -200,8 +200,8 @@ void bkc_wake_broker(bk_client *c);
 /* ---- spin.c ---- */
 void bkc_spin_init(bk_client *c);
 void bkc_spin_fini(bk_client *c);
-/* How long a wait starting at now spins before sleeping (0: sleep at once). */
-int64_t bkc_spin_budget(bk_client *c, int64_t now);
+/* How long a wait starting at now spins before sleeping (0: sleep at once); *yield: with sched_yield between looks. */
+int64_t bkc_spin_budget(bk_client *c, int64_t now, bool *yield);
 /* bk_submit_batch of the current version (submit.c binds the exported names). */
 int bkc_submit_batch(bk_client *c, const bk_call *calls, size_t n, bk_future **out);
 /* A wait took took_ns: a short one makes probes frequent again. */

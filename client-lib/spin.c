@@ -4,8 +4,9 @@
  * (docs/ARCHITECTURE.md, "Spinning that pays for itself").  A spin only
  * saves the latency of a sleep and a wake-up, so with the adaptive default
  * a wait spins only when recent waits were short enough for a spin to catch
- * them and no thread of the machine is waiting for a CPU, which the spin
- * would take from the broker or from another app.
+ * them; and while some thread of the machine waits for a CPU, which a plain
+ * spin would take from the broker or from another app, it spins politely:
+ * sched_yield() between looks, so that thread runs first.
  */
 #include <fcntl.h>
 #include <unistd.h>
@@ -48,8 +49,9 @@ static bool cpu_contended(bk_client *c, int64_t now)
 	return busy;
 }
 
-int64_t bkc_spin_budget(bk_client *c, int64_t now)
+int64_t bkc_spin_budget(bk_client *c, int64_t now, bool *yield)
 {
+	*yield = false;
 	if (c->spin_ns >= 0)
 		return c->spin_ns; /* what the app asked for */
 	/* Twice the recent average wait, within bounds; a wait longer than any spin we allow sleeps at once. */
@@ -71,7 +73,8 @@ int64_t bkc_spin_budget(bk_client *c, int64_t now)
 	}
 	if (spin < BKC_SPIN_MIN_NS)
 		spin = BKC_SPIN_MIN_NS;
-	return cpu_contended(c, now) ? 0 : spin;
+	*yield = cpu_contended(c, now);
+	return spin;
 }
 
 void bkc_spin_learned(bk_client *c, int64_t took_ns)

@@ -10,6 +10,7 @@
  * before n more completions were published (proto.h, wake_at).
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -65,10 +66,22 @@ static int scan_gone(struct many *m, bk_client *c)
 
 static int spin(struct many *m, bk_client *c, int64_t start, int64_t deadline)
 {
-	int64_t budget = bkc_spin_budget(c, start);
+	bool yield;
+	int64_t budget = bkc_spin_budget(c, start, &yield);
 	if (budget <= 0)
 		return 0;
 	int64_t end = start + budget < deadline ? start + budget : deadline;
+	if (yield) {
+		/* Others wait for a CPU: each look gives it to them first (spin.c); a look per syscall is cheap. */
+		for (;;) {
+			int r = scan(m, true);
+			if (r != 0)
+				return r;
+			if (bk_now_ns() >= end)
+				return 0;
+			sched_yield();
+		}
+	}
 	for (unsigned i = 1;; i++) {
 		int r = scan(m, (i & 15) == 0);
 		if (r != 0)

@@ -116,7 +116,7 @@ static void test_all_clients_asleep_no_spin(void **state)
 	bkd_spin_fini(&s);
 }
 
-static void test_waiting_threads_no_spin(void **state)
+static void test_waiting_threads_spin_politely(void **state)
 {
 	(void)state;
 	struct bkd_spin s;
@@ -125,14 +125,30 @@ static void test_waiting_threads_no_spin(void **state)
 	char line[64];
 	snprintf(line, sizeof(line), "1.00 1.00 1.00 %u/300 4242\n", s.ncpus + 1);
 	fake_loadavg(&s, line); /* one thread more than CPUs is runnable */
+	assert_true(bkd_spin_idle(&s, fake_all_asleep, NULL));
+	assert_true(s.yield); /* every turn of this period gives the CPU away first */
+	assert_int_equal(s.yielded, 1);
+	s.spin_until = bk_now_ns() + 60 * 1000000000LL; /* the test may be preempted: keep the budget open */
+	assert_true(bkd_spin_idle(&s, fake_all_asleep, NULL)); /* a yielding turn, within the budget */
+	s.spin_until = bk_now_ns() - 1; /* the budget spent: a yielding period ends like any other */
 	assert_false(bkd_spin_idle(&s, fake_all_asleep, NULL));
-	bkd_spin_busy(&s);
+	feed_gap(&s, 1000); /* a short period, however long the test was preempted */
 	snprintf(line, sizeof(line), "1.00 1.00 1.00 %u/300 4242\n", s.ncpus);
 	fake_loadavg(&s, line); /* every CPU busy, nobody waiting: spinning takes no one's CPU */
 	assert_true(bkd_spin_idle(&s, fake_all_asleep, NULL));
-	bkd_spin_busy(&s);
+	assert_false(s.yield);
+	feed_gap(&s, 1000); /* a short period, however long the test was preempted */
 	fake_loadavg(&s, "garbage\n"); /* unreadable: the check is skipped */
 	assert_true(bkd_spin_idle(&s, fake_all_asleep, NULL));
+	assert_false(s.yield);
+	assert_int_equal(s.yielded, 1);
+	feed_gap(&s, 1000); /* a short period, however long the test was preempted */
+	/* Long gaps still stop spinning, yielding or not. */
+	snprintf(line, sizeof(line), "1.00 1.00 1.00 %u/300 4242\n", s.ncpus + 1);
+	fake_loadavg(&s, line);
+	for (int i = 0; i < 16; i++)
+		feed_gap(&s, 2 * 1000 * 1000);
+	assert_false(bkd_spin_idle(&s, fake_all_asleep, NULL));
 	bkd_spin_fini(&s);
 }
 
@@ -154,7 +170,7 @@ int main(void)
 		cmocka_unit_test(test_zero_budget_never_spins),
 		cmocka_unit_test(test_long_gaps_stop_spinning_short_ones_resume),
 		cmocka_unit_test(test_all_clients_asleep_no_spin),
-		cmocka_unit_test(test_waiting_threads_no_spin),
+		cmocka_unit_test(test_waiting_threads_spin_politely),
 		cmocka_unit_test(test_runnable_count),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

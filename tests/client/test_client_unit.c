@@ -222,6 +222,49 @@ static void test_sleeper_sees_claimed_entry(void **state)
 	fake_broker_stop(&fb);
 }
 
+/* The client's spin policy (spin.c) on a client of its own, fed a fake /proc/loadavg line. */
+static void set_load(bk_client *c, unsigned runnable)
+{
+	char path[] = "/tmp/bk-loadavg-XXXXXX", line[64];
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	unlink(path);
+	int n = snprintf(line, sizeof(line), "0.50 0.50 0.50 %u/300 4242\n", runnable);
+	assert_int_equal(write(fd, line, (size_t)n), n);
+	if (c->loadavg_fd >= 0)
+		close(c->loadavg_fd);
+	c->loadavg_fd = fd;
+	atomic_store(&c->load_checked_ns, 0); /* read it at the next wait, not a millisecond later */
+}
+
+static void test_spin_policy(void **state)
+{
+	(void)state;
+	bk_client *c = calloc(1, sizeof(*c));
+	assert_non_null(c);
+	c->spin_ns = -1;
+	bkc_spin_init(c);
+	bool yield = true;
+	atomic_store(&c->wait_ewma_ns, 1000); /* recent waits were short: spinning catches them */
+	set_load(c, c->ncpus); /* every CPU busy, nobody waiting */
+	int64_t now = bk_now_ns();
+	assert_true(bkc_spin_budget(c, now, &yield) >= BKC_SPIN_MIN_NS);
+	assert_false(yield);
+	set_load(c, c->ncpus + 1); /* a thread waits for a CPU: spin, but give the CPU away at each look */
+	assert_true(bkc_spin_budget(c, now, &yield) >= BKC_SPIN_MIN_NS);
+	assert_true(yield);
+	atomic_store(&c->wait_ewma_ns, BKC_SPIN_MAX_NS); /* waits longer than any spin: sleep at once */
+	int spun = 0;
+	for (int i = 0; i < 8; i++)
+		spun += bkc_spin_budget(c, now, &yield) > 0;
+	assert_int_equal(spun, 1); /* but for one probe in 8 */
+	bkc_spin_fini(c);
+	c->spin_ns = 5000; /* what the app asked for, whatever the load */
+	assert_int_equal(bkc_spin_budget(c, now, &yield), 5000);
+	assert_false(yield);
+	free(c);
+}
+
 static void test_full_pool(void **state)
 {
 	(void)state;
@@ -520,7 +563,8 @@ int main(void)
 		cmocka_unit_test(test_stream_socket), cmocka_unit_test(test_silent_peer),
 		cmocka_unit_test(test_garbage_peer),  cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_echo_roundtrip),
-		cmocka_unit_test(test_sleeper_sees_claimed_entry), cmocka_unit_test(test_full_pool),
+		cmocka_unit_test(test_sleeper_sees_claimed_entry), cmocka_unit_test(test_spin_policy),
+		cmocka_unit_test(test_full_pool),
 		cmocka_unit_test(test_batch_and_buffers), cmocka_unit_test(test_fd_dispatch),
 		cmocka_unit_test(test_threads),       cmocka_unit_test(test_broker_gone),
 	};
