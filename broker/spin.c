@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
  * spin.c - the worker's spin policy (spin.h).  Every decision is taken once
- * per idle period, at its first idle turn, so its cost (one pread of
- * /proc/loadavg at most) is paid per sleep avoided, not per loop turn.
+ * per idle period, at its first idle turn, so its cost is paid per sleep
+ * avoided, not per loop turn; /proc/loadavg is read at most once a
+ * millisecond.
  */
 #include "spin.h"
 
@@ -14,6 +15,9 @@
 
 #define PROBE_MIN 8u
 #define PROBE_MAX 256u
+/* How often the runnable count is read again: the pread costs 1.5 us, more than a round trip, and a
+ * client in a loop of single round trips starts an idle period per task. */
+#define LOAD_CHECK_NS 1000000LL
 
 void bkd_spin_init(struct bkd_spin *s, int64_t budget_ns, enum bkd_spin_policy policy)
 {
@@ -49,8 +53,18 @@ void bkd_spin_busy(struct bkd_spin *s)
 	s->idle_turns = 0;
 }
 
-/* Is spinning this idle period worth it? */
-static bool worth_spinning(struct bkd_spin *s, bool (*clients_all_asleep)(void *arg), void *arg)
+/* Does a thread of the machine wait for a CPU (the count includes this one, which is running)? */
+static bool cpu_wanted(struct bkd_spin *s, int64_t now)
+{
+	if (s->load_checked_ns && now - s->load_checked_ns < LOAD_CHECK_NS)
+		return s->cpu_wanted;
+	s->load_checked_ns = now;
+	s->cpu_wanted = bkd_spin_runnable(s) > (int)s->ncpus;
+	return s->cpu_wanted;
+}
+
+/* Is spinning this idle period, starting now, worth it? */
+static bool worth_spinning(struct bkd_spin *s, int64_t now, bool (*clients_all_asleep)(void *arg), void *arg)
 {
 	if (s->budget_ns <= 0)
 		return false;
@@ -77,15 +91,14 @@ static bool worth_spinning(struct bkd_spin *s, bool (*clients_all_asleep)(void *
 	if (clients_all_asleep && clients_all_asleep(arg))
 		return false;
 	/*
-	 * A thread of the machine waits for a CPU (the count includes this one,
-	 * which is running): then the period spins politely, yielding the CPU
-	 * on every turn (docs/ARCHITECTURE.md, "Spinning that pays for itself").
-	 * A thread that wants the CPU gets it at once, as if we slept, and the
-	 * client whose submission ends the period finds us awake: no wake-up
-	 * syscall on its side, no IPI to a halted CPU on ours.
+	 * A thread of the machine waits for a CPU: then the period spins
+	 * politely, yielding the CPU on every turn (docs/ARCHITECTURE.md,
+	 * "Spinning that pays for itself").  A thread that wants the CPU gets it
+	 * at once, as if we slept, and the client whose submission ends the
+	 * period finds us awake: no wake-up syscall on its side, no IPI to a
+	 * halted CPU on ours.
 	 */
-	int r = bkd_spin_runnable(s);
-	s->yield = r > (int)s->ncpus;
+	s->yield = cpu_wanted(s, now);
 	return true;
 }
 
@@ -94,7 +107,7 @@ bool bkd_spin_idle(struct bkd_spin *s, bool (*clients_all_asleep)(void *arg), vo
 	if (!s->idle_since) {
 		s->idle_since = bk_now_ns();
 		s->idle_turns = 0;
-		bool spin = worth_spinning(s, clients_all_asleep, arg);
+		bool spin = worth_spinning(s, s->idle_since, clients_all_asleep, arg);
 		s->spin_until = spin ? s->idle_since + s->budget_ns : s->idle_since;
 		if (spin)
 			s->spun++;

@@ -32,6 +32,8 @@ struct bkd_spin {
 	unsigned probe; /* periods that did not spin since the last probe */
 	unsigned probe_every; /* probe once in that many (8 to 256, doubling while probes fail) */
 	int loadavg_fd; /* /proc/loadavg, -1 if unavailable (then that check is skipped) */
+	int64_t load_checked_ns; /* when it was read last, 0: never */
+	bool cpu_wanted; /* then more threads were runnable than CPUs */
 	unsigned ncpus;
 	/* Figures for tests: idle periods that spun (yielded: of those, politely) and that slept at once. */
 	uint64_t spun, skipped, yielded;

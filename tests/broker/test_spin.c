@@ -36,6 +36,7 @@ static void fake_loadavg(struct bkd_spin *s, const char *loadavg_line)
 	if (s->loadavg_fd >= 0)
 		close(s->loadavg_fd);
 	s->loadavg_fd = -1;
+	s->load_checked_ns = 0; /* read at the next idle period, not a millisecond later */
 	if (!*loadavg_line)
 		return;
 	char path[] = "/tmp/bk-loadavg-XXXXXX";
@@ -152,6 +153,34 @@ static void test_waiting_threads_spin_politely(void **state)
 	bkd_spin_fini(&s);
 }
 
+/* /proc/loadavg is read at most once a millisecond: at one idle period per round trip, a pread each
+ * would cost more than the round trip. */
+static void test_load_read_once_a_ms(void **state)
+{
+	(void)state;
+	struct bkd_spin s;
+	bkd_spin_init(&s, BUDGET_NS, BKD_SPIN_ADAPTIVE);
+	asleep_answer = false;
+	char line[64];
+	snprintf(line, sizeof(line), "1.00 1.00 1.00 %u/300 4242\n", s.ncpus + 1);
+	fake_loadavg(&s, line);
+	assert_true(bkd_spin_idle(&s, fake_all_asleep, NULL));
+	assert_true(s.yield);
+	int64_t read_at = s.load_checked_ns;
+	assert_true(read_at > 0);
+	feed_gap(&s, 1000);
+	snprintf(line, sizeof(line), "1.00 1.00 1.00 %u/300 4242\n", s.ncpus);
+	fake_loadavg(&s, line);
+	s.load_checked_ns = INT64_MAX / 2; /* "just read", however slowly this test runs */
+	assert_true(bkd_spin_idle(&s, fake_all_asleep, NULL));
+	assert_true(s.yield); /* the answer of the last read, not the file's */
+	feed_gap(&s, 1000);
+	s.load_checked_ns = bk_now_ns() - 2000000; /* read 2 ms ago: read again */
+	assert_true(bkd_spin_idle(&s, fake_all_asleep, NULL));
+	assert_false(s.yield);
+	bkd_spin_fini(&s);
+}
+
 static void test_runnable_count(void **state)
 {
 	(void)state;
@@ -171,6 +200,7 @@ int main(void)
 		cmocka_unit_test(test_long_gaps_stop_spinning_short_ones_resume),
 		cmocka_unit_test(test_all_clients_asleep_no_spin),
 		cmocka_unit_test(test_waiting_threads_spin_politely),
+		cmocka_unit_test(test_load_read_once_a_ms),
 		cmocka_unit_test(test_runnable_count),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
