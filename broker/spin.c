@@ -18,6 +18,14 @@
 /* How often the runnable count is read again: the pread costs 1.5 us, more than a round trip, and a
  * client in a loop of single round trips starts an idle period per task. */
 #define LOAD_CHECK_NS 1000000LL
+/*
+ * A polite spin is short: it is there for the client that submits again a
+ * few microseconds after its completion, and while it lasts the worker has
+ * no wake-up preemption to claim the CPU back when work arrives.  With 100
+ * apps ticking spread over 10 ms, a 50 us polite spin doubled brokerd's tick
+ * p99 (docs/BENCHMARKS.md, "Polite spinning").
+ */
+#define POLITE_MAX_NS 10000LL
 
 void bkd_spin_init(struct bkd_spin *s, int64_t budget_ns, enum bkd_spin_policy policy)
 {
@@ -108,7 +116,8 @@ bool bkd_spin_idle(struct bkd_spin *s, bool (*clients_all_asleep)(void *arg), vo
 		s->idle_since = bk_now_ns();
 		s->idle_turns = 0;
 		bool spin = worth_spinning(s, s->idle_since, clients_all_asleep, arg);
-		s->spin_until = spin ? s->idle_since + s->budget_ns : s->idle_since;
+		int64_t len = s->yield && s->budget_ns > POLITE_MAX_NS ? POLITE_MAX_NS : s->budget_ns;
+		s->spin_until = spin ? s->idle_since + len : s->idle_since;
 		if (spin)
 			s->spun++;
 		else
