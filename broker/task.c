@@ -28,6 +28,20 @@
  * Task objects are recycled through a per-worker cache: a malloc/calloc/free
  * pair per task was ~10% of brokerd's time at full throughput (perf).
  */
+/*
+ * Zero what a recycled task must start with (everything before arg_inline)
+ * in 64-byte pieces: GCC expands one constant memset of more than 64 bytes
+ * into `rep stosq`, whose start-up was a tenth of a window-256 brokerd's
+ * samples; 64-byte pieces become four vector stores each.
+ */
+static void task_zero(struct bk_task *t)
+{
+	enum { LEN = offsetof(struct bk_task, arg_inline), WHOLE = LEN / 64 * 64 };
+	for (size_t i = 0; i < WHOLE; i += 64)
+		memset((uint8_t *)t + i, 0, 64);
+	memset((uint8_t *)t + WHOLE, 0, LEN - WHOLE);
+}
+
 static struct bk_task *task_alloc(struct bkd_worker *w)
 {
 	struct bk_task *t = w->task_cache;
@@ -35,7 +49,7 @@ static struct bk_task *task_alloc(struct bkd_worker *w)
 		return calloc(1, sizeof(*t));
 	w->task_cache = t->cache_next;
 	w->task_cache_n--;
-	memset(t, 0, offsetof(struct bk_task, arg_inline));
+	task_zero(t);
 	return t;
 }
 

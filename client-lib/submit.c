@@ -106,20 +106,25 @@ static int place_call(bk_client *c, const bk_call *k, struct placed *p, int64_t 
 static struct bk_future *post_locked(bk_client *c, const bk_call *k, const struct placed *p, uint32_t i)
 {
 	struct bk_future *f;
+	uint32_t slot; /* a future's index is its slot (bkc_free_future) */
 	if (c->free_head != UINT32_MAX) {
-		f = &c->futures[c->free_head];
+		slot = c->free_head;
+		f = &c->futures[slot];
 		c->free_head = f->next;
 	} else {
-		f = &c->futures[c->fresh]; /* first use: the page was zero until now */
+		slot = c->fresh++;
+		f = &c->futures[slot]; /* first use: the page was zero until now */
 		f->c = c;
-		f->slot = c->fresh++;
+		f->slot = slot;
 	}
 	c->nfree--;
 	f->next = UINT32_MAX;
 	uint32_t gen = f->gen + 1;
-	/* 0 is the initial done_gen: never a live generation.  Atomic store: check_future reads it lock-free. */
-	__atomic_store_n(&f->gen, gen ? gen : 1, __ATOMIC_RELAXED);
-	uint32_t inl = f->slot * c->v.geo.slot_inline;
+	if (gen == 0)
+		gen = 1; /* 0 is the initial done_gen: never a live generation */
+	/* Atomic store: check_future reads it lock-free. */
+	__atomic_store_n(&f->gen, gen, __ATOMIC_RELAXED);
+	uint32_t inl = slot * c->v.geo.slot_inline;
 	if (!p->arg_zc && p->arg_len)
 		memcpy(c->v.arena + inl, k->arg, p->arg_len);
 	f->res_off = p->res_zc ? p->res_off : inl;
@@ -135,13 +140,15 @@ static struct bk_future *post_locked(bk_client *c, const bk_call *k, const struc
 	 * made the slot's cache line travel one more time per task.
 	 */
 	if (p->flags & BK_SQE_F_DEADLINE)
-		c->v.slots[f->slot].deadline_ns = p->deadline; /* ordered before the broker's read by the sqe's release store */
+		c->v.slots[slot].deadline_ns = p->deadline; /* ordered before the broker's read by the sqe's release store */
 	struct bk_sqe e = {
 		.op = BK_OP_CALL,
 		.flags = p->flags,
 		.fn = k->fn,
-		.slot = f->slot,
-		.gen = f->gen,
+		/* From locals, not read back from f: a load of slot and gen together right after the 4-byte store
+		 * of gen cannot be forwarded from the store buffer (a stall per call). */
+		.slot = slot,
+		.gen = gen,
 		.arg_off = p->arg_zc ? p->arg_off : inl,
 		.arg_len = p->arg_len,
 		.res_off = f->res_off,
