@@ -74,9 +74,9 @@ static bool cpu_wanted(struct bkd_spin *s, int64_t now)
 /* Is spinning this idle period, starting now, worth it? */
 static bool worth_spinning(struct bkd_spin *s, int64_t now, bool (*clients_all_asleep)(void *arg), void *arg)
 {
+	s->yield = false;
 	if (s->budget_ns <= 0)
 		return false;
-	s->yield = false;
 	if (s->policy == BKD_SPIN_ALWAYS)
 		return true;
 	/*

@@ -7,8 +7,10 @@
  * for.  The adaptive policy spins an idle period only when
  *   - recent idle periods were shorter than the budget (an EWMA of them), and
  *   - not every client of the worker is itself asleep waiting on it;
- * and while a thread of the machine waits for a CPU (/proc/loadavg), the
- * period yields the CPU (sched_yield) on every turn, so that thread runs.
+ * and while a thread of the machine waits for a CPU (/proc/loadavg, read
+ * at most once a millisecond), the period yields the CPU (sched_yield) on
+ * every turn, so that a thread waiting for this CPU runs, and lasts at most
+ * 10 us.
  */
 #ifndef BROKER_SPIN_H
 #define BROKER_SPIN_H

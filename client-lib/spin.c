@@ -73,7 +73,11 @@ int64_t bkc_spin_budget(bk_client *c, int64_t now, bool *yield)
 	}
 	if (spin < BKC_SPIN_MIN_NS)
 		spin = BKC_SPIN_MIN_NS;
+	/* A thread that yielded has no wake-up preemption to take the CPU back when its completion comes:
+	 * keep it short. */
 	*yield = cpu_contended(c, now);
+	if (*yield && spin > BKC_POLITE_MAX_NS)
+		spin = BKC_POLITE_MAX_NS;
 	return spin;
 }
 

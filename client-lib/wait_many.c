@@ -72,9 +72,10 @@ static int spin(struct many *m, bk_client *c, int64_t start, int64_t deadline)
 		return 0;
 	int64_t end = start + budget < deadline ? start + budget : deadline;
 	if (yield) {
-		/* Others wait for a CPU: each look gives it to them first (spin.c); a look per syscall is cheap. */
-		for (;;) {
-			int r = scan(m, true);
+		/* Others wait for a CPU: each look gives it to them first (spin.c), and a look that costs a
+		 * syscall can afford the clock.  Slots and the CQ as in the plain spin below. */
+		for (unsigned i = 1;; i++) {
+			int r = scan(m, (i & 15) == 0);
 			if (r != 0)
 				return r;
 			if (bk_now_ns() >= end)

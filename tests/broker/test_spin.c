@@ -129,6 +129,7 @@ static void test_waiting_threads_spin_politely(void **state)
 	assert_true(bkd_spin_idle(&s, fake_all_asleep, NULL));
 	assert_true(s.yield); /* every turn of this period gives the CPU away first */
 	assert_int_equal(s.yielded, 1);
+	assert_int_equal(s.spin_until - s.idle_since, 10000); /* and it is short (spin.c, POLITE_MAX_NS) */
 	s.spin_until = bk_now_ns() + 60 * 1000000000LL; /* the test may be preempted: keep the budget open */
 	assert_true(bkd_spin_idle(&s, fake_all_asleep, NULL)); /* a yielding turn, within the budget */
 	s.spin_until = bk_now_ns() - 1; /* the budget spent: a yielding period ends like any other */
@@ -138,6 +139,7 @@ static void test_waiting_threads_spin_politely(void **state)
 	fake_loadavg(&s, line); /* every CPU busy, nobody waiting: spinning takes no one's CPU */
 	assert_true(bkd_spin_idle(&s, fake_all_asleep, NULL));
 	assert_false(s.yield);
+	assert_int_equal(s.spin_until - s.idle_since, BUDGET_NS); /* the whole budget */
 	feed_gap(&s, 1000); /* a short period, however long the test was preempted */
 	fake_loadavg(&s, "garbage\n"); /* unreadable: the check is skipped */
 	assert_true(bkd_spin_idle(&s, fake_all_asleep, NULL));

@@ -253,15 +253,22 @@ static void test_spin_policy(void **state)
 	set_load(c, c->ncpus + 1); /* a thread waits for a CPU: spin, but give the CPU away at each look */
 	assert_true(bkc_spin_budget(c, now, &yield) >= BKC_SPIN_MIN_NS);
 	assert_true(yield);
+	atomic_store(&c->wait_ewma_ns, BKC_SPIN_MAX_NS / 4); /* a plain spin would last 25 us: a polite one 10 */
+	assert_int_equal(bkc_spin_budget(c, now, &yield), BKC_POLITE_MAX_NS);
+	assert_true(yield);
+	set_load(c, c->ncpus);
+	assert_int_equal(bkc_spin_budget(c, now, &yield), BKC_SPIN_MAX_NS / 2);
+	assert_false(yield);
+	set_load(c, c->ncpus + 1);
 	atomic_store(&c->wait_ewma_ns, BKC_SPIN_MAX_NS); /* waits longer than any spin: sleep at once */
 	int spun = 0;
 	for (int i = 0; i < 8; i++)
 		spun += bkc_spin_budget(c, now, &yield) > 0;
 	assert_int_equal(spun, 1); /* but for one probe in 8 */
-	bkc_spin_fini(c);
-	c->spin_ns = 5000; /* what the app asked for, whatever the load */
+	c->spin_ns = 5000; /* what the app asked for, whatever the load (still a waiting thread) */
 	assert_int_equal(bkc_spin_budget(c, now, &yield), 5000);
 	assert_false(yield);
+	bkc_spin_fini(c);
 	free(c);
 }
 
