@@ -452,7 +452,7 @@ static inline void bk_sq_producer_write(struct bk_sq_producer *p, uint32_t i, co
 {
 	uint16_t seq = bk_sqe_seq(p->tail + i, p->shift);
 	uint64_t *d = (uint64_t *)(void *)&p->ring[(p->tail + i) & p->mask];
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	/*
 	 * The words are built from the fields (proto.h's asserts fix where each
 	 * sits), not copied out of a struct the caller has just written field by
