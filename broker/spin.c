@@ -101,10 +101,10 @@ static bool worth_spinning(struct bkd_spin *s, int64_t now, bool (*clients_all_a
 	/*
 	 * A thread of the machine waits for a CPU: then the period spins
 	 * politely, yielding the CPU on every turn (docs/ARCHITECTURE.md,
-	 * "Spinning that pays for itself").  A thread that wants the CPU gets it
-	 * at once, as if we slept, and the client whose submission ends the
-	 * period finds us awake: no wake-up syscall on its side, no IPI to a
-	 * halted CPU on ours.
+	 * "Spinning that pays for itself").  A thread waiting for this CPU gets
+	 * it at once, as if we slept (one queued on another CPU does not), and
+	 * the client whose submission ends the period finds us awake: no
+	 * wake-up syscall on its side, no IPI to a halted CPU on ours.
 	 */
 	s->yield = cpu_wanted(s, now);
 	return true;
