@@ -254,20 +254,21 @@ static void handler_returned(struct bk_task *t, int rc)
 /* Take one validated CALL entry: a task object queued in its lane, or a direct completion. */
 void bkd_task_take(struct bkd_worker *w, struct bkd_conn *c, const struct bk_sqe *e)
 {
-	struct bkd_fn_ref ref;
-	if (!route(w, c, e, &ref))
-		return;
 	struct bk_task *t = task_alloc(w);
 	if (!t) {
-		bkd_refs_release(&w->refs, &ref, -ENOMEM);
 		complete_direct(w, c, e->slot, -ENOMEM);
+		return;
+	}
+	/* Straight into the task: a copy of a reference just written field by field is loaded 16 bytes at a
+	 * time, which the store buffer cannot forward (a stall per task). */
+	if (!route(w, c, e, &t->ref)) {
+		task_recycle(w, t);
 		return;
 	}
 	t->w = w;
 	t->conn = c;
 	t->slot = e->slot;
 	t->gen = e->gen;
-	t->ref = ref;
 	t->res = bkd_conn_rings_arena(&c->cr, e->res_off);
 	t->res_cap = e->res_cap;
 	t->arg_len = e->arg_len;
@@ -280,8 +281,8 @@ void bkd_task_take(struct bkd_worker *w, struct bkd_conn *c, const struct bk_sqe
 	if (r == 0 && (e->flags & BK_SQE_F_JOB_ID))
 		r = take_job_id(t);
 	if (r < 0) {
+		bkd_refs_release(&w->refs, &t->ref, r);
 		task_recycle(w, t);
-		bkd_refs_release(&w->refs, &ref, r);
 		complete_direct(w, c, e->slot, r);
 		return;
 	}
