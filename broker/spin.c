@@ -15,17 +15,14 @@
 
 #define PROBE_MIN 8u
 #define PROBE_MAX 256u
-/* How often the runnable count is read again: the pread costs 1.5 us, more than a round trip, and a
- * client in a loop of single round trips starts an idle period per task. */
-#define LOAD_CHECK_NS 1000000LL
 /*
- * A polite spin is short: it is there for the client that submits again a
- * few microseconds after its completion, and while it lasts the worker has
- * no wake-up preemption to claim the CPU back when work arrives.  With 100
- * apps ticking spread over 10 ms, a 50 us polite spin doubled brokerd's tick
+ * The runnable count is read at most once per BK_LOAD_CHECK_NS (sys.h): a
+ * client in a loop of single round trips starts an idle period per task.
+ * A polite spin lasts at most BK_POLITE_SPIN_MAX_NS: it is there for the
+ * client that submits again a few microseconds after its completion, and
+ * with 100 apps ticking spread over 10 ms a 50 us one doubled brokerd's tick
  * p99 (docs/BENCHMARKS.md, "Polite spinning").
  */
-#define POLITE_MAX_NS 10000LL
 
 void bkd_spin_init(struct bkd_spin *s, int64_t budget_ns, enum bkd_spin_policy policy)
 {
@@ -64,7 +61,7 @@ void bkd_spin_busy(struct bkd_spin *s)
 /* Does a thread of the machine wait for a CPU (the count includes this one, which is running)? */
 static bool cpu_wanted(struct bkd_spin *s, int64_t now)
 {
-	if (s->load_checked_ns && now - s->load_checked_ns < LOAD_CHECK_NS)
+	if (s->load_checked_ns && now - s->load_checked_ns < BK_LOAD_CHECK_NS)
 		return s->cpu_wanted;
 	s->load_checked_ns = now;
 	s->cpu_wanted = bkd_spin_runnable(s) > (int)s->ncpus;
@@ -116,7 +113,7 @@ bool bkd_spin_idle(struct bkd_spin *s, bool (*clients_all_asleep)(void *arg), vo
 		s->idle_since = bk_now_ns();
 		s->idle_turns = 0;
 		bool spin = worth_spinning(s, s->idle_since, clients_all_asleep, arg);
-		int64_t len = s->yield && s->budget_ns > POLITE_MAX_NS ? POLITE_MAX_NS : s->budget_ns;
+		int64_t len = s->yield && s->budget_ns > BK_POLITE_SPIN_MAX_NS ? BK_POLITE_SPIN_MAX_NS : s->budget_ns;
 		s->spin_until = spin ? s->idle_since + len : s->idle_since;
 		if (spin)
 			s->spun++;

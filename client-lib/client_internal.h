@@ -36,8 +36,6 @@
 #define BKC_SPIN_DEFAULT_NS 20000LL
 #define BKC_SPIN_MIN_NS 2000LL
 #define BKC_SPIN_MAX_NS 50000LL
-/* A polite spin (spin.c: threads wait for a CPU) lasts at most this, as the worker's (broker/spin.c). */
-#define BKC_POLITE_MAX_NS 10000LL
 /* The socket is polled for a dead broker at most this often on the non-sleeping paths (bk_poll). */
 #define BKC_GONE_POLL_NS 1000000LL
 

@@ -13,9 +13,6 @@
 
 #include "client_internal.h"
 
-/* How often the machine's runnable count is read again: a pread per quick wait would cost more than it saves. */
-#define LOAD_CHECK_NS 1000000LL
-
 void bkc_spin_init(bk_client *c)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -35,13 +32,13 @@ void bkc_spin_fini(bk_client *c)
 	c->loadavg_fd = -1;
 }
 
-/* Does some thread of the machine wait for a CPU?  Read at most every LOAD_CHECK_NS. */
+/* Does some thread of the machine wait for a CPU?  Read at most every BK_LOAD_CHECK_NS (sys.h). */
 static bool cpu_contended(bk_client *c, int64_t now)
 {
 	if (c->loadavg_fd < 0)
 		return false;
 	/* Relaxed: a cached hint shared by the client's threads; racing refreshes are harmless. */
-	if (now - atomic_load_explicit(&c->load_checked_ns, memory_order_relaxed) < LOAD_CHECK_NS)
+	if (now - atomic_load_explicit(&c->load_checked_ns, memory_order_relaxed) < BK_LOAD_CHECK_NS)
 		return atomic_load_explicit(&c->cpu_busy, memory_order_relaxed) != 0;
 	atomic_store_explicit(&c->load_checked_ns, now, memory_order_relaxed);
 	bool busy = bk_runnable_threads(c->loadavg_fd) > (int)c->ncpus;
@@ -73,11 +70,10 @@ int64_t bkc_spin_budget(bk_client *c, int64_t now, bool *yield)
 	}
 	if (spin < BKC_SPIN_MIN_NS)
 		spin = BKC_SPIN_MIN_NS;
-	/* A thread that yielded has no wake-up preemption to take the CPU back when its completion comes:
-	 * keep it short. */
+	/* Polite, and short: a thread that yielded has no wake-up preemption to take the CPU back (sys.h). */
 	*yield = cpu_contended(c, now);
-	if (*yield && spin > BKC_POLITE_MAX_NS)
-		spin = BKC_POLITE_MAX_NS;
+	if (*yield && spin > BK_POLITE_SPIN_MAX_NS)
+		spin = BK_POLITE_SPIN_MAX_NS;
 	return spin;
 }
 

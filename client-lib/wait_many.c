@@ -93,25 +93,18 @@ static int spin(struct many *m, bk_client *c, int64_t start, int64_t deadline)
 	if (budget <= 0)
 		return 0;
 	int64_t end = start + budget < deadline ? start + budget : deadline;
-	if (yield) {
-		/* Others wait for a CPU: each look gives it to them first (spin.c), and a look that costs a
-		 * syscall can afford the clock.  Slots and the CQ as in the plain spin below. */
-		for (unsigned i = 1;; i++) {
-			int r = scan(m, (i & 15) == 0);
-			if (r != 0)
-				return r;
-			if (bk_now_ns() >= end)
-				return 0;
-			sched_yield();
-		}
-	}
 	for (unsigned i = 1;; i++) {
 		int r = scan(m, (i & 15) == 0);
 		if (r != 0)
 			return r;
-		if ((i & 15) == 0 && bk_now_ns() >= end)
+		/* A polite spin (others wait for a CPU: spin.c) gives the CPU away at each look, and a look
+		 * that costs a syscall can afford the clock; a plain one reads it every 16 looks. */
+		if ((yield || (i & 15) == 0) && bk_now_ns() >= end)
 			return 0;
-		bkc_cpu_relax();
+		if (yield)
+			sched_yield();
+		else
+			bkc_cpu_relax();
 	}
 }
 

@@ -151,6 +151,16 @@ static inline int bk_default_socket_path(char *buf, size_t len)
  * policies ask it whether any thread waits for a CPU (docs/ARCHITECTURE.md,
  * "Spinning that pays for itself").
  */
+/*
+ * Both spin policies read that count at most once per BK_LOAD_CHECK_NS (the
+ * pread costs 1.5 us, more than a round trip with a spinning peer), and
+ * while threads wait for a CPU they spin politely, yielding at every look,
+ * for at most BK_POLITE_SPIN_MAX_NS: a thread that yielded has no wake-up
+ * preemption to take the CPU back when its work comes.
+ */
+#define BK_LOAD_CHECK_NS 1000000LL
+#define BK_POLITE_SPIN_MAX_NS 10000LL
+
 static inline int bk_runnable_threads(int fd)
 {
 	if (fd < 0)

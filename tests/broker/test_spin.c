@@ -47,6 +47,14 @@ static void fake_loadavg(struct bkd_spin *s, const char *loadavg_line)
 	s->loadavg_fd = fd;
 }
 
+/* A loadavg line saying `runnable` threads are runnable right now. */
+static void fake_runnable(struct bkd_spin *s, unsigned runnable)
+{
+	char line[64];
+	snprintf(line, sizeof(line), "1.00 1.00 1.00 %u/300 4242\n", runnable);
+	fake_loadavg(s, line);
+}
+
 /* One idle period of gap_ns that ended with work. */
 static void feed_gap(struct bkd_spin *s, int64_t gap_ns)
 {
@@ -123,20 +131,17 @@ static void test_waiting_threads_spin_politely(void **state)
 	struct bkd_spin s;
 	bkd_spin_init(&s, BUDGET_NS, BKD_SPIN_ADAPTIVE);
 	asleep_answer = false;
-	char line[64];
-	snprintf(line, sizeof(line), "1.00 1.00 1.00 %u/300 4242\n", s.ncpus + 1);
-	fake_loadavg(&s, line); /* one thread more than CPUs is runnable */
+	fake_runnable(&s, s.ncpus + 1); /* one thread more than CPUs is runnable */
 	assert_true(bkd_spin_idle(&s, fake_all_asleep, NULL));
 	assert_true(s.yield); /* every turn of this period gives the CPU away first */
 	assert_int_equal(s.yielded, 1);
-	assert_int_equal(s.spin_until - s.idle_since, 10000); /* and it is short (spin.c, POLITE_MAX_NS) */
+	assert_int_equal(s.spin_until - s.idle_since, BK_POLITE_SPIN_MAX_NS); /* and it is short (sys.h) */
 	s.spin_until = bk_now_ns() + 60 * 1000000000LL; /* the test may be preempted: keep the budget open */
 	assert_true(bkd_spin_idle(&s, fake_all_asleep, NULL)); /* a yielding turn, within the budget */
 	s.spin_until = bk_now_ns() - 1; /* the budget spent: a yielding period ends like any other */
 	assert_false(bkd_spin_idle(&s, fake_all_asleep, NULL));
 	feed_gap(&s, 1000); /* a short period, however long the test was preempted */
-	snprintf(line, sizeof(line), "1.00 1.00 1.00 %u/300 4242\n", s.ncpus);
-	fake_loadavg(&s, line); /* every CPU busy, nobody waiting: spinning takes no one's CPU */
+	fake_runnable(&s, s.ncpus); /* every CPU busy, nobody waiting: spinning takes no one's CPU */
 	assert_true(bkd_spin_idle(&s, fake_all_asleep, NULL));
 	assert_false(s.yield);
 	assert_int_equal(s.spin_until - s.idle_since, BUDGET_NS); /* the whole budget */
@@ -147,8 +152,7 @@ static void test_waiting_threads_spin_politely(void **state)
 	assert_int_equal(s.yielded, 1);
 	feed_gap(&s, 1000); /* a short period, however long the test was preempted */
 	/* Long gaps still stop spinning, yielding or not. */
-	snprintf(line, sizeof(line), "1.00 1.00 1.00 %u/300 4242\n", s.ncpus + 1);
-	fake_loadavg(&s, line);
+	fake_runnable(&s, s.ncpus + 1);
 	for (int i = 0; i < 16; i++)
 		feed_gap(&s, 2 * 1000 * 1000);
 	assert_false(bkd_spin_idle(&s, fake_all_asleep, NULL));
@@ -163,16 +167,13 @@ static void test_load_read_once_a_ms(void **state)
 	struct bkd_spin s;
 	bkd_spin_init(&s, BUDGET_NS, BKD_SPIN_ADAPTIVE);
 	asleep_answer = false;
-	char line[64];
-	snprintf(line, sizeof(line), "1.00 1.00 1.00 %u/300 4242\n", s.ncpus + 1);
-	fake_loadavg(&s, line);
+	fake_runnable(&s, s.ncpus + 1);
 	assert_true(bkd_spin_idle(&s, fake_all_asleep, NULL));
 	assert_true(s.yield);
 	int64_t read_at = s.load_checked_ns;
 	assert_true(read_at > 0);
 	feed_gap(&s, 1000);
-	snprintf(line, sizeof(line), "1.00 1.00 1.00 %u/300 4242\n", s.ncpus);
-	fake_loadavg(&s, line);
+	fake_runnable(&s, s.ncpus);
 	s.load_checked_ns = INT64_MAX / 2; /* "just read", however slowly this test runs */
 	assert_true(bkd_spin_idle(&s, fake_all_asleep, NULL));
 	assert_true(s.yield); /* the answer of the last read, not the file's */

@@ -254,7 +254,7 @@ static void test_spin_policy(void **state)
 	assert_true(bkc_spin_budget(c, now, &yield) >= BKC_SPIN_MIN_NS);
 	assert_true(yield);
 	atomic_store(&c->wait_ewma_ns, BKC_SPIN_MAX_NS / 4); /* a plain spin would last 25 us: a polite one 10 */
-	assert_int_equal(bkc_spin_budget(c, now, &yield), BKC_POLITE_MAX_NS);
+	assert_int_equal(bkc_spin_budget(c, now, &yield), BK_POLITE_SPIN_MAX_NS);
 	assert_true(yield);
 	set_load(c, c->ncpus);
 	assert_int_equal(bkc_spin_budget(c, now, &yield), BKC_SPIN_MAX_NS / 2);
