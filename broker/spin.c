@@ -135,3 +135,8 @@ bool bkd_spin_idle(struct bkd_spin *s, bool (*clients_all_asleep)(void *arg), vo
 		return s->spin_until > s->idle_since;
 	return bk_now_ns() < s->spin_until;
 }
+
+bool bkd_spin_spinning(const struct bkd_spin *s, int64_t now)
+{
+	return s->idle_since && s->spin_until > s->idle_since && now < s->spin_until;
+}

@@ -51,6 +51,10 @@ void bkd_spin_busy(struct bkd_spin *s);
  * when the policy needs it, at the start of an idle period. */
 bool bkd_spin_idle(struct bkd_spin *s, bool (*clients_all_asleep)(void *arg), void *arg);
 
+/* An idle period is open, decided to spin, and its spin does not end before `now`.  Asks nothing,
+ * yields nothing: for a caller that must not spin twice in one turn (worker.c, sleep_at_once). */
+bool bkd_spin_spinning(const struct bkd_spin *s, int64_t now);
+
 /* Machine-wide runnable threads from /proc/loadavg's "R/T" field, or -1. */
 int bkd_spin_runnable(struct bkd_spin *s);
 

@@ -370,6 +370,14 @@ static bool sleep_at_once(struct bkd_worker *w, bool busy)
 		return false;
 	if (busy)
 		bkd_spin_busy(&w->spin);
+	/*
+	 * Mid-way through a spinning idle period: leave the turn to the loop's
+	 * own bkd_spin_idle, after the submit.  Asking here too made every turn
+	 * of a polite spin yield twice, once before the queued wake-ups went to
+	 * the kernel.
+	 */
+	if (bkd_spin_spinning(&w->spin, w->now))
+		return false;
 	if (bkd_spin_idle(&w->spin, clients_all_asleep, w))
 		return false;
 	if (bkd_wconn_step_torn(w))

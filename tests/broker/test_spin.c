@@ -159,6 +159,32 @@ static void test_waiting_threads_spin_politely(void **state)
 	bkd_spin_fini(&s);
 }
 
+/* bkd_spin_spinning tells a spinning period from the others without deciding, yielding or counting. */
+static void test_spinning_asks_nothing(void **state)
+{
+	(void)state;
+	struct bkd_spin s;
+	bkd_spin_init(&s, BUDGET_NS, BKD_SPIN_ADAPTIVE);
+	asleep_answer = false;
+	fake_runnable(&s, s.ncpus + 1);
+	assert_false(bkd_spin_spinning(&s, bk_now_ns())); /* no idle period open */
+	assert_true(bkd_spin_idle(&s, fake_all_asleep, NULL));
+	int64_t t = s.idle_since;
+	uint64_t spun = s.spun;
+	int calls = asleep_calls;
+	assert_true(bkd_spin_spinning(&s, t));
+	assert_true(bkd_spin_spinning(&s, s.spin_until - 1));
+	assert_false(bkd_spin_spinning(&s, s.spin_until)); /* spent: the loop must ask bkd_spin_idle */
+	assert_int_equal(s.spun, spun); /* nothing decided again */
+	assert_int_equal(asleep_calls, calls);
+	bkd_spin_busy(&s);
+	assert_false(bkd_spin_spinning(&s, t)); /* the period is closed */
+	asleep_answer = true; /* a period that sleeps at once is not spinning, at any time */
+	assert_false(bkd_spin_idle(&s, fake_all_asleep, NULL));
+	assert_false(bkd_spin_spinning(&s, s.idle_since));
+	bkd_spin_fini(&s);
+}
+
 /* /proc/loadavg is read at most once a millisecond: at one idle period per round trip, a pread each
  * would cost more than the round trip. */
 static void test_load_read_once_a_ms(void **state)
@@ -203,6 +229,7 @@ int main(void)
 		cmocka_unit_test(test_long_gaps_stop_spinning_short_ones_resume),
 		cmocka_unit_test(test_all_clients_asleep_no_spin),
 		cmocka_unit_test(test_waiting_threads_spin_politely),
+		cmocka_unit_test(test_spinning_asks_nothing),
 		cmocka_unit_test(test_load_read_once_a_ms),
 		cmocka_unit_test(test_runnable_count),
 	};
