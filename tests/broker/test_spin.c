@@ -62,6 +62,15 @@ static void feed_gap(struct bkd_spin *s, int64_t gap_ns)
 	bkd_spin_busy(s);
 }
 
+/* An adaptive policy whose first idle period spins while one thread more than CPUs is runnable. */
+static void open_polite_period(struct bkd_spin *s)
+{
+	bkd_spin_init(s, BUDGET_NS, BKD_SPIN_ADAPTIVE);
+	asleep_answer = false;
+	fake_runnable(s, s->ncpus + 1);
+	assert_true(bkd_spin_idle(s, fake_all_asleep, NULL));
+}
+
 static void test_always_spins_budget(void **state)
 {
 	(void)state;
@@ -129,10 +138,7 @@ static void test_waiting_threads_spin_politely(void **state)
 {
 	(void)state;
 	struct bkd_spin s;
-	bkd_spin_init(&s, BUDGET_NS, BKD_SPIN_ADAPTIVE);
-	asleep_answer = false;
-	fake_runnable(&s, s.ncpus + 1); /* one thread more than CPUs is runnable */
-	assert_true(bkd_spin_idle(&s, fake_all_asleep, NULL));
+	open_polite_period(&s);
 	assert_true(s.yield); /* every turn of this period gives the CPU away first */
 	assert_int_equal(s.yielded, 1);
 	assert_int_equal(s.spin_until - s.idle_since, BK_POLITE_SPIN_MAX_NS); /* and it is short (sys.h) */
@@ -165,10 +171,9 @@ static void test_spinning_asks_nothing(void **state)
 	(void)state;
 	struct bkd_spin s;
 	bkd_spin_init(&s, BUDGET_NS, BKD_SPIN_ADAPTIVE);
-	asleep_answer = false;
-	fake_runnable(&s, s.ncpus + 1);
 	assert_false(bkd_spin_spinning(&s, bk_now_ns())); /* no idle period open */
-	assert_true(bkd_spin_idle(&s, fake_all_asleep, NULL));
+	bkd_spin_fini(&s);
+	open_polite_period(&s);
 	int64_t t = s.idle_since;
 	uint64_t spun = s.spun;
 	int calls = asleep_calls;
@@ -191,10 +196,7 @@ static void test_load_read_once_a_ms(void **state)
 {
 	(void)state;
 	struct bkd_spin s;
-	bkd_spin_init(&s, BUDGET_NS, BKD_SPIN_ADAPTIVE);
-	asleep_answer = false;
-	fake_runnable(&s, s.ncpus + 1);
-	assert_true(bkd_spin_idle(&s, fake_all_asleep, NULL));
+	open_polite_period(&s);
 	assert_true(s.yield);
 	int64_t read_at = s.load_checked_ns;
 	assert_true(read_at > 0);
