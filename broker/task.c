@@ -25,54 +25,34 @@
 #include "worker.h"
 
 /*
- * Task objects are recycled through a per-worker cache: a malloc/calloc/free
- * pair per task was ~10% of brokerd's time at full throughput (perf).
+ * Task objects, operations and argument copies are recycled through
+ * per-worker caches (freelist.h): a malloc/calloc/free pair per task was
+ * ~10% of brokerd's time at full throughput (perf).
  */
-/*
- * Zero what a recycled task must start with (everything before arg_inline)
- * in 64-byte pieces: GCC expands one constant memset of more than 64 bytes
- * into `rep stosq`, whose start-up was a tenth of a window-256 brokerd's
- * samples; 64-byte pieces become four vector stores each.
- */
-static void task_zero(struct bk_task *t)
-{
-	enum { LEN = offsetof(struct bk_task, arg_inline), WHOLE = LEN / 64 * 64 };
-	for (size_t i = 0; i < WHOLE; i += 64)
-		memset((uint8_t *)t + i, 0, 64);
-	memset((uint8_t *)t + WHOLE, 0, LEN - WHOLE);
-}
-
+/* Everything before arg_inline: what a recycled task must start with. */
 static struct bk_task *task_alloc(struct bkd_worker *w)
 {
-	struct bk_task *t = w->task_cache;
+	struct bk_task *t = bkd_freelist_get(&w->task_cache);
 	if (!t)
 		return calloc(1, sizeof(*t));
-	w->task_cache = t->cache_next;
-	w->task_cache_n--;
-	task_zero(t);
+	bkd_zero64(t, offsetof(struct bk_task, arg_inline));
 	return t;
 }
 
 static void task_recycle(struct bkd_worker *w, struct bk_task *t)
 {
-	free(t->arg_copy);
-	if (w->task_cache_n >= BKD_TASK_CACHE_MAX) {
-		free(t);
-		return;
-	}
-	t->cache_next = w->task_cache;
-	w->task_cache = t;
-	w->task_cache_n++;
+	if (t->arg_pooled)
+		bkd_freelist_put(&w->arg_cache, t->arg_copy, BKD_ARG_CACHE_MAX);
+	else
+		free(t->arg_copy);
+	bkd_freelist_put(&w->task_cache, t, BKD_TASK_CACHE_MAX);
 }
 
 void bkd_task_cache_drop(struct bkd_worker *w)
 {
-	while (w->task_cache) {
-		struct bk_task *t = w->task_cache;
-		w->task_cache = t->cache_next;
-		free(t);
-	}
-	w->task_cache_n = 0;
+	bkd_freelist_drop(&w->task_cache);
+	bkd_freelist_drop(&w->op_cache);
+	bkd_freelist_drop(&w->arg_cache);
 }
 
 static void task_free_if_done(struct bk_task *t)
@@ -193,7 +173,7 @@ static bool route(struct bkd_worker *w, struct bkd_conn *c, const struct bk_sqe 
 }
 
 /* The task's argument: inside the task, a private copy, or (large, zero copy) a view of the arena. */
-static int take_arg(struct bk_task *t, struct bkd_conn *c, const struct bk_sqe *e)
+static int take_arg(struct bkd_worker *w, struct bk_task *t, struct bkd_conn *c, const struct bk_sqe *e)
 {
 	/* conn_rings validated both ranges against the arena. */
 	const uint8_t *src = bkd_conn_rings_arena(&c->cr, e->arg_off);
@@ -202,7 +182,14 @@ static int take_arg(struct bk_task *t, struct bkd_conn *c, const struct bk_sqe *
 		memcpy(t->arg_inline, src, e->arg_len);
 		t->arg = t->arg_inline;
 	} else if (e->arg_len <= BKD_ARG_COPY_MAX) {
-		t->arg_copy = malloc(e->arg_len);
+		if (e->arg_len > BKD_ARG_POOL_MIN) {
+			t->arg_copy = bkd_freelist_get(&w->arg_cache);
+			if (!t->arg_copy)
+				t->arg_copy = malloc(BKD_ARG_COPY_MAX);
+			t->arg_pooled = t->arg_copy != NULL;
+		} else {
+			t->arg_copy = malloc(e->arg_len);
+		}
 		if (!t->arg_copy)
 			return -ENOMEM;
 		memcpy(t->arg_copy, src, e->arg_len);
@@ -277,7 +264,7 @@ void bkd_task_take(struct bkd_worker *w, struct bkd_conn *c, const struct bk_sqe
 	if (e->flags & BK_SQE_F_DEADLINE)
 		t->deadline = bkd_conn_rings_deadline(&c->cr, e->slot);
 	bkd_timer_init(&t->deadline_timer); /* zeroed memory would claim heap position 0 */
-	int r = take_arg(t, c, e);
+	int r = take_arg(w, t, c, e);
 	if (r == 0 && (e->flags & BK_SQE_F_JOB_ID))
 		r = take_job_id(t);
 	if (r < 0) {
@@ -452,8 +439,10 @@ void bkd_task_cancel(struct bk_task *t)
 
 struct bkd_op *bkd_task_op_new(struct bk_task *t, enum bkd_op_type type, bk_io_cb cb, void *ud)
 {
-	struct bkd_op *op = calloc(1, sizeof(*op));
-	if (!op)
+	struct bkd_op *op = bkd_freelist_get(&t->w->op_cache);
+	if (op)
+		bkd_zero64(op, sizeof(*op));
+	else if (!(op = calloc(1, sizeof(*op))))
 		return NULL;
 	op->ud.kind = BKD_UD_TASK_OP;
 	op->type = (uint8_t)type;
@@ -484,7 +473,7 @@ static void op_unlink(struct bkd_op *op)
 void bkd_task_op_abort(struct bkd_op *op)
 {
 	op_unlink(op);
-	free(op);
+	bkd_freelist_put(&op->task->w->op_cache, op, BKD_OP_CACHE_MAX);
 }
 
 void bkd_task_op_done(struct bkd_op *op, int res)
@@ -499,7 +488,7 @@ void bkd_task_op_done(struct bkd_op *op, int res)
 	if (op->owns_fd && res >= 0)
 		res = bkd_task_fd_track(t, res);
 	op_unlink(op);
-	free(op);
+	bkd_freelist_put(&t->w->op_cache, op, BKD_OP_CACHE_MAX);
 	t->running++;
 	if (cb)
 		cb(t, res, ud);

@@ -24,6 +24,12 @@
 #define BKD_TASK_ARG_INLINE 64u
 /* Free task objects a worker keeps for reuse, beyond which they go back to malloc. */
 #define BKD_TASK_CACHE_MAX 4096u
+/* Free operations and argument buffers a worker keeps (freelist.h): about 300 KiB and 256 KiB at most. */
+#define BKD_OP_CACHE_MAX 1024u
+#define BKD_ARG_CACHE_MAX 64u
+/* Copies of arguments above this come from the worker's BKD_ARG_COPY_MAX buffers; up to it, glibc's thread
+ * cache serves them. */
+#define BKD_ARG_POOL_MIN 1024u
 
 enum bkd_op_type {
 	BKD_OPT_IO = 1, /* read/write/openat/close: cancelled with IORING_OP_ASYNC_CANCEL */
@@ -67,6 +73,7 @@ struct bk_task {
 	const uint8_t *arg;
 	size_t arg_len;
 	uint8_t *arg_copy;
+	bool arg_pooled; /* arg_copy is one of the worker's BKD_ARG_COPY_MAX buffers (task.c) */
 	uint8_t *res;
 	size_t res_cap;
 	bool completed;
@@ -81,7 +88,6 @@ struct bk_task {
 	_Atomic int cancelled; /* read by offloaded work through host->cancelled */
 	unsigned pending_ops;
 	struct bkd_op *ops;
-	struct bk_task *cache_next; /* the worker's cache of free task objects */
 	/* A child task (task_tree.c): the parent's op that ends when this task is freed; NULL for a client's. */
 	struct bkd_op *parent_op;
 	uint32_t depth; /* 0 for a client's task, parent's + 1 for a child */

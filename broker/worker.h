@@ -12,6 +12,7 @@
 #include <stdalign.h>
 
 #include "brokerd.h"
+#include "freelist.h"
 #include "lanes.h"
 #include "registry_refs.h"
 #include "spin.h"
@@ -92,8 +93,8 @@ struct bkd_worker {
 	unsigned sqes_queued; /* SQEs prepared since the last submit */
 	struct bk_sqe fetch_buf[BKD_WORKER_BUDGET];
 	struct bkd_lanes lanes; /* taken tasks waiting to start, by priority (lanes.h) */
-	struct bk_task *task_cache; /* free task objects for reuse (task.c) */
-	unsigned task_cache_n;
+	/* Free objects for reuse (task.c, freelist.h): tasks, operations, argument copies. */
+	struct bkd_freelist task_cache, op_cache, arg_cache;
 	_Atomic(struct bkd_lat_worker *) lat; /* latency accounting (latency.h), made on first use */
 
 	/* Own cache line: written on every task by this worker, read by the control thread. */
