@@ -36,7 +36,10 @@
 #define BKC_SPIN_DEFAULT_NS 20000LL
 #define BKC_SPIN_MIN_NS 2000LL
 #define BKC_SPIN_MAX_NS 50000LL
-/* The socket is polled for a dead broker at most this often on the non-sleeping paths (bk_poll). */
+/*
+ * The socket is polled for a dead broker at most this often on the non-sleeping paths (bk_poll, a full
+ * SQ); a sleeping wait polls at most once a slice (BKC_WAIT_SLICE_NS), docs/ARCHITECTURE.md "Broker gone".
+ */
 #define BKC_GONE_POLL_NS 1000000LL
 
 /* bk_future.state */
@@ -105,7 +108,7 @@ struct bk_client {
 	_Atomic int cpu_busy; /* spin.c: then more threads were runnable than CPUs */
 	_Atomic unsigned spin_probe; /* spin.c: waits that would not spin */
 	_Atomic unsigned spin_probe_every; /* spin.c: one probe in that many (8 to 256) */
-	_Atomic int64_t next_gone_poll_ns; /* bkc_check_gone: earliest time the socket is polled again */
+	_Atomic int64_t last_gone_poll_ns; /* bkc_check_gone: when the socket was last polled */
 };
 
 /*
@@ -184,10 +187,10 @@ void bkc_free_future(bk_client *c, struct bk_future *f);
 void bkc_fail_pending(bk_client *c);
 /*
  * Test the socket and region for a dead broker (non-blocking); sets c->gone.
- * Returns true when gone.  The socket poll (a syscall) is rate-limited to one
- * per BKC_GONE_POLL_NS unless force is set.
+ * Returns true when gone.  The header is read every time; the socket poll (a
+ * syscall) only when it was last polled every_ns ago or longer (0: now).
  */
-bool bkc_check_gone(bk_client *c, bool force);
+bool bkc_check_gone(bk_client *c, int64_t every_ns);
 /* Write 1 to our own eventfd so a loop on bk_fd wakes up. */
 void bkc_signal_fd(bk_client *c);
 

@@ -138,7 +138,7 @@ void bkc_fail_pending(bk_client *c)
 		bkc_signal_fd(c);
 }
 
-bool bkc_check_gone(bk_client *c, bool force)
+bool bkc_check_gone(bk_client *c, int64_t every_ns)
 {
 	if (bkc_gone(c))
 		return true;
@@ -153,9 +153,9 @@ bool bkc_check_gone(bk_client *c, bool force)
 	 * only costs a spare syscall.
 	 */
 	int64_t now = bk_now_ns();
-	if (!force && now < atomic_load_explicit(&c->next_gone_poll_ns, memory_order_relaxed))
+	if (every_ns > 0 && now - atomic_load_explicit(&c->last_gone_poll_ns, memory_order_relaxed) < every_ns)
 		return false;
-	atomic_store_explicit(&c->next_gone_poll_ns, now + BKC_GONE_POLL_NS, memory_order_relaxed);
+	atomic_store_explicit(&c->last_gone_poll_ns, now, memory_order_relaxed);
 	struct pollfd p = {.fd = c->sock, .events = POLLIN | POLLRDHUP};
 	if (poll(&p, 1, 0) <= 0)
 		return false;
@@ -290,7 +290,7 @@ BKC_API int bk_poll(bk_future *f)
 	if (!f)
 		return -EINVAL;
 	int r = bkc_check_future(f, true);
-	if (r == 0 && bkc_check_gone(f->c, false))
+	if (r == 0 && bkc_check_gone(f->c, BKC_GONE_POLL_NS))
 		r = check_gone_future(f);
 	return bkc_outcome(f, r, 1);
 }

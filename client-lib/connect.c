@@ -199,7 +199,7 @@ static bk_client *client_new(const bk_options *o)
 	c->spin_ns = o->spin_ns;
 	atomic_init(&c->wait_ewma_ns, BKC_SPIN_DEFAULT_NS / 2);
 	bkc_spin_init(c);
-	atomic_init(&c->next_gone_poll_ns, 0);
+	atomic_init(&c->last_gone_poll_ns, INT64_MIN / 4); /* long ago, without overflow in now - last */
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_mutex_init(&c->sock_lock, NULL);
 	pthread_mutex_init(&c->buf_lock, NULL);

@@ -108,7 +108,7 @@ BKC_API int bk_dispatch(bk_client *c)
 	/* Drain first: anything signalled after this read is either reaped below or signals again. */
 	if (read(c->efd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN)
 		return -errno;
-	bool gone = bkc_check_gone(c, true); /* woken by the fd: the socket may have hung up */
+	bool gone = bkc_check_gone(c, 0); /* woken by the fd: the socket may have hung up */
 	int ran = 0;
 	/* Bound the work per call so callbacks that submit cannot keep one dispatch running forever. */
 	int budget = (int)c->v.geo.nslots * 2 + 64;

@@ -197,7 +197,7 @@ BKC_API int bkc_submit_batch(bk_client *c, const bk_call *calls, size_t n, bk_fu
 	if (k == 0) {
 		/* Full: reap so released futures give their slots back for the caller's retry. */
 		bkc_reap(c, false);
-		return bkc_check_gone(c, false) ? BK_EGONE : -EAGAIN;
+		return bkc_check_gone(c, BKC_GONE_POLL_NS) ? BK_EGONE : -EAGAIN;
 	}
 	bkc_wake_broker(c);
 	return (int)k;
@@ -288,7 +288,7 @@ BKC_API int bk_submit_wait(bk_client *c, bk_fn fn, const void *arg, size_t len, 
 		pthread_mutex_lock(&c->lock);
 		c->slot_waiters--;
 		pthread_mutex_unlock(&c->lock);
-		if (bkc_check_gone(c, false))
+		if (bkc_check_gone(c, BKC_GONE_POLL_NS))
 			return BK_EGONE;
 	}
 }

@@ -7,9 +7,9 @@
  * ones are lost, and bk_wait, bk_poll and bk_result all say BK_EGONE for
  * them; a callback runs exactly once for either ending and reads the same
  * answers; a future released while pending runs no callback.  Each case lets
- * the library notice the death through a different call (bk_wait,
- * bk_dispatch, a bk_poll loop, bk_lookup), because each of those paths ends
- * the pending futures.
+ * the library notice the death through a different call (bk_wait, a loop of
+ * short bk_waits, bk_dispatch, a bk_poll loop, bk_lookup), because each of
+ * those paths ends the pending futures.
  */
 #include <errno.h>
 #include <poll.h>
@@ -30,7 +30,7 @@
 #define SEC 1000000000LL
 #define NPENDING 4
 
-enum notice { BY_WAIT, BY_DISPATCH, BY_POLL, BY_LOOKUP };
+enum notice { BY_WAIT, BY_SHORT_WAITS, BY_DISPATCH, BY_POLL, BY_LOOKUP };
 
 /* What a completion callback saw. */
 struct cbrec {
@@ -172,6 +172,15 @@ static void notice(struct scene *s, enum notice how)
 			fail_msg("bk_wait took %lld ms to see the broker gone",
 				 (long long)((bk_now_ns() - t0) / 1000000));
 		break;
+	case BY_SHORT_WAITS:
+		/* Waits shorter than a slice: the socket is still polled, once a slice (wait_many.c). */
+		while ((r = bk_wait(s->pending[0], 5000000LL)) == -ETIMEDOUT && bk_now_ns() < dl)
+			;
+		assert_int_equal(r, BK_EGONE);
+		if (bk_now_ns() - t0 >= SEC)
+			fail_msg("5 ms waits took %lld ms to see the broker gone",
+				 (long long)((bk_now_ns() - t0) / 1000000));
+		break;
 	case BY_DISPATCH:
 		while ((r = bk_dispatch(s->c)) >= 0 && bk_now_ns() < dl) {
 			struct pollfd p = { .fd = bk_fd(s->c), .events = POLLIN };
@@ -270,6 +279,12 @@ static void test_noticed_by_wait(void **state)
 	run_case(BY_WAIT);
 }
 
+static void test_noticed_by_short_waits(void **state)
+{
+	(void)state;
+	run_case(BY_SHORT_WAITS);
+}
+
 static void test_noticed_by_dispatch(void **state)
 {
 	(void)state;
@@ -293,6 +308,7 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_noticed_by_wait, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_noticed_by_short_waits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_noticed_by_dispatch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_noticed_by_poll, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_noticed_by_lookup, setup, teardown),
