@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: MIT
 /*
  * fsguard.c - the procfs check of fsguard.h: the set of procfs devices of
- * brokerd's mount namespace, kept under one mutex (opens are not the hot
- * path of anything), refreshed when poll() says the mount table changed.
+ * brokerd's mount namespace, kept under one mutex, refreshed when poll()
+ * says the mount table changed; and in front of it, per thread, the
+ * verdicts already reached for a (mount, device) pair, so that a worker
+ * opening files for a fleet of apps pays one statx per open, not also a
+ * poll and a shared mutex (docs/SECURITY.md, "procfs and magic links").
  */
 #include "fsguard.h"
 
@@ -24,6 +27,31 @@
 #ifndef PROC_SUPER_MAGIC
 #define PROC_SUPER_MAGIC 0x9fa0
 #endif
+#ifndef STATX_MNT_ID_UNIQUE
+#define STATX_MNT_ID_UNIQUE 0x00004000U /* Linux 6.8: stx_mnt_id is a 64-bit id never reused until reboot */
+#endif
+
+/*
+ * The verdicts of this thread, keyed by (unique mount id, device).  A mount
+ * keeps one superblock for its life and keeps alive whatever superblocks its
+ * files report as their device (overlay layers, btrfs subvolumes), so the
+ * answer for a pair cannot change while the mount exists, and its id is
+ * never given to another mount.  Direct-mapped: a collision only costs the
+ * full check.  Older kernels do not report the unique id: no caching.
+ */
+#define VERDICTS 64u
+struct verdict {
+	uint64_t mnt; /* 0: empty (unique ids start far above 0) */
+	dev_t dev;
+	int r; /* 0 or -EACCES */
+};
+static __thread struct verdict verdicts[VERDICTS];
+
+static struct verdict *verdict_at(uint64_t mnt, dev_t dev)
+{
+	uint64_t h = (mnt ^ (uint64_t)dev * 0x9e3779b97f4a7c15ull);
+	return &verdicts[(h ^ (h >> 29)) & (VERDICTS - 1)];
+}
 
 static struct {
 	pthread_mutex_t lock;
@@ -169,19 +197,41 @@ static int is_proc_dev(dev_t d)
 	return 0;
 }
 
-int bkd_fsguard_check_fd(int fd)
+/*
+ * The full check of device d (of fd's file): the mount table, or fstatfs
+ * before init.  *from_table: the answer came from the mount table, kept in step
+ * with mounts by the poll (the fallback is exact too, but caching it would
+ * hide the mount-table path from the tests that run before and after init).
+ */
+static int check_dev(int fd, dev_t d, bool *from_table)
 {
-	struct statx stx;
-	/* No fields asked, no sync: the inode cache answers, even for FUSE or NFS (fsguard.h). */
-	if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, 0, &stx) < 0)
-		return -errno;
-	dev_t d = makedev(stx.stx_dev_major, stx.stx_dev_minor);
 	pthread_mutex_lock(&g.lock);
 	int r = g.fd >= 0 ? is_proc_dev(d) : 2;
 	pthread_mutex_unlock(&g.lock);
+	*from_table = r == 0 || r == 1;
 	if (r == 2)
 		return check_fstatfs(fd);
 	if (r < 0)
 		return r;
 	return r ? -EACCES : 0;
+}
+
+int bkd_fsguard_check_fd(int fd)
+{
+	struct statx stx;
+	/* Only the mount id asked (the VFS fills it), no sync: the inode cache answers, even for FUSE or NFS. */
+	if (statx(fd, "", AT_EMPTY_PATH | AT_STATX_DONT_SYNC, STATX_MNT_ID_UNIQUE, &stx) < 0)
+		return -errno;
+	dev_t d = makedev(stx.stx_dev_major, stx.stx_dev_minor);
+	struct verdict *v = NULL;
+	if ((stx.stx_mask & STATX_MNT_ID_UNIQUE) && stx.stx_mnt_id) {
+		v = verdict_at(stx.stx_mnt_id, d);
+		if (v->mnt == stx.stx_mnt_id && v->dev == d)
+			return v->r;
+	}
+	bool from_table;
+	int r = check_dev(fd, d, &from_table);
+	if (v && from_table)
+		*v = (struct verdict){ .mnt = stx.stx_mnt_id, .dev = d, .r = r };
+	return r;
 }

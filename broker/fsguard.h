@@ -13,7 +13,8 @@
  * worker, so the file's device comes from statx(AT_STATX_DONT_SYNC, no
  * fields), answered from the inode cache, and is compared with the devices
  * of the procfs mounts listed in /proc/self/mountinfo, re-read whenever the
- * mount table changes (poll POLLPRI).
+ * mount table changes (poll POLLPRI).  Each thread keeps its verdicts per
+ * (unique mount id, device), which cannot change while the mount exists.
  */
 #ifndef BROKER_FSGUARD_H
 #define BROKER_FSGUARD_H

@@ -6,8 +6,9 @@
  * back exactly what there was (ids, groups, capabilities); a switch that
  * fails half way undoes itself; a switch-back that cannot succeed aborts
  * the process rather than run on with mixed rights.  The guard refuses
- * descriptors of procfs files, also of a procfs mounted after it started.
- * Needs root (skipped otherwise).
+ * descriptors of procfs files, also of a procfs mounted after it started,
+ * and a verdict it keeps for a mount is not given to a procfs mounted in
+ * its place.  Needs root (skipped otherwise).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -245,6 +247,10 @@ static void test_fsguard(void **state)
 	assert_int_equal(check_path("/proc/self/status"), -EACCES);
 	assert_int_equal(check_path("/etc/hostname"), 0);
 	assert_int_equal(check_path("/dev/null"), 0);
+	/* Again: the verdicts this thread keeps say the same. */
+	assert_int_equal(check_path("/proc/self/maps"), -EACCES);
+	assert_int_equal(check_path("/etc/hostname"), 0);
+	assert_int_equal(check_path("/dev/null"), 0);
 	bkd_fsguard_fini();
 }
 
@@ -279,6 +285,60 @@ static void test_fsguard_new_mount(void **state)
 	assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+/*
+ * In a child with its own mount namespace: a tmpfs file is allowed (and its verdict kept), the tmpfs is
+ * unmounted and a procfs mounted on the same folder, which usually gets the device number the tmpfs
+ * freed; its files are refused all the same, before and after a file of the old device was checked.
+ */
+static int tmpfs_then_proc(const char *dir)
+{
+	char path[64];
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return 10;
+	if (bkd_fsguard_init() < 0)
+		return 11;
+	if (mount("tmpfs", dir, "tmpfs", 0, "size=64k") < 0)
+		return 12;
+	snprintf(path, sizeof(path), "%s/f", dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return 13;
+	struct stat before;
+	if (fstat(fd, &before) < 0 || bkd_fsguard_check_fd(fd) != 0 || bkd_fsguard_check_fd(fd) != 0)
+		return 14;
+	close(fd);
+	if (umount(dir) < 0 || mount("proc", dir, "proc", 0, NULL) < 0)
+		return 15;
+	snprintf(path, sizeof(path), "%s/self/maps", dir);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return 16;
+	struct stat after;
+	if (fstat(fd, &after) < 0)
+		return 17;
+	fprintf(stderr, "# procfs %s the tmpfs's device number\n", after.st_dev == before.st_dev ? "reuses" : "does not reuse");
+	if (bkd_fsguard_check_fd(fd) != -EACCES || bkd_fsguard_check_fd(fd) != -EACCES)
+		return 18;
+	close(fd);
+	return 0;
+}
+
+static void test_fsguard_verdict_not_reused(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/bk-verdict-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	fflush(NULL);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(tmpfs_then_proc(dir));
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	rmdir(dir);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -288,6 +348,7 @@ int main(void)
 		cmocka_unit_test(test_own_credentials_not_switched),
 		cmocka_unit_test(test_fsguard),
 		cmocka_unit_test(test_fsguard_new_mount),
+		cmocka_unit_test(test_fsguard_verdict_not_reused),
 	};
 	return cmocka_run_group_tests_name("credential switch and procfs guard", tests, setup, NULL);
 }
