@@ -13,7 +13,9 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,20 +34,23 @@
 #endif
 
 /*
- * The verdicts of this thread, keyed by (unique mount id, device).  A mount
- * keeps one superblock for its life and keeps alive whatever superblocks its
- * files report as their device (overlay layers, btrfs subvolumes), so the
- * answer for a pair cannot change while the mount exists, and its id is
- * never given to another mount.  Direct-mapped: a collision only costs the
- * full check.  Older kernels do not report the unique id: no caching.
+ * The verdicts of this thread, keyed by (unique mount id, device), why they
+ * stay true in docs/SECURITY.md ("procfs and magic links"): a procfs file is
+ * reached only through a procfs mount (nothing stacks on procfs) and reports
+ * that mount's own device, which the mount pins, and a unique id is never
+ * given to another mount.  Direct-mapped: a collision only costs the full
+ * check.  Older kernels do not report the unique id: no caching.  Entries
+ * of an earlier init (or of before a fini) do not count: generation.
  */
 #define VERDICTS 64u
 struct verdict {
 	uint64_t mnt; /* 0: empty (unique ids start far above 0) */
 	dev_t dev;
+	unsigned gen; /* generation of the table the verdict came from */
 	int r; /* 0 or -EACCES */
 };
 static __thread struct verdict verdicts[VERDICTS];
+static _Atomic unsigned generation = 1; /* bumped by init and fini, so that zeroed entries never match */
 
 static struct verdict *verdict_at(uint64_t mnt, dev_t dev)
 {
@@ -150,6 +155,7 @@ int bkd_fsguard_init(void)
 	if (fd < 0)
 		return -errno;
 	pthread_mutex_lock(&g.lock);
+	atomic_fetch_add_explicit(&generation, 1, memory_order_relaxed); /* the lock orders it with the table */
 	g.fd = fd;
 	int r = reload();
 	unsigned n = g.n;
@@ -162,6 +168,7 @@ int bkd_fsguard_init(void)
 void bkd_fsguard_fini(void)
 {
 	pthread_mutex_lock(&g.lock);
+	atomic_fetch_add_explicit(&generation, 1, memory_order_relaxed);
 	if (g.fd >= 0)
 		close(g.fd);
 	g.fd = -1;
@@ -224,14 +231,15 @@ int bkd_fsguard_check_fd(int fd)
 		return -errno;
 	dev_t d = makedev(stx.stx_dev_major, stx.stx_dev_minor);
 	struct verdict *v = NULL;
+	unsigned gen = atomic_load_explicit(&generation, memory_order_relaxed);
 	if ((stx.stx_mask & STATX_MNT_ID_UNIQUE) && stx.stx_mnt_id) {
 		v = verdict_at(stx.stx_mnt_id, d);
-		if (v->mnt == stx.stx_mnt_id && v->dev == d)
+		if (v->mnt == stx.stx_mnt_id && v->dev == d && v->gen == gen)
 			return v->r;
 	}
 	bool from_table;
 	int r = check_dev(fd, d, &from_table);
 	if (v && from_table)
-		*v = (struct verdict){ .mnt = stx.stx_mnt_id, .dev = d, .r = r };
+		*v = (struct verdict){ .mnt = stx.stx_mnt_id, .dev = d, .gen = gen, .r = r };
 	return r;
 }

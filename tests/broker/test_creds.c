@@ -18,6 +18,7 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -306,6 +307,10 @@ static int tmpfs_then_proc(const char *dir)
 	struct stat before;
 	if (fstat(fd, &before) < 0 || bkd_fsguard_check_fd(fd) != 0 || bkd_fsguard_check_fd(fd) != 0)
 		return 14;
+	struct statx sx;
+	bool unique = statx(fd, "", AT_EMPTY_PATH, 0x4000U /* STATX_MNT_ID_UNIQUE */, &sx) == 0 && (sx.stx_mask & 0x4000U);
+	fprintf(stderr, "# kernel %s unique mount ids: the verdicts %s kept\n", unique ? "reports" : "does not report",
+		unique ? "are" : "are not");
 	close(fd);
 	if (umount(dir) < 0 || mount("proc", dir, "proc", 0, NULL) < 0)
 		return 15;
