@@ -29,7 +29,7 @@
  * per-worker caches (freelist.h): a malloc/calloc/free pair per task was
  * ~10% of brokerd's time at full throughput (perf).
  */
-/* Everything before arg_inline: what a recycled task must start with. */
+/* A recycled task starts zeroed up to arg_inline (the inline argument is written before it is read). */
 static struct bk_task *task_alloc(struct bkd_worker *w)
 {
 	struct bk_task *t = bkd_freelist_get(&w->task_cache);

@@ -24,7 +24,7 @@
 #define BKD_TASK_ARG_INLINE 64u
 /* Free task objects a worker keeps for reuse, beyond which they go back to malloc. */
 #define BKD_TASK_CACHE_MAX 4096u
-/* Free operations and argument buffers a worker keeps (freelist.h): about 300 KiB and 256 KiB at most. */
+/* Free operations and argument buffers a worker keeps (freelist.h): about 220 KiB and 256 KiB at most. */
 #define BKD_OP_CACHE_MAX 1024u
 #define BKD_ARG_CACHE_MAX 64u
 /* Copies of arguments above this come from the worker's BKD_ARG_COPY_MAX buffers; up to it, glibc's thread
