@@ -32,7 +32,7 @@
 /* A recycled task starts zeroed up to arg_inline (the inline argument is written before it is read). */
 static struct bk_task *task_alloc(struct bkd_worker *w)
 {
-	struct bk_task *t = bkd_freelist_get(&w->task_cache);
+	struct bk_task *t = bkd_freelist_get(&w->task_cache, sizeof(*t));
 	if (!t)
 		return calloc(1, sizeof(*t));
 	bkd_zero64(t, offsetof(struct bk_task, arg_inline));
@@ -42,17 +42,17 @@ static struct bk_task *task_alloc(struct bkd_worker *w)
 static void task_recycle(struct bkd_worker *w, struct bk_task *t)
 {
 	if (t->arg_pooled)
-		bkd_freelist_put(&w->arg_cache, t->arg_copy, BKD_ARG_CACHE_MAX);
+		bkd_freelist_put(&w->arg_cache, t->arg_copy, BKD_ARG_COPY_MAX, BKD_ARG_CACHE_MAX);
 	else
 		free(t->arg_copy);
-	bkd_freelist_put(&w->task_cache, t, BKD_TASK_CACHE_MAX);
+	bkd_freelist_put(&w->task_cache, t, sizeof(*t), BKD_TASK_CACHE_MAX);
 }
 
 void bkd_task_cache_drop(struct bkd_worker *w)
 {
-	bkd_freelist_drop(&w->task_cache);
-	bkd_freelist_drop(&w->op_cache);
-	bkd_freelist_drop(&w->arg_cache);
+	bkd_freelist_drop(&w->task_cache, sizeof(struct bk_task));
+	bkd_freelist_drop(&w->op_cache, sizeof(struct bkd_op));
+	bkd_freelist_drop(&w->arg_cache, BKD_ARG_COPY_MAX);
 }
 
 static void task_free_if_done(struct bk_task *t)
@@ -183,7 +183,7 @@ static int take_arg(struct bkd_worker *w, struct bk_task *t, struct bkd_conn *c,
 		t->arg = t->arg_inline;
 	} else if (e->arg_len <= BKD_ARG_COPY_MAX) {
 		if (e->arg_len > BKD_ARG_POOL_MIN) {
-			t->arg_copy = bkd_freelist_get(&w->arg_cache);
+			t->arg_copy = bkd_freelist_get(&w->arg_cache, BKD_ARG_COPY_MAX);
 			if (!t->arg_copy)
 				t->arg_copy = malloc(BKD_ARG_COPY_MAX);
 			t->arg_pooled = t->arg_copy != NULL;
@@ -439,7 +439,7 @@ void bkd_task_cancel(struct bk_task *t)
 
 struct bkd_op *bkd_task_op_new(struct bk_task *t, enum bkd_op_type type, bk_io_cb cb, void *ud)
 {
-	struct bkd_op *op = bkd_freelist_get(&t->w->op_cache);
+	struct bkd_op *op = bkd_freelist_get(&t->w->op_cache, sizeof(*op));
 	if (op)
 		bkd_zero64(op, sizeof(*op));
 	else if (!(op = calloc(1, sizeof(*op))))
@@ -473,7 +473,7 @@ static void op_unlink(struct bkd_op *op)
 void bkd_task_op_abort(struct bkd_op *op)
 {
 	op_unlink(op);
-	bkd_freelist_put(&op->task->w->op_cache, op, BKD_OP_CACHE_MAX);
+	bkd_freelist_put(&op->task->w->op_cache, op, sizeof(*op), BKD_OP_CACHE_MAX);
 }
 
 void bkd_task_op_done(struct bkd_op *op, int res)
@@ -488,7 +488,7 @@ void bkd_task_op_done(struct bkd_op *op, int res)
 	if (op->owns_fd && res >= 0)
 		res = bkd_task_fd_track(t, res);
 	op_unlink(op);
-	bkd_freelist_put(&t->w->op_cache, op, BKD_OP_CACHE_MAX);
+	bkd_freelist_put(&t->w->op_cache, op, sizeof(*op), BKD_OP_CACHE_MAX);
 	t->running++;
 	if (cb)
 		cb(t, res, ud);
