@@ -255,11 +255,13 @@ static void test_fsguard(void **state)
 	bkd_fsguard_fini();
 }
 
-/* In a child with its own mount namespace: a procfs mounted after init is refused as well. */
-static void test_fsguard_new_mount(void **state)
+/*
+ * Run body(dir) in a child with its own mount namespace and the guard started there, dir a fresh
+ * folder to mount on; the test fails unless body returns 0 (each failure point returns its own code).
+ */
+static void in_own_mount_ns(int (*body)(const char *dir))
 {
-	(void)state;
-	char dir[] = "/tmp/bk-procmnt-XXXXXX";
+	char dir[] = "/tmp/bk-fsguard-XXXXXX";
 	assert_non_null(mkdtemp(dir));
 	fflush(NULL);
 	pid_t pid = fork();
@@ -269,15 +271,7 @@ static void test_fsguard_new_mount(void **state)
 			_exit(10);
 		if (bkd_fsguard_init() < 0)
 			_exit(11);
-		if (mount("proc", dir, "proc", 0, NULL) < 0)
-			_exit(12);
-		char path[64];
-		snprintf(path, sizeof(path), "%s/self/maps", dir);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			_exit(13);
-		int r = bkd_fsguard_check_fd(fd);
-		_exit(r == -EACCES ? 0 : 14);
+		_exit(body(dir));
 	}
 	int st;
 	assert_int_equal(waitpid(pid, &st, 0), pid);
@@ -286,18 +280,35 @@ static void test_fsguard_new_mount(void **state)
 	assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+/* A procfs mounted after init is refused as well. */
+static int proc_after_init(const char *dir)
+{
+	if (mount("proc", dir, "proc", 0, NULL) < 0)
+		return 12;
+	char path[64];
+	snprintf(path, sizeof(path), "%s/self/maps", dir);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 13;
+	int r = bkd_fsguard_check_fd(fd);
+	close(fd);
+	return r == -EACCES ? 0 : 14;
+}
+
+static void test_fsguard_new_mount(void **state)
+{
+	(void)state;
+	in_own_mount_ns(proc_after_init);
+}
+
 /*
- * In a child with its own mount namespace: a tmpfs file is allowed (and its verdict kept), the tmpfs is
- * unmounted and a procfs mounted on the same folder, which usually gets the device number the tmpfs
- * freed; its files are refused all the same, before and after a file of the old device was checked.
+ * A tmpfs file is allowed (and its verdict kept), the tmpfs is unmounted and a procfs mounted on the
+ * same folder, which usually gets the device number the tmpfs freed; its files are refused all the
+ * same, before and after a file of the old device was checked.
  */
 static int tmpfs_then_proc(const char *dir)
 {
 	char path[64];
-	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		return 10;
-	if (bkd_fsguard_init() < 0)
-		return 11;
 	if (mount("tmpfs", dir, "tmpfs", 0, "size=64k") < 0)
 		return 12;
 	snprintf(path, sizeof(path), "%s/f", dir);
@@ -330,18 +341,7 @@ static int tmpfs_then_proc(const char *dir)
 static void test_fsguard_verdict_not_reused(void **state)
 {
 	(void)state;
-	char dir[] = "/tmp/bk-verdict-XXXXXX";
-	assert_non_null(mkdtemp(dir));
-	fflush(NULL);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0)
-		_exit(tmpfs_then_proc(dir));
-	int st;
-	assert_int_equal(waitpid(pid, &st, 0), pid);
-	rmdir(dir);
-	assert_true(WIFEXITED(st));
-	assert_int_equal(WEXITSTATUS(st), 0);
+	in_own_mount_ns(tmpfs_then_proc);
 }
 
 int main(void)
