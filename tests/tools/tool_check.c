@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -280,6 +281,16 @@ static void need(const char *path, char want)
 	}
 }
 
+/* Linux 6.7 and later run futex requests through io_uring: there the io_uring futex baseline must be measured. */
+static int kernel_has_uring_futex(void)
+{
+	struct utsname u;
+	int major = 0, minor = 0;
+	if (uname(&u) < 0 || sscanf(u.release, "%d.%d", &major, &minor) != 2)
+		return 0;
+	return major > 6 || (major == 6 && minor >= 7);
+}
+
 static int check_bench(void)
 {
 	jp = out;
@@ -312,6 +323,10 @@ static int check_bench(void)
 	need("baselines.futex_rtt_ns.p50", 'p');
 	need("baselines.uds_rtt_ns.p50", 'p');
 	need("baselines.pipe_rtt_ns.p50", 'p');
+	if (kernel_has_uring_futex())
+		need("baselines.uring_futex_rtt_ns.p50", 'p');
+	else if (!get("baselines.uring_futex_rtt_ns"))
+		need("baselines.uring_futex_rtt_ns", 'n'); /* null on older kernels, but present */
 	need("baselines.uds_tps_w256", 'p');
 	need("syscalls_per_task", 'n');
 	need("ctxsw_per_task", 'z');

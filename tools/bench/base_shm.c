@@ -4,9 +4,16 @@
  * cache-line ping-pong with both sides spinning, and a futex ping-pong with
  * both sides sleeping.  Request and reply each live on their own cache line
  * of a MAP_SHARED anonymous mapping inherited across fork().
+ *
+ * A third one is the floor of brokerd's own sleeping path: the same futex
+ * ping-pong, but the server sleeps as a worker does, in io_uring_enter on a
+ * FUTEX_WAIT request (DEFER_TASKRUN ring), and answers with a FUTEX_WAKE
+ * request submitted in the same enter as the re-armed wait.  The client
+ * side is the plain futex one, as libbkclient's is.
  */
 #include <errno.h>
 #include <linux/futex.h>
+#include <liburing.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -16,6 +23,7 @@
 #include <unistd.h>
 
 #include "baselines.h"
+#include "broker/uring_futex.h" /* the worker's request encoding, so the floor is the worker's mechanism */
 #include "util.h"
 
 #define STOP UINT32_MAX
@@ -111,6 +119,86 @@ static int futex_rt(void *arg, uint64_t seq)
 	}
 }
 
+/* ---- sleeping in io_uring, as a brokerd worker does ---- */
+
+#define WAIT_TAG 1u
+
+/* A ring as the worker asks for it first (broker/worker.c), else a plain one (older kernels). */
+static int uring_init(struct io_uring *ring)
+{
+	struct io_uring_params p = { .flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN };
+	if (io_uring_queue_init_params(8, ring, &p) == 0)
+		return 0;
+	return io_uring_queue_init(8, ring, 0);
+}
+
+static void arm_wait(struct io_uring *ring, _Atomic uint32_t *w, uint32_t expected)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring); /* 8 entries, at most 2 queued: never NULL */
+	bkd_prep_futex_wait(sqe, w, expected);
+	io_uring_sqe_set_data64(sqe, WAIT_TAG);
+}
+
+static void uring_server(struct pingpong *pp)
+{
+	struct io_uring ring;
+	if (uring_init(&ring) < 0)
+		_exit(2);
+	uint32_t last = 0;
+	arm_wait(&ring, &pp->ping, last);
+	for (;;) {
+		/* The wake (if any) and the re-armed wait go in, and we sleep, in one io_uring_enter. */
+		if (io_uring_submit_and_wait(&ring, 1) < 0 && errno != EINTR)
+			_exit(3);
+		struct io_uring_cqe *cqe;
+		unsigned head, seen = 0;
+		io_uring_for_each_cqe(&ring, head, cqe) {
+			/* The wait ends woken (0) or at once (-EAGAIN: ping moved before it slept); wakes post only errors. */
+			if (cqe->user_data != WAIT_TAG || (cqe->res < 0 && cqe->res != -EAGAIN && cqe->res != -EINTR))
+				_exit(4);
+			seen++;
+		}
+		io_uring_cq_advance(&ring, seen);
+		if (seen == 0)
+			continue; /* the wait is still armed */
+		uint32_t v = atomic_load_explicit(&pp->ping, memory_order_acquire);
+		if (v == STOP)
+			_exit(0);
+		if (v != last) {
+			last = v;
+			atomic_store_explicit(&pp->pong, v, memory_order_release);
+			struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+			bkd_prep_futex_wake(sqe, &pp->pong);
+			io_uring_sqe_set_flags(sqe, IOSQE_CQE_SKIP_SUCCESS);
+			io_uring_sqe_set_data64(sqe, 0);
+		}
+		/* FUTEX_WAIT compares ping with last in the kernel: a request stored after our load is not lost. */
+		arm_wait(&ring, &pp->ping, last);
+	}
+}
+
+/* Does this kernel run futex requests through io_uring (6.7+)?  A wait on a value that does not match must end
+ * at once with -EAGAIN; older kernels answer -EINVAL. */
+static int uring_futex_probe(void)
+{
+	struct io_uring ring;
+	int e = uring_init(&ring);
+	if (e < 0)
+		return e == -ENOSYS || e == -EPERM ? -ENOTSUP : e;
+	_Atomic uint32_t word = 1;
+	arm_wait(&ring, &word, 0);
+	struct io_uring_cqe *cqe;
+	e = io_uring_submit_and_wait(&ring, 1);
+	if (e >= 0)
+		e = io_uring_peek_cqe(&ring, &cqe);
+	if (e >= 0) {
+		e = cqe->res == -EAGAIN ? 0 : -ENOTSUP;
+		io_uring_cqe_seen(&ring, cqe);
+	}
+	io_uring_queue_exit(&ring);
+	return e;
+}
+
 static int shm_close(struct bk_base_run *run, int r)
 {
 	struct pingpong *pp = run->mem;
@@ -126,6 +214,11 @@ static int shm_close(struct bk_base_run *run, int r)
 
 int bk_base_shm_open(int sleeping, struct bk_base_run *run)
 {
+	if (sleeping == BK_SHM_URING) {
+		int e = uring_futex_probe();
+		if (e < 0)
+			return e;
+	}
 	struct pingpong *pp = map_pp();
 	if (!pp)
 		return -errno;
@@ -135,14 +228,16 @@ int bk_base_shm_open(int sleeping, struct bk_base_run *run)
 		return pid;
 	}
 	if (pid == 0) {
-		if (sleeping)
+		if (sleeping == BK_SHM_URING)
+			uring_server(pp);
+		else if (sleeping)
 			futex_server(pp);
 		else
 			spin_server(pp);
 		_exit(1);
 	}
 	*run = (struct bk_base_run){ .rt = sleeping ? futex_rt : spin_rt, .ctx = pp, .close = shm_close,
-				     .pid = pid, .flag = sleeping, .mem = pp };
+				     .pid = pid, .flag = sleeping != 0, .mem = pp };
 	return 0;
 }
 

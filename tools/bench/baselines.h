@@ -3,7 +3,8 @@
  * baselines.h - the same request/response work as the broker, done over the
  * alternatives and the physical limits, each against a small server process
  * of the bench's own (forked): shared-memory cache-line ping-pong
- * (spinning), futex ping-pong (sleeping), Unix SOCK_SEQPACKET, a pair of
+ * (spinning), futex ping-pong (sleeping, also with an io_uring server, the
+ * floor of a worker's sleep and wake-up), Unix SOCK_SEQPACKET, a pair of
  * pipes, and ZeroMQ REQ/REP over ipc:// when built with libzmq.
  * Every function returns 0 or a negative errno-style code.
  */
@@ -31,7 +32,9 @@ struct bk_base_run {
 	void *mem;
 };
 
-/* sleeping 0: cache-line ping-pong (spinning); 1: futex ping-pong. */
+/* sleeping 0: cache-line ping-pong (spinning); 1: futex ping-pong; BK_SHM_URING: the futex ping-pong with a
+ * server that sleeps in io_uring as a brokerd worker does (-ENOTSUP: this kernel has no io_uring futex requests). */
+#define BK_SHM_URING 2
 int bk_base_shm_open(int sleeping, struct bk_base_run *run);
 /* seqpacket 1: a Unix SOCK_SEQPACKET socket pair; 0: a pair of pipes. */
 int bk_base_uds_open(int seqpacket, struct bk_base_run *run);

@@ -44,8 +44,9 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: broker-bench [options]\n"
 		"Measure brokerd's round-trip latency and pipelined throughput of echo.noop\n"
-		"against baselines (shared-memory and futex ping-pong, Unix SEQPACKET socket,\n"
-		"pipes, ZeroMQ when built with it), all in one run.\n\n"
+		"against baselines (shared-memory and futex ping-pong, the futex ping-pong with\n"
+		"a server sleeping in io_uring as a worker does, Unix SEQPACKET socket, pipes,\n"
+		"ZeroMQ when built with it), all in one run.\n\n"
 		"  --socket PATH       use the brokerd at PATH instead of starting our own\n"
 		"                      (its worker spinning is then whatever it was started with)\n"
 		"  --brokerd PATH      brokerd to start (default: %s)\n"
@@ -161,9 +162,9 @@ static void run_baselines(const struct opts *o, struct bk_results *r)
 {
 	typedef int (*base_fn)(const struct bk_rtt_cfg *, struct bk_hist *);
 	static const base_fn fns[BK_NBASES] = { bk_base_shm_spin, bk_base_futex, bk_base_uds_rtt, bk_base_pipe_rtt,
-						bk_base_zmq_rtt };
+						bk_base_zmq_rtt, NULL };
 	for (int b = 0; b < BK_NBASES; b++) {
-		if (b == BK_BASE_SHM || b == BK_BASE_FUTEX || b == BK_BASE_UDS)
+		if (b == BK_BASE_SHM || b == BK_BASE_FUTEX || b == BK_BASE_UDS || b == BK_BASE_URING)
 			continue; /* measured interleaved with the broker mode they are compared with */
 		struct bk_rtt_cfg cfg = { (uint64_t)o->warmup, (uint64_t)o->samples, bk_base_labels[b] };
 		if (b == BK_BASE_ZMQ && cfg.samples > 50000)
@@ -284,17 +285,18 @@ static void run_throughput(const struct opts *o, struct bk_results *r, const cha
  * ratio never compares two different moments of this machine (run_baselines
  * measures the others on their own).
  */
-static const int mode_bases[BK_NMODES][2] = {
-	{ BK_BASE_SHM, -1 },
-	{ BK_BASE_FUTEX, BK_BASE_UDS },
-	{ -1, -1 },
+#define MODE_BASES 3
+static const int mode_bases[BK_NMODES][MODE_BASES] = {
+	{ BK_BASE_SHM, -1, -1 },
+	{ BK_BASE_FUTEX, BK_BASE_URING, BK_BASE_UDS },
+	{ -1, -1, -1 },
 };
 #define INTERLEAVE_ROUNDS 20
 
 static int base_open(int kind, struct bk_base_run *run)
 {
-	if (kind == BK_BASE_SHM || kind == BK_BASE_FUTEX)
-		return bk_base_shm_open(kind == BK_BASE_FUTEX, run);
+	if (kind == BK_BASE_SHM || kind == BK_BASE_FUTEX || kind == BK_BASE_URING)
+		return bk_base_shm_open(kind == BK_BASE_URING ? BK_SHM_URING : kind == BK_BASE_FUTEX, run);
 	return bk_base_uds_open(kind == BK_BASE_UDS, run);
 }
 
@@ -302,9 +304,9 @@ static void run_mode_rtt(const struct opts *o, struct bk_results *r, int mode, c
 {
 	static const int64_t client_spin[BK_NMODES] = { SPIN_CLIENT_NS, 0, -1 };
 	struct bk_rtt_cfg cfg = { (uint64_t)o->warmup, (uint64_t)o->samples, bk_mode_names[mode] };
-	struct bk_rtt_source src[3];
-	struct bk_base_run base[2];
-	int kinds[3] = { -1, -1, -1 };
+	struct bk_rtt_source src[1 + MODE_BASES];
+	struct bk_base_run base[MODE_BASES];
+	int kinds[1 + MODE_BASES] = { -1, -1, -1, -1 };
 	unsigned n = 0;
 	char err[512];
 	struct bk_broker_rtt *brt;
@@ -315,12 +317,17 @@ static void run_mode_rtt(const struct opts *o, struct bk_results *r, int mode, c
 	}
 	src[n++] = (struct bk_rtt_source){ .rt = bk_broker_rtt_fn(), .ctx = brt, .h = r->rtt[mode],
 					   .label = bk_mode_names[mode] };
-	for (int i = 0; i < 2 && !o->no_baselines; i++) {
+	for (int i = 0; i < MODE_BASES && !o->no_baselines; i++) {
 		int k = mode_bases[mode][i];
 		if (k < 0)
 			continue;
 		struct bk_base_run *b = &base[n - 1];
 		int eb = base_open(k, b);
+		if (eb == -ENOTSUP && k == BK_BASE_URING) {
+			bk_progress("  %s skipped: this kernel runs no futex requests through io_uring (6.7+)",
+				    bk_base_labels[k]);
+			continue;
+		}
 		if (eb < 0) {
 			phase_failed(r, bk_base_labels[k], strerror(-eb));
 			continue;

@@ -12,7 +12,7 @@
 #include "hist.h"
 
 enum { BK_MODE_SPIN, BK_MODE_SLEEP, BK_MODE_ADAPTIVE, BK_NMODES };
-enum { BK_BASE_SHM, BK_BASE_FUTEX, BK_BASE_UDS, BK_BASE_PIPE, BK_BASE_ZMQ, BK_NBASES };
+enum { BK_BASE_SHM, BK_BASE_FUTEX, BK_BASE_UDS, BK_BASE_PIPE, BK_BASE_ZMQ, BK_BASE_URING, BK_NBASES };
 enum { BK_W1, BK_W16, BK_W256, BK_NWINDOWS };
 
 extern const char *const bk_mode_names[BK_NMODES]; /* "spin", ... (JSON keys) */
