@@ -148,7 +148,8 @@ static void uring_server(struct pingpong *pp)
 	arm_wait(&ring, &pp->ping, last);
 	for (;;) {
 		/* The wake (if any) and the re-armed wait go in, and we sleep, in one io_uring_enter. */
-		if (io_uring_submit_and_wait(&ring, 1) < 0 && errno != EINTR)
+		int e = io_uring_submit_and_wait(&ring, 1); /* liburing returns -errno */
+		if (e < 0 && e != -EINTR)
 			_exit(3);
 		struct io_uring_cqe *cqe;
 		unsigned head, seen = 0;
