@@ -7,9 +7,7 @@
  */
 #include "spin.h"
 
-#include <fcntl.h>
 #include <sched.h>
-#include <unistd.h>
 
 #include "broker/sys.h"
 
@@ -26,23 +24,13 @@
 
 void bkd_spin_init(struct bkd_spin *s, int64_t budget_ns, enum bkd_spin_policy policy)
 {
-	*s = (struct bkd_spin){ .budget_ns = budget_ns, .policy = policy, .loadavg_fd = -1, .probe_every = PROBE_MIN };
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-	s->ncpus = n > 0 ? (unsigned)n : 1;
-	if (policy == BKD_SPIN_ADAPTIVE && budget_ns > 0)
-		s->loadavg_fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+	*s = (struct bkd_spin){ .budget_ns = budget_ns, .policy = policy, .probe_every = PROBE_MIN };
+	bk_load_check_init(&s->load, policy == BKD_SPIN_ADAPTIVE && budget_ns > 0);
 }
 
 void bkd_spin_fini(struct bkd_spin *s)
 {
-	if (s->loadavg_fd >= 0)
-		close(s->loadavg_fd);
-	s->loadavg_fd = -1;
-}
-
-int bkd_spin_runnable(struct bkd_spin *s)
-{
-	return bk_runnable_threads(s->loadavg_fd);
+	bk_load_check_fini(&s->load);
 }
 
 void bkd_spin_busy(struct bkd_spin *s)
@@ -56,16 +44,6 @@ void bkd_spin_busy(struct bkd_spin *s)
 		s->probe_every = PROBE_MIN; /* spinning would have paid: probe often again */
 	s->idle_since = 0;
 	s->idle_turns = 0;
-}
-
-/* Does a thread of the machine wait for a CPU (the count includes this one, which is running)? */
-static bool cpu_wanted(struct bkd_spin *s, int64_t now)
-{
-	if (s->load_checked_ns && now - s->load_checked_ns < BK_LOAD_CHECK_NS)
-		return s->cpu_wanted;
-	s->load_checked_ns = now;
-	s->cpu_wanted = bkd_spin_runnable(s) > (int)s->ncpus;
-	return s->cpu_wanted;
 }
 
 /* Is spinning this idle period, starting now, worth it? */
@@ -103,7 +81,7 @@ static bool worth_spinning(struct bkd_spin *s, int64_t now, bool (*clients_all_a
 	 * the client whose submission ends the period finds us awake: no
 	 * wake-up syscall on its side, no IPI to a halted CPU on ours.
 	 */
-	s->yield = cpu_wanted(s, now);
+	s->yield = bk_load_check_busy(&s->load, now);
 	return true;
 }
 

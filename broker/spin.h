@@ -18,6 +18,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "broker/sys.h"
+
 enum bkd_spin_policy {
 	BKD_SPIN_ADAPTIVE = 0, /* the default */
 	BKD_SPIN_ALWAYS, /* spin the whole budget every time (benchmarks that ask for it) */
@@ -33,10 +35,7 @@ struct bkd_spin {
 	bool yield; /* this idle period yields the CPU on every turn: other threads want one */
 	unsigned probe; /* periods that did not spin since the last probe */
 	unsigned probe_every; /* probe once in that many (8 to 256, doubling while probes fail) */
-	int loadavg_fd; /* /proc/loadavg, -1 if unavailable (then that check is skipped) */
-	int64_t load_checked_ns; /* when it was read last, 0: never */
-	bool cpu_wanted; /* then more threads were runnable than CPUs */
-	unsigned ncpus;
+	struct bk_load_check load; /* is a CPU wanted by some thread (adaptive policy with a budget only) */
 	/* Figures for tests: idle periods that spun (yielded: of those, politely) and that slept at once. */
 	uint64_t spun, skipped, yielded;
 };
@@ -54,8 +53,5 @@ bool bkd_spin_idle(struct bkd_spin *s, bool (*clients_all_asleep)(void *arg), vo
 /* An idle period is open, decided to spin, and its spin does not end before `now`.  Asks nothing,
  * yields nothing: for a caller that must not spin twice in one turn (worker.c, sleep_at_once). */
 bool bkd_spin_spinning(const struct bkd_spin *s, int64_t now);
-
-/* Machine-wide runnable threads from /proc/loadavg's "R/T" field, or -1. */
-int bkd_spin_runnable(struct bkd_spin *s);
 
 #endif /* BROKER_SPIN_H */

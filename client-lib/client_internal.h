@@ -102,10 +102,7 @@ struct bk_client {
 	_Atomic int fd_armed; /* bk_fd() was called: keep notify_armed up (dispatch.c) */
 	int64_t spin_ns; /* <0: adaptive */
 	_Atomic int64_t wait_ewma_ns; /* adaptive spin: recent average time a wait took */
-	int loadavg_fd; /* spin.c: /proc/loadavg, -1 if not used */
-	unsigned ncpus;
-	_Atomic int64_t load_checked_ns; /* spin.c: when the runnable count was read last */
-	_Atomic int cpu_busy; /* spin.c: then more threads were runnable than CPUs */
+	struct bk_load_check load; /* spin.c: does a thread of the machine wait for a CPU (adaptive waits only) */
 	_Atomic unsigned spin_probe; /* spin.c: waits that would not spin */
 	_Atomic unsigned spin_probe_every; /* spin.c: one probe in that many (8 to 256) */
 	_Atomic int64_t last_gone_poll_ns; /* bkc_check_gone: when the socket was last polled */

@@ -8,42 +8,19 @@
  * spin would take from the broker or from another app, it spins politely:
  * sched_yield() between looks, so that thread runs first.
  */
-#include <fcntl.h>
-#include <unistd.h>
 
 #include "client_internal.h"
 
 void bkc_spin_init(bk_client *c)
 {
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-	c->ncpus = n > 0 ? (unsigned)n : 1;
-	/* Unreadable (no /proc): the check is skipped, as if CPUs were idle. */
-	c->loadavg_fd = c->spin_ns < 0 ? open("/proc/loadavg", O_RDONLY | O_CLOEXEC) : -1;
-	atomic_init(&c->load_checked_ns, 0);
-	atomic_init(&c->cpu_busy, 0);
+	bk_load_check_init(&c->load, c->spin_ns < 0);
 	atomic_init(&c->spin_probe, 0);
 	atomic_init(&c->spin_probe_every, 8);
 }
 
 void bkc_spin_fini(bk_client *c)
 {
-	if (c->loadavg_fd >= 0)
-		close(c->loadavg_fd);
-	c->loadavg_fd = -1;
-}
-
-/* Does some thread of the machine wait for a CPU?  Read at most every BK_LOAD_CHECK_NS (sys.h). */
-static bool cpu_contended(bk_client *c, int64_t now)
-{
-	if (c->loadavg_fd < 0)
-		return false;
-	/* Relaxed: a cached hint shared by the client's threads; racing refreshes are harmless. */
-	if (now - atomic_load_explicit(&c->load_checked_ns, memory_order_relaxed) < BK_LOAD_CHECK_NS)
-		return atomic_load_explicit(&c->cpu_busy, memory_order_relaxed) != 0;
-	atomic_store_explicit(&c->load_checked_ns, now, memory_order_relaxed);
-	bool busy = bk_runnable_threads(c->loadavg_fd) > (int)c->ncpus;
-	atomic_store_explicit(&c->cpu_busy, busy, memory_order_relaxed);
-	return busy;
+	bk_load_check_fini(&c->load);
 }
 
 int64_t bkc_spin_budget(bk_client *c, int64_t now, bool *yield)
@@ -71,7 +48,7 @@ int64_t bkc_spin_budget(bk_client *c, int64_t now, bool *yield)
 	if (spin < BKC_SPIN_MIN_NS)
 		spin = BKC_SPIN_MIN_NS;
 	/* Polite, and short: a thread that yielded has no wake-up preemption to take the CPU back (sys.h). */
-	*yield = cpu_contended(c, now);
+	*yield = bk_load_check_busy(&c->load, now);
 	if (*yield && spin > BK_POLITE_SPIN_MAX_NS)
 		spin = BK_POLITE_SPIN_MAX_NS;
 	return spin;

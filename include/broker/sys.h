@@ -2,7 +2,8 @@
 /*
  * sys.h - the low-level helpers brokerd, libbkclient, the tests and the tools
  * all need, in one copy: the monotonic clock, datagrams with descriptors
- * (SCM_RIGHTS over SOCK_SEQPACKET) and the default socket path.
+ * (SCM_RIGHTS over SOCK_SEQPACKET), the default socket path and the machine
+ * load check of the spin policies.
  *
  * Header-only, like ring.h, so that every part compiles the same code without
  * a shared library between them.  Not installed.
@@ -11,6 +12,8 @@
 #define BROKER_SYS_H
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -181,6 +184,52 @@ static inline int bk_runnable_threads(int fd)
 	char *end;
 	long running = strtol(p, &end, 10);
 	return end != p && *end == '/' && running >= 0 && running <= INT32_MAX ? (int)running : -1;
+}
+
+/*
+ * "Does some thread of the machine wait for a CPU?" (the runnable count,
+ * which includes the asker, above the online CPUs), answered from the last
+ * read while it is younger than BK_LOAD_CHECK_NS.  One copy for both spin
+ * policies: a brokerd worker keeps one per worker, a client one shared by
+ * its threads.  Relaxed atomics: the answer is a hint, racing refreshes by
+ * two threads are harmless, and nothing else is ordered by it.
+ */
+struct bk_load_check {
+	int fd; /* /proc/loadavg; -1: not asked (then never contended) */
+	unsigned ncpus;
+	_Atomic int64_t checked_ns; /* when the count was read last; 0: never */
+	_Atomic int busy; /* then more threads were runnable than CPUs */
+};
+
+/* open_it false: the check is off and always answers "not contended". */
+static inline void bk_load_check_init(struct bk_load_check *lc, bool open_it)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	lc->ncpus = n > 0 ? (unsigned)n : 1;
+	/* Unreadable (no /proc): -1, and the check is skipped as if CPUs were idle. */
+	lc->fd = open_it ? open("/proc/loadavg", O_RDONLY | O_CLOEXEC) : -1;
+	atomic_init(&lc->checked_ns, 0);
+	atomic_init(&lc->busy, 0);
+}
+
+static inline void bk_load_check_fini(struct bk_load_check *lc)
+{
+	if (lc->fd >= 0)
+		close(lc->fd);
+	lc->fd = -1;
+}
+
+static inline bool bk_load_check_busy(struct bk_load_check *lc, int64_t now)
+{
+	if (lc->fd < 0)
+		return false;
+	int64_t at = atomic_load_explicit(&lc->checked_ns, memory_order_relaxed);
+	if (at && now - at < BK_LOAD_CHECK_NS)
+		return atomic_load_explicit(&lc->busy, memory_order_relaxed) != 0;
+	atomic_store_explicit(&lc->checked_ns, now, memory_order_relaxed);
+	bool busy = bk_runnable_threads(lc->fd) > (int)lc->ncpus;
+	atomic_store_explicit(&lc->busy, busy, memory_order_relaxed);
+	return busy;
 }
 
 #endif /* BROKER_SYS_H */

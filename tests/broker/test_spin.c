@@ -33,10 +33,10 @@ static bool fake_all_asleep(void *arg)
 /* Point the policy's machine-load check at a file of ours holding loadavg_line ("" disables the check). */
 static void fake_loadavg(struct bkd_spin *s, const char *loadavg_line)
 {
-	if (s->loadavg_fd >= 0)
-		close(s->loadavg_fd);
-	s->loadavg_fd = -1;
-	s->load_checked_ns = 0; /* read at the next idle period, not a millisecond later */
+	if (s->load.fd >= 0)
+		close(s->load.fd);
+	s->load.fd = -1;
+	atomic_store(&s->load.checked_ns, 0); /* read at the next idle period, not a millisecond later */
 	if (!*loadavg_line)
 		return;
 	char path[] = "/tmp/bk-loadavg-XXXXXX";
@@ -44,7 +44,7 @@ static void fake_loadavg(struct bkd_spin *s, const char *loadavg_line)
 	assert_true(fd >= 0);
 	unlink(path);
 	assert_int_equal(write(fd, loadavg_line, strlen(loadavg_line)), (ssize_t)strlen(loadavg_line));
-	s->loadavg_fd = fd;
+	s->load.fd = fd;
 }
 
 /* A loadavg line saying `runnable` threads are runnable right now. */
@@ -67,7 +67,7 @@ static void open_polite_period(struct bkd_spin *s)
 {
 	bkd_spin_init(s, BUDGET_NS, BKD_SPIN_ADAPTIVE);
 	asleep_answer = false;
-	fake_runnable(s, s->ncpus + 1);
+	fake_runnable(s, s->load.ncpus + 1);
 	assert_true(bkd_spin_idle(s, fake_all_asleep, NULL));
 }
 
@@ -147,7 +147,7 @@ static void test_waiting_threads_spin_politely(void **state)
 	s.spin_until = bk_now_ns() - 1; /* the budget spent: a yielding period ends like any other */
 	assert_false(bkd_spin_idle(&s, fake_all_asleep, NULL));
 	feed_gap(&s, 1000); /* a short period, however long the test was preempted */
-	fake_runnable(&s, s.ncpus); /* every CPU busy, nobody waiting: spinning takes no one's CPU */
+	fake_runnable(&s, s.load.ncpus); /* every CPU busy, nobody waiting: spinning takes no one's CPU */
 	assert_true(bkd_spin_idle(&s, fake_all_asleep, NULL));
 	assert_false(s.yield);
 	assert_int_equal(s.spin_until - s.idle_since, BUDGET_NS); /* the whole budget */
@@ -158,7 +158,7 @@ static void test_waiting_threads_spin_politely(void **state)
 	assert_int_equal(s.yielded, 1);
 	feed_gap(&s, 1000); /* a short period, however long the test was preempted */
 	/* Long gaps still stop spinning, yielding or not. */
-	fake_runnable(&s, s.ncpus + 1);
+	fake_runnable(&s, s.load.ncpus + 1);
 	for (int i = 0; i < 16; i++)
 		feed_gap(&s, 2 * 1000 * 1000);
 	assert_false(bkd_spin_idle(&s, fake_all_asleep, NULL));
@@ -198,15 +198,15 @@ static void test_load_read_once_a_ms(void **state)
 	struct bkd_spin s;
 	open_polite_period(&s);
 	assert_true(s.yield);
-	int64_t read_at = s.load_checked_ns;
+	int64_t read_at = atomic_load(&s.load.checked_ns);
 	assert_true(read_at > 0);
 	feed_gap(&s, 1000);
-	fake_runnable(&s, s.ncpus);
-	s.load_checked_ns = INT64_MAX / 2; /* "just read", however slowly this test runs */
+	fake_runnable(&s, s.load.ncpus);
+	atomic_store(&s.load.checked_ns, INT64_MAX / 2); /* "just read", however slowly this test runs */
 	assert_true(bkd_spin_idle(&s, fake_all_asleep, NULL));
 	assert_true(s.yield); /* the answer of the last read, not the file's */
 	feed_gap(&s, 1000);
-	s.load_checked_ns = bk_now_ns() - 2000000; /* read 2 ms ago: read again */
+	atomic_store(&s.load.checked_ns, bk_now_ns() - 2000000); /* read 2 ms ago: read again */
 	assert_true(bkd_spin_idle(&s, fake_all_asleep, NULL));
 	assert_false(s.yield);
 	bkd_spin_fini(&s);
@@ -218,9 +218,11 @@ static void test_runnable_count(void **state)
 	struct bkd_spin s;
 	bkd_spin_init(&s, BUDGET_NS, BKD_SPIN_ADAPTIVE);
 	/* This thread is running while it reads the count, so it is at least 1. */
-	assert_true(bkd_spin_runnable(&s) >= 1);
+	assert_true(bk_runnable_threads(s.load.fd) >= 1);
 	bkd_spin_fini(&s);
-	assert_int_equal(bkd_spin_runnable(&s), -1);
+	assert_int_equal(s.load.fd, -1);
+	assert_int_equal(bk_runnable_threads(s.load.fd), -1);
+	assert_false(bk_load_check_busy(&s.load, bk_now_ns())); /* closed: never contended */
 }
 
 int main(void)

@@ -231,10 +231,10 @@ static void set_load(bk_client *c, unsigned runnable)
 	unlink(path);
 	int n = snprintf(line, sizeof(line), "0.50 0.50 0.50 %u/300 4242\n", runnable);
 	assert_int_equal(write(fd, line, (size_t)n), n);
-	if (c->loadavg_fd >= 0)
-		close(c->loadavg_fd);
-	c->loadavg_fd = fd;
-	atomic_store(&c->load_checked_ns, 0); /* read it at the next wait, not a millisecond later */
+	if (c->load.fd >= 0)
+		close(c->load.fd);
+	c->load.fd = fd;
+	atomic_store(&c->load.checked_ns, 0); /* read it at the next wait, not a millisecond later */
 }
 
 static void test_spin_policy(void **state)
@@ -246,20 +246,20 @@ static void test_spin_policy(void **state)
 	bkc_spin_init(c);
 	bool yield = true;
 	atomic_store(&c->wait_ewma_ns, 1000); /* recent waits were short: spinning catches them */
-	set_load(c, c->ncpus); /* every CPU busy, nobody waiting */
+	set_load(c, c->load.ncpus); /* every CPU busy, nobody waiting */
 	int64_t now = bk_now_ns();
 	assert_true(bkc_spin_budget(c, now, &yield) >= BKC_SPIN_MIN_NS);
 	assert_false(yield);
-	set_load(c, c->ncpus + 1); /* a thread waits for a CPU: spin, but give the CPU away at each look */
+	set_load(c, c->load.ncpus + 1); /* a thread waits for a CPU: spin, but give the CPU away at each look */
 	assert_true(bkc_spin_budget(c, now, &yield) >= BKC_SPIN_MIN_NS);
 	assert_true(yield);
 	atomic_store(&c->wait_ewma_ns, BKC_SPIN_MAX_NS / 4); /* a plain spin would last 25 us: a polite one 10 */
 	assert_int_equal(bkc_spin_budget(c, now, &yield), BK_POLITE_SPIN_MAX_NS);
 	assert_true(yield);
-	set_load(c, c->ncpus);
+	set_load(c, c->load.ncpus);
 	assert_int_equal(bkc_spin_budget(c, now, &yield), BKC_SPIN_MAX_NS / 2);
 	assert_false(yield);
-	set_load(c, c->ncpus + 1);
+	set_load(c, c->load.ncpus + 1);
 	atomic_store(&c->wait_ewma_ns, BKC_SPIN_MAX_NS); /* waits longer than any spin: sleep at once */
 	int spun = 0;
 	for (int i = 0; i < 8; i++)
