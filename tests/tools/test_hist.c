@@ -4,6 +4,7 @@
  * bounds cover every value exactly once and within 1/64 relative error,
  * and quantiles of known distributions come out right.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -113,6 +114,21 @@ static void test_merge_and_cdf(void **state)
 	free(b);
 }
 
+/* The median of per-round ratios: odd and even counts, rounds with a missing figure left out. */
+static void test_median_ratio(void **state)
+{
+	(void)state;
+	const double num[] = { 300, 100, 900, 200, 0, 500 };
+	const double den[] = { 100, 100, 100, 100, 100, 0 };
+	/* Ratios 3, 1, 9, 2 (the last two rounds have a zero): sorted 1 2 3 9, median (2 + 3) / 2. */
+	assert_true(fabs(bk_median_ratio(num, den, 6) - 2.5) < 1e-12);
+	/* Ratios 3, 1, 9: median 3, not the mean (4.33) nor the ratio of sums (1300 / 300). */
+	assert_true(fabs(bk_median_ratio(num, den, 3) - 3.0) < 1e-12);
+	assert_true(fabs(bk_median_ratio(num, den, 1) - 3.0) < 1e-12);
+	assert_true(isnan(bk_median_ratio(num + 4, den + 4, 2))); /* no round with both figures */
+	assert_true(isnan(bk_median_ratio(num, den, 0)));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -120,6 +136,7 @@ int main(void)
 		cmocka_unit_test(test_quantiles_uniform),
 		cmocka_unit_test(test_quantiles_exact_small_values),
 		cmocka_unit_test(test_merge_and_cdf),
+		cmocka_unit_test(test_median_ratio),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -321,6 +321,11 @@ static int check_bench(void)
 		need(path, 'p');
 	}
 	need("baselines.futex_rtt_ns.p50", 'p');
+	/* The ratios taken round by round of the interleaving (measure.h). */
+	need("rtt_p50_ratio_rounds.spin.shm_spin_rtt_ns", 'p');
+	need("rtt_p50_ratio_rounds.sleep.futex_rtt_ns", 'p');
+	need("rtt_p50_ratio_rounds.sleep.uds_rtt_ns", 'p');
+	need("rtt_p50_ratio_rounds.rounds", 'p');
 	need("baselines.uds_rtt_ns.p50", 'p');
 	need("baselines.pipe_rtt_ns.p50", 'p');
 	if (kernel_has_uring_futex())

@@ -5,6 +5,8 @@
  */
 #include "hist.h"
 
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define SUB (1u << BK_HIST_SUB_BITS) /* 64 sub-buckets per octave */
@@ -129,4 +131,28 @@ void bk_hist_cdf(const struct bk_hist *h, void (*fn)(double value, double frac, 
 		double hi = (double)bk_hist_bucket_high(i);
 		fn(clamp(h, hi), (double)seen / (double)h->count, arg);
 	}
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+double bk_median_ratio(const double *num, const double *den, unsigned n)
+{
+	double *r = n ? malloc(n * sizeof(*r)) : NULL;
+	if (!r)
+		return NAN;
+	unsigned k = 0;
+	for (unsigned i = 0; i < n; i++)
+		if (num[i] > 0 && den[i] > 0)
+			r[k++] = num[i] / den[i];
+	double m = NAN;
+	if (k) {
+		qsort(r, k, sizeof(*r), cmp_double);
+		m = k % 2 ? r[k / 2] : (r[k / 2 - 1] + r[k / 2]) / 2;
+	}
+	free(r);
+	return m;
 }

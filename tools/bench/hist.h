@@ -47,4 +47,12 @@ uint64_t bk_hist_bucket_high(size_t idx);
  */
 void bk_hist_cdf(const struct bk_hist *h, void (*fn)(double value, double frac, void *arg), void *arg);
 
+/*
+ * The median of num[i] / den[i] over the n rounds in which both are > 0
+ * (the mean of the middle two for an even count), or NAN when there is no
+ * such round.  For figures measured interleaved, round by round: a ratio
+ * that compares each round's moment of the machine with itself.
+ */
+double bk_median_ratio(const double *num, const double *den, unsigned n);
+
 #endif

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -300,6 +301,18 @@ static int base_open(int kind, struct bk_base_run *run)
 	return bk_base_uds_open(kind == BK_BASE_UDS, run);
 }
 
+/* The mode's p50 over each baseline's, round by round, the median of the rounds (src[0] is the mode). */
+static void round_ratios(struct bk_results *r, int mode, const int *kinds, unsigned n,
+			 double p50[][INTERLEAVE_ROUNDS], unsigned rounds)
+{
+	r->interleave_rounds = rounds;
+	for (unsigned i = 1; i < n; i++) {
+		double m = bk_median_ratio(p50[0], p50[i], rounds);
+		if (isfinite(m) && r->rtt_p[mode].valid && r->base_p[kinds[i]].valid)
+			r->rtt_round_ratio[mode][kinds[i]] = (struct bk_figure){ 1, m };
+	}
+}
+
 static void run_mode_rtt(const struct opts *o, struct bk_results *r, int mode, const char *sock)
 {
 	static const int64_t client_spin[BK_NMODES] = { SPIN_CLIENT_NS, 0, -1 };
@@ -307,7 +320,8 @@ static void run_mode_rtt(const struct opts *o, struct bk_results *r, int mode, c
 	struct bk_rtt_source src[1 + MODE_BASES];
 	struct bk_base_run base[MODE_BASES];
 	int kinds[1 + MODE_BASES] = { -1, -1, -1, -1 };
-	unsigned n = 0;
+	double round_p50[1 + MODE_BASES][INTERLEAVE_ROUNDS];
+	unsigned rounds = o->quick ? 4 : INTERLEAVE_ROUNDS, n = 0;
 	char err[512];
 	struct bk_broker_rtt *brt;
 	int e = bk_broker_rtt_open(sock, client_spin[mode], &brt, err, sizeof(err));
@@ -315,8 +329,9 @@ static void run_mode_rtt(const struct opts *o, struct bk_results *r, int mode, c
 		phase_failed(r, bk_mode_names[mode], err);
 		return;
 	}
-	src[n++] = (struct bk_rtt_source){ .rt = bk_broker_rtt_fn(), .ctx = brt, .h = r->rtt[mode],
-					   .label = bk_mode_names[mode] };
+	src[n] = (struct bk_rtt_source){ .rt = bk_broker_rtt_fn(), .ctx = brt, .h = r->rtt[mode],
+					 .label = bk_mode_names[mode], .round_p50 = round_p50[n] };
+	n++;
 	for (int i = 0; i < MODE_BASES && !o->no_baselines; i++) {
 		int k = mode_bases[mode][i];
 		if (k < 0)
@@ -333,12 +348,14 @@ static void run_mode_rtt(const struct opts *o, struct bk_results *r, int mode, c
 			continue;
 		}
 		kinds[n] = k;
-		src[n++] = (struct bk_rtt_source){ .rt = b->rt, .ctx = b->ctx, .h = r->base[k], .label = bk_base_labels[k] };
+		src[n] = (struct bk_rtt_source){ .rt = b->rt, .ctx = b->ctx, .h = r->base[k], .label = bk_base_labels[k],
+						 .round_p50 = round_p50[n] };
+		n++;
 	}
 	bk_progress("broker round trips, %s mode: %llu samples%s", bk_mode_names[mode], (unsigned long long)o->samples,
 		    n > 1 ? ", interleaved with its baselines" : "");
 	int failed = -1;
-	e = bk_measure_rtt_interleaved(src, n, &cfg, o->quick ? 4 : INTERLEAVE_ROUNDS, &failed);
+	e = bk_measure_rtt_interleaved(src, n, &cfg, rounds, &failed);
 	if (bk_broker_rtt_close(brt, failed == 0 ? e : 0, err, sizeof(err)) < 0) {
 		phase_failed(r, bk_mode_names[mode], err);
 		bk_hist_init(r->rtt[mode]);
@@ -354,6 +371,8 @@ static void run_mode_rtt(const struct opts *o, struct bk_results *r, int mode, c
 			bk_hist_summary(r->base[kinds[i]], &r->base_p[kinds[i]]);
 		}
 	}
+	if (e == 0)
+		round_ratios(r, mode, kinds, n, round_p50, rounds);
 }
 
 static void run_broker(const struct opts *o, struct bk_results *r)

@@ -29,6 +29,7 @@ struct bk_rtt_source {
 	struct bk_hist *h;
 	const char *label;
 	uint64_t seq; /* set by the measuring function */
+	double *round_p50; /* NULL, or one entry per round: the p50 of that round's chunk alone */
 };
 
 /*
@@ -37,7 +38,9 @@ struct bk_rtt_source {
  * figure and the baseline it is compared with then see the same machine:
  * on a VM whose virtual CPUs the host moves between cores, one measured
  * after the other can differ by 5x for reasons that have nothing to do with
- * either.  On error *failed is the index of the source that failed.
+ * either.  Sources with round_p50 also get each round's own p50, so that
+ * ratios can be taken round by round (bk_median_ratio).  On error *failed
+ * is the index of the source that failed (-ENOMEM: 0).
  */
 int bk_measure_rtt_interleaved(struct bk_rtt_source *src, unsigned n, const struct bk_rtt_cfg *cfg, unsigned rounds,
 			       int *failed);

@@ -104,6 +104,24 @@ static void pct_row(FILE *f, const char *label, const struct bk_pcts *p, const s
 	fputc('\n', f);
 }
 
+/* The ratios again, taken round by round of the interleaving: each compares one moment of the machine. */
+static void round_ratio_lines(FILE *f, const struct bk_results *r)
+{
+	for (int m = 0; m < BK_NMODES; m++) {
+		int any = 0;
+		for (int b = 0; b < BK_NBASES; b++) {
+			if (!r->rtt_round_ratio[m][b].ok)
+				continue;
+			if (!any++)
+				fprintf(f, "  %s, p50 ratio round by round (median of %u rounds):", bk_mode_names[m],
+					r->interleave_rounds);
+			fprintf(f, "%s %.3gx %s", any > 1 ? "," : "", r->rtt_round_ratio[m][b].v, bk_base_labels[b]);
+		}
+		if (any)
+			fputc('\n', f);
+	}
+}
+
 void bk_print_table(FILE *f, const struct bk_results *r)
 {
 	fprintf(f, "broker-bench: %s\n", r->broker_desc);
@@ -127,6 +145,7 @@ void bk_print_table(FILE *f, const struct bk_results *r)
 		snprintf(label, sizeof(label), "baseline: %s", bk_base_labels[b]);
 		pct_row(f, label, &r->base_p[b], NULL, NULL);
 	}
+	round_ratio_lines(f, r);
 
 	fprintf(f, "\nPipelined throughput of echo.noop (tasks/s)\n");
 	fprintf(f, "  %-28s%14s%14s   %s\n", "", "1 client", "4 clients", "1 client ratio to unix seqpacket w256");
@@ -242,6 +261,19 @@ void bk_print_json(FILE *f, const struct bk_results *r)
 		fprintf(f, "%s\"%s\": ", m ? ", " : "", bk_mode_names[m]);
 		jpcts(f, &r->rtt_p[m]);
 	}
+	fputs("},\n \"rtt_p50_ratio_rounds\": {", f);
+	for (int m = 0; m < BK_NMODES; m++) {
+		fprintf(f, "%s\"%s\": {", m ? ", " : "", bk_mode_names[m]);
+		int any = 0;
+		for (int b = 0; b < BK_NBASES; b++) {
+			if (!r->rtt_round_ratio[m][b].ok)
+				continue;
+			fprintf(f, "%s\"%s\": ", any++ ? ", " : "", bk_base_keys[b]);
+			jnum(f, 1, r->rtt_round_ratio[m][b].v);
+		}
+		fputc('}', f);
+	}
+	fprintf(f, ", \"rounds\": %u", r->interleave_rounds);
 	fputs("},\n \"throughput_tps\": {", f);
 	for (int w = 0; w < BK_NWINDOWS; w++) {
 		fprintf(f, "\"w%u\": ", bk_windows[w]);

@@ -30,6 +30,9 @@ struct bk_results {
 	struct bk_pcts rtt_p[BK_NMODES];
 	struct bk_hist *base[BK_NBASES];
 	struct bk_pcts base_p[BK_NBASES];
+	/* Each mode's p50 over a baseline's, taken round by round of the interleaving, the median of the rounds. */
+	struct bk_figure rtt_round_ratio[BK_NMODES][BK_NBASES];
+	unsigned interleave_rounds;
 	struct bk_figure tps[BK_NWINDOWS]; /* 1 client */
 	struct bk_figure tps_c4[BK_NWINDOWS]; /* 4 client processes */
 	struct bk_figure uds_tps_w256;
