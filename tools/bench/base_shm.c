@@ -31,6 +31,7 @@
 struct pingpong {
 	_Alignas(64) _Atomic uint32_t ping; /* client -> server: request number */
 	_Alignas(64) _Atomic uint32_t pong; /* server -> client: number answered */
+	_Alignas(64) pid_t server; /* the parent's own field: whom a sleeping round trip waits for */
 };
 
 static struct pingpong *map_pp(void)
@@ -114,8 +115,18 @@ static int futex_rt(void *arg, uint64_t seq)
 		uint32_t v = atomic_load_explicit(&pp->pong, memory_order_acquire);
 		if (v == s)
 			return 0;
-		if (futex(&pp->pong, FUTEX_WAIT, v) < 0 && errno != EAGAIN && errno != EINTR)
+		/* In 1 s slices: a server that died (a failed ring, an error CQE) fails the phase, not hangs it. */
+		struct timespec slice = { .tv_sec = 1 };
+		if (syscall(SYS_futex, (uint32_t *)&pp->pong, FUTEX_WAIT, v, &slice, NULL, 0) == 0)
+			continue;
+		if (errno == ETIMEDOUT) {
+			siginfo_t si = { 0 };
+			/* WNOWAIT: the close path still reaps it and reports how it ended. */
+			if (waitid(P_PID, (id_t)pp->server, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid != 0)
+				return -ECHILD;
+		} else if (errno != EAGAIN && errno != EINTR) {
 			return -errno;
+		}
 	}
 }
 
@@ -123,7 +134,8 @@ static int futex_rt(void *arg, uint64_t seq)
 
 #define WAIT_TAG 1u
 
-/* A ring as the worker asks for it first (broker/worker.c), else a plain one (older kernels). */
+/* A DEFER_TASKRUN ring, as a worker has on the kernels that run futex requests (broker/worker.c), else a plain
+ * one; the probe below has made sure this kernel is one of those. */
 static int uring_init(struct io_uring *ring)
 {
 	struct io_uring_params p = { .flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN };
@@ -237,6 +249,7 @@ int bk_base_shm_open(int sleeping, struct bk_base_run *run)
 			spin_server(pp);
 		_exit(1);
 	}
+	pp->server = pid;
 	*run = (struct bk_base_run){ .rt = sleeping ? futex_rt : spin_rt, .ctx = pp, .close = shm_close,
 				     .pid = pid, .flag = sleeping != 0, .mem = pp };
 	return 0;

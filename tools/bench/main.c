@@ -163,9 +163,9 @@ static void run_baselines(const struct opts *o, struct bk_results *r)
 {
 	typedef int (*base_fn)(const struct bk_rtt_cfg *, struct bk_hist *);
 	static const base_fn fns[BK_NBASES] = { bk_base_shm_spin, bk_base_futex, bk_base_uds_rtt, bk_base_pipe_rtt,
-						bk_base_zmq_rtt, NULL };
+						bk_base_zmq_rtt, NULL /* io_uring: interleaved only */ };
 	for (int b = 0; b < BK_NBASES; b++) {
-		if (b == BK_BASE_SHM || b == BK_BASE_FUTEX || b == BK_BASE_UDS || b == BK_BASE_URING)
+		if (!fns[b] || b == BK_BASE_SHM || b == BK_BASE_FUTEX || b == BK_BASE_UDS)
 			continue; /* measured interleaved with the broker mode they are compared with */
 		struct bk_rtt_cfg cfg = { (uint64_t)o->warmup, (uint64_t)o->samples, bk_base_labels[b] };
 		if (b == BK_BASE_ZMQ && cfg.samples > 50000)
@@ -339,8 +339,8 @@ static void run_mode_rtt(const struct opts *o, struct bk_results *r, int mode, c
 		struct bk_base_run *b = &base[n - 1];
 		int eb = base_open(k, b);
 		if (eb == -ENOTSUP && k == BK_BASE_URING) {
-			bk_progress("  %s skipped: this kernel runs no futex requests through io_uring (6.7+)",
-				    bk_base_labels[k]);
+			bk_progress("  %s skipped: io_uring futex requests are not available here (Linux 6.7+, io_uring "
+				    "enabled)", bk_base_labels[k]);
 			continue;
 		}
 		if (eb < 0) {

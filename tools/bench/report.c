@@ -92,7 +92,7 @@ static void si(char *buf, size_t len, double v)
 static void pct_row(FILE *f, const char *label, const struct bk_pcts *p, const struct bk_pcts *base,
 		    const char *base_label)
 {
-	fprintf(f, "  %-28s", label);
+	fprintf(f, "  %-36s", label);
 	num(f, 9, p->valid, p->p50);
 	num(f, 9, p->valid, p->p90);
 	num(f, 9, p->valid, p->p99);
@@ -129,7 +129,7 @@ void bk_print_table(FILE *f, const struct bk_results *r)
 		r->cpus, r->loadavg, r->quick ? ", QUICK mode (figures are rough)" : "", r->samples, r->tps_seconds);
 
 	fprintf(f, "Round-trip latency, one future in flight (ns)\n");
-	fprintf(f, "  %-28s%9s%9s%9s%10s%11s%10s   %s\n", "", "p50", "p90", "p99", "p99.9", "max", "samples",
+	fprintf(f, "  %-36s%9s%9s%9s%10s%11s%10s   %s\n", "", "p50", "p90", "p99", "p99.9", "max", "samples",
 		"p50 ratio to baseline");
 	static const char *const mode_labels[BK_NMODES] = { "broker spin", "broker sleep", "broker adaptive" };
 	for (int m = 0; m < BK_NMODES; m++)
@@ -138,7 +138,7 @@ void bk_print_table(FILE *f, const struct bk_results *r)
 	static const int sleep_also[] = { BK_BASE_URING, BK_BASE_UDS };
 	for (size_t i = 0; i < sizeof(sleep_also) / sizeof(sleep_also[0]); i++)
 		if (r->rtt_p[BK_MODE_SLEEP].valid && r->base_p[sleep_also[i]].valid)
-			fprintf(f, "  %-28s%68s%6.2fx %s\n", "broker sleep", "",
+			fprintf(f, "  %-36s%61s%6.3gx %s\n", "broker sleep", "",
 				r->rtt_p[BK_MODE_SLEEP].p50 / r->base_p[sleep_also[i]].p50, bk_base_labels[sleep_also[i]]);
 	for (int b = 0; b < BK_NBASES; b++) {
 		char label[64];
