@@ -135,6 +135,8 @@ static void usage(FILE *f)
 		"                      --spin-us and some client is awake, yielding the CPU at every turn\n"
 		"                      (for at most 10 us) while another thread waits for one;\n"
 		"                      always: spin the whole --spin-us every time (benchmarks)\n"
+		"  --no-balance        never move a connection to an idle worker when its own is loaded\n"
+		"                      (brokerctl status counts the moves)\n"
 		"  --grace-ms N        on SIGTERM, let tasks finish for N ms before cancelling (default 5000)\n"
 		"  --max-zero-copy-mb N  largest zero-copy area a client may ask for (default 1024)\n"
 		"  --latency-budget N  tasks a worker times per millisecond for brokerctl stats; beyond that\n"

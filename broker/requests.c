@@ -230,6 +230,8 @@ static int handle_status(struct bkd_broker *b, struct bkd_conn *c, uint32_t seq)
 	r.violations = atomic_load_explicit(&b->stats.violations, memory_order_relaxed);
 	r.connections_total = atomic_load_explicit(&b->stats.connections_total, memory_order_relaxed);
 	r.open_fds = bkd_stats_open_fds();
+	uint64_t moved = bkd_broker_migrations(b);
+	r.migrations = moved > UINT32_MAX ? UINT32_MAX : (uint32_t)moved;
 	r.rss_bytes = bkd_stats_rss_bytes();
 	return send_msg(c, &r, sizeof(r), NULL, 0);
 }

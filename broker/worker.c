@@ -62,6 +62,14 @@ void bkd_broker_task_totals(struct bkd_broker *b, uint64_t *done, uint64_t *fail
 		*inflight = s - d;
 }
 
+uint64_t bkd_broker_migrations(struct bkd_broker *b)
+{
+	uint64_t n = 0;
+	for (unsigned i = 0; i < b->nworkers; i++)
+		n += atomic_load_explicit(&b->workers[i].migrated, memory_order_relaxed); /* a count: orders nothing */
+	return n;
+}
+
 /* ---- inbox ------------------------------------------------------------------ */
 
 static void arm_inbox(struct bkd_worker *w)

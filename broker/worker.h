@@ -145,5 +145,7 @@ static inline void bkd_worker_count_done(struct bkd_worker *w, int status)
 
 /* Sums over all workers (any thread). */
 void bkd_broker_task_totals(struct bkd_broker *b, uint64_t *done, uint64_t *failed, uint64_t *inflight);
+/* Connections the workers handed to one another since start (balance), over every worker. */
+uint64_t bkd_broker_migrations(struct bkd_broker *b);
 
 #endif /* BROKER_WORKER_H */

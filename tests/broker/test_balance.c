@@ -11,7 +11,8 @@
  * its entries (the worker is loaded: tasks merely in flight, such as
  * timers, do not count); the other makes echo.upper calls and reads the
  * workers from CLIENTS after each batch, until the two are apart.  Either
- * may be the one that moves.
+ * may be the one that moves.  STATUS counts the moves (brokerctl status,
+ * "migrations").
  */
 #include <pthread.h>
 #include <sched.h>
@@ -97,8 +98,9 @@ static void *flood_main(void *arg)
 	return NULL;
 }
 
-/* Runs the scenario; returns whether the flooder and the caller were on different workers within the bound. */
-static bool scenario(const char *const *extra)
+/* Runs the scenario; returns whether the flooder and the caller were on different workers within the bound,
+ * and in *migrations what STATUS then counted. */
+static bool scenario(const char *const *extra, uint32_t *migrations)
 {
 	struct bkt_brokerd b;
 	bt_start(&b, extra);
@@ -151,6 +153,9 @@ static bool scenario(const char *const *extra)
 	assert_true(f.done > 0);
 	bk_disconnect(c[a]);
 	bk_disconnect(c[s]);
+	struct bk_msg_status_reply st;
+	bt_status(b.socket, &st);
+	*migrations = st.migrations;
 	if (getenv("BT_BALANCE_LOG"))
 		bk_test_broker_dump_log(&b);
 	assert_int_equal(bk_test_broker_stop(&b), 0);
@@ -162,14 +167,18 @@ static void test_moves_to_idle_worker(void **state)
 {
 	(void)state;
 	static const char *const extra[] = { "--workers", "2", NULL };
-	assert_true(scenario(extra));
+	uint32_t migrations = 0;
+	assert_true(scenario(extra, &migrations));
+	assert_true(migrations >= 1); /* the move is counted */
 }
 
 static void test_no_balance_stays(void **state)
 {
 	(void)state;
 	static const char *const extra[] = { "--workers", "2", "--no-balance", NULL };
-	assert_false(scenario(extra));
+	uint32_t migrations = 1;
+	assert_false(scenario(extra, &migrations));
+	assert_int_equal(migrations, 0);
 }
 
 int main(void)

@@ -256,13 +256,14 @@ static void test_commands(void **state)
 	assert_non_null(strstr(r->out, "uptime"));
 	assert_non_null(strstr(r->out, "workers"));
 	assert_non_null(strstr(r->out, "tasks done"));
+	assert_non_null(strstr(r->out, "migrations"));
 
 	const char *a2[] = {"--socket", B.socket, "--json", "status", NULL};
 	run(r, a2);
 	assert_int_equal(r->status, 0);
 	assert_true(json_valid(r->out));
 	const char *sk[] = {"version", "pid", "uptime_ns", "workers", "connections", "tasks_done", "tasks_failed",
-			    "inflight", "errors", NULL};
+			    "inflight", "errors", "migrations", NULL};
 	expect_keys(r->out, sk);
 
 	const char *a3[] = {"--socket", B.socket, "modules", NULL};

@@ -127,11 +127,11 @@ static int cmd_status(struct ctx *x)
 		printf(", \"pid\": %u, \"uptime_ns\": %" PRIu64 ", \"uptime_s\": %.3f, \"workers\": %u, "
 		       "\"connections\": %u, \"connections_total\": %" PRIu64 ", \"modules\": %u, "
 		       "\"tasks_done\": %" PRIu64 ", \"tasks_failed\": %" PRIu64 ", \"errors\": %" PRIu64
-		       ", \"inflight\": %" PRIu64 ", \"violations\": %" PRIu64 ", \"open_fds\": %u, "
-		       "\"rss_bytes\": %" PRIu64 ", \"socket\": ",
+		       ", \"inflight\": %" PRIu64 ", \"violations\": %" PRIu64 ", \"migrations\": %u, "
+		       "\"open_fds\": %u, \"rss_bytes\": %" PRIu64 ", \"socket\": ",
 		       s.pid, s.uptime_ns, (double)s.uptime_ns / 1e9, s.workers, s.connections, s.connections_total,
 		       s.modules, s.tasks_done, s.tasks_failed, s.tasks_failed, s.inflight, s.violations,
-		       s.open_fds, s.rss_bytes);
+		       s.migrations, s.open_fds, s.rss_bytes);
 		json_str(x->sock);
 		printf("}\n");
 		return 0;
@@ -146,6 +146,7 @@ static int cmd_status(struct ctx *x)
 	printf("  tasks done    %" PRIu64 " (%" PRIu64 " failed)\n", s.tasks_done, s.tasks_failed);
 	printf("  in flight     %" PRIu64 "\n", s.inflight);
 	printf("  violations    %" PRIu64 "\n", s.violations);
+	printf("  migrations    %u (connections moved to another worker)\n", s.migrations);
 	printf("  open fds      %u\n", s.open_fds);
 	printf("  rss           %.1f MiB\n", (double)s.rss_bytes / (1024.0 * 1024.0));
 	return 0;

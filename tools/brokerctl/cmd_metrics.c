@@ -63,6 +63,8 @@ static void process_metrics(const struct snapshot *s)
 		{"brokerd_tasks_failed_total", "counter", "Tasks completed with an error.", (double)t->tasks_failed},
 		{"brokerd_tasks_in_flight", "gauge", "Tasks taken up and not completed.", (double)t->inflight},
 		{"brokerd_protocol_violations_total", "counter", "Protocol violations seen.", (double)t->violations},
+		{"brokerd_connection_migrations_total", "counter", "Connections moved from one worker to another.",
+		 t->migrations},
 		{"brokerd_open_fds", "gauge", "brokerd's open file descriptors.", t->open_fds},
 		{"brokerd_resident_bytes", "gauge", "brokerd's resident set size.", (double)t->rss_bytes},
 	};
