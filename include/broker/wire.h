@@ -106,8 +106,8 @@ struct bk_msg_status_reply {
 	uint64_t violations; /* protocol violations seen */
 	uint64_t connections_total; /* accepted since start */
 	uint32_t open_fds; /* brokerd's own, from /proc/self/fd */
-	uint32_t migrations; /* connections handed from one worker to another since start, saturating (0 before 1.x
-			      * brokerds that filled it: the field was reserved) */
+	uint32_t migrations; /* connections moved from one worker to another since start, saturating; older
+			      * brokerds send 0 (the field was reserved) */
 	uint64_t rss_bytes;
 };
 
