@@ -136,7 +136,10 @@ static void identity_init(struct bkd_broker *b)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	b->epoch = ((uint64_t)ts.tv_sec << 20) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 44);
 	b->stats.start_ns = bk_now_ns();
-	b->futex_ok = bkd_uring_futex_works();
+	int res = 0, fe = bkd_uring_futex_check(&res);
+	if (fe == -EPROTO)
+		bkd_dbg("io_uring FUTEX_WAIT mismatch test failed (res %d)", res);
+	b->futex_ok = fe == 0;
 	b->sq_futex = b->futex_ok && !b->opt.no_futex;
 	b->balance = !b->opt.no_balance && b->opt.workers > 1;
 	b->host = bkd_host_api_table();

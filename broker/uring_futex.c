@@ -2,14 +2,13 @@
 /*
  * uring_futex.c - decide once, at start-up, whether io_uring futex requests
  * work here (docs/ARCHITECTURE.md, "Wake-ups": FUTEX_WAIT through io_uring on 6.7+, an eventfd
- * otherwise).
+ * otherwise).  It logs nothing and needs nothing else of brokerd: broker-bench
+ * asks the same question before its io_uring futex baseline.
  */
 #include "uring_futex.h"
 
 #include <errno.h>
 #include <stdatomic.h>
-
-#include "log.h"
 
 static int wait_one(struct io_uring *ring, uint64_t *ud, int *res)
 {
@@ -24,7 +23,7 @@ static int wait_one(struct io_uring *ring, uint64_t *ud, int *res)
 	return 0;
 }
 
-bool bkd_uring_futex_works(void)
+int bkd_uring_futex_check(int *mismatch_res)
 {
 	struct io_uring_probe *probe = io_uring_get_probe();
 	bool listed = probe && io_uring_opcode_supported(probe, BKD_IORING_OP_FUTEX_WAIT) &&
@@ -32,11 +31,12 @@ bool bkd_uring_futex_works(void)
 	if (probe)
 		io_uring_free_probe(probe);
 	if (!listed)
-		return false;
+		return -ENOTSUP;
 
 	struct io_uring ring;
-	if (io_uring_queue_init(8, &ring, 0) < 0)
-		return false;
+	int e = io_uring_queue_init(8, &ring, 0);
+	if (e < 0)
+		return e;
 	bool ok = false;
 	_Atomic uint32_t word = 5;
 	uint64_t ud = 0;
@@ -47,8 +47,10 @@ bool bkd_uring_futex_works(void)
 	bkd_prep_futex_wait(sqe, &word, 4);
 	io_uring_sqe_set_data64(sqe, 1);
 	if (io_uring_submit(&ring) != 1 || wait_one(&ring, &ud, &res) < 0 || res != -EAGAIN) {
-		bkd_dbg("io_uring FUTEX_WAIT mismatch test failed (res %d)", res);
-		goto out;
+		if (mismatch_res)
+			*mismatch_res = res;
+		io_uring_queue_exit(&ring);
+		return -EPROTO;
 	}
 	/* 2. A wait on the right value must be completed by a wake. */
 	sqe = io_uring_get_sqe(&ring);
@@ -71,5 +73,5 @@ bool bkd_uring_futex_works(void)
 	ok = got_wait && got_wake;
 out:
 	io_uring_queue_exit(&ring);
-	return ok;
+	return ok ? 0 : -ENOTSUP;
 }

@@ -34,8 +34,12 @@ static inline void bkd_prep_futex_wake(struct io_uring_sqe *sqe, _Atomic uint32_
 /*
  * Does this kernel run futex requests through io_uring?  The opcode probe
  * alone is not trusted: a real wait (value mismatch -> -EAGAIN) and a real
- * wait + wake are performed on a scratch ring.
+ * wait + wake are performed on a scratch ring.  0 when they work; -EPROTO
+ * when the mismatch wait did not fail with -EAGAIN at once (its result in
+ * *mismatch_res, if not NULL); -ENOTSUP when the opcodes are not listed or
+ * the wait + wake did not complete; the scratch ring's own error when it
+ * cannot be set up.
  */
-bool bkd_uring_futex_works(void);
+int bkd_uring_futex_check(int *mismatch_res);
 
 #endif /* BROKER_URING_FUTEX_H */

@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "baselines.h"
-#include "broker/uring_futex.h" /* the worker's request encoding, so the floor is the worker's mechanism */
+#include "broker/uring_futex.h" /* the worker's request encoding and check, so the floor is the worker's mechanism */
 #include "util.h"
 
 #define STOP UINT32_MAX
@@ -46,9 +46,9 @@ static struct pingpong *map_pp(void)
 }
 
 /* Shared (not private) futexes: the two sides are different processes. */
-static long futex(_Atomic uint32_t *w, int op, uint32_t val)
+static long futex(_Atomic uint32_t *w, int op, uint32_t val, const struct timespec *timeout)
 {
-	return syscall(SYS_futex, (uint32_t *)w, op, val, NULL, NULL, 0);
+	return syscall(SYS_futex, (uint32_t *)w, op, val, timeout, NULL, 0);
 }
 
 /* ---- spinning ---- */
@@ -91,7 +91,7 @@ static void futex_server(struct pingpong *pp)
 		if (v == last) {
 			/* FUTEX_WAIT re-checks ping == last in the kernel, so a store+wake
 			 * between our load and the wait is not lost. */
-			if (futex(&pp->ping, FUTEX_WAIT, last) < 0 && errno != EAGAIN && errno != EINTR)
+			if (futex(&pp->ping, FUTEX_WAIT, last, NULL) < 0 && errno != EAGAIN && errno != EINTR)
 				_exit(2);
 			continue;
 		}
@@ -99,7 +99,7 @@ static void futex_server(struct pingpong *pp)
 			_exit(0);
 		last = v;
 		atomic_store_explicit(&pp->pong, v, memory_order_release);
-		if (futex(&pp->pong, FUTEX_WAKE, 1) < 0)
+		if (futex(&pp->pong, FUTEX_WAKE, 1, NULL) < 0)
 			_exit(3);
 	}
 }
@@ -109,7 +109,7 @@ static int futex_rt(void *arg, uint64_t seq)
 	struct pingpong *pp = arg;
 	uint32_t s = (uint32_t)(seq % (STOP - 1u)) + 1u;
 	atomic_store_explicit(&pp->ping, s, memory_order_release);
-	if (futex(&pp->ping, FUTEX_WAKE, 1) < 0)
+	if (futex(&pp->ping, FUTEX_WAKE, 1, NULL) < 0)
 		return -errno;
 	for (;;) {
 		uint32_t v = atomic_load_explicit(&pp->pong, memory_order_acquire);
@@ -117,7 +117,7 @@ static int futex_rt(void *arg, uint64_t seq)
 			return 0;
 		/* In 1 s slices: a server that died (a failed ring, an error CQE) fails the phase, not hangs it. */
 		struct timespec slice = { .tv_sec = 1 };
-		if (syscall(SYS_futex, (uint32_t *)&pp->pong, FUTEX_WAIT, v, &slice, NULL, 0) == 0)
+		if (futex(&pp->pong, FUTEX_WAIT, v, &slice) == 0)
 			continue;
 		if (errno == ETIMEDOUT) {
 			siginfo_t si = { 0 };
@@ -190,26 +190,11 @@ static void uring_server(struct pingpong *pp)
 	}
 }
 
-/* Does this kernel run futex requests through io_uring (6.7+)?  A wait on a value that does not match must end
- * at once with -EAGAIN; older kernels answer -EINVAL. */
+/* Does this kernel run futex requests through io_uring (6.7+)?  brokerd's own start-up check answers. */
 static int uring_futex_probe(void)
 {
-	struct io_uring ring;
-	int e = uring_init(&ring);
-	if (e < 0)
-		return e == -ENOSYS || e == -EPERM ? -ENOTSUP : e;
-	_Atomic uint32_t word = 1;
-	arm_wait(&ring, &word, 0);
-	struct io_uring_cqe *cqe;
-	e = io_uring_submit_and_wait(&ring, 1);
-	if (e >= 0)
-		e = io_uring_peek_cqe(&ring, &cqe);
-	if (e >= 0) {
-		e = cqe->res == -EAGAIN ? 0 : -ENOTSUP;
-		io_uring_cqe_seen(&ring, cqe);
-	}
-	io_uring_queue_exit(&ring);
-	return e;
+	int e = bkd_uring_futex_check(NULL);
+	return e == -ENOSYS || e == -EPERM || e == -EPROTO ? -ENOTSUP : e;
 }
 
 static int shm_close(struct bk_base_run *run, int r)
@@ -217,7 +202,7 @@ static int shm_close(struct bk_base_run *run, int r)
 	struct pingpong *pp = run->mem;
 	atomic_store_explicit(&pp->ping, STOP, memory_order_release);
 	if (run->flag)
-		futex(&pp->ping, FUTEX_WAKE, 1);
+		futex(&pp->ping, FUTEX_WAKE, 1, NULL);
 	int st = bk_reap(run->pid, 2000);
 	munmap(pp, sizeof(*pp));
 	if (r == 0 && (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0))
