@@ -4,7 +4,8 @@
 script's arguments, e.g. --fleet 2 --quick --json) and check that it ends
 with status 0 and that its JSON is complete: for every fleet entry, n and
 phase, the private and shared figures (threads, pss_mib, cpu_s, ctx,
-p50_ms, p99_ms, p999_ms, max_ms) as numbers that can be true of the run,
+p50_ms, p99_ms, p999_ms, max_ms, and the window with what others used
+and the host stole during it) as numbers that can be true of the run,
 and each ratio equal to shared / private (or null when private is 0)."""
 import json
 import math
@@ -26,8 +27,8 @@ def is_num(v):
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def check_kind(where, k, n, kind, ticks_per_app):
-    for key in KEYS + ("ticks", "late_ticks", "runs"):
+def check_kind(where, k, n, kind, ticks_per_app, cpus):
+    for key in KEYS + ("ticks", "late_ticks", "runs", "window_s", "other_cpu_s", "steal_s"):
         if key not in k:
             bad(f"{where}: no key {key}")
         elif not is_num(k[key]) or k[key] < 0:
@@ -49,6 +50,11 @@ def check_kind(where, k, n, kind, ticks_per_app):
         bad(f"{where}.ticks = {k['ticks']}, wanted {n} apps x {ticks_per_app}")
     if k["late_ticks"] > k["ticks"]:
         bad(f"{where}: more late ticks than ticks")
+    # what others used and what the host stole are shares of the machine's time over the window
+    machine_s = cpus * k["window_s"] if is_num(cpus) else -1
+    for key in ("other_cpu_s", "steal_s"):
+        if k[key] > machine_s:
+            bad(f"{where}.{key} = {k[key]} s, more than {cpus} CPUs x the {k['window_s']} s window")
 
 
 def check_ratio(where, e):
@@ -105,7 +111,7 @@ def main():
             if not isinstance(e.get(kind), dict):
                 bad(f"{where}: no {kind} object")
             else:
-                check_kind(f"{where}.{kind}", e[kind], e["n"], kind, ticks_per_app)
+                check_kind(f"{where}.{kind}", e[kind], e["n"], kind, ticks_per_app, cfg.get("cpus"))
         if not errors:
             check_ratio(where, e)
     if doc.get("errors") != 0:

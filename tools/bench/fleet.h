@@ -50,6 +50,7 @@ struct bk_fleet_sample {
 	double cpu_s; /* utime+stime of the apps (and brokerd) over the ticking window */
 	double window_s; /* that window's length */
 	double other_cpu_s; /* CPU used by everything else on the machine meanwhile */
+	double steal_s; /* CPU time the hypervisor stole from the machine meanwhile (every vCPU) */
 	double ctx; /* voluntary + involuntary context switches of every thread over the window */
 	double threads; /* apps' threads + brokerd's */
 	double pss_mib; /* apps' Pss + brokerd's */
@@ -61,9 +62,9 @@ struct bk_fleet_sample {
 /* A kind's figures for one N and phase, over its rounds. */
 struct bk_fleet_kind {
 	unsigned runs; /* measured runs (rounds that failed are not counted) */
-	unsigned repeats; /* runs repeated because other load disturbed them */
+	unsigned repeats; /* runs repeated because other load (or the host's steal) disturbed them */
 	unsigned not_quiet; /* runs started on a machine that did not become quiet */
-	double cpu_s, window_s, other_cpu_s, ctx, threads, pss_mib, ticks, late; /* means per run */
+	double cpu_s, window_s, other_cpu_s, steal_s, ctx, threads, pss_mib, ticks, late; /* means per run */
 	double cpu_runs[BK_FLEET_MAX_ROUNDS];
 	struct bk_hist *hist; /* merged over the runs */
 	struct bk_pcts p; /* of hist, ns */
@@ -105,10 +106,13 @@ struct bk_fleet_snap {
 	uint64_t self_ticks; /* of broker-bench itself */
 	uint64_t ctx; /* context switches of the watched processes' threads */
 	uint64_t busy_ticks, total_ticks; /* /proc/stat, every CPU */
+	uint64_t steal_ticks; /* of which stolen by the hypervisor (inside busy_ticks) */
 };
 int bk_fleet_snap(const pid_t *pids, unsigned n, struct bk_fleet_snap *s);
 /* CPU seconds the watched processes used between a and b, and what the rest of the machine used. */
 void bk_fleet_snap_diff(const struct bk_fleet_snap *a, const struct bk_fleet_snap *b, double *fleet_s, double *other_s);
+/* CPU seconds the hypervisor took from this machine (every vCPU) between a and b. */
+double bk_fleet_snap_steal(const struct bk_fleet_snap *a, const struct bk_fleet_snap *b);
 /* Sum of Pss (KiB, /proc/PID/smaps_rollup) and of Threads (/proc/PID/status) over pids. */
 int bk_fleet_mem_threads(const pid_t *pids, unsigned n, uint64_t *pss_kib, uint64_t *threads);
 

@@ -2,8 +2,8 @@
 /*
  * fleet_proc.c - what the fleet runs read from /proc: CPU time and context
  * switches of a set of processes (tools/common/proc_info.c's readers, summed), the
- * whole machine's busy time (/proc/stat, to tell how much CPU other work
- * took), Pss and thread counts.
+ * whole machine's busy time and the time the hypervisor stole from it
+ * (/proc/stat, to tell how much CPU other work took), Pss and thread counts.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -14,8 +14,8 @@
 #include "fleet.h"
 #include "util.h"
 
-/* busy = every non-idle state of the "cpu" line (guest time is already inside user). */
-static int read_stat(uint64_t *busy, uint64_t *total)
+/* busy = every non-idle state of the "cpu" line (guest time is already inside user); steal alone too. */
+static int read_stat(uint64_t *busy, uint64_t *total, uint64_t *steal)
 {
 	FILE *f = fopen("/proc/stat", "re");
 	if (!f)
@@ -29,6 +29,7 @@ static int read_stat(uint64_t *busy, uint64_t *total)
 	/* user nice system idle iowait irq softirq steal */
 	*busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
 	*total = *busy + v[3] + v[4];
+	*steal = v[7]; /* 0 where the kernel has no steal column (n < 8) */
 	return 0;
 }
 
@@ -47,7 +48,7 @@ int bk_fleet_snap(const pid_t *pids, unsigned n, struct bk_fleet_snap *s)
 		s->ctx += c;
 	}
 	int e = bkt_proc_cpu_ticks(getpid(), &s->self_ticks);
-	return e < 0 ? e : read_stat(&s->busy_ticks, &s->total_ticks);
+	return e < 0 ? e : read_stat(&s->busy_ticks, &s->total_ticks, &s->steal_ticks);
 }
 
 void bk_fleet_snap_diff(const struct bk_fleet_snap *a, const struct bk_fleet_snap *b, double *fleet_s, double *other_s)
@@ -60,6 +61,19 @@ void bk_fleet_snap_diff(const struct bk_fleet_snap *a, const struct bk_fleet_sna
 	/* /proc/stat is sampled per tick while process times are exact: clamp the difference at 0. */
 	double other = busy - fleet - self;
 	*other_s = other > 0 ? other / hz : 0;
+}
+
+/*
+ * Steal is counted on its own: "other" cannot show it.  A stolen tick is
+ * not charged to the task it interrupted, but the fleet's own CPU time is
+ * exact while /proc/stat samples at ticks, and apps that wake on 10 ms
+ * boundaries are under-sampled, so busy - fleet - self clamps to 0 even
+ * while the host takes our vCPUs for milliseconds at a time.
+ */
+double bk_fleet_snap_steal(const struct bk_fleet_snap *a, const struct bk_fleet_snap *b)
+{
+	return b->steal_ticks > a->steal_ticks ? (double)(b->steal_ticks - a->steal_ticks) / (double)sysconf(_SC_CLK_TCK)
+					       : 0;
 }
 
 static int read_kib(const char *path, const char *key, uint64_t *v)

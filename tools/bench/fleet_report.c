@@ -71,7 +71,7 @@ static void row_line(FILE *f, const struct bk_fleet_row *row, int kind)
 			cell(f, widths[m], ok, v, m);
 	}
 	if (k && k->runs)
-		fprintf(f, "%9.2f", k->other_cpu_s);
+		fprintf(f, "%9.2f%9.2f", k->other_cpu_s, k->steal_s);
 	fputc('\n', f);
 }
 
@@ -85,22 +85,23 @@ void bk_fleet_print_table(FILE *f, const struct bk_fleet_results *r)
 		   "then shared\n\n",
 		BK_FLEET_SLEEPS, BK_FLEET_SLEEP_MS, BK_FLEET_HASHES, BK_FLEET_BLOCK, BK_FLEET_READS, BK_FLEET_BLOCK,
 		r->seconds, r->rounds, r->rounds == 1 ? "" : "s");
-	fprintf(f, "%5s %-8s %-8s%9s%9s%8s%10s%8s%8s%9s%8s%7s%9s\n", "N", "phase", "kind", "threads", "PSS MiB", "CPU s",
-		"ctx", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "late", "others s");
+	fprintf(f, "%5s %-8s %-8s%9s%9s%8s%10s%8s%8s%9s%8s%7s%9s%9s\n", "N", "phase", "kind", "threads", "PSS MiB",
+		"CPU s", "ctx", "p50 ms", "p99 ms", "p99.9 ms", "max ms", "late", "others s", "stolen s");
 	for (unsigned i = 0; i < r->nrows; i++) {
 		for (int kind = 0; kind <= BK_FLEET_KINDS; kind++)
 			row_line(f, &r->rows[i], kind);
 	}
 	fprintf(f, "\nthreads, PSS: apps (+ brokerd for shared), read after the ticks; CPU (utime+stime), ctx (context\n"
-		   "switches of every thread), late (ticks starting > 1 period late) and others (CPU time the rest of\n"
-		   "the machine used meanwhile): over the ticking window, mean per run; tick latency = scheduled start ->\n"
-		   "all tasks done, percentiles over every tick of every round; ratio = shared / private.\n");
+		   "switches of every thread), late (ticks starting > 1 period late), others (CPU time the rest of the\n"
+		   "machine used meanwhile) and stolen (CPU time the hypervisor took from the machine's CPUs): over the\n"
+		   "ticking window, mean per run; tick latency = scheduled start -> all tasks done, percentiles over\n"
+		   "every tick of every round; ratio = shared / private.\n");
 	for (unsigned i = 0; i < r->nrows; i++)
 		for (int kind = 0; kind < BK_FLEET_KINDS; kind++) {
 			const struct bk_fleet_kind *k = &r->rows[i].k[kind];
 			if (k->repeats || k->not_quiet || k->runs < r->rounds)
-				fprintf(f, "note: N=%u %s %s: %u of %u runs measured, %u repeated for other load, %u started "
-					   "on a busy machine\n",
+				fprintf(f, "note: N=%u %s %s: %u of %u runs measured, %u repeated for other load or steal, "
+					   "%u started on a busy machine\n",
 					r->rows[i].n, bk_fleet_phase_names[r->rows[i].phase], bk_fleet_kind_names[kind], k->runs,
 					r->rounds, k->repeats, k->not_quiet);
 		}
@@ -149,6 +150,8 @@ static void json_kind(FILE *f, const struct bk_fleet_kind *k, unsigned rounds)
 	json_num(f, k->runs > 0, k->window_s);
 	fprintf(f, ", \"other_cpu_s\": ");
 	json_num(f, k->runs > 0, k->other_cpu_s);
+	fprintf(f, ", \"steal_s\": ");
+	json_num(f, k->runs > 0, k->steal_s);
 	fprintf(f, ", \"runs\": %u, \"rounds\": %u, \"repeats\": %u, \"not_quiet\": %u, \"cpu_s_runs\": [", k->runs,
 		rounds, k->repeats, k->not_quiet);
 	for (unsigned i = 0; i < k->runs && i < BK_FLEET_MAX_ROUNDS; i++)

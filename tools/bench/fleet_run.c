@@ -2,8 +2,9 @@
 /*
  * fleet_run.c - one fleet run (see fleet.h): brokerd for the shared kind,
  * n app processes each on a socket pair, a bounded wait for a quiet
- * machine, the start times, /proc snapshots around the ticking window, the
- * apps' tick histograms, and an orderly stop whose exit statuses are checked.
+ * machine (little other load, little stolen by the host), the start
+ * times, /proc snapshots around the ticking window, the apps' tick
+ * histograms, and an orderly stop whose exit statuses are checked.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +26,7 @@
 #define DONE_SLACK_NS (30 * 1000000000LL) /* beyond the last scheduled tick */
 #define QUIET_SAMPLE_NS 500000000LL
 #define QUIET_OTHER_FRAC 0.10 /* quiet: others use at most this share of the machine's CPU time */
+#define QUIET_STEAL_FRAC 0.01 /* and the host steals at most this share (one tick of a 0.5 s sample, 2 CPUs) */
 #define SNAP_LEAD_NS 30000000LL /* the window's first snapshot, this long before the first tick */
 
 struct run {
@@ -192,20 +194,22 @@ static int wait_quiet(const struct run *r, int *quiet)
 			return e;
 		double fleet, other;
 		bk_fleet_snap_diff(&a, &b, &fleet, &other);
-		double frac = other / ((double)r->cfg->cpus * (double)(b.t_ns - a.t_ns) / 1e9);
-		*quiet = frac <= QUIET_OTHER_FRAC;
+		double cpu_s = (double)r->cfg->cpus * (double)(b.t_ns - a.t_ns) / 1e9;
+		double frac = other / cpu_s, steal = bk_fleet_snap_steal(&a, &b) / cpu_s;
+		*quiet = frac <= QUIET_OTHER_FRAC && steal <= QUIET_STEAL_FRAC;
 		if (*quiet) {
 			if (said)
 				bk_progress("  the machine is quiet now");
 			return 0;
 		}
 		if (b.t_ns > limit) {
-			bk_progress("  the machine did not get quiet (others use %.0f %% of the CPUs): running anyway",
-				    100 * frac);
+			bk_progress("  the machine did not get quiet (others use %.0f %% of the CPUs, the host steals %.0f %%): "
+				    "running anyway", 100 * frac, 100 * steal);
 			return 0;
 		}
 		if (!said)
-			bk_progress("  waiting for a quiet machine: others use %.0f %% of the CPUs", 100 * frac);
+			bk_progress("  waiting for a quiet machine: others use %.0f %% of the CPUs, the host steals %.0f %%",
+				    100 * frac, 100 * steal);
 		said = 1;
 	}
 }
@@ -263,6 +267,7 @@ static int tick(struct run *r, struct bk_fleet_sample *s, char *err, size_t errl
 		return e;
 	}
 	bk_fleet_snap_diff(&a, &b, &s->cpu_s, &s->other_cpu_s);
+	s->steal_s = bk_fleet_snap_steal(&a, &b);
 	s->window_s = (double)(b.t_ns - a.t_ns) / 1e9;
 	s->ctx = b.ctx > a.ctx ? (double)(b.ctx - a.ctx) : 0; /* threads that exited take their count along */
 	s->pss_mib = (double)pss / 1024.0;
