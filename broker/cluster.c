@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * cluster.c - brokerd's side of --cluster (docs/CLUSTER.md): find and
- * dlopen brokerd-cluster.so, check its interface version (cluster_iface.h),
- * start it, tell it what this node serves, give remote names their ids at
- * lookup, and answer the cluster listings.  Control thread only.
+ * cluster.c - brokerd's side of --cluster (docs/CLUSTER.md): find
+ * brokerd-cluster.so, check the file as a module's (modcheck.h), dlopen it,
+ * check its interface version (cluster_iface.h), start it, tell it what
+ * this node serves, give remote names their ids at lookup, and answer the
+ * cluster listings.  Control thread only.
  *
  * The object is found as the modules are (paths.c): $BROKER_CLUSTER_SO, else
  * beside the executable in a build tree (cluster/brokerd-cluster.so), else
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "modcheck.h"
 #include "paths.h"
 
 #define CLUSTER_SO "brokerd-cluster.so"
@@ -67,11 +69,26 @@ static int open_object(struct bkd_cluster *cl)
 			CLUSTER_SO);
 		return -ENOENT;
 	}
-	cl->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	/*
+	 * Its constructors run inside dlopen with brokerd's rights, as a
+	 * module's do: the same file checks first (docs/SECURITY.md, "Loading
+	 * modules"), and the checked descriptor is what dlopen loads.
+	 */
+	char why[512];
+	int fd = bkd_modcheck_open(path, why, sizeof(why));
+	if (fd < 0) {
+		bkd_err("--cluster: %s", why);
+		return fd;
+	}
+	char via[64];
+	snprintf(via, sizeof(via), "/proc/self/fd/%d", fd);
+	cl->dl = dlopen(via, RTLD_NOW | RTLD_LOCAL);
 	if (!cl->dl) {
 		bkd_err("--cluster: dlopen %s: %s", path, dlerror());
+		close(fd);
 		return -ENOEXEC;
 	}
+	cl->fd = fd; /* open while mapped, which is until exit (bkd_cluster_stop): the name stays unique */
 	bkd_cluster_entry_fn entry = (bkd_cluster_entry_fn)dlsym(cl->dl, BKD_CLUSTER_ENTRY_NAME);
 	const struct bkd_cluster_ops *ops = entry ? entry() : NULL;
 	if (!ops || ops->version != BKD_CLUSTER_IFACE_VERSION || ops->size < sizeof(*ops)) {
@@ -106,8 +123,10 @@ int bkd_cluster_start(struct bkd_broker *b)
 		return -ENOMEM;
 	int r = open_object(cl);
 	if (r < 0) {
-		if (cl->dl)
+		if (cl->dl) {
 			dlclose(cl->dl);
+			close(cl->fd);
+		}
 		free(cl);
 		return r;
 	}
@@ -131,6 +150,7 @@ int bkd_cluster_start(struct bkd_broker *b)
 	if (r < 0) {
 		bkd_err("--cluster %s: %s", b->opt.cluster_url, strerror(-r));
 		dlclose(cl->dl);
+		close(cl->fd);
 		free(cl);
 		return r;
 	}

@@ -30,6 +30,7 @@ struct bkd_remote_fn {
 
 struct bkd_cluster {
 	void *dl;
+	int fd; /* the checked file dlopen loaded through (modcheck.h) */
 	const struct bkd_cluster_ops *ops;
 	void *ctx;
 	struct bkd_cluster_host host;

@@ -13,6 +13,8 @@
 
 #include "cl.h"
 
+#define STOP_FLUSH_MS 2000 /* the last round trip to NATS at stop (a live server answers in ms) */
+
 static void on_disconnected(natsConnection *nc, void *closure)
 {
 	(void)nc;
@@ -236,7 +238,13 @@ static void cl_stop(void *ctx)
 {
 	struct cl_ctx *x = ctx;
 	cl_drain(x);
-	natsConnection_Flush(x->nc);
+	/*
+	 * The bye and unsubscriptions reach the server before the close, when
+	 * there is one: a flush while disconnected (NATS down, or never
+	 * reached) waits out its whole timeout, which held SIGTERM for 10 s.
+	 */
+	if (natsConnection_Status(x->nc) == NATS_CONN_STATUS_CONNECTED)
+		natsConnection_FlushTimeout(x->nc, STOP_FLUSH_MS);
 	pthread_mutex_lock(&x->lock);
 	x->stopping = true;
 	pthread_cond_broadcast(&x->cond);
