@@ -65,10 +65,11 @@ void bk_fleet_snap_diff(const struct bk_fleet_snap *a, const struct bk_fleet_sna
 
 /*
  * Steal is counted on its own: "other" cannot show it.  A stolen tick is
- * not charged to the task it interrupted, but the fleet's own CPU time is
- * exact while /proc/stat samples at ticks, and apps that wake on 10 ms
- * boundaries are under-sampled, so busy - fleet - self clamps to 0 even
- * while the host takes our vCPUs for milliseconds at a time.
+ * charged to no task, yet busy - fleet - self still clamps to 0: the
+ * fleet's own CPU time is exact while /proc/stat samples at ticks, and
+ * apps that wake right after each 10 ms boundary are under-sampled, so the
+ * difference hides the steal even while the host takes our vCPUs for
+ * milliseconds at a time (docs/BENCHMARKS.md, "Steal").
  */
 double bk_fleet_snap_steal(const struct bk_fleet_snap *a, const struct bk_fleet_snap *b)
 {
