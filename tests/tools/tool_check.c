@@ -336,6 +336,8 @@ static int check_bench(void)
 	need("syscalls_per_task", 'n');
 	need("ctxsw_per_task", 'z');
 	need("broker_idle_cpu_pct", 'z');
+	need("run.wall_s", 'p');
+	need("run.steal_s", 'n'); /* null only where /proc/stat could not be read */
 	if (!bad)
 		fprintf(stderr, "tool_check: JSON has every key of the contract (%d values read)\n", nvals);
 	return bad ? 1 : 0;

@@ -14,25 +14,6 @@
 #include "fleet.h"
 #include "util.h"
 
-/* busy = every non-idle state of the "cpu" line (guest time is already inside user); steal alone too. */
-static int read_stat(uint64_t *busy, uint64_t *total, uint64_t *steal)
-{
-	FILE *f = fopen("/proc/stat", "re");
-	if (!f)
-		return -errno;
-	unsigned long long v[8] = { 0 };
-	int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
-		       &v[6], &v[7]);
-	fclose(f);
-	if (n < 4)
-		return -EIO;
-	/* user nice system idle iowait irq softirq steal */
-	*busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
-	*total = *busy + v[3] + v[4];
-	*steal = v[7]; /* 0 where the kernel has no steal column (n < 8) */
-	return 0;
-}
-
 int bk_fleet_snap(const pid_t *pids, unsigned n, struct bk_fleet_snap *s)
 {
 	memset(s, 0, sizeof(*s));
@@ -48,7 +29,7 @@ int bk_fleet_snap(const pid_t *pids, unsigned n, struct bk_fleet_snap *s)
 		s->ctx += c;
 	}
 	int e = bkt_proc_cpu_ticks(getpid(), &s->self_ticks);
-	return e < 0 ? e : read_stat(&s->busy_ticks, &s->total_ticks, &s->steal_ticks);
+	return e < 0 ? e : bkt_proc_stat_cpu(&s->busy_ticks, &s->total_ticks, &s->steal_ticks);
 }
 
 void bk_fleet_snap_diff(const struct bk_fleet_snap *a, const struct bk_fleet_snap *b, double *fleet_s, double *other_s)

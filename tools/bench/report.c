@@ -125,8 +125,12 @@ static void round_ratio_lines(FILE *f, const struct bk_results *r)
 void bk_print_table(FILE *f, const struct bk_results *r)
 {
 	fprintf(f, "broker-bench: %s\n", r->broker_desc);
-	fprintf(f, "%d CPUs online, load average %.2f at start%s; %llu samples per latency figure, %.1f s per throughput figure\n\n",
+	fprintf(f, "%d CPUs online, load average %.2f at start%s; %llu samples per latency figure, %.1f s per throughput figure\n",
 		r->cpus, r->loadavg, r->quick ? ", QUICK mode (figures are rough)" : "", r->samples, r->tps_seconds);
+	if (r->steal_s >= 0 && r->wall_s > 0)
+		fprintf(f, "the hypervisor stole %.2f s of CPU over the %.1f s of the run (%.2f %% of the machine)\n",
+			r->steal_s, r->wall_s, 100 * r->steal_s / (r->wall_s * (r->cpus > 0 ? r->cpus : 1)));
+	fputc('\n', f);
 
 	fprintf(f, "Round-trip latency, one future in flight (ns)\n");
 	fprintf(f, "  %-36s%9s%9s%9s%10s%11s%10s   %s\n", "", "p50", "p90", "p99", "p99.9", "max", "samples",
@@ -323,7 +327,11 @@ void bk_print_json(FILE *f, const struct bk_results *r)
 	jnum(f, 1, r->tps_seconds);
 	fprintf(f, ", \"idle_seconds\": ");
 	jnum(f, 1, r->idle_seconds);
-	fprintf(f, ", \"cpus\": %d, \"loadavg\": %.2f, \"errors\": %d, \"broker\": ", r->cpus, r->loadavg, r->errors);
+	fprintf(f, ", \"cpus\": %d, \"loadavg\": %.2f, \"wall_s\": ", r->cpus, r->loadavg);
+	jnum(f, 1, r->wall_s);
+	fprintf(f, ", \"steal_s\": ");
+	jnum(f, r->steal_s >= 0, r->steal_s);
+	fprintf(f, ", \"errors\": %d, \"broker\": ", r->errors);
 	jstr(f, r->broker_desc);
 	fputs("}}\n", f);
 }

@@ -48,6 +48,8 @@ struct bk_results {
 	double tps_seconds;
 	int cpus;
 	double loadavg; /* 1-minute load average when the run started: other work on the machine skews every figure */
+	double wall_s; /* the whole run, baselines included */
+	double steal_s; /* CPU time the hypervisor stole from the machine meanwhile (every CPU); -1 unread */
 	char broker_desc[600];
 	int errors; /* phases that failed */
 };

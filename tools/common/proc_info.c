@@ -107,3 +107,21 @@ int bkt_proc_ctxsw(pid_t pid, uint64_t *n)
 	closedir(d);
 	return r;
 }
+
+int bkt_proc_stat_cpu(uint64_t *busy, uint64_t *total, uint64_t *steal)
+{
+	FILE *f = fopen("/proc/stat", "re");
+	if (!f)
+		return -errno;
+	unsigned long long v[8] = { 0 };
+	int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+		       &v[6], &v[7]);
+	fclose(f);
+	if (n < 4)
+		return -EIO;
+	/* user nice system idle iowait irq softirq steal (guest time is already inside user) */
+	*busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+	*total = *busy + v[3] + v[4];
+	*steal = v[7];
+	return 0;
+}

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
  * proc_info.h - what /proc tells about a process: open fds, resident size,
- * CPU time and context switches.  Used by the test harness (leak checks)
+ * CPU time and context switches; and the machine's CPU time (/proc/stat).  Used by the test harness (leak checks)
  * and broker-bench (cost figures).
  */
 #ifndef BKT_PROC_INFO_H
@@ -21,5 +21,12 @@ int bkt_proc_cpu_ticks(pid_t pid, uint64_t *ticks);
 
 /* Voluntary + involuntary context switches summed over every thread of pid. */
 int bkt_proc_ctxsw(pid_t pid, uint64_t *n);
+
+/*
+ * The machine's "cpu" line of /proc/stat, in clock ticks over every CPU:
+ * busy (every state but idle and iowait; steal included), total, and the
+ * share the hypervisor stole (0 where the kernel reports no steal).
+ */
+int bkt_proc_stat_cpu(uint64_t *busy, uint64_t *total, uint64_t *steal);
 
 #endif /* BKT_PROC_INFO_H */
