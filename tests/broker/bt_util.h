@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "broker/client.h"
 #include "broker/wire.h"
@@ -41,5 +42,8 @@ int bt_log_count(const struct bkt_brokerd *b, const char *needle);
 
 /* Wait up to timeout_ns until brokerd's log contains needle: 0, or -ETIMEDOUT. */
 int bt_log_wait(const struct bkt_brokerd *b, const char *needle, int64_t timeout_ns);
+
+/* Copy the file from to to (created or truncated) with mode; fails the test on error. */
+void bt_copy_file(const char *from, const char *to, mode_t mode);
 
 #endif /* BT_UTIL_H */

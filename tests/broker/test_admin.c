@@ -100,22 +100,6 @@ static void test_admin_operations(void **state)
 
 /* ---- module file checks ---------------------------------------------------------- */
 
-static void copy_file(const char *from, const char *to, mode_t mode)
-{
-	int in = open(from, O_RDONLY | O_CLOEXEC);
-	assert_true(in >= 0);
-	int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	assert_true(out >= 0);
-	char buf[65536];
-	ssize_t n;
-	while ((n = read(in, buf, sizeof(buf))) > 0)
-		assert_int_equal(write(out, buf, (size_t)n), n);
-	assert_int_equal(n, 0);
-	assert_int_equal(fchmod(out, mode), 0);
-	close(in);
-	close(out);
-}
-
 static bool exists(const char *path)
 {
 	struct stat st;
@@ -148,7 +132,7 @@ static void test_module_file_checks(void **state)
 	bt_start(&b, NULL);
 	const char *mod = getenv("BK_CREDMOD");
 
-	copy_file(mod, file, 0664);
+	bt_copy_file(mod, file, 0664);
 	refused(b.socket, file, "the file is writable by its group", marker);
 	assert_int_equal(chmod(file, 0646), 0);
 	refused(b.socket, file, "the file is writable by others", marker);
@@ -157,7 +141,7 @@ static void test_module_file_checks(void **state)
 	refused(b.socket, file, "the file is not owned by root or by brokerd's uid", marker);
 	assert_int_equal(chown(file, 0, 0), 0);
 	/* A safe file in a folder anyone may write to (and so swap the file in). */
-	copy_file(mod, other, 0644);
+	bt_copy_file(mod, other, 0644);
 	assert_int_equal(chmod(open_dir, 0757), 0);
 	refused(b.socket, other, "its folder", marker);
 	/* A link from a safe folder to that file: the target's folder counts. */

@@ -9,7 +9,6 @@
  * such a node also stops promptly on SIGTERM.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,22 +24,6 @@
 
 static const char *const cluster_args[] = {"--cluster", "nats://127.0.0.1:9", "--node", "filecheck", "--grace-ms", "500",
 					   NULL};
-
-static void copy_file(const char *from, const char *to, mode_t mode)
-{
-	int in = open(from, O_RDONLY | O_CLOEXEC);
-	assert_true(in >= 0);
-	int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	assert_true(out >= 0);
-	char buf[65536];
-	ssize_t n;
-	while ((n = read(in, buf, sizeof(buf))) > 0)
-		assert_int_equal(write(out, buf, (size_t)n), n);
-	assert_int_equal(n, 0);
-	assert_int_equal(fchmod(out, mode), 0);
-	close(in);
-	close(out);
-}
 
 /* brokerd --cluster with $BROKER_CLUSTER_SO = path must exit at start-up, logging want. */
 static void refused(const char *path, const char *want)
@@ -79,11 +62,11 @@ static void test_cluster_object_checked(void **state)
 	snprintf(other, sizeof(other), "%s/brokerd-cluster.so", open_dir);
 	assert_int_equal(mkdir(open_dir, 0700), 0);
 
-	copy_file(so, file, 0664);
+	bt_copy_file(so, file, 0664);
 	refused(file, "the file is writable by its group");
 	assert_int_equal(chmod(file, 0646), 0);
 	refused(file, "the file is writable by others");
-	copy_file(so, other, 0644);
+	bt_copy_file(so, other, 0644);
 	assert_int_equal(chmod(open_dir, 0757), 0);
 	refused(other, "its folder");
 
