@@ -433,6 +433,22 @@ static void run_broker(const struct opts *o, struct bk_results *r)
 	bk_syscount_close(sc);
 }
 
+/* Every phase, and what the host stole meanwhile: a vCPU taken for milliseconds moves tails and ratios. */
+static void run_all(const struct opts *o, struct bk_results *r)
+{
+	uint64_t busy0, total0, steal0, busy1, total1, steal1;
+	int st = bkt_proc_stat_cpu(&busy0, &total0, &steal0);
+	int64_t t0 = bk_now_ns();
+	if (!o->no_baselines)
+		run_baselines(o, r);
+	run_broker(o, r);
+	r->wall_s = (double)(bk_now_ns() - t0) / 1e9;
+	if (st == 0 && bkt_proc_stat_cpu(&busy1, &total1, &steal1) == 0)
+		r->steal_s = (double)(steal1 - steal0) / (double)sysconf(_SC_CLK_TCK);
+	else
+		r->steal_s = -1;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o = { 0 };
@@ -480,18 +496,7 @@ int main(int argc, char **argv)
 			 o.moddir ? o.moddir : "(its default)");
 	snprintf(r->syscalls_note, sizeof(r->syscalls_note), "not measured");
 
-	/* What the host stole meanwhile: a vCPU taken for milliseconds moves tails and the ratios of that round. */
-	uint64_t busy0, total0, steal0, busy1, total1, steal1;
-	int st = bkt_proc_stat_cpu(&busy0, &total0, &steal0);
-	int64_t t0 = bk_now_ns();
-	if (!o.no_baselines)
-		run_baselines(&o, r);
-	run_broker(&o, r);
-	r->wall_s = (double)(bk_now_ns() - t0) / 1e9;
-	if (st == 0 && bkt_proc_stat_cpu(&busy1, &total1, &steal1) == 0)
-		r->steal_s = (double)(steal1 - steal0) / (double)sysconf(_SC_CLK_TCK);
-	else
-		r->steal_s = -1;
+	run_all(&o, r);
 	if (o.json)
 		bk_print_json(stdout, r);
 	else
