@@ -37,7 +37,7 @@ int bkd_uring_futex_check(int *mismatch_res)
 	int e = io_uring_queue_init(8, &ring, 0);
 	if (e < 0)
 		return e;
-	bool ok = false;
+	int rc = -ENOTSUP; /* until both steps pass */
 	_Atomic uint32_t word = 5;
 	uint64_t ud = 0;
 	int res = 0;
@@ -49,8 +49,8 @@ int bkd_uring_futex_check(int *mismatch_res)
 	if (io_uring_submit(&ring) != 1 || wait_one(&ring, &ud, &res) < 0 || res != -EAGAIN) {
 		if (mismatch_res)
 			*mismatch_res = res;
-		io_uring_queue_exit(&ring);
-		return -EPROTO;
+		rc = -EPROTO;
+		goto out;
 	}
 	/* 2. A wait on the right value must be completed by a wake. */
 	sqe = io_uring_get_sqe(&ring);
@@ -70,8 +70,9 @@ int bkd_uring_futex_check(int *mismatch_res)
 		if (ud == 3 && res >= 0)
 			got_wake = 1;
 	}
-	ok = got_wait && got_wake;
+	if (got_wait && got_wake)
+		rc = 0;
 out:
 	io_uring_queue_exit(&ring);
-	return ok ? 0 : -ENOTSUP;
+	return rc;
 }
