@@ -105,8 +105,9 @@ struct bk_fleet_snap {
 	uint64_t fleet_ticks; /* utime+stime of the watched processes (clock ticks) */
 	uint64_t self_ticks; /* of broker-bench itself */
 	uint64_t ctx; /* context switches of the watched processes' threads */
-	uint64_t busy_ticks, total_ticks; /* /proc/stat, every CPU */
-	uint64_t steal_ticks; /* of which stolen by the hypervisor (inside busy_ticks) */
+	int64_t stat_ns; /* when /proc/stat was read */
+	uint64_t idle_ticks, steal_ticks; /* /proc/stat, every CPU: idle + iowait, stolen by the hypervisor */
+	unsigned ncpu; /* online CPUs */
 };
 int bk_fleet_snap(const pid_t *pids, unsigned n, struct bk_fleet_snap *s);
 /* CPU seconds the watched processes used between a and b, and what the rest of the machine used. */

@@ -29,28 +29,38 @@ int bk_fleet_snap(const pid_t *pids, unsigned n, struct bk_fleet_snap *s)
 		s->ctx += c;
 	}
 	int e = bkt_proc_cpu_ticks(getpid(), &s->self_ticks);
-	return e < 0 ? e : bkt_proc_stat_cpu(&s->busy_ticks, &s->total_ticks, &s->steal_ticks);
-}
-
-void bk_fleet_snap_diff(const struct bk_fleet_snap *a, const struct bk_fleet_snap *b, double *fleet_s, double *other_s)
-{
-	double hz = (double)sysconf(_SC_CLK_TCK);
-	double fleet = (double)(b->fleet_ticks - a->fleet_ticks);
-	double self = (double)(b->self_ticks - a->self_ticks);
-	double busy = (double)(b->busy_ticks - a->busy_ticks);
-	*fleet_s = fleet / hz;
-	/* /proc/stat is sampled per tick while process times are exact: clamp the difference at 0. */
-	double other = busy - fleet - self;
-	*other_s = other > 0 ? other / hz : 0;
+	s->stat_ns = bk_now_ns();
+	return e < 0 ? e : bkt_proc_stat_cpu(&s->idle_ticks, &s->steal_ticks, &s->ncpu);
 }
 
 /*
- * Steal is counted on its own: "other" cannot show it.  A stolen tick is
- * charged to no task, yet busy - fleet - self still clamps to 0: the
- * fleet's own CPU time is exact while /proc/stat samples at ticks, and
- * apps that wake right after each 10 ms boundary are under-sampled, so the
- * difference hides the steal even while the host takes our vCPUs for
- * milliseconds at a time (docs/BENCHMARKS.md, "Steal").
+ * What the rest of the machine used: the CPUs' time that was neither idle
+ * nor stolen, less the fleet's and our own.  Busy time comes from wall time
+ * and the exact idle time, not from /proc/stat's busy columns, which sample
+ * at ticks: with a fleet of sleepers waking for bursts of tens of µs they
+ * summed to 1.12 x the wall time, and the excess showed as 16 % "others" on
+ * a machine running nothing else (docs/BENCHMARKS.md, "Others").
+ */
+void bk_fleet_snap_diff(const struct bk_fleet_snap *a, const struct bk_fleet_snap *b, double *fleet_s, double *other_s)
+{
+	double hz = (double)sysconf(_SC_CLK_TCK);
+	*fleet_s = (double)(b->fleet_ticks - a->fleet_ticks) / hz;
+	double self = (double)(b->self_ticks - a->self_ticks) / hz;
+	unsigned ncpu = a->ncpu < b->ncpu ? a->ncpu : b->ncpu; /* a CPU taken offline meanwhile: count the fewer */
+	double wall = (double)ncpu * (double)(b->stat_ns - a->stat_ns) / 1e9;
+	double idle = (double)(b->idle_ticks - a->idle_ticks) / hz;
+	double busy = wall - idle - bk_fleet_snap_steal(a, b);
+	/* Idle time and process times advance in ticks of 1/hz: clamp the difference at 0. */
+	double other = busy - *fleet_s - self;
+	*other_s = other > 0 ? other : 0;
+}
+
+/*
+ * Steal is counted on its own and kept out of "other": a stolen tick is
+ * neither idle nor any task's, and it is the host's load, not another
+ * process's; the host takes our vCPUs for milliseconds at a time, which
+ * moves tails more than its share of CPU time says (docs/BENCHMARKS.md,
+ * "Steal").
  */
 double bk_fleet_snap_steal(const struct bk_fleet_snap *a, const struct bk_fleet_snap *b)
 {

@@ -108,7 +108,7 @@ int bkt_proc_ctxsw(pid_t pid, uint64_t *n)
 	return r;
 }
 
-int bkt_proc_stat_cpu(uint64_t *busy, uint64_t *total, uint64_t *steal)
+int bkt_proc_stat_cpu(uint64_t *idle, uint64_t *steal, unsigned *ncpu)
 {
 	FILE *f = fopen("/proc/stat", "re");
 	if (!f)
@@ -116,12 +116,21 @@ int bkt_proc_stat_cpu(uint64_t *busy, uint64_t *total, uint64_t *steal)
 	unsigned long long v[8] = { 0 };
 	int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
 		       &v[6], &v[7]);
+	/* The cpuN lines after it: one per online CPU, the CPUs whose idle time advances. */
+	unsigned cpus = 0;
+	char line[512];
+	while (n >= 4 && fgets(line, sizeof(line), f)) {
+		if (line[0] == 'c' && line[1] == 'p' && line[2] == 'u' && line[3] >= '0' && line[3] <= '9')
+			cpus++;
+		else if (cpus > 0 && strncmp(line, "cpu", 3) != 0)
+			break;
+	}
 	fclose(f);
-	if (n < 4)
+	if (n < 4 || cpus == 0)
 		return -EIO;
-	/* user nice system idle iowait irq softirq steal (guest time is already inside user) */
-	*busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
-	*total = *busy + v[3] + v[4];
+	/* user nice system idle iowait irq softirq steal: idle and iowait are both time with nothing to run */
+	*idle = v[3] + v[4];
 	*steal = v[7];
+	*ncpu = cpus;
 	return 0;
 }

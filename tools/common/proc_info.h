@@ -24,9 +24,12 @@ int bkt_proc_ctxsw(pid_t pid, uint64_t *n);
 
 /*
  * The machine's "cpu" line of /proc/stat, in clock ticks over every CPU:
- * busy (every state but idle and iowait; steal included), total, and the
- * share the hypervisor stole (0 where the kernel reports no steal).
+ * idle (idle + iowait), the share the hypervisor stole (0 where the kernel
+ * reports no steal), and the number of online CPUs.  No busy time: the
+ * kernel measures idle time exactly (NO_HZ) but samples busy time at ticks,
+ * which over-counts CPUs that wake for short bursts, so busy time is wall
+ * time x CPUs - idle - steal (docs/BENCHMARKS.md, "Others").
  */
-int bkt_proc_stat_cpu(uint64_t *busy, uint64_t *total, uint64_t *steal);
+int bkt_proc_stat_cpu(uint64_t *idle, uint64_t *steal, unsigned *ncpu);
 
 #endif /* BKT_PROC_INFO_H */
