@@ -85,11 +85,11 @@ static int add_ctxsw(const char *path, uint64_t *n)
 	return found == 2 ? 0 : -EIO;
 }
 
-int bkt_proc_ctxsw(pid_t pid, uint64_t *n)
+/* Sum add(/proc/<pid>/task/<tid>/<file>) over every thread of pid: 0 when one was read. */
+static int sum_tasks(pid_t pid, const char *file, int (*add)(const char *path, uint64_t *n), uint64_t *n)
 {
 	char path[96];
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	/* /proc/<pid>/status counts only the main thread: sum every task. */
 	DIR *d = opendir(path);
 	if (!d)
 		return -errno;
@@ -100,12 +100,38 @@ int bkt_proc_ctxsw(pid_t pid, uint64_t *n)
 		if (de->d_name[0] == '.')
 			continue;
 		char p[300];
-		snprintf(p, sizeof(p), "/proc/%d/task/%s/status", (int)pid, de->d_name);
-		if (add_ctxsw(p, n) == 0)
+		snprintf(p, sizeof(p), "/proc/%d/task/%s/%s", (int)pid, de->d_name, file);
+		if (add(p, n) == 0)
 			r = 0; /* a thread that exits while we read is simply skipped */
 	}
 	closedir(d);
 	return r;
+}
+
+int bkt_proc_ctxsw(pid_t pid, uint64_t *n)
+{
+	/* /proc/<pid>/status counts only the main thread: sum every task. */
+	return sum_tasks(pid, "status", add_ctxsw, n);
+}
+
+/* schedstat's first field: the thread's time on a CPU, in ns (se.sum_exec_runtime). */
+static int add_run_ns(const char *path, uint64_t *n)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	unsigned long long v;
+	int ok = fscanf(f, "%llu", &v) == 1;
+	fclose(f);
+	if (!ok)
+		return -EIO;
+	*n += v;
+	return 0;
+}
+
+int bkt_proc_cpu_ns(pid_t pid, uint64_t *ns)
+{
+	return sum_tasks(pid, "schedstat", add_run_ns, ns);
 }
 
 int bkt_proc_stat_cpu(uint64_t *idle, uint64_t *steal, unsigned *ncpu)

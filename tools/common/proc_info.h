@@ -23,6 +23,13 @@ int bkt_proc_cpu_ticks(pid_t pid, uint64_t *ticks);
 int bkt_proc_ctxsw(pid_t pid, uint64_t *n);
 
 /*
+ * CPU time of every thread of pid in ns, from /proc/<pid>/task/<tid>/schedstat:
+ * exact where utime+stime come in clock ticks.  A thread's time is brought up
+ * to date whenever it leaves the CPU, so it is exact for a process that sleeps.
+ */
+int bkt_proc_cpu_ns(pid_t pid, uint64_t *ns);
+
+/*
  * The machine's "cpu" line of /proc/stat, in clock ticks over every CPU:
  * idle (idle + iowait), the share the hypervisor stole (0 where the kernel
  * reports no steal), and the number of online CPUs.  No busy time: the
