@@ -436,18 +436,16 @@ static void run_broker(const struct opts *o, struct bk_results *r)
 /* Every phase, and what the host stole meanwhile: a vCPU taken for milliseconds moves tails and ratios. */
 static void run_all(const struct opts *o, struct bk_results *r)
 {
-	uint64_t idle0, steal0, idle1, steal1;
-	unsigned ncpu0, ncpu1;
-	int st = bkt_proc_stat_cpu(&idle0, &steal0, &ncpu0);
-	int64_t t0 = bk_now_ns();
+	/* The fleet's snapshot of the machine, with no process to watch: its steal is the same figure. */
+	struct bk_fleet_snap a, b;
+	int st = bk_fleet_snap(NULL, 0, &a);
 	if (!o->no_baselines)
 		run_baselines(o, r);
 	run_broker(o, r);
-	r->wall_s = (double)(bk_now_ns() - t0) / 1e9;
-	if (st == 0 && bkt_proc_stat_cpu(&idle1, &steal1, &ncpu1) == 0)
-		r->steal_s = (double)(steal1 - steal0) / (double)sysconf(_SC_CLK_TCK);
-	else
-		r->steal_s = -1;
+	if (st == 0)
+		st = bk_fleet_snap(NULL, 0, &b);
+	r->wall_s = (double)(bk_now_ns() - a.t_ns) / 1e9;
+	r->steal_s = st == 0 ? bk_fleet_snap_steal(&a, &b) : -1;
 }
 
 int main(int argc, char **argv)
