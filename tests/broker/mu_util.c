@@ -23,6 +23,7 @@
 
 #include <cmocka.h>
 
+#include "child_wait.h"
 #include "control.h"
 
 #define CHILD_TIMEOUT_NS (30LL * BT_SEC)
@@ -52,26 +53,22 @@ pid_t mu_spawn_as(const struct mu_ids *ids, int (*body)(void *arg), void *arg)
 	return pid;
 }
 
+int mu_wait_status(pid_t pid)
+{
+	int st;
+	int r = bkt_child_wait(pid, bk_now_ns() + CHILD_TIMEOUT_NS, &st, true);
+	if (r == -ETIMEDOUT)
+		fail_msg("child %d did not finish within 30 s (killed)", (int)pid);
+	assert_int_equal(r, 0);
+	return st;
+}
+
 int mu_wait(pid_t pid)
 {
-	int64_t deadline = bk_now_ns() + CHILD_TIMEOUT_NS;
-	for (;;) {
-		int st;
-		pid_t r = waitpid(pid, &st, WNOHANG);
-		if (r == pid) {
-			if (WIFSIGNALED(st))
-				fail_msg("child %d died of signal %d", (int)pid, WTERMSIG(st));
-			return WEXITSTATUS(st);
-		}
-		assert_int_equal(r, 0);
-		if (bk_now_ns() > deadline) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &st, 0);
-			fail_msg("child %d did not finish within 30 s", (int)pid);
-		}
-		struct timespec ts = { 0, 2000000 }; /* polls a deadline-bounded wait for the child */
-		nanosleep(&ts, NULL);
-	}
+	int st = mu_wait_status(pid);
+	if (WIFSIGNALED(st))
+		fail_msg("child %d died of signal %d", (int)pid, WTERMSIG(st));
+	return WEXITSTATUS(st);
 }
 
 int mu_run_as(const struct mu_ids *ids, int (*body)(void *arg), void *arg)

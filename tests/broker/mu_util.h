@@ -29,6 +29,8 @@ struct mu_ids {
 /* Fork, become ids (groups, gid, uid: all of real, effective and saved), run body(arg), exit with its return.
  * Returns the child's pid. */
 pid_t mu_spawn_as(const struct mu_ids *ids, int (*body)(void *arg), void *arg);
+/* The child's wait status (as waitpid gives it); fails the test if it does not end within 30 s. */
+int mu_wait_status(pid_t pid);
 /* The child's exit code; fails the test if it does not exit within 30 s or dies of a signal. */
 int mu_wait(pid_t pid);
 /* mu_spawn_as, then mu_wait. */

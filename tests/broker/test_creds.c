@@ -31,10 +31,13 @@
 
 #include <cmocka.h>
 
+#include "broker/sys.h"
+#include "child_wait.h"
 #include "creds.h"
 #include "fsguard.h"
 
 #define NOBODY 65534
+#define CHILD_TIMEOUT_NS (30LL * 1000000000LL)
 
 struct ids {
 	uid_t ru, eu, su;
@@ -202,8 +205,8 @@ static void test_failed_switch_back_aborts(void **state)
 		bkd_creds_leave(&saved); /* must abort: it cannot give the thread its capabilities back */
 		_exit(13);
 	}
-	int st;
-	assert_int_equal(waitpid(pid, &st, 0), pid);
+	int st = 0;
+	assert_int_equal(bkt_child_wait(pid, bk_now_ns() + CHILD_TIMEOUT_NS, &st, true), 0); /* killed when late */
 	assert_true(WIFSIGNALED(st));
 	assert_int_equal(WTERMSIG(st), SIGABRT);
 	bkd_caller_free(c);
@@ -273,8 +276,8 @@ static void in_own_mount_ns(int (*body)(const char *dir))
 			_exit(11);
 		_exit(body(dir));
 	}
-	int st;
-	assert_int_equal(waitpid(pid, &st, 0), pid);
+	int st = 0;
+	assert_int_equal(bkt_child_wait(pid, bk_now_ns() + CHILD_TIMEOUT_NS, &st, true), 0); /* killed when late */
 	rmdir(dir);
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 0);

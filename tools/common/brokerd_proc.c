@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "broker/sys.h"
+#include "child_wait.h"
 
 #define POLL_STEP_NS 2000000L /* between two checks of a deadline-bounded condition */
 
@@ -264,23 +265,11 @@ int bkt_brokerd_start(struct bkt_brokerd *b, const char *const *extra, char *err
 /* Reap b->pid before deadline: its status code, -ETIMEDOUT, or -errno. */
 static int reap_until(struct bkt_brokerd *b, int64_t deadline)
 {
-	for (;;) {
-		int st;
-		pid_t r = waitpid(b->pid, &st, WNOHANG);
-		if (r == b->pid) {
-			b->pid = 0;
-			return status_code(st);
-		}
-		if (r < 0 && errno != EINTR) {
-			int e = errno;
-			if (e == ECHILD)
-				b->pid = 0; /* reaped elsewhere (a waitpid(-1) of the caller) */
-			return -e;
-		}
-		if (bk_now_ns() >= deadline)
-			return -ETIMEDOUT;
-		pause_step();
-	}
+	int st;
+	int r = bkt_child_wait(b->pid, deadline, &st, false);
+	if (r == 0 || r == -ECHILD)
+		b->pid = 0; /* -ECHILD: reaped elsewhere (a waitpid(-1) of the caller) */
+	return r == 0 ? status_code(st) : r;
 }
 
 int bkt_brokerd_stop(struct bkt_brokerd *b, int timeout_ms)
