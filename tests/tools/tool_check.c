@@ -333,6 +333,11 @@ static int check_bench(void)
 	else if (!get("baselines.uring_futex_rtt_ns.p50"))
 		need("baselines.uring_futex_rtt_ns", 'n'); /* null on older kernels (or measured: a backport), but present */
 	need("baselines.uds_tps_w256", 'p');
+	/* What bounds 4 clients against 1: their switches per task, and the price of one (report.c). */
+	need("baselines.context_switch_ns", 'p');
+	need("throughput_tps.w1_c4_ctxsw_per_task", 'z');
+	need("throughput_tps.w16_c4_ctxsw_per_task", 'z');
+	need("throughput_tps.w256_c4_ctxsw_per_task", 'z');
 	need("syscalls_per_task", 'n');
 	need("ctxsw_per_task", 'z');
 	need("broker_idle_cpu_pct", 'z');

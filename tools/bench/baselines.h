@@ -5,7 +5,8 @@
  * of the bench's own (forked): shared-memory cache-line ping-pong
  * (spinning), futex ping-pong (sleeping, also with an io_uring server, the
  * floor of a worker's sleep and wake-up), Unix SOCK_SEQPACKET, a pair of
- * pipes, and ZeroMQ REQ/REP over ipc:// when built with libzmq.
+ * pipes, and ZeroMQ REQ/REP over ipc:// when built with libzmq; and the
+ * price of a context switch between two processes on one CPU.
  * Every function returns 0 or a negative errno-style code.
  */
 #ifndef BK_BENCH_BASELINES_H
@@ -45,6 +46,8 @@ int bk_base_uds_rtt(const struct bk_rtt_cfg *cfg, struct bk_hist *h);
 /* Pipelined: keep `window` requests in flight for `seconds`; *tps = replies per second. */
 int bk_base_uds_tps(unsigned window, double seconds, double *tps);
 int bk_base_pipe_rtt(const struct bk_rtt_cfg *cfg, struct bk_hist *h);
+/* Two processes yielding to each other on one CPU for `seconds`: *ns = the CPU's time per context switch. */
+int bk_base_switch_ns(double seconds, double *ns);
 /* -ENOTSUP when the bench was built without libzmq. */
 int bk_base_zmq_rtt(const struct bk_rtt_cfg *cfg, struct bk_hist *h);
 

@@ -5,9 +5,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -272,6 +274,7 @@ struct child_result {
 	uint32_t pad;
 	uint64_t done;
 	int64_t elapsed_ns;
+	uint64_t ctxsw; /* the child's context switches over its timed run */
 	char err[200];
 };
 
@@ -288,8 +291,12 @@ static void child_main(const char *socket, unsigned window, double seconds, int 
 	/* Tell the parent we are ready (or failed), then start together. */
 	if (r == 0 && (bk_write_full(ready_fd, "r", 1) != 0 || bk_read_full(go_fd, &go, 1) != 0))
 		r = -EPIPE;
+	struct rusage ru0, ru1;
+	getrusage(RUSAGE_SELF, &ru0);
 	if (r == 0)
 		r = pipe_run_for(&p, (int64_t)(seconds * 1e9), 0, &done, &el);
+	getrusage(RUSAGE_SELF, &ru1);
+	res.ctxsw = (uint64_t)((ru1.ru_nvcsw - ru0.ru_nvcsw) + (ru1.ru_nivcsw - ru0.ru_nivcsw));
 	if (r < 0 && !res.err[0])
 		snprintf(res.err, sizeof(res.err), "window %u: %s", window, werr(r));
 	res.status = r;
@@ -315,8 +322,8 @@ static int read_byte(int fd, char *c, int timeout_ms)
 	return bk_read_full(fd, c, 1);
 }
 
-int bk_broker_tps_multi(const char *socket, unsigned window, unsigned clients, double seconds, double *tps, char *err,
-			size_t errlen)
+int bk_broker_tps_multi(const char *socket, pid_t broker, unsigned window, unsigned clients, double seconds, double *tps,
+			double *ctxsw, char *err, size_t errlen)
 {
 	pid_t pids[64];
 	int up[64], go[64];
@@ -371,10 +378,14 @@ int bk_broker_tps_multi(const char *socket, unsigned window, unsigned clients, d
 		if (r < 0)
 			snprintf(err, errlen, "client %u did not get ready: %s", i, bk_strerror(r));
 	}
+	/* brokerd's switches from the start signal to the last result: its clients' runs lie within. */
+	uint64_t b0 = 0, b1 = 0;
+	bool bctx = broker > 0 && bkt_proc_ctxsw(broker, &b0) == 0;
 	for (unsigned i = 0; r == 0 && i < n; i++)
 		if (bk_write_full(go[i], "g", 1) != 0)
 			r = -EPIPE;
 	double sum = 0;
+	uint64_t tasks = 0, switches = 0;
 	for (unsigned i = 0; r == 0 && i < n; i++) {
 		struct child_result res;
 		struct pollfd pf = { .fd = up[i], .events = POLLIN };
@@ -389,14 +400,20 @@ int bk_broker_tps_multi(const char *socket, unsigned window, unsigned clients, d
 			break;
 		}
 		sum += (double)res.done / ((double)res.elapsed_ns / 1e9);
+		tasks += res.done;
+		switches += res.ctxsw;
 	}
+	if (bctx && bkt_proc_ctxsw(broker, &b1) == 0)
+		switches += b1 - b0;
 	for (unsigned i = 0; i < n; i++) {
 		close(up[i]);
 		close(go[i]);
 		bk_reap(pids[i], r == 0 ? 15000 : 2000);
 	}
-	if (r == 0)
+	if (r == 0) {
 		*tps = sum;
+		*ctxsw = tasks ? (double)switches / (double)tasks : 0;
+	}
 	return r;
 }
 

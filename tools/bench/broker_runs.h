@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "hist.h"
 #include "measure.h"
@@ -40,9 +41,10 @@ int bk_broker_rtt(const char *socket, int64_t spin_ns, const struct bk_rtt_cfg *
 int bk_broker_tps(const char *socket, unsigned window, double seconds, const struct bk_phase_hooks *hooks, double *tps,
 		  char *err, size_t errlen);
 
-/* `clients` forked processes started together; *tps is their sum. */
-int bk_broker_tps_multi(const char *socket, unsigned window, unsigned clients, double seconds, double *tps, char *err,
-			size_t errlen);
+/* `clients` forked processes started together; *tps is their sum, *ctxsw the context switches per task of
+ * the clients and of brokerd `broker` (when > 0; else the clients' alone) over the run. */
+int bk_broker_tps_multi(const char *socket, pid_t broker, unsigned window, unsigned clients, double seconds, double *tps,
+			double *ctxsw, char *err, size_t errlen);
 
 
 /*

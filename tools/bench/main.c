@@ -183,6 +183,13 @@ static void run_baselines(const struct opts *o, struct bk_results *r)
 		}
 		bk_hist_summary(r->base[b], &r->base_p[b]);
 	}
+	bk_progress("baseline context switch (two processes yielding on one CPU): %.1f s", o->seconds / 2);
+	double sw;
+	int se = bk_base_switch_ns(o->seconds / 2, &sw);
+	if (se < 0)
+		phase_failed(r, "context switch baseline", strerror(-se));
+	else
+		r->switch_ns = (struct bk_figure){ 1, sw };
 	bk_progress("baseline unix seqpacket, window 256: %.1f s", o->seconds);
 	double tps;
 	int e = bk_base_uds_tps(256, o->seconds, &tps);
@@ -262,12 +269,15 @@ static void run_throughput(const struct opts *o, struct bk_results *r, const cha
 	}
 	for (int w = 0; w < BK_NWINDOWS; w++) {
 		bk_progress("broker throughput, window %u, 4 client processes: %.1f s", bk_windows[w], o->seconds);
-		double tps;
-		int e = bk_broker_tps_multi(sock, bk_windows[w], 4, o->seconds, &tps, err, sizeof(err));
-		if (e < 0)
+		double tps, ctxsw;
+		int e = bk_broker_tps_multi(sock, broker, bk_windows[w], 4, o->seconds, &tps, &ctxsw, err, sizeof(err));
+		if (e < 0) {
 			phase_failed(r, "broker throughput (4 clients)", err);
-		else
+		} else {
 			r->tps_c4[w] = (struct bk_figure){ 1, tps };
+			if (broker > 0)
+				r->ctxsw_c4[w] = (struct bk_figure){ 1, ctxsw };
+		}
 	}
 	if (broker > 0) {
 		bk_progress("brokerd idle CPU over %.1f s (one client connected, idle)", o->idle_seconds);

@@ -35,6 +35,8 @@ struct bk_results {
 	unsigned interleave_rounds;
 	struct bk_figure tps[BK_NWINDOWS]; /* 1 client */
 	struct bk_figure tps_c4[BK_NWINDOWS]; /* 4 client processes */
+	struct bk_figure ctxsw_c4[BK_NWINDOWS]; /* their context switches per task, clients + brokerd */
+	struct bk_figure switch_ns; /* baseline: one context switch between two processes on one CPU */
 	struct bk_figure uds_tps_w256;
 	struct bk_figure syscalls_per_task, syscalls_client, syscalls_broker;
 	char syscalls_note[256];
