@@ -33,10 +33,12 @@ static void child(int cpu, double seconds, int up, int go)
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
 	char c;
-	if (sched_setaffinity(0, sizeof(set), &set) != 0)
+	if (sched_setaffinity(0, sizeof(set), &set) != 0) {
 		res.status = -errno;
-	else if (bk_write_full(up, "r", 1) != 0 || bk_read_full(go, &c, 1) != 0)
+		bk_write_full(up, "f", 1); /* failed: the result follows at once */
+	} else if (bk_write_full(up, "r", 1) != 0 || bk_read_full(go, &c, 1) != 0) {
 		res.status = -EPIPE;
+	}
 	if (res.status == 0) {
 		struct rusage a, b;
 		getrusage(RUSAGE_SELF, &a);
@@ -91,14 +93,21 @@ int bk_base_switch_ns(double seconds, double *ns)
 		if (pid[i] < 0)
 			r = pid[i];
 	}
-	char c;
-	for (int i = 0; r == 0 && i < 2; i++)
+	struct sw_result res[2] = { { 0 }, { 0 } };
+	for (int i = 0; r == 0 && i < 2; i++) {
+		char c;
 		if (bk_read_full(up[i][0], &c, 1) != 0)
-			r = -EPIPE; /* a child that failed its set-up wrote its result instead: read below */
+			r = -EPIPE;
+		else if (c != 'r') {
+			/* Its set-up failed: the reason follows. */
+			r = -EIO;
+			if (bk_read_full(up[i][0], &res[i], sizeof(res[i])) == 0 && res[i].status < 0)
+				r = (int)res[i].status;
+		}
+	}
 	/* One byte each, together: both are runnable on the CPU from the start. */
 	if (r == 0 && bk_write_full(go[1], "gg", 2) != 0)
 		r = -EPIPE;
-	struct sw_result res[2] = { { 0 }, { 0 } };
 	for (int i = 0; r == 0 && i < 2; i++)
 		if (bk_read_full(up[i][0], &res[i], sizeof(res[i])) != 0)
 			r = -EPIPE;
