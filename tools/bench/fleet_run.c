@@ -131,7 +131,10 @@ static int finish(struct run *r, int e, char *err, size_t errlen)
 		close(r->fds[i]);
 	for (unsigned i = 0; i < r->started; i++) {
 		int st = bk_reap(r->pids[i], e < 0 ? 2000 : 10000);
-		if (e == 0 && (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)) {
+		if (e == 0 && st == -ETIMEDOUT) {
+			snprintf(err, errlen, "app %u (pid %d) did not end within 10 s (killed)", i, (int)r->pids[i]);
+			e = -ECHILD;
+		} else if (e == 0 && (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0)) {
 			snprintf(err, errlen, "app %u (pid %d) ended with %s %d", i, (int)r->pids[i],
 				 st < 0 ? "error" : WIFEXITED(st) ? "status" : "signal",
 				 st < 0 ? st : WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));

@@ -8,8 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
-#include <sys/wait.h>
 #include <unistd.h>
+
+#include "child_wait.h"
 
 int bk_bench_quiet;
 const char *bk_tool_name = "broker-bench";
@@ -44,21 +45,9 @@ pid_t bk_fork_child(void)
 
 int bk_reap(pid_t pid, int timeout_ms)
 {
-	for (int waited = 0;; waited++) {
-		int st;
-		pid_t r = waitpid(pid, &st, WNOHANG);
-		if (r == pid)
-			return st;
-		if (r < 0 && errno != EINTR)
-			return -errno;
-		if (waited >= timeout_ms) {
-			kill(pid, SIGKILL);
-			if (waitpid(pid, &st, 0) == pid)
-				return st;
-			return -ETIMEDOUT;
-		}
-		usleep(1000);
-	}
+	int st;
+	int r = bkt_child_wait(pid, bk_now_ns() + (int64_t)timeout_ms * 1000000LL, &st, true);
+	return r < 0 ? r : st;
 }
 
 int bk_read_full(int fd, void *buf, size_t len)

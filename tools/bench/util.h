@@ -33,7 +33,7 @@ void bk_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  */
 pid_t bk_fork_child(void);
 
-/* Wait up to timeout_ms for pid; SIGKILL it after that.  Returns its wait status or -errno. */
+/* Wait up to timeout_ms for pid; SIGKILL and reap it after that.  Its wait status, -ETIMEDOUT (killed) or -errno. */
 int bk_reap(pid_t pid, int timeout_ms);
 
 /* Read or write exactly len bytes (retrying on EINTR/short transfers); 0 or -errno (-EPIPE at EOF). */
