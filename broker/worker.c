@@ -16,12 +16,20 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
+
+#if defined(__has_include) && __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define UNDER_VALGRIND() RUNNING_ON_VALGRIND
+#else
+#define UNDER_VALGRIND() 0
+#endif
 
 #include "latency.h"
 #include "log.h"
@@ -253,6 +261,22 @@ static void arm_timer(struct bkd_worker *w)
 	w->timer_armed_at = next;
 }
 
+/*
+ * Submit and sleep until a completion.  valgrind (3.19) keeps its big lock
+ * across io_uring_enter, so under it a wait stops every other thread of
+ * brokerd: there the worker submits, yields (valgrind's threads take turns
+ * at a yield) and comes back to sleep again, a busy poll (docs/TESTING.md,
+ * "Instruction counts").
+ */
+static int ring_wait(struct bkd_worker *w)
+{
+	if (!UNDER_VALGRIND())
+		return io_uring_submit_and_wait(&w->ring, 1);
+	int r = io_uring_submit_and_get_events(&w->ring);
+	sched_yield();
+	return r < 0 ? r : 0;
+}
+
 static void worker_sleep(struct bkd_worker *w)
 {
 	bkd_refs_flush(&w->refs); /* a hold kept over a sleep would keep its module from draining */
@@ -281,7 +305,7 @@ static void worker_sleep(struct bkd_worker *w)
 		arm_timer(w);
 		arm_inbox(w);
 		atomic_store_explicit(&w->idle, true, memory_order_relaxed);
-		int r = io_uring_submit_and_wait(&w->ring, 1);
+		int r = ring_wait(w);
 		atomic_store_explicit(&w->idle, false, memory_order_relaxed);
 		if (r < 0 && r != -EINTR && r != -EAGAIN && r != -EBUSY)
 			bkd_err("worker %u: io_uring_submit_and_wait: %s", w->idx, strerror(-r));
