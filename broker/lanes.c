@@ -58,6 +58,13 @@ void bkd_lanes_plan(const struct bkd_lanes *l, unsigned round, unsigned take[BKD
 	const unsigned ni = l->lane[BK_SQE_PRIO_INTERACTIVE].n;
 	const unsigned nn = l->lane[BK_SQE_PRIO_NORMAL].n;
 	const unsigned nb = l->lane[BK_SQE_PRIO_BACKGROUND].n;
+	/* One lane busy, the usual case: it gets the whole round, as the shares below would give it. */
+	if (ni + nn + nb == ni || ni + nn + nb == nn || ni + nn + nb == nb) {
+		take[BK_SQE_PRIO_INTERACTIVE] = min_u(ni, round);
+		take[BK_SQE_PRIO_NORMAL] = min_u(nn, round);
+		take[BK_SQE_PRIO_BACKGROUND] = min_u(nb, round);
+		return;
+	}
 	unsigned rn = min_u(nn, round / BKD_LANES_SHARE_NORMAL ? round / BKD_LANES_SHARE_NORMAL : 1);
 	unsigned rb = min_u(nb, round / BKD_LANES_SHARE_BACKGROUND ? round / BKD_LANES_SHARE_BACKGROUND : 1);
 	if (rn + rb > round)

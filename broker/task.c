@@ -43,7 +43,7 @@ static void task_recycle(struct bkd_worker *w, struct bk_task *t)
 {
 	if (t->arg_pooled)
 		bkd_freelist_put(&w->arg_cache, t->arg_copy, BKD_ARG_COPY_MAX, BKD_ARG_CACHE_MAX);
-	else
+	else if (t->arg_copy) /* most arguments live inside the task: no call into free per task */
 		free(t->arg_copy);
 	bkd_freelist_put(&w->task_cache, t, sizeof(*t), BKD_TASK_CACHE_MAX);
 }
@@ -60,7 +60,8 @@ static void task_free_if_done(struct bk_task *t)
 	if (!t->completed || t->pending_ops || t->running)
 		return;
 	struct bkd_conn *c = t->conn;
-	bkd_task_fds_close(t); /* nothing of t is pending: no operation still uses them */
+	if (t->fds)
+		bkd_task_fds_close(t); /* nothing of t is pending: no operation still uses them */
 	if (t->parent_op) {
 		/* A child (task_tree.c): the module reference is its parent's; the parent's op ends now. */
 		struct bkd_op *op = t->parent_op;
