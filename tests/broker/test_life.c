@@ -23,6 +23,7 @@
 
 #include "bk_config.h"
 #include "bt_util.h"
+#include "child_wait.h"
 #include "control.h"
 
 /* Run brokerd with argv tail, output to files; returns its exit status, or fails after 10 s. */
@@ -46,16 +47,8 @@ static int run_brokerd(const char *const *args, char *out, size_t outlen)
 		_exit(127);
 	}
 	int st = 0;
-	int64_t deadline = bk_now_ns() + 10 * BT_SEC;
-	while (waitpid(pid, &st, WNOHANG) != pid) {
-		if (bk_now_ns() > deadline) {
-			kill(pid, SIGKILL);
-			waitpid(pid, NULL, 0);
-			fail_msg("brokerd did not exit within 10 s");
-		}
-		struct timespec ts = { 0, 2000000 };
-		nanosleep(&ts, NULL);
-	}
+	if (bkt_child_wait(pid, bk_now_ns() + 10 * BT_SEC, &st, true) < 0)
+		fail_msg("brokerd did not exit within 10 s (killed)");
 	ssize_t k = pread(fd, out, outlen - 1, 0);
 	out[k > 0 ? k : 0] = 0;
 	close(fd);

@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "broker/client.h"
+#include "child_wait.h"
 #include "harness.h"
 
 static struct bkt_brokerd B;
@@ -89,16 +90,9 @@ static void run(struct run *r, const char *const *args)
 		close(po[0]);
 	if (pe[0] >= 0)
 		close(pe[0]);
-	int st;
-	while (waitpid(pid, &st, WNOHANG) == 0) {
-		if (bk_now_ns() > deadline) {
-			kill(pid, SIGKILL);
-			waitpid(pid, &st, 0);
-			fail_msg("brokerctl did not finish within 10 s");
-		}
-		struct timespec ts = {0, 2000000};
-		nanosleep(&ts, NULL);
-	}
+	int st = 0;
+	if (bkt_child_wait(pid, deadline, &st, true) < 0)
+		fail_msg("brokerctl did not finish within 10 s (killed)");
 	assert_true(WIFEXITED(st));
 	r->status = WEXITSTATUS(st);
 }

@@ -27,6 +27,7 @@
 #include <openssl/sha.h>
 
 #include "broker/client.h"
+#include "child_wait.h"
 #include "client_internal.h" /* to see that the waiters really sleep */
 #include "harness.h"
 
@@ -238,15 +239,8 @@ static void test_processes_and_threads(void **state)
 	int64_t deadline = bk_now_ns() + 60 * SEC;
 	for (int i = 0; i < 3; i++) {
 		int st = -1;
-		while (waitpid(kids[i], &st, WNOHANG) == 0 && bk_now_ns() < deadline) {
-			struct timespec ts = {0, 5000000};
-			nanosleep(&ts, NULL);
-		}
-		if (bk_now_ns() >= deadline) {
-			kill(kids[i], SIGKILL);
-			waitpid(kids[i], &st, 0);
-			fail_msg("child %d did not finish within 60 s", i);
-		}
+		if (bkt_child_wait(kids[i], deadline, &st, true) < 0)
+			fail_msg("child %d did not finish within 60 s (killed)", i);
 		assert_true(WIFEXITED(st));
 		assert_int_equal(WEXITSTATUS(st), 0);
 	}

@@ -32,6 +32,7 @@
 #include <cmocka.h>
 
 #include "bt_util.h"
+#include "child_wait.h"
 
 #define MS 1000000LL
 
@@ -262,20 +263,12 @@ static void test_io_uring_setup_fails(void **state)
 	log[have] = 0;
 	close(pfd[0]);
 	int st = 0;
-	pid_t w;
 	/* Its end of the pipe closes as it exits; the exit itself may take a moment more (bounded). */
-	while ((w = waitpid(pid, &st, WNOHANG)) == 0 && bk_now_ns() < deadline) {
-		struct timespec ts = { 0, 10 * MS };
-		nanosleep(&ts, NULL);
-	}
-	if (w == 0) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &st, 0);
-		unlink(sock);
-		fail_msg("brokerd kept running without io_uring; its log:\n%s", log);
-	}
+	int w = bkt_child_wait(pid, deadline, &st, true);
 	unlink(sock);
-	assert_int_equal(w, pid);
+	if (w == -ETIMEDOUT)
+		fail_msg("brokerd kept running without io_uring (killed); its log:\n%s", log);
+	assert_int_equal(w, 0);
 	assert_true(WIFEXITED(st));
 	assert_int_not_equal(WEXITSTATUS(st), 120); /* the filter was installed */
 	assert_int_not_equal(WEXITSTATUS(st), 0);
