@@ -64,7 +64,7 @@ void bk_eval_goals(const struct bk_results *r, struct bk_goal g[BK_NGOALS])
 	for (int w = 0; w < BK_NWINDOWS; w++) {
 		int ok = r->tps[w].ok && r->tps_c4[w].ok && r->tps[w].v > 0;
 		goal(&g[7 + w], c4_key[w], c4_text[w], ok, ok ? r->tps_c4[w].v / r->tps[w].v : 0, 1.0, 0, "%.2fx");
-		/* What bounds it with more processes than CPUs: the switches each task costs (report.c, switching). */
+		/* What bounds it with more processes than CPUs: the switches each task costs (switching_share). */
 		if (ok && r->ctxsw_c4[w].ok) {
 			size_t len = strlen(g[7 + w].detail);
 			snprintf(g[7 + w].detail + len, sizeof(g[7 + w].detail) - len, " (%.2f switches per task)",
