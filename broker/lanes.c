@@ -59,7 +59,7 @@ void bkd_lanes_plan(const struct bkd_lanes *l, unsigned round, unsigned take[BKD
 	const unsigned nn = l->lane[BK_SQE_PRIO_NORMAL].n;
 	const unsigned nb = l->lane[BK_SQE_PRIO_BACKGROUND].n;
 	/* One lane busy, the usual case: it gets the whole round, as the shares below would give it. */
-	if (ni + nn + nb == ni || ni + nn + nb == nn || ni + nn + nb == nb) {
+	if ((ni != 0) + (nn != 0) + (nb != 0) <= 1) {
 		take[BK_SQE_PRIO_INTERACTIVE] = min_u(ni, round);
 		take[BK_SQE_PRIO_NORMAL] = min_u(nn, round);
 		take[BK_SQE_PRIO_BACKGROUND] = min_u(nb, round);
