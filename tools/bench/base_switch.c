@@ -14,7 +14,6 @@
 #include <fcntl.h>
 #include <sched.h>
 #include <stdint.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "broker/sys.h"
@@ -40,8 +39,7 @@ static void child(int cpu, double seconds, int up, int go)
 		res.status = -EPIPE;
 	}
 	if (res.status == 0) {
-		struct rusage a, b;
-		getrusage(RUSAGE_SELF, &a);
+		uint64_t sw0 = bk_self_ctxsw();
 		res.t0_ns = bk_now_ns();
 		int64_t end = res.t0_ns + (int64_t)(seconds * 1e9);
 		for (unsigned i = 1;; i++) {
@@ -50,8 +48,7 @@ static void child(int cpu, double seconds, int up, int go)
 				break;
 		}
 		res.t1_ns = bk_now_ns();
-		getrusage(RUSAGE_SELF, &b);
-		res.switches = (uint64_t)((b.ru_nvcsw - a.ru_nvcsw) + (b.ru_nivcsw - a.ru_nivcsw));
+		res.switches = bk_self_ctxsw() - sw0;
 	}
 	bk_write_full(up, &res, sizeof(res));
 	_exit(res.status == 0 ? 0 : 1);

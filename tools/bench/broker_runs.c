@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -291,12 +290,10 @@ static void child_main(const char *socket, unsigned window, double seconds, int 
 	/* Tell the parent we are ready (or failed), then start together. */
 	if (r == 0 && (bk_write_full(ready_fd, "r", 1) != 0 || bk_read_full(go_fd, &go, 1) != 0))
 		r = -EPIPE;
-	struct rusage ru0, ru1;
-	getrusage(RUSAGE_SELF, &ru0);
+	uint64_t sw0 = bk_self_ctxsw();
 	if (r == 0)
 		r = pipe_run_for(&p, (int64_t)(seconds * 1e9), 0, &done, &el);
-	getrusage(RUSAGE_SELF, &ru1);
-	res.ctxsw = (uint64_t)((ru1.ru_nvcsw - ru0.ru_nvcsw) + (ru1.ru_nivcsw - ru0.ru_nivcsw));
+	res.ctxsw = bk_self_ctxsw() - sw0;
 	if (r < 0 && !res.err[0])
 		snprintf(res.err, sizeof(res.err), "window %u: %s", window, werr(r));
 	res.status = r;

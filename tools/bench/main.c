@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "baselines.h"
@@ -204,7 +203,7 @@ struct costs {
 	struct bk_results *r;
 	struct bk_syscount *sc;
 	pid_t broker;
-	struct rusage ru0;
+	uint64_t self0; /* bk_self_ctxsw at the start */
 	uint64_t bctx0;
 	int bctx_ok;
 };
@@ -217,7 +216,7 @@ static void costs_begin(void *arg)
 		bk_syscount_close(c->sc);
 		c->sc = NULL;
 	}
-	getrusage(RUSAGE_SELF, &c->ru0);
+	c->self0 = bk_self_ctxsw();
 	c->bctx_ok = c->broker > 0 && bkt_proc_ctxsw(c->broker, &c->bctx0) == 0;
 }
 
@@ -239,10 +238,8 @@ static void costs_end(void *arg, uint64_t tasks)
 			snprintf(r->syscalls_note, sizeof(r->syscalls_note), "reading the BPF counters failed");
 		}
 	}
-	struct rusage ru1;
 	uint64_t bctx1;
-	getrusage(RUSAGE_SELF, &ru1);
-	double self = (double)((ru1.ru_nvcsw - c->ru0.ru_nvcsw) + (ru1.ru_nivcsw - c->ru0.ru_nivcsw));
+	double self = (double)(bk_self_ctxsw() - c->self0);
 	if (c->bctx_ok && bkt_proc_ctxsw(c->broker, &bctx1) == 0) {
 		r->ctxsw_client = (struct bk_figure){ 1, self / t };
 		r->ctxsw_broker = (struct bk_figure){ 1, (double)(bctx1 - c->bctx0) / t };

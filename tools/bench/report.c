@@ -89,6 +89,15 @@ static int switching_share(const struct bk_results *r, int w, double *share)
 
 /* ---------------- table ---------------- */
 
+/* A labelled line of one cell per window. */
+static void window_cells(FILE *f, const char *label, char v[BK_NWINDOWS][32])
+{
+	fprintf(f, "  %-40s", label);
+	for (int w = 0; w < BK_NWINDOWS; w++)
+		fprintf(f, w + 1 < BK_NWINDOWS ? "  w%-3u %-7s" : "  w%u %s", bk_windows[w], v[w]);
+	fputc('\n', f);
+}
+
 static void num(FILE *f, int width, int ok, double v)
 {
 	if (!ok)
@@ -191,22 +200,18 @@ void bk_print_table(FILE *f, const struct bk_results *r)
 			si(a, sizeof(a), r->uds_tps_w256.v);
 		fprintf(f, "  %-28s%14s\n", "baseline: unix seqpacket w256", a);
 	}
-	fprintf(f, "  %-40s", "4 clients: context switches per task");
+	char sw[BK_NWINDOWS][32], share[BK_NWINDOWS][32];
 	for (int w = 0; w < BK_NWINDOWS; w++) {
-		char v[32] = "-";
+		double s;
+		strcpy(sw[w], "-");
+		strcpy(share[w], "-");
 		if (r->ctxsw_c4[w].ok)
-			snprintf(v, sizeof(v), "%.3f", r->ctxsw_c4[w].v);
-		fprintf(f, w + 1 < BK_NWINDOWS ? "  w%-3u %-7s" : "  w%u %s", bk_windows[w], v);
+			snprintf(sw[w], sizeof(sw[w]), "%.3f", r->ctxsw_c4[w].v);
+		if (switching_share(r, w, &s))
+			snprintf(share[w], sizeof(share[w]), "%.0f %%", 100 * s);
 	}
-	fprintf(f, "\n  %-40s", "4 clients: the machine's time switching");
-	for (int w = 0; w < BK_NWINDOWS; w++) {
-		double share;
-		char v[32] = "-";
-		if (switching_share(r, w, &share))
-			snprintf(v, sizeof(v), "%.0f %%", 100 * share);
-		fprintf(f, w + 1 < BK_NWINDOWS ? "  w%-3u %-7s" : "  w%u %s", bk_windows[w], v);
-	}
-	fputc('\n', f);
+	window_cells(f, "4 clients: context switches per task", sw);
+	window_cells(f, "4 clients: the machine's time switching", share);
 	fprintf(f, "  %-40s", "baseline: a context switch (one CPU)");
 	if (r->switch_ns.ok)
 		fprintf(f, "%8.0f ns   (2 processes yielding to each other)\n", r->switch_ns.v);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "child_wait.h"
@@ -41,6 +42,14 @@ pid_t bk_fork_child(void)
 			_exit(121);
 	}
 	return pid;
+}
+
+uint64_t bk_self_ctxsw(void)
+{
+	struct rusage ru;
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0; /* cannot fail for RUSAGE_SELF */
+	return (uint64_t)ru.ru_nvcsw + (uint64_t)ru.ru_nivcsw;
 }
 
 int bk_reap(pid_t pid, int timeout_ms)

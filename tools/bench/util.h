@@ -33,6 +33,9 @@ void bk_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  */
 pid_t bk_fork_child(void);
 
+/* This process's context switches so far, voluntary + involuntary (getrusage): differences give a run's. */
+uint64_t bk_self_ctxsw(void);
+
 /* Wait up to timeout_ms for pid; SIGKILL and reap it after that.  Its wait status, -ETIMEDOUT (killed) or -errno. */
 int bk_reap(pid_t pid, int timeout_ms);
 
